@@ -1,0 +1,3 @@
+from qaf.cli import main
+
+main()
