@@ -101,7 +101,7 @@ class Scale:
                 level = self._from_number(number, text)
                 rest = _strip_number(key)
                 # "1 - Outstanding" / "Grade 2 (Good)": the words must agree with the number
-                if rest and lookup.get(rest, level) != level:
+                if rest and lookup.get(rest) != level:
                     raise GradeError(text, self)
                 return level
         raise GradeError(text, self)

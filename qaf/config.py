@@ -1,0 +1,786 @@
+"""Reads and validates ``qaf.toml`` into frozen dataclasses.
+
+Every rule of DESIGN.md §3 is a setting here, with the default given there.
+A bad config is refused with a ``ConfigError`` naming the key path, the bad
+value and what was expected (``sample.fraction: 1.5 is not between 0 and 1``);
+unknown keys are refused too, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, TypeVar
+
+from qaf.grades import OFSTED_GRADES, Scale, builtin_scales, normalise
+from qaf.problems import ConfigError
+
+CONFIG_NAME = "qaf.toml"
+ENV_VAR = "QAF_CONFIG"
+
+SCOPES = ("own-team", "outside-own-team", "outside-own-service", "any")
+BANK_HOLIDAY_REGIONS = ("england-and-wales", "scotland", "northern-ireland")
+
+CASE_COLUMNS_REQUIRED = ("case_id", "team", "worker", "service", "category")
+CASE_COLUMNS_OPTIONAL = (
+    "status",
+    "name",
+    "dob",
+    "gender",
+    "ethnicity",
+    "primary_need",
+    "legal_status",
+    "cp_plan_start",
+    "referral_date",
+    "last_visit",
+)
+STAFF_COLUMNS_REQUIRED = ("name", "email", "role", "team", "service")
+STAFF_COLUMNS_OPTIONAL = ("manager", "available", "absent_from", "absent_to")
+
+T = TypeVar("T")
+
+
+# ---------------------------------------------------------------- dataclasses
+
+
+@dataclass(frozen=True)
+class Organisation:
+    name: str
+    bank_holidays: str = "england-and-wales"
+    closures: tuple[date, ...] = ()  # local closure days on top of bank holidays
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """Where a case list or roster lives and how its headers map to our names."""
+
+    path: Path
+    columns: Mapping[str, str]
+    sheet: str | None = None
+    closed: tuple[str, ...] = ()  # case statuses that mean closed (rule S3)
+
+
+@dataclass(frozen=True)
+class CycleConfig:
+    due: str = "last-working-day"  # rule C2: or "4 weeks", "20 working days", "1 month"
+    practice_weeks: tuple[str, ...] = ()  # rule C1: months replaced by a practice week
+    focus: Mapping[str, str] = field(default_factory=dict)  # rule C3: month -> theme
+    focus_mode: str = "weight"  # "weight" | "restrict"
+    focus_weight: float = 3.0
+    # theme -> {case column -> accepted values}; a theme with no entry has no case filter
+    themes: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    fraction: float = 0.10  # rule S1
+    per: str = "year"  # "year" | "cycle"
+    size: str = "fraction"  # "fraction" | "quotas" (rule A1)
+    stratify_by: str | None = "team"
+    team_floor: int = 0
+    exclude_audited_within_months: int = 6  # rule S3
+
+
+@dataclass(frozen=True)
+class Quota:
+    role: str
+    per_cycle: int = 1  # rule A1
+    scope: str = "outside-own-team"  # rule A2
+    tool: str = "case-audit"
+
+
+@dataclass(frozen=True)
+class ReauditConfig:
+    grades: tuple[str, ...] = ("Requires Improvement", "Inadequate")  # rule A4
+    after_cycles: int = 1
+    role: str = "Service Manager"
+    tool: str = "case-audit"
+    scope: str = "any"
+
+
+@dataclass(frozen=True)
+class ModerationConfig:
+    fraction: float = 0.15  # rule M1
+    always: tuple[str, ...] = ("Inadequate",)
+    role: str = "QA Officer"
+    due: str = "10 working days"
+
+
+@dataclass(frozen=True)
+class GradeAlert:
+    grade: str
+    notify: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ReauditAlert:
+    round: int  # 1 = first re-audit, 2 = second (and later) re-audit (rule E2)
+    notify: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LadderRung:
+    after: str  # a duration: "2 working days", "4 weeks"
+    notify: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class EscalationConfig:
+    on_grade: tuple[GradeAlert, ...] = ()  # rule E1
+    on_reaudit: tuple[ReauditAlert, ...] = ()  # rule E2
+    safety_notify: tuple[str, ...] = ("Team Manager", "Head of Service")  # rule E3
+    late_return: tuple[LadderRung, ...] = ()  # rule T4
+    late_action: tuple[LadderRung, ...] = ()  # rule T5
+    late_followup: tuple[LadderRung, ...] = ()  # T1-T3, T7 items past their deadline
+
+
+@dataclass(frozen=True)
+class Timescales:
+    qa_check: str = "1 working day"  # rule T1
+    amendments: str = "3 working days"  # rule T1
+    discussion_serious: str = "5 working days"  # rule T2: Inadequate, same or downgraded re-audit
+    discussion_requires_improvement: str = "10 working days"  # rule T2
+    action_notification: str = "48 hours"  # rule T3
+    closing_loop: str = "20 working days"  # rule T7: meeting held and form authorised
+    closing_loop_reaudit_after: str = "3 months"  # rule T7: the learning-held audit
+    extension_agreed_by: tuple[str, ...] = ("Head of Service",)  # rule T6
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    suppress_below: int = 5  # rule P3; 0 switches suppression off
+    financial_year: bool = False  # quarters start in April when true
+    audience: str = "DMT"
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    host: str
+    port: int = 587
+    starttls: bool = True
+    sender: str = "qa-team@example.org"
+    username_env: str | None = None  # credentials come from the environment, never the file
+    password_env: str | None = None
+
+
+@dataclass(frozen=True)
+class NotifyConfig:
+    outbox: Path
+    sender: str = "qa-team@example.org"
+    smtp: SmtpConfig | None = None
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Untrusted-file limits, checked before any parsing (DESIGN §6)."""
+
+    max_file_mb: float = 25.0
+    max_uncompressed_mb: float = 200.0
+    max_compression_ratio: float = 200.0
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path  # the qaf.toml file
+    organisation: Organisation
+    register_path: Path
+    cases: SourceSpec
+    staff: SourceSpec
+    scales: Mapping[str, Scale]
+    cycle: CycleConfig
+    sample: SampleConfig
+    quotas: tuple[Quota, ...]
+    reaudit: ReauditConfig
+    moderation: ModerationConfig
+    escalation: EscalationConfig
+    timescales: Timescales
+    tools: Mapping[str, Any]  # tool id -> qaf.tools.Tool
+    report: ReportConfig
+    notify: NotifyConfig
+    limits: Limits
+    raw: Mapping[str, Any] = field(repr=False, default_factory=dict)
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+    @property
+    def grade_scale(self) -> Scale:
+        return self.scales["grades"]
+
+    def tool(self, tool_id: str) -> Any:
+        return self.tools[tool_id]
+
+
+# ------------------------------------------------------------- key reader
+
+
+class Section:
+    """Walks one table of the TOML with its key path, for precise error messages."""
+
+    def __init__(self, data: Any, path: str, file: str | None) -> None:
+        if not isinstance(data, dict):
+            raise ConfigError(path, f"expected a table, got {_show(data)}", file=file)
+        self.data = data
+        self.path = path
+        self.file = file
+        self.used: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+    def error(self, name: str, message: str) -> ConfigError:
+        return ConfigError(self.key(name), message, file=self.file)
+
+    def has(self, name: str) -> bool:
+        return name in self.data
+
+    def get(self, name: str, default: Any = None) -> Any:
+        self.used.add(name)
+        return self.data.get(name, default)
+
+    def required(self, name: str) -> Any:
+        self.used.add(name)
+        if name not in self.data:
+            raise ConfigError(self.key(name), "is required", file=self.file)
+        return self.data[name]
+
+    def text(self, name: str, default: str | None = None, *, required: bool = False) -> str:
+        value = self.required(name) if required else self.get(name, default)
+        if not isinstance(value, str) or not value.strip():
+            raise self.error(name, f"{_show(value)} is not a non-empty text")
+        return value.strip()
+
+    def opt_str(self, name: str) -> str | None:
+        value = self.get(name)
+        if value is None:
+            return None
+        return self.text(name)
+
+    def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
+        value = self.get(name, default)
+        if value not in choices:
+            expected = " | ".join(f'"{c}"' for c in choices)
+            raise self.error(name, f"{_show(value)} is not one of {expected}")
+        return str(value)
+
+    def flag(self, name: str, default: bool) -> bool:
+        value = self.get(name, default)
+        if not isinstance(value, bool):
+            raise self.error(name, f"{_show(value)} is not true or false")
+        return value
+
+    def integer(
+        self, name: str, default: int, *, minimum: int = 0, maximum: int | None = None
+    ) -> int:
+        value = self.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.error(name, f"{_show(value)} is not a whole number")
+        if value < minimum or (maximum is not None and value > maximum):
+            upper = f" and {maximum}" if maximum is not None else " or more"
+            between = f"between {minimum}{upper}" if maximum is not None else f"{minimum}{upper}"
+            raise self.error(name, f"{value} is not {between}")
+        return value
+
+    def number(self, name: str, default: float, *, minimum: float, maximum: float) -> float:
+        value = self.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.error(name, f"{_show(value)} is not a number")
+        if not minimum <= value <= maximum:
+            raise self.error(name, f"{value} is not between {_num(minimum)} and {_num(maximum)}")
+        return float(value)
+
+    def str_list(self, name: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+        value = self.get(name, list(default))
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.error(name, f"{_show(value)} is not a list of texts")
+        return tuple(v.strip() for v in value)
+
+    def str_map(self, name: str) -> dict[str, str]:
+        value = self.get(name, {})
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise self.error(name, f"{_show(value)} is not a table of texts")
+        return {str(k).strip(): v.strip() for k, v in value.items()}
+
+    def sub(self, name: str) -> Section:
+        self.used.add(name)
+        return Section(self.data.get(name, {}), self.key(name), self.file)
+
+    def tables(self, name: str) -> list[Section]:
+        """An array of tables ([[quota]]) as sections with indexed paths."""
+        self.used.add(name)
+        value = self.data.get(name, [])
+        if isinstance(value, dict):
+            value = [value]
+        if not isinstance(value, list):
+            raise self.error(name, f"{_show(value)} is not a list of tables")
+        return [Section(v, f"{self.key(name)}[{i}]", self.file) for i, v in enumerate(value)]
+
+    def done(self) -> None:
+        """Refuse keys we did not read: a typo must not fall back to a default silently."""
+        unknown = sorted(set(self.data) - self.used)
+        if unknown:
+            known = ", ".join(sorted(self.used)) or "none"
+            raise self.error(unknown[0], f"unknown key (known keys here: {known})")
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "nothing"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return f"the list {value!r}"
+    return str(value)
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if x == int(x) else str(x)
+
+
+# --------------------------------------------------------------- discovery
+
+
+def find_config(explicit: Path | str | None = None, cwd: Path | None = None) -> Path:
+    """--config, then $QAF_CONFIG, then qaf.toml in the current directory or a parent."""
+    if explicit:
+        path = Path(explicit).expanduser()
+        if path.is_dir():
+            path = path / CONFIG_NAME
+        if not path.is_file():
+            raise ConfigError("--config", f"{path} does not exist")
+        return path.resolve()
+    env = os.environ.get(ENV_VAR)
+    if env:
+        path = Path(env).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"${ENV_VAR}", f"{path} does not exist")
+        return path.resolve()
+    here = (cwd or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / CONFIG_NAME
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(
+        "qaf.toml",
+        f"no qaf.toml found in {here} or its parents; run `qaf init DIR` to create one, "
+        "or pass --config / set $QAF_CONFIG",
+    )
+
+
+def load_config(explicit: Path | str | None = None, cwd: Path | None = None) -> Config:
+    return read_config(find_config(explicit, cwd))
+
+
+def read_config(path: Path) -> Config:
+    file = str(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError("qaf.toml", f"is not valid TOML: {e}", file=file) from None
+    except OSError as e:
+        raise ConfigError("qaf.toml", f"cannot be read: {e.strerror}", file=file) from None
+    return parse_config(raw, path.resolve())
+
+
+# ------------------------------------------------------------------ parsing
+
+
+def parse_config(raw: Mapping[str, Any], path: Path) -> Config:
+    from qaf.tools import parse_tools
+
+    file = str(path)
+    top = Section(dict(raw), "", file)
+    base = path.parent
+
+    organisation = _organisation(top.sub("organisation"))
+    reg = top.sub("register")
+    register_path = base / reg.text("path", "qaf.db")
+    reg.done()
+    cases = _source(top.sub("cases"), base, CASE_COLUMNS_REQUIRED, CASE_COLUMNS_OPTIONAL, True)
+    staff = _source(top.sub("staff"), base, STAFF_COLUMNS_REQUIRED, STAFF_COLUMNS_OPTIONAL, False)
+    scales = _scales(top)
+    grade_scale = scales["grades"]
+    cycle = _cycle(top.sub("cycle"))
+    sample = _sample(top.sub("sample"))
+    tools = parse_tools(top.tables("tool"), scales)
+    quotas = tuple(_quota(s, tools) for s in top.tables("quota"))
+    reaudit = _reaudit(top.sub("reaudit"), grade_scale, tools)
+    moderation = _moderation(top.sub("moderation"), grade_scale)
+    escalation = _escalation(top.sub("escalation"), grade_scale)
+    timescales = _timescales(top.sub("timescales"))
+    report = _report(top.sub("report"))
+    notify = _notify(top.sub("notify"), top.sub("smtp"), base)
+    limits = _limits(top.sub("limits"))
+    top.done()
+    return Config(
+        path=path,
+        organisation=organisation,
+        register_path=register_path,
+        cases=cases,
+        staff=staff,
+        scales=scales,
+        cycle=cycle,
+        sample=sample,
+        quotas=quotas,
+        reaudit=reaudit,
+        moderation=moderation,
+        escalation=escalation,
+        timescales=timescales,
+        tools=tools,
+        report=report,
+        notify=notify,
+        limits=limits,
+        raw=raw,
+    )
+
+
+def _organisation(s: Section) -> Organisation:
+    name = s.text("name", "Unnamed council")
+    region = s.choice("bank_holidays", BANK_HOLIDAY_REGIONS, "england-and-wales")
+    closures = tuple(_date(s, "closures", v) for v in s.str_list("closures"))
+    s.done()
+    return Organisation(name, region, closures)
+
+
+def _date(s: Section, key: str, text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise s.error(key, f'"{text}" is not a date (expected YYYY-MM-DD)') from None
+
+
+def _source(
+    s: Section,
+    base: Path,
+    required: tuple[str, ...],
+    optional: tuple[str, ...],
+    is_cases: bool,
+) -> SourceSpec:
+    path = base / s.text("path", "data/cases.xlsx" if is_cases else "data/staff.csv")
+    columns = s.str_map("columns")
+    for name in required:
+        if name not in columns:
+            columns[name] = name  # an export that already uses our names needs no mapping
+    for name in columns:
+        if name not in required and name not in optional:
+            known = ", ".join((*required, *optional))
+            raise s.error(f"columns.{name}", f"unknown column name (expected one of {known})")
+    sheet = s.opt_str("sheet")
+    closed = s.str_list("closed", ("Closed",)) if is_cases else ()
+    s.done()
+    return SourceSpec(path, columns, sheet, closed)
+
+
+def _scales(top: Section) -> dict[str, Scale]:
+    g = top.sub("grades")
+    scale = g.str_list("scale", OFSTED_GRADES)
+    if len(scale) < 2:
+        raise g.error("scale", "needs at least two grades, best first")
+    aliases = g.str_map("aliases")
+    g.done()
+    scales = builtin_scales()
+    if scale != OFSTED_GRADES:
+        scales["grades"] = Scale("grades", scale, {})
+    base_aliases = dict(scales["grades"].aliases)
+    for alias, level in aliases.items():
+        match = next((lv for lv in scale if normalise(lv) == normalise(level)), None)
+        if match is None:
+            raise g.error(
+                f'aliases."{alias}"', f'"{level}" is not one of the grades in grades.scale'
+            )
+        base_aliases[alias] = match
+    scales["grades"] = Scale("grades", scale, base_aliases)
+    extra = top.sub("scales")
+    for name in list(extra.data):
+        sec = extra.sub(name)
+        levels = sec.str_list("levels")
+        if len(levels) < 2:
+            raise sec.error("levels", "needs at least two levels, best first")
+        scales[name] = Scale(
+            name, levels, sec.str_map("aliases"), numeric=sec.flag("numeric", default=False)
+        )
+        sec.done()
+    extra.done()
+    return scales
+
+
+def _month(s: Section, key: str, text: str) -> str:
+    from qaf.calendar import parse_cycle
+
+    try:
+        return parse_cycle(text)
+    except ValueError:
+        raise s.error(key, f'"{text}" is not a month (expected YYYY-MM)') from None
+
+
+def _cycle(s: Section) -> CycleConfig:
+    from qaf.calendar import parse_duration
+
+    due = s.text("due", "last-working-day")
+    if due != "last-working-day":
+        try:
+            parse_duration(due)
+        except ValueError:
+            raise s.error(
+                "due", f'"{due}" is not "last-working-day" or a duration such as "4 weeks"'
+            ) from None
+    practice = tuple(_month(s, "practice_weeks", m) for m in s.str_list("practice_weeks"))
+    focus = {_month(s, f'focus."{k}"', k): v for k, v in s.str_map("focus").items()}
+    mode = s.choice("focus_mode", ("weight", "restrict"), "weight")
+    weight = s.number("focus_weight", 3.0, minimum=1.0, maximum=100.0)
+    themes_sec = s.sub("themes")
+    themes: dict[str, dict[str, tuple[str, ...]]] = {}
+    for theme in list(themes_sec.data):
+        t = themes_sec.sub(theme)
+        themes[theme] = {}
+        for column in list(t.data):
+            if column not in (*CASE_COLUMNS_REQUIRED, *CASE_COLUMNS_OPTIONAL):
+                raise t.error(column, "is not a case column name (e.g. category, legal_status)")
+            themes[theme][column] = t.str_list(column)
+        t.done()
+    themes_sec.done()
+    s.done()
+    return CycleConfig(due, practice, focus, mode, weight, themes)
+
+
+def _sample(s: Section) -> SampleConfig:
+    fraction = s.number("fraction", 0.10, minimum=0.0, maximum=1.0)
+    per = s.choice("per", ("year", "cycle"), "year")
+    size = s.choice("size", ("fraction", "quotas"), "fraction")
+    stratify = s.get("stratify_by", "team")
+    if stratify in ("", "none", False):
+        stratify = None
+    if stratify is not None and stratify not in ("team", "service", "category", "worker"):
+        raise s.error(
+            "stratify_by", f'{_show(stratify)} is not "team", "service", "category" or "none"'
+        )
+    floor = s.integer("team_floor", 0, minimum=0, maximum=1000)
+    window = s.integer("exclude_audited_within_months", 6, minimum=0, maximum=120)
+    s.done()
+    return SampleConfig(fraction, per, size, stratify, floor, window)
+
+
+def _quota(s: Section, tools: Mapping[str, Any]) -> Quota:
+    role = s.text("role", required=True)
+    per_cycle = s.integer("per_cycle", 1, minimum=0, maximum=1000)
+    scope = s.choice("scope", SCOPES, "outside-own-team")
+    tool = s.text("tool", "case-audit")
+    if tools and tool not in tools:
+        raise s.error(
+            "tool", f'"{tool}" is not a tool defined by [[tool]] (have: {", ".join(tools)})'
+        )
+    s.done()
+    return Quota(role, per_cycle, scope, tool)
+
+
+def _grade_list(s: Section, key: str, scale: Scale, default: tuple[str, ...]) -> tuple[str, ...]:
+    out = []
+    for text in s.str_list(key, default):
+        try:
+            out.append(scale.parse(text))
+        except ValueError as e:
+            raise s.error(key, str(e)) from None
+    return tuple(out)
+
+
+def _reaudit(s: Section, scale: Scale, tools: Mapping[str, Any]) -> ReauditConfig:
+    grades = _grade_list(s, "grades", scale, ("Requires Improvement", "Inadequate"))
+    after = s.integer("after_cycles", 1, minimum=1, maximum=24)
+    role = s.text("role", "Service Manager")
+    tool = s.text("tool", "case-audit")
+    if tools and tool not in tools:
+        raise s.error("tool", f'"{tool}" is not a tool defined by [[tool]]')
+    scope = s.choice("scope", SCOPES, "any")
+    s.done()
+    return ReauditConfig(grades, after, role, tool, scope)
+
+
+def _moderation(s: Section, scale: Scale) -> ModerationConfig:
+    fraction = s.number("fraction", 0.15, minimum=0.0, maximum=1.0)
+    always = _grade_list(s, "always", scale, ("Inadequate",))
+    role = s.text("role", "QA Officer")
+    due = _duration(s, "due", "10 working days")
+    s.done()
+    return ModerationConfig(fraction, always, role, due)
+
+
+def _duration(s: Section, key: str, default: str) -> str:
+    from qaf.calendar import parse_duration
+
+    text = s.text(key, default)
+    try:
+        parse_duration(text)
+    except ValueError:
+        raise s.error(
+            key, f'"{text}" is not a duration (e.g. "2 working days", "4 weeks", "48 hours")'
+        ) from None
+    return text
+
+
+def _rungs(s: Section, key: str, default: tuple[LadderRung, ...]) -> tuple[LadderRung, ...]:
+    if not s.has(key):
+        s.used.add(key)
+        return default
+    rungs = []
+    for t in s.tables(key):
+        rungs.append(LadderRung(_duration(t, "after", "1 working day"), t.str_list("notify")))
+        if not rungs[-1].notify:
+            raise t.error("notify", "needs at least one role to tell")
+        t.done()
+    return tuple(rungs)
+
+
+DEFAULT_ON_GRADE = (  # rule E1, Rochdale App 2A
+    GradeAlert("Inadequate", ("Head of Service", "Assistant Director")),
+    GradeAlert("Requires Improvement", ("Head of Service", "Team Manager", "IRO/CP Chair")),
+    GradeAlert("Good", ("Team Manager",)),
+    GradeAlert("Outstanding", ("Team Manager", "Head of Service", "Assistant Director")),
+)
+DEFAULT_ON_REAUDIT = (  # rule E2, Haringey 2.6 / 2.14
+    ReauditAlert(1, ("Practitioner", "Team Manager", "Service Manager")),
+    ReauditAlert(
+        2,
+        (
+            "Practitioner",
+            "Team Manager",
+            "Service Manager",
+            "Head of Service",
+            "Assistant Director",
+        ),
+    ),
+)
+DEFAULT_LATE_RETURN = (  # rule T4, Lancashire
+    LadderRung("2 working days", ("Service Manager", "Head of Service")),
+    LadderRung("7 working days", ("Director of Children's Social Care",)),
+    LadderRung("14 working days", ("Executive Director",)),
+)
+DEFAULT_LATE_ACTION = (  # rule T5, Lancashire
+    LadderRung("4 weeks", ("Service Manager", "Head of Service")),
+    LadderRung("6 weeks", ("Director of Children's Social Care",)),
+    LadderRung("12 weeks", ("Executive Director",)),
+)
+DEFAULT_LATE_FOLLOWUP = (
+    LadderRung("1 working day", ("Responsible",)),
+    LadderRung("5 working days", ("Service Manager",)),
+    LadderRung("10 working days", ("Head of Service",)),
+)
+
+
+def _escalation(s: Section, scale: Scale) -> EscalationConfig:
+    if s.has("on_grade"):
+        on_grade = []
+        for t in s.tables("on_grade"):
+            grade = t.text("grade", required=True)
+            try:
+                grade = scale.parse(grade)
+            except ValueError as e:
+                raise t.error("grade", str(e)) from None
+            on_grade.append(GradeAlert(grade, t.str_list("notify")))
+            t.done()
+        on_grade_t = tuple(on_grade)
+    else:
+        s.used.add("on_grade")
+        on_grade_t = DEFAULT_ON_GRADE
+    if s.has("on_reaudit"):
+        on_reaudit = []
+        for t in s.tables("on_reaudit"):
+            on_reaudit.append(
+                ReauditAlert(t.integer("round", 1, minimum=1, maximum=10), t.str_list("notify"))
+            )
+            t.done()
+        on_reaudit_t = tuple(on_reaudit)
+    else:
+        s.used.add("on_reaudit")
+        on_reaudit_t = DEFAULT_ON_REAUDIT
+    safety = s.str_list("safety_notify", ("Team Manager", "Head of Service"))
+    cfg = EscalationConfig(
+        on_grade=on_grade_t,
+        on_reaudit=on_reaudit_t,
+        safety_notify=safety,
+        late_return=_rungs(s, "late_return", DEFAULT_LATE_RETURN),
+        late_action=_rungs(s, "late_action", DEFAULT_LATE_ACTION),
+        late_followup=_rungs(s, "late_followup", DEFAULT_LATE_FOLLOWUP),
+    )
+    s.done()
+    return cfg
+
+
+def _timescales(s: Section) -> Timescales:
+    d = Timescales()
+    cfg = Timescales(
+        qa_check=_duration(s, "qa_check", d.qa_check),
+        amendments=_duration(s, "amendments", d.amendments),
+        discussion_serious=_duration(s, "discussion_serious", d.discussion_serious),
+        discussion_requires_improvement=_duration(
+            s, "discussion_requires_improvement", d.discussion_requires_improvement
+        ),
+        action_notification=_duration(s, "action_notification", d.action_notification),
+        closing_loop=_duration(s, "closing_loop", d.closing_loop),
+        closing_loop_reaudit_after=_duration(
+            s, "closing_loop_reaudit_after", d.closing_loop_reaudit_after
+        ),
+        extension_agreed_by=s.str_list("extension_agreed_by", d.extension_agreed_by),
+    )
+    s.done()
+    return cfg
+
+
+def _report(s: Section) -> ReportConfig:
+    cfg = ReportConfig(
+        suppress_below=s.integer("suppress_below", 5, minimum=0, maximum=100),
+        financial_year=s.flag("financial_year", default=False),
+        audience=s.text("audience", "DMT"),
+    )
+    s.done()
+    return cfg
+
+
+def _notify(n: Section, smtp: Section, base: Path) -> NotifyConfig:
+    outbox = base / n.text("outbox", "outbox")
+    sender = n.text("sender", "qa-team@example.org")
+    n.done()
+    smtp_cfg = None
+    if smtp.data:
+        smtp_cfg = SmtpConfig(
+            host=smtp.text("host", required=True),
+            port=smtp.integer("port", 587, minimum=1, maximum=65535),
+            starttls=smtp.flag("starttls", default=True),
+            sender=smtp.text("sender", sender),
+            username_env=smtp.opt_str("username_env"),
+            password_env=smtp.opt_str("password_env"),
+        )
+        for secret in ("password", "username"):
+            if secret in smtp.data:
+                raise smtp.error(
+                    secret,
+                    f"credentials are never kept in qaf.toml: set {secret}_env to the name of an "
+                    "environment variable instead",
+                )
+    smtp.done()
+    return NotifyConfig(outbox, sender, smtp_cfg)
+
+
+def _limits(s: Section) -> Limits:
+    d = Limits()
+    cfg = Limits(
+        max_file_mb=s.number("max_file_mb", d.max_file_mb, minimum=0.01, maximum=10_000),
+        max_uncompressed_mb=s.number(
+            "max_uncompressed_mb", d.max_uncompressed_mb, minimum=0.01, maximum=100_000
+        ),
+        max_compression_ratio=s.number(
+            "max_compression_ratio", d.max_compression_ratio, minimum=1, maximum=100_000
+        ),
+    )
+    s.done()
+    return cfg

@@ -1,0 +1,130 @@
+"""Plain record types shared by the register and the computing modules.
+
+These are the nouns of the glossary (DESIGN §2) as frozen dataclasses: a case,
+a member of staff, an allocation, a follow-up deadline. Readers produce them,
+``register`` stores and loads them, ``allocate`` / ``escalate`` / ``report``
+compute with them. No behaviour beyond small, obvious helpers lives here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Literal
+
+AllocationType = Literal["audit", "reaudit", "moderation"]
+
+
+@dataclass(frozen=True)
+class Case:
+    """An open (or closed) case from the case list. ``name`` never leaves the QA team."""
+
+    case_id: str
+    team: str
+    worker: str
+    service: str
+    category: str
+    status: str = "Open"
+    name: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)  # other mapped columns
+
+    def value(self, column: str) -> Any:
+        """A case column by qaf's name (``category``, ``legal_status`` ...)."""
+        if column in ("case_id", "team", "worker", "service", "category", "status", "name"):
+            return getattr(self, column)
+        return self.extra.get(column)
+
+
+@dataclass(frozen=True)
+class StaffMember:
+    name: str
+    email: str
+    role: str
+    team: str = ""
+    service: str = ""
+    manager: str | None = None
+    available: bool = True
+    absent_from: date | None = None
+    absent_to: date | None = None
+
+    def available_on(self, day: date) -> bool:
+        """Rule A3: not flagged unavailable and not inside an absence period."""
+        if not self.available:
+            return False
+        if self.absent_from and self.absent_to:
+            return not self.absent_from <= day <= self.absent_to
+        if self.absent_from:
+            return day < self.absent_from
+        return True
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """(cycle, case, auditor, tool, due date): one audit to be done (DESIGN §2)."""
+
+    audit_id: str
+    cycle: str
+    case_id: str
+    team: str
+    service: str
+    category: str
+    worker: str
+    auditor: str
+    auditor_email: str
+    auditor_role: str
+    tool: str
+    type: AllocationType
+    due: date
+    reaudit_of: str | None = None  # audit ID of the return this re-audits (rule A4)
+    reaudit_round: int = 0  # 1 first re-audit, 2 second ... (rule E2)
+    moderates: str | None = None  # audit ID of the return this moderates (rule M1)
+
+    def as_json(self) -> dict[str, Any]:
+        """The documented JSON shape of ``qaf allocate --format json``."""
+        return {
+            "audit_id": self.audit_id,
+            "case_id": self.case_id,
+            "team": self.team,
+            "service": self.service,
+            "category": self.category,
+            "worker": self.worker,
+            "auditor": self.auditor,
+            "auditor_email": self.auditor_email,
+            "auditor_role": self.auditor_role,
+            "tool": self.tool,
+            "type": self.type,
+            "due": self.due.isoformat(),
+            "reaudit_of": self.reaudit_of,
+            "reaudit_round": self.reaudit_round,
+        }
+
+
+FollowUpKind = Literal[
+    "qa-check",  # T1
+    "amendments",  # T1
+    "discussion",  # T2
+    "action-notification",  # T3
+    "action",  # T5: an action from a return, due by its date
+    "closing-loop",  # T7
+    "closing-loop-reaudit",  # T7
+    "moderation",  # M1
+    "safety",  # E3
+]
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """A deadline created by a return, kept until done (rules T1-T3, T5, T7, E3, M1)."""
+
+    kind: str
+    rule: str
+    audit_id: str | None
+    case_id: str
+    responsible: str  # a name from the roster, or a role when nobody resolves
+    responsible_role: str
+    due: date
+    return_id: int | None = None
+    detail: str = ""
+    id: int | None = None
+    done_on: date | None = None

@@ -1,0 +1,477 @@
+"""The register: one SQLite file holding every cycle, allocation, return and deadline.
+
+This is the only module that speaks SQL. It owns the schema, its numbered
+migrations (recorded in ``schema_migrations``, with an automatic backup before
+any migration of a register that already holds data), transactions, and the
+queries the other modules need, returning plain records.
+
+SQLite settings: WAL journal (readers never block the writer), foreign keys on,
+a busy timeout so two ``qaf`` commands wait for each other instead of failing,
+``BEGIN IMMEDIATE`` for every write so a writer takes the lock up front.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from qaf.problems import QafError
+from qaf.records import Allocation, FollowUp
+
+BUSY_TIMEOUT_MS = 15_000
+
+# Numbered migrations. Never edit a step once released: add a new one.
+MIGRATIONS: tuple[tuple[int, str, str], ...] = (
+    (
+        1,
+        "initial schema",
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+        CREATE TABLE cycles (
+            cycle       TEXT PRIMARY KEY,          -- YYYY-MM
+            seed        INTEGER NOT NULL,          -- rule S2
+            created_at  TEXT NOT NULL,
+            as_of       TEXT NOT NULL,
+            eligible    INTEGER NOT NULL DEFAULT 0,
+            sample_size INTEGER NOT NULL DEFAULT 0,
+            arithmetic  TEXT NOT NULL DEFAULT '',  -- rule S1, in words
+            theme       TEXT                       -- rule C3
+        );
+
+        CREATE TABLE allocations (
+            audit_id      TEXT PRIMARY KEY,
+            cycle         TEXT NOT NULL REFERENCES cycles(cycle) ON DELETE CASCADE,
+            case_id       TEXT NOT NULL,
+            team          TEXT NOT NULL DEFAULT '',
+            service       TEXT NOT NULL DEFAULT '',
+            category      TEXT NOT NULL DEFAULT '',
+            worker        TEXT NOT NULL DEFAULT '',
+            auditor       TEXT NOT NULL,
+            auditor_email TEXT NOT NULL DEFAULT '',
+            auditor_role  TEXT NOT NULL DEFAULT '',
+            tool          TEXT NOT NULL,
+            type          TEXT NOT NULL CHECK (type IN ('audit', 'reaudit', 'moderation')),
+            due           TEXT NOT NULL,
+            reaudit_of    TEXT,
+            reaudit_round INTEGER NOT NULL DEFAULT 0,
+            moderates     TEXT,
+            created_at    TEXT NOT NULL
+        );
+        CREATE INDEX allocations_cycle ON allocations(cycle);
+        CREATE INDEX allocations_case ON allocations(case_id);
+        CREATE INDEX allocations_due ON allocations(due);
+
+        CREATE TABLE unallocated (
+            cycle   TEXT NOT NULL REFERENCES cycles(cycle) ON DELETE CASCADE,
+            case_id TEXT NOT NULL,
+            reason  TEXT NOT NULL
+        );
+        CREATE INDEX unallocated_cycle ON unallocated(cycle);
+
+        CREATE TABLE extensions (                -- rule T6
+            id          INTEGER PRIMARY KEY,
+            audit_id    TEXT NOT NULL REFERENCES allocations(audit_id) ON DELETE CASCADE,
+            old_due     TEXT NOT NULL,
+            new_due     TEXT NOT NULL,
+            agreed_by   TEXT NOT NULL,
+            agreed_on   TEXT NOT NULL
+        );
+        CREATE INDEX extensions_audit ON extensions(audit_id);
+
+        CREATE TABLE ingested_files (
+            sha256      TEXT PRIMARY KEY,
+            path        TEXT NOT NULL,
+            kind        TEXT NOT NULL,             -- workbook | surveymonkey | moderation
+            ingested_at TEXT NOT NULL,
+            returns     INTEGER NOT NULL DEFAULT 0
+        );
+
+        CREATE TABLE returns (
+            id                 INTEGER PRIMARY KEY,
+            audit_id           TEXT REFERENCES allocations(audit_id),
+            case_id            TEXT NOT NULL,
+            cycle              TEXT,
+            tool               TEXT NOT NULL,
+            type               TEXT NOT NULL DEFAULT 'audit',
+            auditor            TEXT NOT NULL DEFAULT '',
+            auditor_role       TEXT NOT NULL DEFAULT '',
+            team               TEXT NOT NULL DEFAULT '',
+            service            TEXT NOT NULL DEFAULT '',
+            category           TEXT NOT NULL DEFAULT '',
+            worker             TEXT NOT NULL DEFAULT '',
+            audit_date         TEXT,
+            received_on        TEXT NOT NULL,
+            due                TEXT,
+            overall            TEXT,
+            overall_before     TEXT,              -- rule G4
+            overall_rationale  TEXT NOT NULL DEFAULT '',
+            summary            TEXT NOT NULL DEFAULT '',
+            safety_concern     INTEGER NOT NULL DEFAULT 0,   -- rule E3
+            safety_note        TEXT NOT NULL DEFAULT '',
+            reaudit_round      INTEGER NOT NULL DEFAULT 0,
+            previous_return_id INTEGER REFERENCES returns(id),
+            movement           TEXT CHECK (movement IN ('improved', 'same', 'downgraded')),
+            unallocated        INTEGER NOT NULL DEFAULT 0,
+            source_sha256      TEXT REFERENCES ingested_files(sha256),
+            source_path        TEXT NOT NULL DEFAULT '',
+            source_ref         TEXT NOT NULL DEFAULT '',
+            superseded_by      INTEGER REFERENCES returns(id),
+            created_at         TEXT NOT NULL
+        );
+        CREATE INDEX returns_audit ON returns(audit_id);
+        CREATE INDEX returns_case ON returns(case_id);
+        CREATE INDEX returns_cycle ON returns(cycle);
+        CREATE INDEX returns_received ON returns(received_on);
+        CREATE INDEX returns_current ON returns(superseded_by, cycle);
+
+        CREATE TABLE domain_grades (
+            return_id    INTEGER NOT NULL REFERENCES returns(id) ON DELETE CASCADE,
+            domain_id    TEXT NOT NULL,
+            grade        TEXT,
+            grade_before TEXT,
+            na           INTEGER NOT NULL DEFAULT 0,
+            rationale    TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (return_id, domain_id)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE return_fields (             -- key information, compliance, feedback
+            return_id INTEGER NOT NULL REFERENCES returns(id) ON DELETE CASCADE,
+            section   TEXT NOT NULL,             -- field | compliance | feedback
+            name      TEXT NOT NULL,
+            value     TEXT NOT NULL,
+            PRIMARY KEY (return_id, section, name)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE actions (
+            id           INTEGER PRIMARY KEY,
+            return_id    INTEGER NOT NULL REFERENCES returns(id) ON DELETE CASCADE,
+            audit_id     TEXT,
+            case_id      TEXT NOT NULL,
+            action       TEXT NOT NULL,
+            owner        TEXT NOT NULL DEFAULT '',
+            due          TEXT,
+            completed_on TEXT
+        );
+        CREATE INDEX actions_open ON actions(completed_on, due);
+        CREATE INDEX actions_return ON actions(return_id);
+
+        CREATE TABLE followups (                 -- rules T1-T3, T5, T7, E3, M1
+            id               INTEGER PRIMARY KEY,
+            kind             TEXT NOT NULL,
+            rule             TEXT NOT NULL,
+            return_id        INTEGER REFERENCES returns(id) ON DELETE CASCADE,
+            audit_id         TEXT,
+            case_id          TEXT NOT NULL,
+            responsible      TEXT NOT NULL DEFAULT '',
+            responsible_role TEXT NOT NULL DEFAULT '',
+            due              TEXT NOT NULL,
+            detail           TEXT NOT NULL DEFAULT '',
+            done_on          TEXT,
+            done_by          TEXT,
+            note             TEXT NOT NULL DEFAULT '',
+            created_at       TEXT NOT NULL
+        );
+        CREATE INDEX followups_open ON followups(done_on, due);
+        CREATE INDEX followups_return ON followups(return_id);
+
+        CREATE TABLE alerts (                    -- rules E1-E3, raised on ingest
+            id              INTEGER PRIMARY KEY,
+            return_id       INTEGER NOT NULL REFERENCES returns(id) ON DELETE CASCADE,
+            rule            TEXT NOT NULL,
+            reason          TEXT NOT NULL,
+            recipient_role  TEXT NOT NULL,
+            recipient_name  TEXT NOT NULL DEFAULT '',
+            recipient_email TEXT NOT NULL DEFAULT '',
+            created_at      TEXT NOT NULL
+        );
+        CREATE INDEX alerts_return ON alerts(return_id);
+
+        CREATE TABLE notifications (             -- each message sent once
+            id              INTEGER PRIMARY KEY,
+            item_key        TEXT NOT NULL,
+            level           INTEGER NOT NULL DEFAULT 0,
+            recipient_email TEXT NOT NULL,
+            recipient_name  TEXT NOT NULL DEFAULT '',
+            channel         TEXT NOT NULL,
+            message_id      TEXT NOT NULL DEFAULT '',
+            sent_at         TEXT NOT NULL,
+            UNIQUE (item_key, level, recipient_email)
+        );
+
+        CREATE TABLE moderations (               -- rule M1
+            id              INTEGER PRIMARY KEY,
+            audit_id        TEXT NOT NULL,       -- the moderated audit
+            return_id       INTEGER REFERENCES returns(id),
+            picked_cycle    TEXT NOT NULL,
+            reason          TEXT NOT NULL DEFAULT '',
+            moderator       TEXT NOT NULL DEFAULT '',
+            auditor_grade   TEXT,
+            moderator_grade TEXT,
+            note            TEXT NOT NULL DEFAULT '',
+            done_on         TEXT,
+            UNIQUE (audit_id, picked_cycle)
+        );
+        """,
+    ),
+)
+
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+
+def iso(d: date | datetime | None) -> str | None:
+    return None if d is None else d.isoformat()
+
+
+def from_iso(text: str | None) -> date | None:
+    return None if not text else date.fromisoformat(text[:10])
+
+
+def _now() -> str:
+    return datetime.now().isoformat(timespec="seconds")
+
+
+class Register:
+    """An open register. Use as a context manager; write inside ``transaction()``."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+
+    # ------------------------------------------------------------ lifecycle
+
+    @classmethod
+    def open(cls, path: Path | str, *, create: bool = True, migrate: bool = True) -> Register:
+        path = Path(path)
+        if not path.exists():
+            if not create:
+                raise QafError(
+                    f"no register at {path}: run `qaf allocate` (or `qaf demo`) first",
+                    file=str(path),
+                )
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # The register holds special-category data: readable by its owner only.
+            fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+            os.close(fd)
+        try:
+            conn = sqlite3.connect(
+                path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False
+            )
+            conn.row_factory = sqlite3.Row
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        except sqlite3.DatabaseError as e:
+            raise QafError(f"the register cannot be opened: {e}", file=str(path)) from None
+        reg = cls(conn, path)
+        if migrate:
+            reg.migrate()
+        return reg
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Register:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic write: all of it lands, or none of it (BEGIN IMMEDIATE)."""
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as e:
+            raise QafError(
+                f"the register is busy (another qaf command is writing to it): {e}",
+                file=str(self.path),
+            ) from None
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        else:
+            self.conn.execute("COMMIT")
+
+    # ----------------------------------------------------------- migrations
+
+    def schema_version(self) -> int:
+        row = self.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name='schema_migrations'"
+        ).fetchone()
+        if row is None:
+            return 0
+        v = self.conn.execute("SELECT max(version) FROM schema_migrations").fetchone()[0]
+        return int(v or 0)
+
+    def migrate(self) -> list[int]:
+        """Apply the pending numbered migrations, each in its own transaction."""
+        current = self.schema_version()
+        if current > SCHEMA_VERSION:
+            raise QafError(
+                f"the register is schema version {current}, newer than this qaf "
+                f"({SCHEMA_VERSION}): upgrade qaf",
+                file=str(self.path),
+            )
+        pending = [m for m in MIGRATIONS if m[0] > current]
+        if not pending:
+            return []
+        if current > 0:
+            self.backup(self.path.with_name(f"{self.path.name}.before-v{pending[0][0]}.bak"))
+        applied = []
+        for version, description, sql in pending:
+            with self.transaction() as conn:
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+                    "description TEXT NOT NULL, applied_at TEXT NOT NULL)"
+                )
+                for statement in _statements(sql):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_migrations VALUES (?, ?, ?)", (version, description, _now())
+                )
+            applied.append(version)
+        return applied
+
+    def backup(self, dest: Path | str) -> Path:
+        """A consistent copy made with SQLite's online backup API."""
+        dest = Path(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        target = sqlite3.connect(dest)
+        try:
+            self.conn.backup(target)
+        finally:
+            target.close()
+        os.chmod(dest, 0o600)
+        return dest
+
+    def integrity_check(self) -> list[str]:
+        """``PRAGMA integrity_check`` and foreign-key check; empty when all is well."""
+        rows = [r[0] for r in self.conn.execute("PRAGMA integrity_check")]
+        problems = [] if rows == ["ok"] else rows
+        for r in self.conn.execute("PRAGMA foreign_key_check"):
+            problems.append(f"orphan row in {r[0]} (rowid {r[1]}) pointing at {r[2]}")
+        return problems
+
+    # ------------------------------------------------------------ helpers
+
+    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
+        return self.conn.execute(sql, params).fetchall()
+
+    def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        row = self.conn.execute(sql, params).fetchone()
+        return None if row is None else row[0]
+
+    # ============================================================ allocate
+    # Cycles, allocations, unallocated cases, extensions (rules S1-S3, A1-A4, T6).
+
+    def cycle_exists(self, cycle: str) -> bool:
+        return self.scalar("SELECT 1 FROM cycles WHERE cycle = ?", (cycle,)) is not None
+
+    def allocations(self, cycle: str | None = None) -> list[Allocation]:
+        if cycle is None:
+            rows = self.query("SELECT * FROM allocations ORDER BY cycle, audit_id")
+        else:
+            rows = self.query(
+                "SELECT * FROM allocations WHERE cycle = ? ORDER BY audit_id", (cycle,)
+            )
+        return [_allocation(r) for r in rows]
+
+    def allocation(self, audit_id: str) -> Allocation | None:
+        rows = self.query("SELECT * FROM allocations WHERE audit_id = ?", (audit_id,))
+        return _allocation(rows[0]) if rows else None
+
+    # --- end allocate section
+
+    # ============================================================ ingest
+    # Ingested files, returns, domain grades, fields, actions, alerts (rules G1-G5, E1-E3).
+
+    def file_ingested(self, sha256: str) -> bool:
+        return self.scalar("SELECT 1 FROM ingested_files WHERE sha256 = ?", (sha256,)) is not None
+
+    # --- end ingest section
+
+    # ============================================================ overdue
+    # Follow-ups, notifications sent, extensions and closures (rules T1-T7, E3).
+
+    def add_followups(self, conn: sqlite3.Connection, followups: Iterable[FollowUp]) -> None:
+        now = _now()
+        conn.executemany(
+            "INSERT INTO followups (kind, rule, return_id, audit_id, case_id, responsible, "
+            "responsible_role, due, detail, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            [
+                (
+                    f.kind,
+                    f.rule,
+                    f.return_id,
+                    f.audit_id,
+                    f.case_id,
+                    f.responsible,
+                    f.responsible_role,
+                    f.due.isoformat(),
+                    f.detail,
+                    now,
+                )
+                for f in followups
+            ],
+        )
+
+    def open_followups(self) -> list[FollowUp]:
+        rows = self.query("SELECT * FROM followups WHERE done_on IS NULL ORDER BY due, id")
+        return [_followup(r) for r in rows]
+
+    # --- end overdue section
+
+    # ============================================================ report
+    # Read-only aggregates for reports and the tracker export (rules P1-P3).
+
+    # --- end report section
+
+
+def _statements(sql: str) -> list[str]:
+    return [s.strip() for s in sql.split(";") if s.strip()]
+
+
+def _allocation(r: sqlite3.Row) -> Allocation:
+    return Allocation(
+        audit_id=r["audit_id"],
+        cycle=r["cycle"],
+        case_id=r["case_id"],
+        team=r["team"],
+        service=r["service"],
+        category=r["category"],
+        worker=r["worker"],
+        auditor=r["auditor"],
+        auditor_email=r["auditor_email"],
+        auditor_role=r["auditor_role"],
+        tool=r["tool"],
+        type=r["type"],
+        due=date.fromisoformat(r["due"]),
+        reaudit_of=r["reaudit_of"],
+        reaudit_round=r["reaudit_round"],
+        moderates=r["moderates"],
+    )
+
+
+def _followup(r: sqlite3.Row) -> FollowUp:
+    return FollowUp(
+        kind=r["kind"],
+        rule=r["rule"],
+        audit_id=r["audit_id"],
+        case_id=r["case_id"],
+        responsible=r["responsible"],
+        responsible_role=r["responsible_role"],
+        due=date.fromisoformat(r["due"]),
+        return_id=r["return_id"],
+        detail=r["detail"],
+        id=r["id"],
+        done_on=from_iso(r["done_on"]),
+    )

@@ -1,0 +1,323 @@
+"""Case list and staff roster readers (CSV or XLSX, with the config's column mapping).
+
+Real exports use their own header names (``case_id = "Person ID"``); the
+mapping in qaf.toml points qaf at them. Headers are matched ignoring case,
+spacing and trailing colons. A missing mapped column is an error naming the
+column and the file; duplicate case IDs and unusable rows are reported as
+problems with their row number, and the rest of the list is still read.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from qaf.calendar import parse_date
+from qaf.config import SourceSpec
+from qaf.grades import normalise
+from qaf.problems import Problem, QafError
+from qaf.records import Case, StaffMember
+
+CASE_FIELDS = ("case_id", "team", "worker", "service", "category", "status", "name")
+
+YES = frozenset({"yes", "y", "true", "1", "available", ""})
+NO = frozenset({"no", "n", "false", "0", "unavailable", "on leave", "absent"})
+
+
+@dataclass(frozen=True)
+class Table:
+    """A sheet or CSV as header names and rows of raw cell values."""
+
+    path: Path
+    sheet: str | None
+    headers: tuple[str, ...]
+    rows: list[tuple[Any, ...]]
+    first_row: int  # spreadsheet row number of rows[0] (1-based, header is first_row - 1)
+
+
+@dataclass(frozen=True)
+class CaseList:
+    cases: tuple[Case, ...]
+    problems: tuple[Problem, ...] = ()
+
+    def open_cases(self, closed: tuple[str, ...]) -> tuple[Case, ...]:
+        shut = {normalise(s) for s in closed}
+        return tuple(c for c in self.cases if normalise(c.status or "") not in shut)
+
+
+@dataclass(frozen=True)
+class Roster:
+    staff: tuple[StaffMember, ...]
+    problems: tuple[Problem, ...] = ()
+    _by_name: dict[str, StaffMember] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for s in self.staff:
+            self._by_name.setdefault(normalise(s.name), s)
+
+    def by_name(self, name: str | None) -> StaffMember | None:
+        return self._by_name.get(normalise(name)) if name else None
+
+    def with_role(self, role: str) -> list[StaffMember]:
+        key = normalise(role)
+        return [s for s in self.staff if normalise(s.role) == key]
+
+
+# ----------------------------------------------------------------- tables
+
+
+def read_table(path: Path, sheet: str | None = None) -> Table:
+    """Read a CSV or the first (or named) sheet of an XLSX into a Table."""
+    if not path.exists():
+        raise QafError(f"{path} does not exist", file=str(path))
+    suffix = path.suffix.lower()
+    if suffix in (".xlsx", ".xlsm"):
+        grid, sheet_name = _xlsx_grid(path, sheet)
+    elif suffix in (".csv", ".txt"):
+        grid, sheet_name = _csv_grid(path), None
+    else:
+        raise QafError(
+            f"{path.name} is neither a .csv nor an .xlsx file (old .xls files must be saved "
+            "as .xlsx first)",
+            file=str(path),
+        )
+    header_index = next((i for i, row in enumerate(grid) if any(_filled(v) for v in row)), None)
+    if header_index is None:
+        raise QafError(f"{path.name} is empty", file=str(path))
+    headers = tuple(_text(v) for v in grid[header_index])
+    return Table(path, sheet_name, headers, grid[header_index + 1 :], header_index + 2)
+
+
+def _xlsx_grid(path: Path, sheet: str | None) -> tuple[list[tuple[Any, ...]], str]:
+    from python_calamine import CalamineWorkbook
+
+    try:
+        wb = CalamineWorkbook.from_path(str(path))
+    except Exception as e:
+        raise QafError(
+            f"{path.name} cannot be read as an Excel workbook: {e}", file=str(path)
+        ) from None
+    names = wb.sheet_names
+    if sheet is None:
+        name = names[0]
+    else:
+        match = [n for n in names if normalise(n) == normalise(sheet)]
+        if not match:
+            raise QafError(
+                f'{path.name} has no sheet "{sheet}" (sheets: {", ".join(names)})', file=str(path)
+            )
+        name = match[0]
+    rows = wb.get_sheet_by_name(name).to_python(skip_empty_area=False)
+    return [tuple(r) for r in rows], name
+
+
+def _csv_grid(path: Path) -> list[tuple[Any, ...]]:
+    data = path.read_bytes()
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            text = data.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:  # pragma: no cover - cp1252 decodes nearly anything
+        raise QafError(f"{path.name} is not UTF-8 or Windows-1252 text", file=str(path))
+    return [tuple(r) for r in csv.reader(io.StringIO(text, newline=""))]
+
+
+def _filled(value: Any) -> bool:
+    return value is not None and str(value).strip() != ""
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def column_positions(
+    table: Table, mapping: Mapping[str, str], required: tuple[str, ...], what: str
+) -> dict[str, int]:
+    """Where each mapped column is; a missing required column stops the read."""
+    index = {normalise(h): i for i, h in enumerate(table.headers) if h}
+    positions: dict[str, int] = {}
+    missing = []
+    for name, header in mapping.items():
+        pos = index.get(normalise(header))
+        if pos is None:
+            if name in required:
+                missing.append(f'"{header}" (for {name})')
+            continue
+        positions[name] = pos
+    if missing:
+        where = f"{table.path}" + (f", sheet {table.sheet}" if table.sheet else "")
+        raise QafError(
+            f"the {what} has no column {', '.join(missing)}; its columns are: "
+            f"{', '.join(h for h in table.headers if h)}. Fix the file or the column mapping "
+            f"in qaf.toml",
+            file=where,
+        )
+    return positions
+
+
+def _rows(table: Table, positions: dict[str, int]) -> Iterator[tuple[int, dict[str, Any]]]:
+    for offset, row in enumerate(table.rows):
+        if not any(_filled(v) for v in row):
+            continue
+        yield (
+            table.first_row + offset,
+            {name: (row[pos] if pos < len(row) else None) for name, pos in positions.items()},
+        )
+
+
+# ----------------------------------------------------------------- readers
+
+
+def read_cases(spec: SourceSpec) -> CaseList:
+    from qaf.config import CASE_COLUMNS_REQUIRED
+
+    table = read_table(spec.path, spec.sheet)
+    positions = column_positions(table, spec.columns, CASE_COLUMNS_REQUIRED, "case list")
+    cases: list[Case] = []
+    problems: list[Problem] = []
+    seen: dict[str, int] = {}
+    file = str(spec.path)
+    for rownum, values in _rows(table, positions):
+        case_id = _text(values.get("case_id"))
+        if not case_id:
+            problems.append(
+                Problem(
+                    "S3",
+                    f"row {rownum} has no case ID and was skipped",
+                    "warning",
+                    file,
+                    table.sheet,
+                    f"row {rownum}",
+                )
+            )
+            continue
+        if case_id in seen:
+            problems.append(
+                Problem(
+                    "S3",
+                    f"case ID {case_id} appears again (first on row {seen[case_id]}); "
+                    "the later row was ignored",
+                    "error",
+                    file,
+                    table.sheet,
+                    f"row {rownum}",
+                )
+            )
+            continue
+        seen[case_id] = rownum
+        extra = {k: _cell_value(v) for k, v in values.items() if k not in CASE_FIELDS}
+        status = _text(values.get("status")) or "Open"
+        cases.append(
+            Case(
+                case_id=case_id,
+                team=_text(values.get("team")),
+                worker=_text(values.get("worker")),
+                service=_text(values.get("service")),
+                category=_text(values.get("category")),
+                status=status,
+                name=_text(values.get("name")) or None,
+                extra=extra,
+            )
+        )
+    return CaseList(tuple(cases), tuple(problems))
+
+
+def _cell_value(v: Any) -> Any:
+    if isinstance(v, datetime):
+        return v.date()
+    if isinstance(v, date):
+        return v
+    return _text(v)
+
+
+def read_staff(spec: SourceSpec) -> Roster:
+    from qaf.config import STAFF_COLUMNS_REQUIRED
+
+    table = read_table(spec.path, spec.sheet)
+    positions = column_positions(table, spec.columns, STAFF_COLUMNS_REQUIRED, "staff roster")
+    staff: list[StaffMember] = []
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    file = str(spec.path)
+    for rownum, values in _rows(table, positions):
+        cell = f"row {rownum}"
+        name = _text(values.get("name"))
+        if not name:
+            problems.append(
+                Problem(
+                    "A3", f"{cell} has no name and was skipped", "warning", file, table.sheet, cell
+                )
+            )
+            continue
+        if normalise(name) in seen:
+            problems.append(
+                Problem(
+                    "A2",
+                    f'"{name}" appears twice in the roster; the later row was ignored',
+                    "error",
+                    file,
+                    table.sheet,
+                    cell,
+                )
+            )
+            continue
+        seen.add(normalise(name))
+        available_text = normalise(_text(values.get("available")))
+        if available_text in YES:
+            available = True
+        elif available_text in NO:
+            available = False
+        else:
+            problems.append(
+                Problem(
+                    "A3",
+                    f'availability "{values.get("available")}" is not '
+                    "Yes or No; taken as available",
+                    "warning",
+                    file,
+                    table.sheet,
+                    cell,
+                )
+            )
+            available = True
+        absent: list[date | None] = []
+        for key in ("absent_from", "absent_to"):
+            try:
+                absent.append(parse_date(values.get(key)))
+            except ValueError:
+                problems.append(
+                    Problem(
+                        "A3",
+                        f'{key.replace("_", " ")} "{values.get(key)}" is not a date; ignored',
+                        "warning",
+                        file,
+                        table.sheet,
+                        cell,
+                    )
+                )
+                absent.append(None)
+        staff.append(
+            StaffMember(
+                name=name,
+                email=_text(values.get("email")),
+                role=_text(values.get("role")),
+                team=_text(values.get("team")),
+                service=_text(values.get("service")),
+                manager=_text(values.get("manager")) or None,
+                available=available,
+                absent_from=absent[0],
+                absent_to=absent[1],
+            )
+        )
+    return Roster(tuple(staff), tuple(problems))

@@ -1,0 +1,59 @@
+"""The register: numbered migrations, transactions, integrity, privacy of the file."""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+
+from qaf.register import SCHEMA_VERSION, Register
+
+
+def test_new_register_is_migrated_and_records_its_version(tmp_path: Path) -> None:
+    with Register.open(tmp_path / "qaf.db") as reg:
+        assert reg.schema_version() == SCHEMA_VERSION
+        rows = reg.query("SELECT version, description FROM schema_migrations")
+        assert [r["version"] for r in rows] == list(range(1, SCHEMA_VERSION + 1))
+        assert reg.scalar("PRAGMA journal_mode") == "wal"
+        assert reg.scalar("PRAGMA foreign_keys") == 1
+        assert reg.integrity_check() == []
+    with Register.open(tmp_path / "qaf.db") as reg:  # reopening applies nothing
+        assert reg.migrate() == []
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions")
+def test_register_file_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    Register.open(tmp_path / "qaf.db").close()
+    mode = stat.S_IMODE(os.stat(tmp_path / "qaf.db").st_mode)
+    assert mode == 0o600
+
+
+def test_transaction_is_all_or_nothing(tmp_path: Path) -> None:
+    with Register.open(tmp_path / "qaf.db") as reg:
+        with pytest.raises(RuntimeError), reg.transaction() as conn:
+            conn.execute(
+                "INSERT INTO cycles (cycle, seed, created_at, as_of) VALUES ('2026-12', 7, 'x', 'y')"
+            )
+            raise RuntimeError("crash mid-write")
+        assert reg.cycle_exists("2026-12") is False
+
+
+def test_missing_register_without_create_is_a_clear_error(tmp_path: Path) -> None:
+    from qaf.problems import QafError
+
+    with pytest.raises(QafError, match="no register"):
+        Register.open(tmp_path / "none.db", create=False)
+
+
+def test_backup_is_a_consistent_copy(tmp_path: Path) -> None:
+    with Register.open(tmp_path / "qaf.db") as reg:
+        with reg.transaction() as conn:
+            conn.execute(
+                "INSERT INTO cycles (cycle, seed, created_at, as_of) VALUES ('2026-12', 7, 'x', 'y')"
+            )
+        dest = reg.backup(tmp_path / "copy.db")
+    with Register.open(dest) as copy:
+        assert copy.cycle_exists("2026-12")
