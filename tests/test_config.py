@@ -128,7 +128,7 @@ def test_bad_config_names_key_path_value_and_expectation(
 
 def test_smtp_password_in_file_is_refused(tmp_path: Path) -> None:
     text = preset_text("generic") + '\n[smtp]\nhost = "localhost"\npassword = "hunter2"\n'
-    with pytest.raises(ConfigError, match="smtp.password: credentials are never kept"):
+    with pytest.raises(ConfigError, match=r"smtp\.password: credentials are never kept"):
         read_config(write(tmp_path, text))
 
 

@@ -65,7 +65,7 @@ def test_case_list_xlsx_with_title_rows_blank_rows_and_bom_csv(tmp_path: Path) -
     wb = openpyxl.Workbook()
     ws = wb.active
     ws.append([])
-    ws.append(list(MAPPING.values()) + ["Date of Birth"])
+    ws.append([*list(MAPPING.values()), "Date of Birth"])
     ws.append([1001, "A", "W", "S", "CP", "Open", date(2015, 3, 4)])
     ws.append([])
     ws.append(["1002 ", "B", "W", "S", "CP", "Open", None])
@@ -96,5 +96,5 @@ def test_roster_availability_and_absence_dates_rule_A3(small_dir: Path) -> None:
 def test_not_a_spreadsheet_is_a_plain_error(tmp_path: Path) -> None:
     bad = tmp_path / "cases.xls"
     bad.write_bytes(b"\xd0\xcf\x11\xe0old excel")
-    with pytest.raises(QafError, match="saved as .xlsx"):
+    with pytest.raises(QafError, match=r"saved as \.xlsx"):
         read_cases(SourceSpec(bad, MAPPING))
