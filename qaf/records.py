@@ -128,3 +128,48 @@ class FollowUp:
     detail: str = ""
     id: int | None = None
     done_on: date | None = None
+
+
+@dataclass(frozen=True)
+class ActionItem:
+    """One row of a return's actions table: what, who, by when."""
+
+    action: str
+    owner: str
+    due: date | None
+
+
+Movement = Literal["improved", "same", "downgraded"]
+
+
+@dataclass(frozen=True)
+class ReturnFacts:
+    """What escalation needs to know about an accepted return (rules E1-E3, T1-T3, T5, T7)."""
+
+    return_id: int | None
+    audit_id: str | None
+    case_id: str
+    team: str
+    service: str
+    category: str
+    worker: str
+    auditor: str
+    tool: str
+    type: AllocationType
+    overall: str | None
+    reaudit_round: int
+    movement: Movement | None
+    safety_concern: bool
+    received_on: date
+    actions: tuple[ActionItem, ...] = ()
+
+
+@dataclass(frozen=True)
+class Alert:
+    """Somebody who must be told about a return, and why (rules E1-E3)."""
+
+    rule: str
+    reason: str
+    recipient_role: str
+    recipient_name: str
+    recipient_email: str
