@@ -38,9 +38,12 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: rendering it with rich triples `qaf --help` start-up
 )
 config_app = typer.Typer(
-    help="Check the configuration.\n\nExample: qaf config check", no_args_is_help=True
+    help="Check the configuration.\n\nExample: qaf config check",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 app.add_typer(config_app, name="config")
 
