@@ -22,7 +22,22 @@ from qaf.problems import ConfigError
 CONFIG_NAME = "qaf.toml"
 ENV_VAR = "QAF_CONFIG"
 
-SCOPES = ("own-team", "outside-own-team", "outside-own-service", "any")
+SCOPES = (
+    "own-team",
+    "outside-own-team",
+    "outside-own-service",
+    "any",
+    # === presets (issue 9): additive scopes
+    "own-service",  # Lancashire: "cases within their own function"; Bedford §4 HoS supervision audits
+    "line-managed",  # the case's worker (or the audited person) is line-managed by the auditor
+)
+QUOTA_PERIODS = ("cycle", "quarter", "year")  # Lancashire: "each manager one a quarter"
+CYCLES_PER_PERIOD = {"cycle": 1, "quarter": 3, "year": 12}
+QUOTA_UNITS = ("auditor", "team")  # Rochdale 3.2: "a minimum of 4 per team per month"
+QUOTA_DRAWS = ("sample", "extra")  # Rochdale 3.4: tier 2 "in addition to" the service's own QA
+QUOTA_SUBJECTS = ("case", "staff")  # Bedford App B: professional supervision audits a person
+REAUDIT_CASES = ("same", "other-of-worker")  # Lancashire: "a different learning space"
+GRADE_DISPLAYS = ("words", "numbers", "number-and-word")  # Rochdale App 2A "Grade (1-4)"
 BANK_HOLIDAY_REGIONS = ("england-and-wales", "scotland", "northern-ireland")
 
 CASE_COLUMNS_REQUIRED = ("case_id", "team", "worker", "service", "category")
@@ -73,6 +88,10 @@ class CycleConfig:
     focus_weight: float = 3.0
     # theme -> {case column -> accepted values}; a theme with no entry has no case filter
     themes: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
+    # === presets (issue 9): month -> every theme of that month. ``focus`` keeps one text per
+    # month (the themes joined by " / "); a month may name several themes, e.g. one per
+    # service area (Rochdale App 3: "Public Law Outline" and "Statutory Visits").
+    focus_themes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -88,9 +107,25 @@ class SampleConfig:
 @dataclass(frozen=True)
 class Quota:
     role: str
-    per_cycle: int = 1  # rule A1
+    per_cycle: int = 1  # rule A1; for a quarter/year quota: the most one auditor gets in a cycle
     scope: str = "outside-own-team"  # rule A2
     tool: str = "case-audit"
+    # === presets (issue 9): additive keys whose defaults keep the meaning above
+    period: str = "cycle"  # "cycle" | "quarter" | "year" (Lancashire: one a quarter)
+    per_period: int = 1  # audits per auditor (or per team) per period; == per_cycle for "cycle"
+    unit: str = "auditor"  # "team": per_period is per team, shared by the role's members in it
+    draw: str = "sample"  # "extra": cases drawn on top of the S1 sample, not shares of it
+    cases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # case column -> values
+    auditors: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # roster column -> values
+    focus: Mapping[str, tuple[str, ...]] | None = None  # own programme: month -> themes (C3)
+    tool_by_theme: Mapping[str, str] = field(default_factory=dict)  # theme -> tool for its cases
+    subject: str = "case"  # "staff": the audit is of a person (supervision), not of a case
+    subject_roles: tuple[str, ...] = ()  # roles of the people audited when subject = "staff"
+    name: str = ""  # what the council calls this activity ("learning space", "tier 2 audit")
+
+    @property
+    def cycles_per_period(self) -> int:
+        return CYCLES_PER_PERIOD[self.period]
 
 
 @dataclass(frozen=True)
@@ -100,6 +135,9 @@ class ReauditConfig:
     role: str = "Service Manager"
     tool: str = "case-audit"
     scope: str = "any"
+    # === presets (issue 9): "same" case again, or another case of the same worker
+    # (Lancashire closing the loop: "the social worker will be allocated a different learning space")
+    case: str = "same"
 
 
 @dataclass(frozen=True)
@@ -136,6 +174,8 @@ class EscalationConfig:
     late_return: tuple[LadderRung, ...] = ()  # rule T4
     late_action: tuple[LadderRung, ...] = ()  # rule T5
     late_followup: tuple[LadderRung, ...] = ()  # T1-T3, T7 items past their deadline
+    # === presets (issue 9): the same auditor late again (Haringey 2.15 -> Assistant Director)
+    repeat_late_return: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -148,6 +188,21 @@ class Timescales:
     closing_loop: str = "20 working days"  # rule T7: meeting held and form authorised
     closing_loop_reaudit_after: str = "3 months"  # rule T7: the learning-held audit
     extension_agreed_by: tuple[str, ...] = ("Head of Service",)  # rule T6
+
+
+@dataclass(frozen=True)
+class DisputeStage:
+    """One stage of a grading dispute (Haringey 2.11): who acts, by when, who is told."""
+
+    name: str
+    within: str  # a duration from the start of the stage
+    responsible: str  # role that must act
+    notify: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DisputeConfig:
+    stages: tuple[DisputeStage, ...] = ()  # none: disputes are not tracked
 
 
 @dataclass(frozen=True)
@@ -203,6 +258,9 @@ class Config:
     notify: NotifyConfig
     limits: Limits
     raw: Mapping[str, Any] = field(repr=False, default_factory=dict)
+    # === presets (issue 9)
+    dispute: DisputeConfig = field(default_factory=DisputeConfig)
+    grade_display: str = "words"  # how grades are offered in workbooks: words / numbers / both
 
     @property
     def root(self) -> Path:
@@ -409,12 +467,12 @@ def parse_config(raw: Mapping[str, Any], path: Path) -> Config:
     reg.done()
     cases = _source(top.sub("cases"), base, CASE_COLUMNS_REQUIRED, CASE_COLUMNS_OPTIONAL, True)
     staff = _source(top.sub("staff"), base, STAFF_COLUMNS_REQUIRED, STAFF_COLUMNS_OPTIONAL, False)
-    scales = _scales(top)
+    scales, grade_display = _scales(top)
     grade_scale = scales["grades"]
     cycle = _cycle(top.sub("cycle"))
     sample = _sample(top.sub("sample"))
     tools = parse_tools(top.tables("tool"), scales)
-    quotas = tuple(_quota(s, tools) for s in top.tables("quota"))
+    quotas = tuple(_quota(s, tools, cycle) for s in top.tables("quota"))
     reaudit = _reaudit(top.sub("reaudit"), grade_scale, tools)
     moderation = _moderation(top.sub("moderation"), grade_scale)
     escalation = _escalation(top.sub("escalation"), grade_scale)
@@ -422,6 +480,7 @@ def parse_config(raw: Mapping[str, Any], path: Path) -> Config:
     report = _report(top.sub("report"))
     notify = _notify(top.sub("notify"), top.sub("smtp"), base)
     limits = _limits(top.sub("limits"))
+    dispute = _dispute(top.sub("dispute"))
     top.done()
     return Config(
         path=path,
@@ -442,6 +501,8 @@ def parse_config(raw: Mapping[str, Any], path: Path) -> Config:
         notify=notify,
         limits=limits,
         raw=raw,
+        dispute=dispute,
+        grade_display=grade_display,
     )
 
 
@@ -482,12 +543,13 @@ def _source(
     return SourceSpec(path, columns, sheet, closed)
 
 
-def _scales(top: Section) -> dict[str, Scale]:
+def _scales(top: Section) -> tuple[dict[str, Scale], str]:
     g = top.sub("grades")
     scale = g.str_list("scale", OFSTED_GRADES)
     if len(scale) < 2:
         raise g.error("scale", "needs at least two grades, best first")
     aliases = g.str_map("aliases")
+    display = g.choice("display", GRADE_DISPLAYS, "words")
     g.done()
     scales = builtin_scales()
     if scale != OFSTED_GRADES:
@@ -512,7 +574,7 @@ def _scales(top: Section) -> dict[str, Scale]:
         )
         sec.done()
     extra.done()
-    return scales
+    return scales, display
 
 
 def _month(s: Section, key: str, text: str) -> str:
@@ -536,22 +598,52 @@ def _cycle(s: Section) -> CycleConfig:
                 "due", f'"{due}" is not "last-working-day" or a duration such as "4 weeks"'
             ) from None
     practice = tuple(_month(s, "practice_weeks", m) for m in s.str_list("practice_weeks"))
-    focus = {_month(s, f'focus."{k}"', k): v for k, v in s.str_map("focus").items()}
+    focus_themes = _focus_programme(s, "focus") or {}
+    focus = {month: " / ".join(themes) for month, themes in focus_themes.items()}
     mode = s.choice("focus_mode", ("weight", "restrict"), "weight")
     weight = s.number("focus_weight", 3.0, minimum=1.0, maximum=100.0)
     themes_sec = s.sub("themes")
     themes: dict[str, dict[str, tuple[str, ...]]] = {}
     for theme in list(themes_sec.data):
         t = themes_sec.sub(theme)
-        themes[theme] = {}
-        for column in list(t.data):
-            if column not in (*CASE_COLUMNS_REQUIRED, *CASE_COLUMNS_OPTIONAL):
-                raise t.error(column, "is not a case column name (e.g. category, legal_status)")
-            themes[theme][column] = t.str_list(column)
+        themes[theme] = _case_filter(t)
         t.done()
     themes_sec.done()
     s.done()
-    return CycleConfig(due, practice, focus, mode, weight, themes)
+    return CycleConfig(due, practice, focus, mode, weight, themes, focus_themes)
+
+
+def _case_filter(t: Section) -> dict[str, tuple[str, ...]]:
+    """A table of case column -> accepted values (a theme, or a quota's ``cases``)."""
+    out: dict[str, tuple[str, ...]] = {}
+    for column in list(t.data):
+        if column not in (*CASE_COLUMNS_REQUIRED, *CASE_COLUMNS_OPTIONAL):
+            raise t.error(column, "is not a case column name (e.g. category, legal_status)")
+        out[column] = t.str_list(column)
+    return out
+
+
+def _focus_programme(s: Section, key: str) -> dict[str, tuple[str, ...]] | None:
+    """month -> theme or [themes] (rule C3); None when the key is absent."""
+    if not s.has(key):
+        s.used.add(key)
+        return None
+    value = s.get(key)
+    if not isinstance(value, dict):
+        raise s.error(key, f"{_show(value)} is not a table of month = theme")
+    out: dict[str, tuple[str, ...]] = {}
+    for month, themes in value.items():
+        path = f'{key}."{month}"'
+        if isinstance(themes, str):
+            themes = [themes]
+        if (
+            not isinstance(themes, list)
+            or not themes
+            or not all(isinstance(t, str) and t.strip() for t in themes)
+        ):
+            raise s.error(path, f"{_show(themes)} is not a theme or a list of themes")
+        out[_month(s, path, str(month))] = tuple(t.strip() for t in themes)
+    return out
 
 
 def _sample(s: Section) -> SampleConfig:
@@ -571,17 +663,87 @@ def _sample(s: Section) -> SampleConfig:
     return SampleConfig(fraction, per, size, stratify, floor, window)
 
 
-def _quota(s: Section, tools: Mapping[str, Any]) -> Quota:
+def _quota(s: Section, tools: Mapping[str, Any], cycle: CycleConfig | None = None) -> Quota:
     role = s.text("role", required=True)
-    per_cycle = s.integer("per_cycle", 1, minimum=0, maximum=1000)
     scope = s.choice("scope", SCOPES, "outside-own-team")
-    tool = s.text("tool", "case-audit")
+    tool = _tool_ref(s, "tool", tools)
+    # === presets (issue 9)
+    period = s.choice("period", QUOTA_PERIODS, "cycle")
+    if period == "cycle":
+        if s.has("per_period"):
+            raise s.error("per_period", 'is for period = "quarter" or "year"; use per_cycle')
+        per_cycle = s.integer("per_cycle", 1, minimum=0, maximum=1000)
+        per_period = per_cycle
+    else:
+        if s.has("per_cycle"):
+            raise s.error(
+                "per_cycle", f'is for period = "cycle"; with period = "{period}" use per_period'
+            )
+        per_period = s.integer("per_period", 1, minimum=0, maximum=1000)
+        per_cycle = -(-per_period // CYCLES_PER_PERIOD[period])  # the most in any one cycle
+    unit = s.choice("unit", QUOTA_UNITS, "auditor")
+    draw = s.choice("draw", QUOTA_DRAWS, "sample")
+    cases_sec = s.sub("cases")
+    cases = _case_filter(cases_sec)
+    cases_sec.done()
+    auditors_sec = s.sub("auditors")
+    auditors: dict[str, tuple[str, ...]] = {}
+    for column in list(auditors_sec.data):
+        if column not in (*STAFF_COLUMNS_REQUIRED, *STAFF_COLUMNS_OPTIONAL):
+            raise auditors_sec.error(column, "is not a staff column name (e.g. team, service)")
+        auditors[column] = auditors_sec.str_list(column)
+    auditors_sec.done()
+    focus = _focus_programme(s, "focus")
+    themes = cycle.themes if cycle is not None else {}
+    tool_by_theme = s.str_map("tool_by_theme")
+    for theme, theme_tool in tool_by_theme.items():
+        if theme not in themes:
+            have = ", ".join(f'"{t}"' for t in themes) or "none"
+            raise s.error(
+                f'tool_by_theme."{theme}"',
+                f"is not a theme defined under [cycle.themes] (have: {have})",
+            )
+        if tools and theme_tool not in tools:
+            raise s.error(
+                f'tool_by_theme."{theme}"',
+                f'"{theme_tool}" is not a tool defined by [[tool]] (have: {", ".join(tools)})',
+            )
+    subject = s.choice("subject", QUOTA_SUBJECTS, "case")
+    subject_roles = s.str_list("subject_roles")
+    if subject == "staff" and not subject_roles:
+        raise s.error("subject_roles", 'needs at least one role when subject = "staff"')
+    if subject == "case" and subject_roles:
+        raise s.error("subject_roles", 'is only for subject = "staff"')
+    name = s.get("name", "")
+    if not isinstance(name, str):
+        raise s.error("name", f"{_show(name)} is not a text")
+    s.done()
+    return Quota(
+        role,
+        per_cycle,
+        scope,
+        tool,
+        period=period,
+        per_period=per_period,
+        unit=unit,
+        draw=draw,
+        cases=cases,
+        auditors=auditors,
+        focus=focus,
+        tool_by_theme=tool_by_theme,
+        subject=subject,
+        subject_roles=subject_roles,
+        name=name.strip(),
+    )
+
+
+def _tool_ref(s: Section, key: str, tools: Mapping[str, Any]) -> str:
+    tool = s.text(key, "case-audit")
     if tools and tool not in tools:
         raise s.error(
-            "tool", f'"{tool}" is not a tool defined by [[tool]] (have: {", ".join(tools)})'
+            key, f'"{tool}" is not a tool defined by [[tool]] (have: {", ".join(tools)})'
         )
-    s.done()
-    return Quota(role, per_cycle, scope, tool)
+    return tool
 
 
 def _grade_list(s: Section, key: str, scale: Scale, default: tuple[str, ...]) -> tuple[str, ...]:
@@ -602,8 +764,9 @@ def _reaudit(s: Section, scale: Scale, tools: Mapping[str, Any]) -> ReauditConfi
     if tools and tool not in tools:
         raise s.error("tool", f'"{tool}" is not a tool defined by [[tool]]')
     scope = s.choice("scope", SCOPES, "any")
+    case = s.choice("case", REAUDIT_CASES, "same")
     s.done()
-    return ReauditConfig(grades, after, role, tool, scope)
+    return ReauditConfig(grades, after, role, tool, scope, case)
 
 
 def _moderation(s: Section, scale: Scale) -> ModerationConfig:
@@ -711,6 +874,7 @@ def _escalation(s: Section, scale: Scale) -> EscalationConfig:
         late_return=_rungs(s, "late_return", DEFAULT_LATE_RETURN),
         late_action=_rungs(s, "late_action", DEFAULT_LATE_ACTION),
         late_followup=_rungs(s, "late_followup", DEFAULT_LATE_FOLLOWUP),
+        repeat_late_return=s.str_list("repeat_late_return_notify"),
     )
     s.done()
     return cfg
@@ -784,3 +948,19 @@ def _limits(s: Section) -> Limits:
     )
     s.done()
     return cfg
+
+
+def _dispute(s: Section) -> DisputeConfig:
+    """Stages of a grading dispute (Haringey 2.11); none configured means none tracked."""
+    stages = []
+    for t in s.tables("stage"):
+        stage = DisputeStage(
+            name=t.text("name", required=True),
+            within=_duration(t, "within", "5 working days"),
+            responsible=t.text("responsible", required=True),
+            notify=t.str_list("notify"),
+        )
+        t.done()
+        stages.append(stage)
+    s.done()
+    return DisputeConfig(tuple(stages))
