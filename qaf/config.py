@@ -28,12 +28,16 @@ SCOPES = (
     "outside-own-service",
     "any",
     # === presets (issue 9): additive scopes
-    "own-service",  # Lancashire: "cases within their own function"; Bedford §4 HoS supervision audits
+    "own-service",  # Lancashire: "cases within their own function"; Bedford §4 HoS audits
     "line-managed",  # the case's worker (or the audited person) is line-managed by the auditor
 )
 QUOTA_PERIODS = ("cycle", "quarter", "year")  # Lancashire: "each manager one a quarter"
 CYCLES_PER_PERIOD = {"cycle": 1, "quarter": 3, "year": 12}
-QUOTA_UNITS = ("auditor", "team")  # Rochdale 3.2: "a minimum of 4 per team per month"
+QUOTA_UNITS = (
+    "auditor",
+    "team",  # Rochdale 3.2: "a minimum of 4 per team per month"
+    "subject",  # Bedford §5: every worker observed at least once a year (subject = "staff")
+)
 QUOTA_DRAWS = ("sample", "extra")  # Rochdale 3.4: tier 2 "in addition to" the service's own QA
 QUOTA_SUBJECTS = ("case", "staff")  # Bedford App B: professional supervision audits a person
 REAUDIT_CASES = ("same", "other-of-worker")  # Lancashire: "a different learning space"
@@ -113,7 +117,8 @@ class Quota:
     # === presets (issue 9): additive keys whose defaults keep the meaning above
     period: str = "cycle"  # "cycle" | "quarter" | "year" (Lancashire: one a quarter)
     per_period: int = 1  # audits per auditor (or per team) per period; == per_cycle for "cycle"
-    unit: str = "auditor"  # "team": per_period is per team, shared by the role's members in it
+    unit: str = "auditor"  # "team": per team, shared by the role's members in it; "subject": per
+    # audited person (subject = "staff")
     draw: str = "sample"  # "extra": cases drawn on top of the S1 sample, not shares of it
     cases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # case column -> values
     auditors: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # roster column -> values
@@ -136,7 +141,8 @@ class ReauditConfig:
     tool: str = "case-audit"
     scope: str = "any"
     # === presets (issue 9): "same" case again, or another case of the same worker
-    # (Lancashire closing the loop: "the social worker will be allocated a different learning space")
+    # (Lancashire closing the loop: "the social worker will be allocated a different
+    # learning space")
     case: str = "same"
 
 
@@ -714,6 +720,8 @@ def _quota(s: Section, tools: Mapping[str, Any], cycle: CycleConfig | None = Non
         raise s.error("subject_roles", 'needs at least one role when subject = "staff"')
     if subject == "case" and subject_roles:
         raise s.error("subject_roles", 'is only for subject = "staff"')
+    if unit == "subject" and subject != "staff":
+        raise s.error("unit", '"subject" counts per audited person: it needs subject = "staff"')
     name = s.get("name", "")
     if not isinstance(name, str):
         raise s.error("name", f"{_show(name)} is not a text")
@@ -740,9 +748,7 @@ def _quota(s: Section, tools: Mapping[str, Any], cycle: CycleConfig | None = Non
 def _tool_ref(s: Section, key: str, tools: Mapping[str, Any]) -> str:
     tool = s.text(key, "case-audit")
     if tools and tool not in tools:
-        raise s.error(
-            key, f'"{tool}" is not a tool defined by [[tool]] (have: {", ".join(tools)})'
-        )
+        raise s.error(key, f'"{tool}" is not a tool defined by [[tool]] (have: {", ".join(tools)})')
     return tool
 
 

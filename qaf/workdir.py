@@ -18,7 +18,7 @@ from qaf.config import CONFIG_NAME, Config, read_config
 from qaf.grades import Scale
 from qaf.problems import Problem, QafError
 
-PRESETS = ("generic",)
+PRESETS = ("generic", "haringey", "bedford", "lancashire", "rochdale")
 
 
 def preset_text(framework: str) -> str:
