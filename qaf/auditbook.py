@@ -1,0 +1,497 @@
+"""The pre-filled audit workbook: one .xlsx per allocation (contract A).
+
+Layout (labels are the contract, positions are not; ``qaf ingest`` finds
+everything by label):
+
+* sheet 1 "Audit": a title row "<tool name> — <org>", guidance lines, the key
+  information (label in column A, value in column B: "Audit ID", "Case ID",
+  "Cycle", "Auditor", "Auditor role", "Team", "Service Area", "Category",
+  "Social Worker", "Due date", "Date of audit", then the tool's other fields),
+  the compliance questions (Yes/No), the safety question (rule E3) and "If not,
+  describe the concern", the domain table (header "ID", "Criteria", ["Grade
+  before discussion" when the tool has rule G4], "Grade", "Rationale"), the
+  overall grade rows, feedback questions and the actions table ("Action",
+  "Who is responsible", "By when", 6 blank rows);
+* a hidden sheet "qaf": A1:B6 audit_id, tool, cycle, case_id, auditor,
+  qaf_version (and the drop-down lists in columns D onwards).
+
+No child's name is written anywhere: the case ID only. Labels are locked
+(sheet protection without a password); input cells are unlocked. Every value
+is written as an inline *string* cell with Excel's quote-prefix style, so
+text starting with ``=``, ``+``, ``-``, ``@``, tab or CR is never a formula.
+
+Speed: one template is built per tool with xlsxwriter, with placeholder
+strings where the per-allocation values go; each allocation's file is then
+the template's zip entries (static ones compressed once) with the two sheet
+XML parts filled in and deflated. Output is deterministic byte for byte:
+fixed document dates and zip entry dates (1980-01-01).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import struct
+import tempfile
+import zipfile
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+import xlsxwriter
+
+from qaf import __version__
+from qaf.records import Allocation
+from qaf.tools import Tool
+
+SIX_MONTHS = "Review the past 6 months of the child's record."
+
+KEY_LABELS = (
+    "Audit ID",
+    "Case ID",
+    "Cycle",
+    "Auditor",
+    "Auditor role",
+    "Team",
+    "Service Area",
+    "Category",
+    "Social Worker",
+    "Due date",
+)
+DATE_OF_AUDIT = "Date of audit"
+SAFETY_DETAIL = "If not, describe the concern"
+GRADE_BEFORE = "Grade before discussion"
+OVERALL_BEFORE = "Overall grade before discussion"
+OVERALL = "Overall grade"
+OVERALL_RATIONALE = "Rationale for overall grade"
+SUMMARY = "Summary of strengths and areas for improvement"
+WORKER_COMMENTS = "Social worker's comments"
+ACTION_HEADERS = ("Action", "Who is responsible", "By when")
+ACTION_ROWS = 6
+HIDDEN_SHEET = "qaf"
+HIDDEN_KEYS = ("audit_id", "tool", "cycle", "case_id", "auditor", "qaf_version")
+
+# Fixed document date: the same inputs give the same bytes (rule S2).
+DOC_DATE = datetime(2000, 1, 1)
+_EXCEL_EPOCH = date(1899, 12, 30)
+_MAX_CELL = 32_767
+
+# placeholder key -> how it is read from an allocation
+_FIELDS: Mapping[str, Callable[[Allocation], str]] = {
+    "audit_id": lambda a: a.audit_id,
+    "case_id": lambda a: a.case_id,
+    "cycle": lambda a: a.cycle,
+    "auditor": lambda a: a.auditor,
+    "auditor_role": lambda a: a.auditor_role,
+    "team": lambda a: a.team,
+    "service": lambda a: a.service,
+    "category": lambda a: a.category,
+    "worker": lambda a: a.worker,
+}
+_LABEL_KEYS = {
+    "Audit ID": "audit_id",
+    "Case ID": "case_id",
+    "Cycle": "cycle",
+    "Auditor": "auditor",
+    "Auditor role": "auditor_role",
+    "Team": "team",
+    "Service Area": "service",
+    "Category": "category",
+    "Social Worker": "worker",
+    "Due date": "due",
+}
+
+
+def _ph(key: str) -> str:
+    return f"@@qaf:{key}@@"
+
+
+_PH_RE = re.compile(r' t="inlineStr"><is><t>@@qaf:([a-z_]+)@@</t></is>')
+_XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def xml_text(value: str) -> str:
+    """Text made safe to place inside an XML element (escaped, illegal characters dropped)."""
+    value = _XML_BAD.sub("", value)[:_MAX_CELL]
+    value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return value.replace("\r", "&#13;")  # a bare CR would be read back as a line feed
+
+
+def _string_cell(value: str) -> bytes:
+    return f' t="inlineStr"><is><t xml:space="preserve">{xml_text(value)}</t></is>'.encode()
+
+
+def _date_cell(value: date) -> bytes:
+    return f"><v>{(value - _EXCEL_EPOCH).days}</v>".encode()
+
+
+# ----------------------------------------------------------------- zip writing
+
+_DOS_DATE = (0 << 9) | (1 << 5) | 1  # 1980-01-01
+_DOS_TIME = 0
+
+
+@dataclass(frozen=True)
+class _Entry:
+    name: bytes
+    crc: int
+    size: int
+    data: bytes  # raw deflate stream
+
+
+def _deflate(data: bytes, level: int = 6) -> _Entry:
+    c = zlib.compressobj(level, zlib.DEFLATED, -15)
+    return _Entry(b"", zlib.crc32(data), len(data), c.compress(data) + c.flush())
+
+
+def _zip(entries: Sequence[_Entry]) -> bytes:
+    """A zip archive from pre-deflated entries, with fixed dates (deterministic)."""
+    out = io.BytesIO()
+    central = []
+    for e in entries:
+        offset = out.tell()
+        header = struct.pack(
+            "<IHHHHHIIIHH",
+            0x04034B50,
+            20,
+            0,
+            8,
+            _DOS_TIME,
+            _DOS_DATE,
+            e.crc,
+            len(e.data),
+            e.size,
+            len(e.name),
+            0,
+        )
+        out.write(header)
+        out.write(e.name)
+        out.write(e.data)
+        central.append(
+            struct.pack(
+                "<IHHHHHHIIIHHHHHII",
+                0x02014B50,
+                20,
+                20,
+                0,
+                8,
+                _DOS_TIME,
+                _DOS_DATE,
+                e.crc,
+                len(e.data),
+                e.size,
+                len(e.name),
+                0,
+                0,
+                0,
+                0,
+                0,
+                offset,
+            )
+            + e.name
+        )
+    start = out.tell()
+    for c in central:
+        out.write(c)
+    size = out.tell() - start
+    out.write(
+        struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(entries), len(entries), size, start, 0)
+    )
+    return out.getvalue()
+
+
+# ------------------------------------------------------------------ templates
+
+
+@dataclass(frozen=True)
+class _Part:
+    """A zip entry whose XML carries placeholders: literal chunks between keys."""
+
+    name: bytes
+    chunks: tuple[bytes, ...]  # len(keys) + 1
+    keys: tuple[str, ...]
+
+    def fill(self, values: Mapping[str, bytes]) -> bytes:
+        out = [self.chunks[0]]
+        for key, chunk in zip(self.keys, self.chunks[1:], strict=True):
+            out.append(values[key])
+            out.append(chunk)
+        return b"".join(out)
+
+
+@dataclass(frozen=True)
+class AuditTemplate:
+    """One tool's workbook with placeholders; ``render`` fills it for an allocation."""
+
+    tool: Tool
+    order: tuple[bytes, ...]  # zip entry names in order
+    static: Mapping[bytes, _Entry]
+    parts: Mapping[bytes, _Part]
+
+    def render(self, allocation: Allocation) -> bytes:
+        values = {k: _string_cell(get(allocation)) for k, get in _FIELDS.items()}
+        values["due"] = _date_cell(allocation.due)
+        entries = []
+        for name in self.order:
+            if name in self.parts:
+                e = _deflate(self.parts[name].fill(values), 1)
+                entries.append(_Entry(name, e.crc, e.size, e.data))
+            else:
+                entries.append(self.static[name])
+        return _zip(entries)
+
+
+def build_template(tool: Tool, org_name: str) -> AuditTemplate:
+    """Lay out the tool's audit workbook once, with placeholders for the allocation."""
+    with tempfile.TemporaryDirectory(prefix="qaf-") as tmp:
+        path = Path(tmp) / "template.xlsx"
+        _layout(tool, org_name, path)
+        with zipfile.ZipFile(path) as z:
+            raw = [(i.filename, z.read(i.filename)) for i in z.infolist()]
+    order = []
+    static: dict[bytes, _Entry] = {}
+    parts: dict[bytes, _Part] = {}
+    for filename, data in raw:
+        name = filename.encode()
+        order.append(name)
+        text = data.decode("utf-8")
+        pieces = _PH_RE.split(text)
+        if len(pieces) > 1:
+            chunks = tuple(p.encode() for p in pieces[0::2])
+            keys = tuple(pieces[1::2])
+            parts[name] = _Part(name, chunks, keys)
+        else:
+            e = _deflate(data, 9)
+            static[name] = _Entry(name, e.crc, e.size, e.data)
+    return AuditTemplate(tool, tuple(order), static, parts)
+
+
+def _layout(tool: Tool, org_name: str, path: Path) -> None:
+    wb = xlsxwriter.Workbook(
+        str(path),
+        {
+            "constant_memory": True,  # inline strings: placeholders live in the sheet XML
+            "strings_to_formulas": False,
+            "strings_to_numbers": False,
+            "strings_to_urls": False,
+        },
+    )
+    wb.set_properties({"title": f"{tool.name} — {org_name}", "author": "qaf", "created": DOC_DATE})
+    wb.set_calc_mode("auto")
+    title = wb.add_format({"bold": True, "font_size": 14})
+    heading = wb.add_format({"bold": True, "font_size": 12, "bottom": 1})
+    label = wb.add_format({"bold": True, "text_wrap": True, "valign": "top", "bg_color": "#EEF2F7"})
+    guide = wb.add_format({"italic": True, "font_color": "#444444"})
+    value = wb.add_format({"locked": False, "quote_prefix": True, "valign": "top", "border": 1})
+    when = wb.add_format(
+        {"locked": False, "num_format": "dd/mm/yyyy", "border": 1, "valign": "top"}
+    )
+    answer = wb.add_format({"locked": False, "border": 1, "valign": "top", "bg_color": "#FFFDE7"})
+    long_text = wb.add_format(
+        {"locked": False, "text_wrap": True, "valign": "top", "border": 1, "bg_color": "#FFFDE7"}
+    )
+    head = wb.add_format(
+        {"bold": True, "border": 1, "bg_color": "#D9E1F2", "text_wrap": True, "valign": "top"}
+    )
+    cell = wb.add_format({"text_wrap": True, "valign": "top", "border": 1})
+
+    ws = wb.add_worksheet("Audit")
+    hidden = wb.add_worksheet(HIDDEN_SHEET)
+    ws.activate()
+    before_after = tool.before_after
+    ws.set_column(0, 0, 48)
+    ws.set_column(1, 1, 55)
+    ws.set_column(2, 3 if before_after else 2, 24)
+    ws.set_column(4 if before_after else 3, 4 if before_after else 3, 60)
+
+    levels = list(tool.scale.levels)
+    lists = {"qaf_levels": levels, "qaf_levels_na": [*levels, "N/A"], "qaf_yes_no": ["Yes", "No"]}
+
+    def dropdown(row: int, col: int, list_name: str) -> None:
+        ws.data_validation(
+            row,
+            col,
+            row,
+            col,
+            {
+                "validate": "list",
+                "source": f"={list_name}",
+                "error_type": "warning",
+                "error_title": "Not in the list",
+                "error_message": "Choose a value from the drop-down list.",
+            },
+        )
+
+    r = 0
+    ws.write_string(r, 0, f"{tool.name} — {org_name}", title)
+    r += 1
+    guidance = list(tool.guidance)
+    if SIX_MONTHS not in guidance:
+        guidance.append(SIX_MONTHS)
+    for line in guidance:
+        ws.write_string(r, 0, line, guide)
+        r += 1
+    r += 1
+    ws.write_string(r, 0, "Key information", heading)
+    r += 1
+    shown = set()
+    for lab in KEY_LABELS:
+        ws.write_string(r, 0, lab, label)
+        key = _LABEL_KEYS[lab]
+        ws.write_string(r, 1, _ph(key), when if key == "due" else value)
+        shown.add(lab.casefold())
+        r += 1
+    ws.write_string(r, 0, DATE_OF_AUDIT, label)
+    ws.write_blank(r, 1, None, when)
+    shown.add(DATE_OF_AUDIT.casefold())
+    r += 1
+    for f in tool.fields:
+        if f.casefold() in shown:
+            continue
+        shown.add(f.casefold())
+        ws.write_string(r, 0, f, label)
+        ws.write_blank(r, 1, None, answer)
+        r += 1
+
+    if tool.compliance or tool.safety_question:
+        r += 1
+        ws.write_string(r, 0, "Compliance and safety", heading)
+        r += 1
+        for q in tool.compliance:
+            ws.write_string(r, 0, q, label)
+            ws.write_blank(r, 1, None, answer)
+            dropdown(r, 1, "qaf_yes_no")
+            r += 1
+        if tool.safety_question:  # rule E3
+            ws.write_string(r, 0, tool.safety_question, label)
+            ws.write_blank(r, 1, None, answer)
+            dropdown(r, 1, "qaf_yes_no")
+            r += 1
+            ws.write_string(r, 0, SAFETY_DETAIL, label)
+            ws.write_blank(r, 1, None, long_text)
+            ws.set_row(r, 45)
+            r += 1
+
+    r += 1
+    ws.write_string(r, 0, "Domains", heading)
+    r += 1
+    headers = ["ID", "Criteria", *([GRADE_BEFORE] if before_after else []), "Grade", "Rationale"]
+    for c, h in enumerate(headers):
+        ws.write_string(r, c, h, head)
+    r += 1
+    for d in tool.domains:
+        ws.set_row(r, 45)
+        ws.write_string(r, 0, d.id, cell)
+        ws.write_string(r, 1, d.title, cell)
+        grade_cols = (2, 3) if before_after else (2,)
+        for c in grade_cols:
+            ws.write_blank(r, c, None, answer)
+            dropdown(r, c, "qaf_levels_na" if d.na_allowed else "qaf_levels")
+        ws.write_blank(r, grade_cols[-1] + 1, None, long_text)
+        r += 1
+
+    r += 1
+    if before_after and tool.overall:
+        ws.write_string(r, 0, OVERALL_BEFORE, label)
+        ws.write_blank(r, 1, None, answer)
+        dropdown(r, 1, "qaf_levels")
+        r += 1
+    if tool.overall:
+        ws.write_string(r, 0, OVERALL, label)
+        ws.write_blank(r, 1, None, answer)
+        dropdown(r, 1, "qaf_levels")
+        r += 1
+    for lab in (OVERALL_RATIONALE, SUMMARY, WORKER_COMMENTS):
+        ws.set_row(r, 60)
+        ws.write_string(r, 0, lab, label)
+        ws.write_blank(r, 1, None, long_text)
+        r += 1
+
+    if tool.feedback:
+        r += 1
+        ws.write_string(r, 0, "Feedback from the child and family", heading)
+        r += 1
+        for q in tool.feedback:
+            ws.set_row(r, 45)
+            ws.write_string(r, 0, q, label)
+            ws.write_blank(r, 1, None, long_text)
+            r += 1
+
+    if tool.actions:
+        r += 1
+        ws.write_string(r, 0, "Actions", heading)
+        r += 1
+        for c, h in enumerate(ACTION_HEADERS):
+            ws.write_string(r, c, h, head)
+        r += 1
+        for _ in range(ACTION_ROWS):
+            ws.write_blank(r, 0, None, long_text)
+            ws.write_blank(r, 1, None, answer)
+            ws.write_blank(r, 2, None, when)
+            r += 1
+
+    ws.protect("", {"format_columns": True, "format_rows": True})
+    ws.set_paper(9)
+    ws.fit_to_pages(1, 0)
+    ws.set_landscape()
+
+    # hidden sheet: the allocation's identity, then the drop-down lists (columns D on)
+    hidden_values = {
+        "audit_id": _ph("audit_id"),
+        "tool": tool.id,
+        "cycle": _ph("cycle"),
+        "case_id": _ph("case_id"),
+        "auditor": _ph("auditor"),
+        "qaf_version": __version__,
+    }
+    list_cols = {name: 3 + i for i, name in enumerate(lists)}
+    depth = max(len(v) for v in lists.values())
+    for row in range(max(len(HIDDEN_KEYS), depth)):
+        if row < len(HIDDEN_KEYS):
+            k = HIDDEN_KEYS[row]
+            hidden.write_string(row, 0, k)
+            hidden.write_string(row, 1, hidden_values[k])
+        for name, col in list_cols.items():
+            if row < len(lists[name]):
+                hidden.write_string(row, col, lists[name][row])
+    for name, col in list_cols.items():
+        letter = chr(ord("A") + col)
+        wb.define_name(name, f"={HIDDEN_SHEET}!${letter}$1:${letter}${len(lists[name])}")
+    hidden.hide()
+    hidden.protect("")
+    wb.close()
+
+
+# ------------------------------------------------------------------ writing
+
+
+def write_audit_workbooks(
+    allocations: Sequence[Allocation],
+    tools: Mapping[str, Tool],
+    org_name: str,
+    out_dir: Path,
+) -> list[Path]:
+    """Write ``out_dir/<audit_id>.xlsx`` for each allocation; the paths, in order.
+
+    Raises KeyError naming the tool when an allocation's tool is not defined.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    templates: dict[str, AuditTemplate] = {}
+    paths = []
+    for a in allocations:
+        template = templates.get(a.tool)
+        if template is None:
+            if a.tool not in tools:
+                raise KeyError(f'tool "{a.tool}" of allocation {a.audit_id} is not defined')
+            template = templates[a.tool] = build_template(tools[a.tool], org_name)
+        path = out_dir / f"{_file_stem(a.audit_id)}.xlsx"
+        path.write_bytes(template.render(a))
+        paths.append(path)
+    return paths
+
+
+def _file_stem(audit_id: str) -> str:
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", audit_id).strip("._")
+    return stem or "audit"

@@ -1,0 +1,269 @@
+"""Contract A: the pre-filled audit workbook (qaf/auditbook.py)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import zipfile
+from datetime import date, datetime
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from qaf.auditbook import (
+    ACTION_HEADERS,
+    ACTION_ROWS,
+    HIDDEN_KEYS,
+    KEY_LABELS,
+    SIX_MONTHS,
+    write_audit_workbooks,
+)
+from qaf.config import Config, read_config
+from qaf.grades import OFSTED_GRADES, YES_NO, ofsted_scale
+from qaf.records import Allocation
+from qaf.tools import Domain, Tool
+from qaf.workdir import preset_text
+
+
+@pytest.fixture(scope="module")
+def cfg(tmp_path_factory: pytest.TempPathFactory) -> Config:
+    d = tmp_path_factory.mktemp("cfg")
+    (d / "qaf.toml").write_text(preset_text("generic"), encoding="utf-8")
+    return read_config(d / "qaf.toml")
+
+
+def alloc(i: int = 1, tool: str = "case-audit", **kw: object) -> Allocation:
+    fields: dict[str, object] = {
+        "audit_id": f"A-2026-12-{i:04d}",
+        "cycle": "2026-12",
+        "case_id": f"P{i:06d}",
+        "team": "Team A",
+        "service": "Service 1",
+        "category": "CP",
+        "worker": "Sam Worker",
+        "auditor": "Tia Manager",
+        "auditor_email": "tia@example.org",
+        "auditor_role": "Team Manager",
+        "tool": tool,
+        "type": "audit",
+        "due": date(2026, 12, 31),
+    }
+    fields.update(kw)
+    return Allocation(**fields)  # type: ignore[arg-type]
+
+
+def labels(ws: openpyxl.worksheet.worksheet.Worksheet) -> dict[str, object]:
+    """Column A label -> column B value, as the ingest reader sees them."""
+    out: dict[str, object] = {}
+    for a, b in ws.iter_rows(min_col=1, max_col=2, values_only=True):
+        if isinstance(a, str) and a not in out:
+            out[a] = b
+    return out
+
+
+def header_row(ws: openpyxl.worksheet.worksheet.Worksheet, first: str) -> tuple[int, list[object]]:
+    for row in ws.iter_rows():
+        if row[0].value == first:
+            values = [c.value for c in row]
+            while values and values[-1] is None:
+                values.pop()
+            return row[0].row, values
+    raise AssertionError(f"no row starting {first!r}")
+
+
+def test_key_information_hidden_sheet_and_layout_contract_a(cfg: Config, tmp_path: Path) -> None:
+    # contract A; rule C2 (due date); rule G4 (before/after columns); rule E3 (safety question)
+    [path] = write_audit_workbooks([alloc(7)], cfg.tools, "Northvale Borough Council", tmp_path)
+    assert path == tmp_path / "A-2026-12-0007.xlsx"
+    wb = openpyxl.load_workbook(path)
+    assert wb.sheetnames[0] == "Audit"
+    assert wb["qaf"].sheet_state == "hidden"
+    ws = wb["Audit"]
+    assert ws["A1"].value == "Case file audit — Northvale Borough Council"
+    got = labels(ws)
+    assert SIX_MONTHS in got
+    expected = {
+        "Audit ID": "A-2026-12-0007",
+        "Case ID": "P000007",
+        "Cycle": "2026-12",
+        "Auditor": "Tia Manager",
+        "Auditor role": "Team Manager",
+        "Team": "Team A",
+        "Service Area": "Service 1",
+        "Category": "CP",
+        "Social Worker": "Sam Worker",
+        "Due date": datetime(2026, 12, 31),
+        "Date of audit": None,
+        "Team Manager": None,  # a tool field not in the standard block
+    }
+    for key, value in expected.items():
+        assert got[key] == value, key
+    assert list(KEY_LABELS) == list(expected)[:10]
+    for q in cfg.tools["case-audit"].compliance:
+        assert q in got
+    assert "Is the child safe?" in got and "If not, describe the concern" in got
+    for lab in (
+        "Overall grade before discussion",
+        "Overall grade",
+        "Rationale for overall grade",
+        "Summary of strengths and areas for improvement",
+        "Social worker's comments",
+    ):
+        assert lab in got
+    row, head = header_row(ws, "ID")
+    assert head == ["ID", "Criteria", "Grade before discussion", "Grade", "Rationale"]
+    ids = [ws.cell(row + 1 + i, 1).value for i in range(16)]
+    assert ids == [f"D{i}" for i in range(1, 17)]
+    arow, ahead = header_row(ws, "Action")
+    assert tuple(ahead) == ACTION_HEADERS
+    assert all(ws.cell(arow + i, 1).value is None for i in range(1, ACTION_ROWS + 1))
+    hidden = wb["qaf"]
+    assert [hidden.cell(i, 1).value for i in range(1, 7)] == list(HIDDEN_KEYS)
+    assert [hidden.cell(i, 2).value for i in range(1, 7)] == [
+        "A-2026-12-0007",
+        "case-audit",
+        "2026-12",
+        "P000007",
+        "Tia Manager",
+        "0.1.0",
+    ]
+
+
+def test_grade_dropdowns_from_scale_with_na_where_allowed_rule_g2(
+    cfg: Config, tmp_path: Path
+) -> None:
+    # rule G2 (N/A only where the tool allows it), rule G1 (scale levels)
+    [path] = write_audit_workbooks([alloc()], cfg.tools, "Org", tmp_path)
+    wb = openpyxl.load_workbook(path)
+    ws = wb["Audit"]
+    row, _ = header_row(ws, "ID")
+    by_cell = {}
+    for dv in ws.data_validations.dataValidation:
+        for rng in dv.sqref.ranges:
+            by_cell[rng.coord] = dv.formula1
+    names = {n: wb.defined_names[n].attr_text for n in wb.defined_names}
+    hidden = wb["qaf"]
+
+    def options(name: str) -> list[object]:
+        ref = names[name].split("!")[1].replace("$", "")
+        return [c[0].value for c in hidden[ref]]
+
+    assert options("qaf_levels") == list(OFSTED_GRADES)
+    assert options("qaf_levels_na") == [*OFSTED_GRADES, "N/A"]
+    assert options("qaf_yes_no") == ["Yes", "No"]
+    d1, d2 = row + 1, row + 2  # D1 allows N/A, D2 does not
+    assert by_cell[f"C{d1}"] == by_cell[f"D{d1}"] == "qaf_levels_na"
+    assert by_cell[f"C{d2}"] == by_cell[f"D{d2}"] == "qaf_levels"
+
+
+def test_labels_protected_inputs_unlocked(cfg: Config, tmp_path: Path) -> None:
+    [path] = write_audit_workbooks([alloc()], cfg.tools, "Org", tmp_path)
+    ws = openpyxl.load_workbook(path)["Audit"]
+    assert ws.protection.sheet is True
+    assert ws.protection.password is None
+    for row in ws.iter_rows(min_col=1, max_col=2):
+        a, b = row
+        if a.value == "Date of audit":
+            assert a.protection.locked is True
+            assert b.protection.locked is False
+        if a.value == "Overall grade":
+            assert b.protection.locked is False
+
+
+def test_tool_without_before_after_or_overall(tmp_path: Path) -> None:
+    # rule G4 off: no "Grade before discussion"; no overall: no "Overall grade" row
+    tool = Tool(
+        id="supervision",
+        name="Supervision audit",
+        scale=YES_NO,
+        domains=(Domain("S1", "Is decision-making safe?"),),
+        overall=False,
+        safety_question=None,
+        actions=False,
+    )
+    [path] = write_audit_workbooks(
+        [alloc(tool="supervision")], {"supervision": tool}, "Org", tmp_path
+    )
+    ws = openpyxl.load_workbook(path)["Audit"]
+    got = labels(ws)
+    assert "Overall grade" not in got and "Overall grade before discussion" not in got
+    assert "Is the child safe?" not in got and "Action" not in got
+    _, head = header_row(ws, "ID")
+    assert head == ["ID", "Criteria", "Grade", "Rationale"]
+
+
+@pytest.mark.parametrize("text", ['=HYPERLINK("x")', "+1", "-2", "@SUM(A1)", "\tTab", "\rCR"])
+def test_formula_like_text_is_written_as_text(cfg: Config, tmp_path: Path, text: str) -> None:
+    # DESIGN §6: text starting with = + - @ tab CR is never a formula
+    [path] = write_audit_workbooks(
+        [alloc(worker=text, team="<Team & Co>")], cfg.tools, "Org", tmp_path
+    )
+    ws = openpyxl.load_workbook(path)["Audit"]
+    for row in ws.iter_rows(min_col=1, max_col=2):
+        if row[0].value == "Social Worker":
+            assert row[1].data_type == "s"
+            assert row[1].value == text
+            assert row[1].style and row[1].quotePrefix
+        if row[0].value == "Team":
+            assert row[1].value == "<Team & Co>"
+    with zipfile.ZipFile(path) as z:
+        sheet = z.read("xl/worksheets/sheet1.xml").decode()
+    assert "<f>" not in sheet
+
+
+def test_no_child_name_and_deterministic_bytes(cfg: Config, tmp_path: Path) -> None:
+    # rule S2 (same inputs, same bytes); no child names anywhere (case ID only)
+    a = [alloc(1), alloc(2, tool="tier1-generic")]
+    p1 = write_audit_workbooks(a, cfg.tools, "Org", tmp_path / "one")
+    p2 = write_audit_workbooks(a, cfg.tools, "Org", tmp_path / "two")
+    assert [p.read_bytes() for p in p1] == [p.read_bytes() for p in p2]
+    with zipfile.ZipFile(p1[0]) as z:
+        assert z.testzip() is None
+        assert {i.date_time for i in z.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+        core = z.read("docProps/core.xml").decode()
+    assert "2000-01-01T00:00:00Z" in core
+
+
+def test_unknown_tool_is_named(cfg: Config, tmp_path: Path) -> None:
+    with pytest.raises(KeyError, match='tool "nope" of allocation A-2026-12-0001'):
+        write_audit_workbooks([alloc(tool="nope")], cfg.tools, "Org", tmp_path)
+
+
+def test_other_scale_tool_written(tmp_path: Path) -> None:
+    tool = Tool(
+        id="t",
+        name="T",
+        scale=ofsted_scale(),
+        domains=(Domain("X", "x", na_allowed=True),),
+    )
+    [path] = write_audit_workbooks([alloc(tool="t")], {"t": tool}, "Org", tmp_path)
+    assert labels(openpyxl.load_workbook(path)["Audit"])["Case ID"] == "P000001"
+
+
+SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
+
+
+@pytest.mark.skipif(SOFFICE is None, reason="LibreOffice (soffice) is not installed")
+def test_opens_in_libreoffice(cfg: Config, tmp_path: Path) -> None:
+    # the issue's "done when": the generated workbook opens in LibreOffice
+    [path] = write_audit_workbooks([alloc()], cfg.tools, "Org", tmp_path / "in")
+    out = tmp_path / "out"
+    assert SOFFICE is not None
+    subprocess.run(
+        [
+            SOFFICE,
+            f"-env:UserInstallation=file://{tmp_path / 'lo-profile'}",
+            "--headless",
+            "--convert-to",
+            "pdf",
+            "--outdir",
+            str(out),
+            str(path),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=180,
+    )
+    pdf = out / "A-2026-12-0001.pdf"
+    assert pdf.exists() and pdf.read_bytes().startswith(b"%PDF")
