@@ -1,0 +1,591 @@
+"""Escalation: who is told of a return, which deadlines it creates, what is overdue.
+
+Pure rules, no I/O (DESIGN §4). Three parts:
+
+* **Recipients** (:func:`resolve_role`): a role named in the configuration is resolved
+  from the roster relative to the case (its team's Team Manager, its service's Service
+  Manager / Head of Service, the practitioner, the IRO or CP Chair), to the auditor
+  (the auditor, their line manager), to a follow-up (its responsible person), or
+  organisation-wide (Assistant Director, Director, Executive Director, QA Officer).
+* **Consequences of a return** (:func:`consequences_of_return`, contract B): the alerts
+  of rules E1-E3 and the follow-up deadlines of rules T1-T3, T5, T7 and E3.
+* **Overdue** (:func:`compute_overdue`): late returns (T4), late follow-ups, late actions
+  (T5), unacknowledged safety concerns (E3) and moderation not done (M1), each with the
+  rung of its escalation ladder reached and who must now be told.
+
+A role that resolves to nobody is never skipped silently: it becomes an alert or a
+recipient entry with an empty name and email and a reason saying who was looked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Protocol
+
+from qaf.calendar import WorkingCalendar, parse_duration
+from qaf.config import Config
+from qaf.grades import GradeError, Scale, normalise
+from qaf.records import Alert, FollowUp, ReturnFacts, StaffMember
+from qaf.sources import Roster
+
+# ---------------------------------------------------------------- role names
+
+TEAM_MANAGER = "Team Manager"
+SERVICE_MANAGER = "Service Manager"
+HEAD_OF_SERVICE = "Head of Service"
+PRACTITIONER = "Practitioner"
+IRO_CP_CHAIR = "IRO/CP Chair"
+IRO = "IRO"
+CP_CHAIR = "CP Chair"
+AUDITOR = "Auditor"
+AUDITORS_MANAGER = "Auditor's manager"
+PRACTITIONERS_MANAGER = "Practitioner's manager"
+RESPONSIBLE = "Responsible"
+QA_OFFICER = "QA Officer"
+
+# Other words councils use for the same roles (folded with grades.normalise).
+ROLE_ALIASES: dict[str, str] = {
+    "tm": TEAM_MANAGER,
+    "practice manager": TEAM_MANAGER,  # Rochdale
+    "team leader": TEAM_MANAGER,
+    "sm": SERVICE_MANAGER,
+    "senior manager": SERVICE_MANAGER,  # Lancashire "Senior Manager"
+    "hos": HEAD_OF_SERVICE,
+    "social worker": PRACTITIONER,
+    "sw": PRACTITIONER,
+    "worker": PRACTITIONER,
+    "allocated worker": PRACTITIONER,
+    "allocated practitioner": PRACTITIONER,
+    "iro / cp chair": IRO_CP_CHAIR,
+    "iro/cp chair": IRO_CP_CHAIR,
+    "cp chair/iro": IRO_CP_CHAIR,
+    "iro/conference chair": IRO_CP_CHAIR,
+    "iro / conference chair": IRO_CP_CHAIR,
+    "auditor's line manager": AUDITORS_MANAGER,
+    "auditors manager": AUDITORS_MANAGER,
+    "auditor manager": AUDITORS_MANAGER,
+    "line manager": AUDITORS_MANAGER,
+    "practitioners manager": PRACTITIONERS_MANAGER,
+    "worker's manager": PRACTITIONERS_MANAGER,
+    "responsible person": RESPONSIBLE,
+    "owner": RESPONSIBLE,
+    "director of csc": "Director of Children's Social Care",
+    "dcs": "Director of Children's Social Care",
+    "ad": "Assistant Director",
+}
+
+# Roles that mean "the one for this case": nobody else will do.
+_CASE_ROLES = {
+    normalise(TEAM_MANAGER): "team",
+    normalise(SERVICE_MANAGER): "service",
+    normalise(HEAD_OF_SERVICE): "service",
+}
+
+# Case categories whose independent reviewer is an IRO or a CP Chair (rule E1 "where relevant").
+IRO_CATEGORIES = (
+    "child in our care",
+    "children in our care",
+    "child in care",
+    "cic",
+    "cla",
+    "lac",
+    "looked after",
+    "looked after child",
+    "child looked after",
+    "care leaver",
+    "care leavers",
+    "leaving care",
+)
+CP_CATEGORIES = ("cp", "child protection", "cpp", "child protection plan")
+
+
+def canonical_role(role: str) -> str:
+    """The role's own spelling, or the canonical role for an alias ("HoS", "SW")."""
+    return ROLE_ALIASES.get(normalise(role), role.strip())
+
+
+class CaseLike(Protocol):
+    """What recipient resolution needs to know about a case (Case, Allocation, ReturnFacts)."""
+
+    @property
+    def case_id(self) -> str: ...
+    @property
+    def team(self) -> str: ...
+    @property
+    def service(self) -> str: ...
+    @property
+    def category(self) -> str: ...
+    @property
+    def worker(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """One person to tell, or (name and email empty) a role nobody holds, with the reason."""
+
+    role: str
+    name: str = ""
+    email: str = ""
+    reason: str = ""
+
+    @property
+    def resolved(self) -> bool:
+        return bool(self.name)
+
+    def as_json(self) -> dict[str, str]:
+        out = {"name": self.name, "email": self.email, "role": self.role}
+        if not self.resolved:
+            out["reason"] = self.reason
+        return out
+
+
+def _category_reviewer(category: str) -> str | None:
+    key = normalise(category)
+    if key in IRO_CATEGORIES or "looked after" in key or "in our care" in key:
+        return IRO
+    if key in CP_CATEGORIES or key.startswith("child protection"):
+        return CP_CHAIR
+    return None
+
+
+def _prefer(people: list[StaffMember], case: CaseLike | None) -> list[StaffMember]:
+    """Narrow an organisation-wide role to the case's service, then team, when possible."""
+    if case is None or len(people) <= 1:
+        return people
+    for attr in ("service", "team"):
+        value = normalise(getattr(case, attr) or "")
+        if not value:
+            continue
+        narrowed = [p for p in people if normalise(getattr(p, attr)) == value]
+        if narrowed:
+            people = narrowed
+    return people
+
+
+def resolve_role(
+    role: str,
+    *,
+    case: CaseLike | None,
+    auditor: str | StaffMember | None,
+    roster: Roster,
+    responsible: str | None = None,
+) -> list[StaffMember]:
+    """The people who hold ``role`` for this case / auditor / follow-up; [] when nobody does.
+
+    * ``Team Manager``: Team Managers of the case's team (else the practitioner's line
+      manager when that person is a Team Manager);
+    * ``Service Manager``, ``Head of Service``: that role in the case's service;
+    * ``Practitioner``: the case's worker; ``Practitioner's manager``: their line manager;
+    * ``IRO/CP Chair``: an IRO for children in care and care leavers, a CP Chair for child
+      protection, nobody for other categories (the rule says "where relevant");
+      the ones in the case's service when there are any, else all of them;
+    * ``Auditor``, ``Auditor's manager`` (line manager); ``Responsible``: the named person;
+    * any other role (Assistant Director, Director of Children's Social Care, Executive
+      Director, QA Officer ...): everybody with that role, narrowed to the case's service
+      (then team) when some of them match it.
+    """
+    roster_role = canonical_role(role)
+    key = normalise(roster_role)
+    if key == normalise(PRACTITIONER):
+        person = roster.by_name(case.worker) if case else None
+        return [person] if person else []
+    if key == normalise(PRACTITIONERS_MANAGER):
+        worker = roster.by_name(case.worker) if case else None
+        boss = roster.by_name(worker.manager) if worker and worker.manager else None
+        return [boss] if boss else []
+    if key in (normalise(AUDITOR), normalise(AUDITORS_MANAGER)):
+        member = auditor if isinstance(auditor, StaffMember) else roster.by_name(auditor)
+        if member is None:
+            return []
+        if key == normalise(AUDITOR):
+            return [member]
+        boss = roster.by_name(member.manager) if member.manager else None
+        return [boss] if boss else []
+    if key == normalise(RESPONSIBLE):
+        person = roster.by_name(responsible)
+        return [person] if person else []
+    if key == normalise(IRO_CP_CHAIR):
+        reviewer = _category_reviewer(case.category) if case else None
+        if reviewer is None:
+            return []
+        return _prefer(roster.with_role(reviewer), case)
+    scope = _CASE_ROLES.get(key)
+    if scope is not None:
+        if case is None:
+            return []
+        value = normalise(getattr(case, scope) or "")
+        people = [p for p in roster.with_role(roster_role) if normalise(getattr(p, scope)) == value]
+        if scope == "service" and len(people) > 1:
+            same_team = [p for p in people if normalise(p.team) == normalise(case.team)]
+            people = same_team or people
+        if not people and key == normalise(TEAM_MANAGER):
+            worker = roster.by_name(case.worker)
+            boss = roster.by_name(worker.manager) if worker and worker.manager else None
+            if boss and normalise(boss.role) == key:
+                people = [boss]
+        return people
+    return _prefer(roster.with_role(roster_role), case)
+
+
+def _nobody_reason(
+    role: str, case: CaseLike | None, auditor: str | StaffMember | None, responsible: str | None
+) -> str:
+    key = normalise(canonical_role(role))
+    aud = auditor.name if isinstance(auditor, StaffMember) else auditor
+    if key == normalise(PRACTITIONER):
+        return f'the case\'s worker "{case.worker if case else ""}" is not in the roster'
+    if key == normalise(PRACTITIONERS_MANAGER):
+        return (
+            f'the case\'s worker "{case.worker if case else ""}" has no line manager in the roster'
+        )
+    if key == normalise(AUDITOR):
+        return f'the auditor "{aud or ""}" is not in the roster'
+    if key == normalise(AUDITORS_MANAGER):
+        return f'the auditor "{aud or ""}" has no line manager in the roster'
+    if key == normalise(RESPONSIBLE):
+        return f'the person responsible "{responsible or ""}" is not in the roster'
+    if key == normalise(IRO_CP_CHAIR):
+        wanted = _category_reviewer(case.category) if case else None
+        return f"nobody in the roster has the role {wanted or 'IRO or CP Chair'}"
+    scope = _CASE_ROLES.get(key)
+    if scope == "team" and case is not None:
+        return f'nobody in the roster is {canonical_role(role)} of team "{case.team}"'
+    if scope == "service" and case is not None:
+        return f'nobody in the roster is {canonical_role(role)} of service "{case.service}"'
+    return f'nobody in the roster has the role "{canonical_role(role)}"'
+
+
+def recipients(
+    roles: Iterable[str],
+    *,
+    case: CaseLike | None,
+    auditor: str | StaffMember | None,
+    roster: Roster,
+    responsible: str | None = None,
+) -> list[Recipient]:
+    """Resolve several roles; one entry per person (first role wins), plus one per empty role.
+
+    ``IRO/CP Chair`` for a case where neither is relevant gives no entry at all.
+    """
+    out: list[Recipient] = []
+    seen: set[str] = set()
+    for role in roles:
+        people = resolve_role(
+            role, case=case, auditor=auditor, roster=roster, responsible=responsible
+        )
+        if not people:
+            if normalise(canonical_role(role)) == normalise(IRO_CP_CHAIR) and (
+                case is None or _category_reviewer(case.category) is None
+            ):
+                continue  # not relevant for this category
+            out.append(Recipient(role, reason=_nobody_reason(role, case, auditor, responsible)))
+            continue
+        for p in people:
+            k = normalise(p.name)
+            if k in seen:
+                continue
+            seen.add(k)
+            out.append(Recipient(role, p.name, p.email))
+    return out
+
+
+# ------------------------------------------------------- consequences (contract B)
+
+
+@dataclass(frozen=True)
+class Consequences:
+    alerts: tuple[Alert, ...] = ()
+    followups: tuple[FollowUp, ...] = ()
+
+
+# An action without a date is due this long after the return (Lancashire's 4-week timeframe).
+UNDATED_ACTION_DUE = "4 weeks"
+
+
+def _grade(scale: Scale, overall: str | None) -> str | None:
+    if not overall:
+        return None
+    try:
+        return scale.parse(overall)
+    except GradeError:
+        return None
+
+
+def _alerts(
+    rule: str, reason: str, people: Sequence[Recipient], seen: set[tuple[str, str]]
+) -> list[Alert]:
+    out = []
+    for r in people:
+        key = (rule, normalise(r.name) if r.name else f"?{normalise(r.role)}")
+        if key in seen:
+            continue
+        seen.add(key)
+        why = reason if r.resolved else f"{reason}; not sent: {r.reason}"
+        out.append(Alert(rule, why, r.role, r.name, r.email))
+    return out
+
+
+def _responsible(
+    role: str,
+    case: CaseLike,
+    auditor: str,
+    roster: Roster,
+    on: date,
+    named: str | None = None,
+) -> tuple[str, str, str]:
+    """(name or role, role, reason when nobody): the first available holder of the role."""
+    people = resolve_role(role, case=case, auditor=auditor, roster=roster, responsible=named)
+    if not people:
+        return role, role, _nobody_reason(role, case, auditor, named)
+    available = [p for p in people if p.available_on(on)]
+    return (available or people)[0].name, role, ""
+
+
+def consequences_of_return(
+    facts: ReturnFacts, roster: Roster, cfg: Config, calendar: WorkingCalendar
+) -> Consequences:
+    """Alerts (E1-E3) and follow-up deadlines (T1-T3, T5, T7, E3) created by one return.
+
+    * E1: the roles configured for the overall grade (``escalation.on_grade``);
+    * E2: a re-audit keeping a re-audit grade (``reaudit.grades``: RI, Inadequate) or
+      downgraded: ``escalation.on_reaudit`` for its round (the highest round <= this one);
+    * E3: a safety concern: ``escalation.safety_notify`` at once, and a "safety" follow-up
+      due the day received, at the top of every overdue list until acknowledged;
+    * T1 "qa-check" by a QA Officer; T2 "discussion" by the Team Manager (serious: the
+      worst grade, or a re-audit same/downgraded; else the second-worst grade); T3
+      "action-notification" by the auditor when the return lists actions; one "action"
+      follow-up per action (T5) owned by the named person (else the Team Manager);
+      T7 "closing-loop" for the worst grade, by a Service Manager of the case's service.
+
+    Moderation returns create no grade alerts or deadlines (the moderated audit already
+    did); only their safety concern counts. A role nobody holds becomes an alert with an
+    empty name and the reason, and a follow-up whose ``responsible`` is the role itself.
+    """
+    esc = cfg.escalation
+    ts = cfg.timescales
+    scale = cfg.grade_scale
+    received = facts.received_on
+    grade = _grade(scale, facts.overall)
+    worst = scale.levels[-1]
+    second_worst = scale.levels[-2] if len(scale.levels) >= 3 else None
+    reaudit_grades = {normalise(g) for g in cfg.reaudit.grades}
+    is_reaudit = facts.type == "reaudit"
+    stuck = (
+        is_reaudit
+        and grade is not None
+        and (
+            facts.movement == "downgraded"
+            or (facts.movement == "same" and normalise(grade) in reaudit_grades)
+        )
+    )
+    seen: set[tuple[str, str]] = set()
+    alerts: list[Alert] = []
+    followups: list[FollowUp] = []
+
+    def people(roles: Iterable[str]) -> list[Recipient]:
+        return recipients(roles, case=facts, auditor=facts.auditor, roster=roster)
+
+    def follow(
+        kind: str, rule: str, role: str, due: date, detail: str, named: str | None = None
+    ) -> None:
+        name, resp_role, why = _responsible(role, facts, facts.auditor, roster, received, named)
+        if why:
+            alerts.append(
+                Alert(
+                    rule,
+                    f"{kind} follow-up for case {facts.case_id} has nobody responsible: {why}",
+                    role,
+                    "",
+                    "",
+                )
+            )
+        followups.append(
+            FollowUp(
+                kind=kind,
+                rule=rule,
+                audit_id=facts.audit_id,
+                case_id=facts.case_id,
+                responsible=name,
+                responsible_role=resp_role,
+                due=due,
+                return_id=facts.return_id,
+                detail=detail,
+            )
+        )
+
+    # rule E3: a safety concern first, whatever the type of return
+    if facts.safety_concern:
+        alerts += _alerts(
+            "E3",
+            f"immediate safety concern raised by the auditor on case {facts.case_id}",
+            people(esc.safety_notify),
+            seen,
+        )
+        follow(
+            "safety",
+            "E3",
+            TEAM_MANAGER,
+            received,
+            "acknowledge the safety concern raised by the auditor and act on it",
+        )
+
+    if facts.type == "moderation":
+        return Consequences(tuple(alerts), tuple(followups))
+
+    # rule E1: by grade
+    if grade is not None:
+        for rule in esc.on_grade:
+            if normalise(rule.grade) == normalise(grade):
+                what = "re-audit" if is_reaudit else "audit"
+                alerts += _alerts(
+                    "E1",
+                    f"{what} of case {facts.case_id} graded {grade}",
+                    people(rule.notify),
+                    seen,
+                )
+
+    # rule E2: re-audit same or downgraded
+    if stuck and esc.on_reaudit:
+        round_ = max(1, facts.reaudit_round)
+        fitting = [r for r in esc.on_reaudit if r.round <= round_]
+        chosen = (
+            max(fitting, key=lambda r: r.round)
+            if fitting
+            else min(esc.on_reaudit, key=lambda r: r.round)
+        )
+        how = "downgraded" if facts.movement == "downgraded" else "kept the same grade"
+        nth = "first re-audit" if round_ == 1 else f"re-audit round {round_}"
+        alerts += _alerts(
+            "E2",
+            f"{nth} of case {facts.case_id} {how} ({grade})",
+            people(chosen.notify),
+            seen,
+        )
+
+    # rule T1: QA check of the return
+    follow(
+        "qa-check",
+        "T1",
+        QA_OFFICER,
+        calendar.add(received, parse_duration(ts.qa_check)),
+        "quality-assure the return; ask the auditor for amendments if needed",
+    )
+
+    # rule T2: discussion of findings between Team Manager and practitioner
+    if grade is not None:
+        serious = normalise(grade) == normalise(worst) or stuck
+        if serious or (second_worst is not None and normalise(grade) == normalise(second_worst)):
+            window = ts.discussion_serious if serious else ts.discussion_requires_improvement
+            follow(
+                "discussion",
+                "T2",
+                TEAM_MANAGER,
+                calendar.add(received, parse_duration(window)),
+                f"discuss the findings ({grade}) with the practitioner and agree actions "
+                f"(within {window})",
+            )
+
+    # rule T3: remedial actions notified to worker and manager
+    if facts.actions:
+        follow(
+            "action-notification",
+            "T3",
+            AUDITOR,
+            calendar.add(received, parse_duration(ts.action_notification)),
+            f"send the {len(facts.actions)} remedial action(s) to the worker and manager "
+            f"(within {ts.action_notification})",
+        )
+
+    # rule T5: one follow-up per action, owned by the named person, else the Team Manager
+    for item in facts.actions:
+        if item.due is not None:
+            due = item.due
+            note = ""
+        else:
+            due = calendar.add(received, parse_duration(UNDATED_ACTION_DUE))
+            note = f" (no date given: due {UNDATED_ACTION_DUE} after the return)"
+        name, role, why = _action_owner(item.owner, facts, roster, received)
+        if why:
+            alerts.append(
+                Alert(
+                    "T5",
+                    f"action on case {facts.case_id} has nobody responsible: {why}",
+                    role,
+                    "",
+                    "",
+                )
+            )
+        followups.append(
+            FollowUp(
+                kind="action",
+                rule="T5",
+                audit_id=facts.audit_id,
+                case_id=facts.case_id,
+                responsible=name,
+                responsible_role=role,
+                due=due,
+                return_id=facts.return_id,
+                detail=item.action + note,
+            )
+        )
+
+    # rule T7: closing the loop for the worst grade
+    if grade is not None and normalise(grade) == normalise(worst):
+        follow(
+            "closing-loop",
+            "T7",
+            SERVICE_MANAGER,
+            calendar.add(received, parse_duration(ts.closing_loop)),
+            "meet worker and manager, check remedial actions are done, return the Closing the "
+            "Loop form authorised by the Head of Service",
+        )
+
+    return Consequences(tuple(alerts), tuple(followups))
+
+
+_SPECIAL_ROLES = {
+    normalise(r)
+    for r in (
+        TEAM_MANAGER,
+        SERVICE_MANAGER,
+        HEAD_OF_SERVICE,
+        PRACTITIONER,
+        PRACTITIONERS_MANAGER,
+        IRO_CP_CHAIR,
+        AUDITOR,
+        AUDITORS_MANAGER,
+    )
+}
+
+
+def _is_known_role(role: str, roster: Roster) -> bool:
+    key = normalise(role)
+    return key in _SPECIAL_ROLES or any(normalise(s.role) == key for s in roster.staff)
+
+
+def _action_owner(owner: str, facts: ReturnFacts, roster: Roster, on: date) -> tuple[str, str, str]:
+    """Rule T5: the action's owner by name; else a role written as the owner ("TM", "SW")
+    resolved for the case; else the case's Team Manager. (name, role, reason when nobody)."""
+    owner = owner.strip()
+    if owner:
+        person = roster.by_name(owner)
+        if person is not None:
+            return person.name, person.role or RESPONSIBLE, ""
+        role = canonical_role(owner)
+        if _is_known_role(role, roster):
+            name, role, why = _responsible(role, facts, facts.auditor, roster, on)
+            if not why:
+                return name, role, why
+    return _responsible(TEAM_MANAGER, facts, facts.auditor, roster, on)
+
+
+__all__ = [
+    "Consequences",
+    "Recipient",
+    "canonical_role",
+    "consequences_of_return",
+    "recipients",
+    "resolve_role",
+]
