@@ -264,13 +264,324 @@ def ingest(
 
 
 # ================================================================= overdue
+# Exit codes of overdue / extend / done (README "Running from cron"):
+#   overdue: 0 ran (late items are listed, or nothing is late: no output at all);
+#            1 --fail-on-overdue and something is late, or a message could not be sent;
+#            2 configuration, register or roster error, or the lock is held too long.
+#   extend:  0 recorded; 1 refused under rule T6 (reason given); 2 unknown audit, bad date.
+#   done:    0 recorded (or already done); 2 unknown or unclosable item, bad date.
+
+LOCK_WAIT_SECONDS = 600.0
+
+
+def _calendar(cfg: Config) -> Any:
+    from qaf.calendar import WorkingCalendar
+
+    return WorkingCalendar(cfg.organisation.bank_holidays, cfg.organisation.closures)
+
+
+def _roster(cfg: Config) -> Any:
+    from qaf.problems import QafError
+    from qaf.sources import read_staff
+
+    try:
+        return read_staff(cfg.staff)
+    except QafError as e:
+        fail(str(e), e.exit_code)
+
+
+def _register(cfg: Config) -> Any:
+    from qaf.problems import QafError
+    from qaf.register import Register
+
+    try:
+        return Register.open(cfg.register_path, create=False)
+    except QafError as e:
+        fail(str(e), e.exit_code)
+
+
+def _parse_day(value: str, option: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        fail(f'{option}: "{value}" is not a date (expected YYYY-MM-DD)')
+
+
+def overdue_items(reg: Any, roster: Any, cfg: Config, calendar: Any, as_of: date) -> list[Any]:
+    """Everything late on ``as_of`` (one register query per kind, then pure rules)."""
+    from qaf.calendar import parse_duration
+    from qaf.escalate import compute_overdue
+
+    moderation_window = parse_duration(cfg.moderation.due)
+
+    def moderation_due(cycle: str) -> date:
+        start, _ = calendar.cycle_window(cycle)
+        return calendar.add(start, moderation_window)
+
+    return compute_overdue(as_of, reg.pending(as_of, moderation_due), roster, cfg, calendar)
+
+
+def _notify_text(n: Any) -> str:
+    r = n.recipient
+    if r.resolved:
+        return f"{r.name} ({r.role}, L{n.level})"
+    return f"NOBODY: {r.role} (L{n.level})"
+
+
+OVERDUE_CSV_FIELDS = (
+    "id",
+    "kind",
+    "rule",
+    "audit_id",
+    "case_id",
+    "responsible",
+    "responsible_role",
+    "due",
+    "working_days_late",
+    "level",
+    "notify",
+    "detail",
+)
+
+
+def _print_overdue(items: list[Any], as_of: date) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"Overdue on {as_of.isoformat()}: {len(items)}", title_justify="left")
+    for col in ("Item", "Kind", "Case", "Responsible", "Due", "WD late", "Level", "Tell"):
+        table.add_column(col, no_wrap=col in ("Item", "Case", "Due"))
+    for it in items:
+        style = "bold red" if it.safety else ("red" if it.level >= 2 else None)
+        table.add_row(
+            it.id,
+            it.kind,
+            it.case_id,
+            it.responsible,
+            it.due.isoformat(),
+            str(it.working_days_late),
+            str(it.level),
+            "; ".join(_notify_text(n) for n in it.notify) or "-",
+            style=style,
+        )
+    out_console().print(table)
+
+
+def _write_overdue_csv(items: list[Any]) -> None:
+    import csv
+
+    w = csv.writer(sys.stdout, lineterminator="\n")
+    w.writerow(OVERDUE_CSV_FIELDS)
+    for it in items:
+        d = it.as_json()
+        d["notify"] = "; ".join(
+            f"{n['name']} <{n['email']}> ({n['role']}, level {n['level']})"
+            if n["name"]
+            else f"nobody ({n['role']}, level {n['level']}): {n.get('reason', '')}"
+            for n in d["notify"]
+        )
+        w.writerow([d[k] for k in OVERDUE_CSV_FIELDS])
+
+
 @app.command()
-def overdue(config: ConfigOpt = None, as_of: AsOfOpt = None, fmt: FormatOpt = Format.table) -> None:
+def overdue(
+    config: ConfigOpt = None,
+    as_of: AsOfOpt = None,
+    fmt: FormatOpt = Format.table,
+    notify: Annotated[
+        bool,
+        typer.Option(
+            "--notify",
+            help="Send each recipient one message with all their new escalations "
+            "(.eml files in the outbox, or SMTP when [smtp] is configured); each is sent once.",
+        ),
+    ] = False,
+    fail_on_overdue: Annotated[
+        bool, typer.Option("--fail-on-overdue", help="Exit 1 when anything is late (for cron).")
+    ] = False,
+    lock_wait: Annotated[
+        float,
+        typer.Option("--lock-wait", help="Seconds to wait for another run to finish.", hidden=True),
+    ] = LOCK_WAIT_SECONDS,
+) -> None:
     """List everything late, the escalation level reached and who must be told.
+
+    Quiet (no output, exit 0) when nothing is late. Rules T1-T7, E3, M1.
 
     Example: qaf overdue --notify --fail-on-overdue
     """
-    not_built("overdue", 5)
+    from filelock import FileLock, Timeout
+
+    cfg = load(config)
+    day = parse_as_of(as_of)
+    calendar = _calendar(cfg)
+    roster = _roster(cfg)
+    lock_path = cfg.register_path.with_name(cfg.register_path.name + ".overdue.lock")
+    lock = FileLock(str(lock_path), timeout=lock_wait)
+    failed = 0
+    try:
+        with lock:
+            reg = _register(cfg)
+            try:
+                items = overdue_items(reg, roster, cfg, calendar, day)
+                delivery = None
+                if notify:
+                    delivery = _send(items, reg, cfg, day)
+            finally:
+                reg.close()
+    except Timeout:
+        fail(
+            f"another `qaf overdue` is still running (lock {lock_path} held for {lock_wait:g} s)",
+            2,
+        )
+    if fmt is Format.json:
+        data: dict[str, Any] = {"as_of": day.isoformat(), "items": [it.as_json() for it in items]}
+        if delivery is not None:
+            data["sent"] = delivery.sent_keys
+            data["messages"] = len(delivery.sent)
+            data["failed"] = [{"email": m.email, "error": e} for m, e in delivery.failed]
+        emit_json(data)
+    elif fmt is Format.csv:
+        _write_overdue_csv(items)
+    elif items:
+        _print_overdue(items, day)
+    if delivery is not None:
+        failed = _report_delivery(delivery)
+    if failed:
+        raise typer.Exit(1)
+    if fail_on_overdue and items:
+        raise typer.Exit(1)
+
+
+def _send(items: list[Any], reg: Any, cfg: Config, day: date) -> Any:
+    from qaf.notify import NotifyError, notify_overdue
+
+    try:
+        return notify_overdue(items, register=reg, cfg=cfg, as_of=day)
+    except NotifyError as e:
+        fail(str(e), 2)
+
+
+def _report_delivery(delivery: Any) -> int:
+    con = err_console()
+    if delivery.sent:
+        con.print(
+            f"sent {len(delivery.sent)} message(s) carrying {delivery.sent_keys} escalation(s)"
+        )
+    for msg, error in delivery.failed:
+        con.print(f"[red]not sent[/] to {_escape(msg.email)}: {_escape(error)} (retried next run)")
+    seen: set[tuple[str, str]] = set()
+    for u in delivery.unsendable:
+        if (u.item_id, u.role) in seen:
+            continue
+        seen.add((u.item_id, u.role))
+        con.print(
+            f"[yellow]nobody to tell[/] for {u.item_id} as {_escape(u.role)}: {_escape(u.reason)}"
+        )
+    return len(delivery.failed)
+
+
+@app.command()
+def extend(
+    audit_id: Annotated[str, typer.Argument(help="The allocation's audit ID.")],
+    to: Annotated[str, typer.Option("--to", help="New deadline, YYYY-MM-DD.")],
+    agreed_by: Annotated[
+        str, typer.Option("--agreed-by", help="Who agreed it (a Head of Service, rule T6).")
+    ],
+    on: Annotated[
+        str | None, typer.Option("--on", help="Day it was agreed (default today).")
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Move an audit's deadline, as agreed by a Head of Service before the deadline (T6).
+
+    Exit 1 when the extension is refused (the reason is given), 2 for an unknown audit ID.
+
+    Example: qaf extend A-2026-12-0007 --to 2027-01-15 --agreed-by "Hal Head"
+    """
+    from qaf.escalate import check_extension
+
+    cfg = load(config)
+    new_due = _parse_day(to, "--to")
+    agreed_on = _parse_day(on, "--on") if on else date.today()
+    roster = _roster(cfg)
+    reg = _register(cfg)
+    try:
+        found = reg.deadline(audit_id)
+        if found is None:
+            fail(f'no allocation with audit ID "{audit_id}" in the register')
+        _alloc, current, returned = found
+        decision = check_extension(
+            current_due=current,
+            new_due=new_due,
+            agreed_by=agreed_by,
+            agreed_on=agreed_on,
+            returned=returned,
+            roster=roster,
+            cfg=cfg,
+        )
+        if not decision.ok:
+            err_console().print(f"[bold red]Refused:[/] {_escape(decision.reason)}")
+            raise typer.Exit(1)
+        person = roster.by_name(agreed_by)
+        reg.add_extension(audit_id, current, new_due, person.name, agreed_on)
+    finally:
+        reg.close()
+    err_console().print(f"{audit_id}: {_escape(decision.reason)}")
+
+
+@app.command()
+def done(
+    item: Annotated[str, typer.Argument(help="Item id as `qaf overdue` shows it (discussion:42).")],
+    on: Annotated[str | None, typer.Option("--on", help="Day it was done (default today).")] = None,
+    by: Annotated[str, typer.Option("--by", help="Who did it.")] = "",
+    note: Annotated[str, typer.Option("--note", help="A short note.")] = "",
+    config: ConfigOpt = None,
+) -> None:
+    """Record a discussion held, an action completed, a form returned, a safety concern
+    acknowledged or a moderation done. Late returns close themselves when ingested.
+
+    Example: qaf done discussion:42 --on 2027-01-08 --by "Tia Manager"
+    """
+    from qaf.escalate import LATE_RETURN, MODERATION, parse_item_id
+
+    cfg = load(config)
+    day = _parse_day(on, "--on") if on else date.today()
+    try:
+        kind, ref = parse_item_id(item)
+    except ValueError as e:
+        fail(str(e))
+    if kind == LATE_RETURN:
+        fail(
+            f"{item} closes by itself when the return is ingested (`qaf ingest`); "
+            "to move its deadline use `qaf extend`"
+        )
+    reg = _register(cfg)
+    con = err_console()
+    try:
+        if kind == MODERATION and "@" in ref:
+            audit_id, _, cycle = ref.partition("@")
+            row = reg.moderation(audit_id, cycle)
+            if row is None:
+                fail(f"no moderation {item} in the register")
+            if row["done_on"]:
+                con.print(f"{item} was already done on {row['done_on']}")
+                return
+            reg.close_moderation(audit_id, cycle, day, note)
+            con.print(f"{item} done on {day.isoformat()}")
+            return
+        if not ref.isdigit():
+            fail(f"no item {item} in the register")
+        found = reg.followup(int(ref))
+        if found is None or found[0].kind != kind:
+            fail(f"no item {item} in the register")
+        followup, _by = found
+        if followup.done_on is not None:
+            con.print(f"{item} was already done on {followup.done_on.isoformat()}")
+            return
+        reg.close_followup(int(ref), day, by, note)
+        con.print(f"{item} ({followup.case_id}) done on {day.isoformat()}")
+    finally:
+        reg.close()
 
 
 # --- end overdue

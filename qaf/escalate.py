@@ -24,8 +24,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
 
+from dateutil.relativedelta import relativedelta
+
 from qaf.calendar import WorkingCalendar, parse_duration
-from qaf.config import Config
+from qaf.config import Config, LadderRung
 from qaf.grades import GradeError, Scale, normalise
 from qaf.records import Alert, FollowUp, ReturnFacts, StaffMember
 from qaf.sources import Roster
@@ -205,7 +207,12 @@ def resolve_role(
         return [boss] if boss else []
     if key == normalise(RESPONSIBLE):
         person = roster.by_name(responsible)
-        return [person] if person else []
+        if person is not None:
+            return [person]
+        # a follow-up stored with a role because nobody held it then: try the role again
+        if responsible and normalise(canonical_role(responsible)) != key:
+            return resolve_role(responsible, case=case, auditor=auditor, roster=roster)
+        return []
     if key == normalise(IRO_CP_CHAIR):
         reviewer = _category_reviewer(case.category) if case else None
         if reviewer is None:
@@ -581,11 +588,294 @@ def _action_owner(owner: str, facts: ReturnFacts, roster: Roster, on: date) -> t
     return _responsible(TEAM_MANAGER, facts, facts.auditor, roster, on)
 
 
-__all__ = [
-    "Consequences",
-    "Recipient",
-    "canonical_role",
-    "consequences_of_return",
-    "recipients",
-    "resolve_role",
-]
+# ================================================================= overdue
+# Late returns (T4), late follow-ups (T1-T3, T7), late actions (T5), safety concerns not
+# acknowledged (E3) and moderation not done (M1), each on the rung of its ladder reached.
+
+LATE_RETURN = "late-return"
+MODERATION = "moderation"
+SAFETY = "safety"
+ACTION = "action"
+
+
+@dataclass(frozen=True)
+class Pending:
+    """Something with a deadline that is not done yet, as the register knows it.
+
+    ``kind`` is ``late-return`` for an allocation without a return, ``moderation`` for a
+    picked moderation not done, else the follow-up's kind; ``ref`` makes the item's id
+    (the audit ID, the follow-up's number, or ``audit_id@cycle`` for a moderation).
+    """
+
+    kind: str
+    ref: str
+    rule: str
+    audit_id: str | None
+    case_id: str
+    due: date
+    responsible: str
+    responsible_role: str
+    team: str = ""
+    service: str = ""
+    category: str = ""
+    worker: str = ""
+    auditor: str = ""
+    detail: str = ""
+
+    @property
+    def item_id(self) -> str:
+        return item_id(self.kind, self.ref)
+
+
+def item_id(kind: str, ref: str) -> str:
+    """The stable key of an overdue item: ``late-return:A-2026-12-0001``, ``discussion:42``."""
+    return f"{kind}:{ref}"
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Someone to tell about an item at one rung of its ladder (level 1 = first rung)."""
+
+    level: int
+    recipient: Recipient
+
+    def as_json(self) -> dict[str, object]:
+        out: dict[str, object] = dict(self.recipient.as_json())
+        out["level"] = self.level
+        return out
+
+
+@dataclass(frozen=True)
+class OverdueItem:
+    id: str
+    kind: str
+    rule: str
+    audit_id: str | None
+    case_id: str
+    responsible: str
+    responsible_role: str
+    due: date
+    working_days_late: int
+    level: int  # rungs of the ladder reached; 0 = late but no rung reached yet
+    notify: tuple[Notice, ...]
+    detail: str = ""
+
+    @property
+    def safety(self) -> bool:
+        return self.kind == SAFETY
+
+    def as_json(self) -> dict[str, object]:
+        """The documented shape of one item of ``qaf overdue --format json`` (DESIGN §5)."""
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "rule": self.rule,
+            "audit_id": self.audit_id,
+            "case_id": self.case_id,
+            "responsible": self.responsible,
+            "responsible_role": self.responsible_role,
+            "due": self.due.isoformat(),
+            "working_days_late": self.working_days_late,
+            "level": self.level,
+            "notify": [n.as_json() for n in self.notify],
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True)
+class _Rung:
+    level: int
+    unit: str
+    amount: int
+    notify: tuple[str, ...]
+
+
+def _rungs(ladder: Sequence[LadderRung], first_level: int = 1) -> tuple[_Rung, ...]:
+    out = []
+    for i, rung in enumerate(ladder):
+        d = parse_duration(rung.after)
+        unit, amount = d.unit, d.amount
+        if unit == "hours":  # "48 hours" = 2 working days (calendar.add)
+            unit, amount = "working_days", -(-amount // 24)
+        out.append(_Rung(first_level + i, unit, amount, rung.notify))
+    return tuple(out)
+
+
+def _reached(rung: _Rung, due: date, as_of: date, working_days_late: int) -> bool:
+    """Rung reached when ``as_of`` is on or after ``due + rung.after`` (calendar.add)."""
+    if rung.unit == "working_days":
+        return working_days_late >= rung.amount
+    if rung.unit == "days":
+        return (as_of - due).days >= rung.amount
+    if rung.unit == "weeks":
+        return (as_of - due).days >= 7 * rung.amount
+    return as_of >= due + relativedelta(months=rung.amount)
+
+
+@dataclass(frozen=True)
+class _Where:
+    """The case as seen by recipient resolution (team and service may be the auditor's)."""
+
+    case_id: str
+    team: str
+    service: str
+    category: str
+    worker: str
+
+
+def compute_overdue(
+    as_of: date,
+    pending: Iterable[Pending],
+    roster: Roster,
+    cfg: Config,
+    calendar: WorkingCalendar,
+) -> list[OverdueItem]:
+    """Everything late on ``as_of``, sorted: safety first, then ladder level, then days late.
+
+    * ``late-return`` (T4, ``escalation.late_return``): the ladder's roles are resolved
+      relative to the **auditor** (their Team/Service Manager, Head of Service: Haringey
+      2.15 "the auditor and their Service Manager and/or Head of Service"), or to the case
+      when the auditor is not in the roster;
+    * ``action`` (T5, ``escalation.late_action``): rungs counted from the action's date;
+    * ``safety`` (E3): listed from the day it was raised until acknowledged; level 1 tells
+      ``escalation.safety_notify`` and each later rung of ``escalation.late_followup``
+      adds a level;
+    * every other follow-up and ``moderation`` (M1): ``escalation.late_followup``.
+
+    Each item's ``notify`` holds the recipients of every rung reached, with their level,
+    so a skipped day is caught up by whoever sends. An item late by less than its first
+    rung has level 0 and nobody to tell yet: it is still listed.
+    """
+    esc = cfg.escalation
+    ladders = {
+        LATE_RETURN: _rungs(esc.late_return),
+        ACTION: _rungs(esc.late_action),
+        SAFETY: _rungs(esc.late_followup, first_level=2),
+    }
+    followup_ladder = _rungs(esc.late_followup)
+    cache: dict[tuple[object, ...], list[Recipient]] = {}
+    staff_cache: dict[str, StaffMember | None] = {}
+
+    def member(name: str) -> StaffMember | None:
+        if name not in staff_cache:
+            staff_cache[name] = roster.by_name(name)
+        return staff_cache[name]
+
+    items: list[OverdueItem] = []
+    for p in pending:
+        due = p.due
+        if p.kind == SAFETY:
+            if as_of < due:
+                continue
+        elif as_of <= due:
+            continue
+        late = calendar.working_days_between(due, as_of)
+        ladder = ladders.get(p.kind, followup_ladder)
+        where = _Where(p.case_id, p.team, p.service, p.category, p.worker)
+        if p.kind == LATE_RETURN:
+            who = member(p.auditor)
+            if who is not None and (who.team or who.service):
+                where = _Where(p.case_id, who.team, who.service, p.category, p.worker)
+        steps: list[tuple[int, tuple[str, ...]]] = []
+        if p.kind == SAFETY:
+            steps.append((1, esc.safety_notify))
+        steps += [(r.level, r.notify) for r in ladder if _reached(r, due, as_of, late)]
+        notices: list[Notice] = []
+        level = 0
+        for lvl, roles in steps:
+            level = lvl
+            key = (roles, where, p.auditor, p.responsible)
+            people = cache.get(key)
+            if people is None:
+                people = recipients(
+                    roles, case=where, auditor=p.auditor, roster=roster, responsible=p.responsible
+                )
+                cache[key] = people
+            notices += [Notice(lvl, r) for r in people]
+        items.append(
+            OverdueItem(
+                id=p.item_id,
+                kind=p.kind,
+                rule=p.rule,
+                audit_id=p.audit_id,
+                case_id=p.case_id,
+                responsible=p.responsible,
+                responsible_role=p.responsible_role,
+                due=due,
+                working_days_late=late,
+                level=level,
+                notify=tuple(notices),
+                detail=p.detail,
+            )
+        )
+    items.sort(key=_severity)
+    return items
+
+
+def _severity(item: OverdueItem) -> tuple[int, int, int, date, str]:
+    return (0 if item.safety else 1, -item.level, -item.working_days_late, item.due, item.id)
+
+
+def parse_item_id(text: str) -> tuple[str, str]:
+    """(kind, ref) of an item id; ValueError when it has no ``kind:ref`` shape."""
+    kind, sep, ref = text.strip().partition(":")
+    if not sep or not kind or not ref:
+        raise ValueError(
+            f'"{text}" is not an item id (expected kind:ref, e.g. discussion:42 or '
+            "late-return:A-2026-12-0001, as `qaf overdue` shows them)"
+        )
+    return kind, ref
+
+
+# ------------------------------------------------------------ extensions (T6)
+
+
+@dataclass(frozen=True)
+class ExtensionDecision:
+    ok: bool
+    reason: str
+
+
+def check_extension(
+    *,
+    current_due: date,
+    new_due: date,
+    agreed_by: str,
+    agreed_on: date,
+    returned: bool,
+    roster: Roster,
+    cfg: Config,
+) -> ExtensionDecision:
+    """Rule T6 (Lancashire): an extension is valid only if agreed, before the deadline, by
+    someone holding a role in ``timescales.extension_agreed_by`` (default Head of Service).
+    "Before the deadline" includes the due day itself."""
+    allowed = cfg.timescales.extension_agreed_by
+    if returned:
+        return ExtensionDecision(False, "the audit has already been returned")
+    person = roster.by_name(agreed_by)
+    if person is None:
+        return ExtensionDecision(False, f'"{agreed_by}" is not in the staff roster')
+    roles = {normalise(canonical_role(r)) for r in allowed}
+    if normalise(canonical_role(person.role)) not in roles:
+        return ExtensionDecision(
+            False,
+            f"{person.name} is {person.role or 'without a role'}; only "
+            f"{' or '.join(allowed)} may agree an extension (rule T6)",
+        )
+    if agreed_on > current_due:
+        return ExtensionDecision(
+            False,
+            f"agreed on {agreed_on.isoformat()}, after the deadline {current_due.isoformat()}; "
+            "an extension must be agreed before the deadline (rule T6)",
+        )
+    if new_due <= current_due:
+        return ExtensionDecision(
+            False,
+            f"the new date {new_due.isoformat()} is not after the current deadline "
+            f"{current_due.isoformat()}",
+        )
+    return ExtensionDecision(
+        True,
+        f"deadline moved from {current_due.isoformat()} to {new_due.isoformat()}, "
+        f"agreed by {person.name} ({person.role}) on {agreed_on.isoformat()}",
+    )

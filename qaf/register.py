@@ -12,16 +12,20 @@ a busy timeout so two ``qaf`` commands wait for each other instead of failing,
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qaf.problems import QafError
 from qaf.records import Allocation, FollowUp
+
+if TYPE_CHECKING:
+    from qaf.escalate import Pending
 
 BUSY_TIMEOUT_MS = 15_000
 
@@ -427,6 +431,304 @@ class Register:
     def open_followups(self) -> list[FollowUp]:
         rows = self.query("SELECT * FROM followups WHERE done_on IS NULL ORDER BY due, id")
         return [_followup(r) for r in rows]
+
+    def pending(self, as_of: date, moderation_due: Callable[[str], date]) -> list[Pending]:
+        """Everything not done on ``as_of``: one query per kind, no query per item.
+
+        * allocations with no return received by ``as_of`` (deadline = the latest extension
+          agreed by then, else the allocation's due date), due before ``as_of``;
+        * follow-ups due by ``as_of`` and not done by then (those of a superseded return
+          are left out: the superseding return's follow-ups replace them);
+        * moderations picked and not done that have no allocation of their own (an
+          allocated moderation is chased as a late return); ``moderation_due(cycle)``
+          gives their deadline.
+        """
+        from qaf.escalate import LATE_RETURN, MODERATION, Pending
+
+        day = as_of.isoformat()
+        out: list[Pending] = []
+        rows = self.conn.execute(
+            """
+            SELECT * FROM (
+                SELECT a.audit_id, a.case_id, a.team, a.service, a.category, a.worker,
+                       a.auditor, a.auditor_role, a.type,
+                       COALESCE((SELECT e.new_due FROM extensions e
+                                 WHERE e.audit_id = a.audit_id AND e.agreed_on <= :day
+                                 ORDER BY e.id DESC LIMIT 1), a.due) AS deadline
+                FROM allocations a
+                WHERE a.due < :day
+                  AND NOT EXISTS (SELECT 1 FROM returns r
+                                  WHERE r.audit_id = a.audit_id AND r.received_on <= :day)
+            ) WHERE deadline < :day
+            """,
+            {"day": day},
+        )
+        for r in rows:
+            rule = {"moderation": "M1", "reaudit": "A4"}.get(r["type"], "T4")
+            out.append(
+                Pending(
+                    kind=LATE_RETURN,
+                    ref=r["audit_id"],
+                    rule=f"T4 ({rule})" if rule != "T4" else "T4",
+                    audit_id=r["audit_id"],
+                    case_id=r["case_id"],
+                    due=date.fromisoformat(r["deadline"]),
+                    responsible=r["auditor"],
+                    responsible_role=r["auditor_role"] or "Auditor",
+                    team=r["team"],
+                    service=r["service"],
+                    category=r["category"],
+                    worker=r["worker"],
+                    auditor=r["auditor"],
+                    detail=f"{r['type']} not returned",
+                )
+            )
+        rows = self.conn.execute(
+            """
+            SELECT f.id, f.kind, f.rule, f.audit_id, f.case_id, f.responsible,
+                   f.responsible_role, f.due, f.detail,
+                   COALESCE(r.team, a.team, '') AS team,
+                   COALESCE(r.service, a.service, '') AS service,
+                   COALESCE(r.category, a.category, '') AS category,
+                   COALESCE(r.worker, a.worker, '') AS worker,
+                   COALESCE(r.auditor, a.auditor, '') AS auditor
+            FROM followups f
+            LEFT JOIN returns r ON r.id = f.return_id
+            LEFT JOIN allocations a ON a.audit_id = f.audit_id
+            WHERE f.due <= :day AND (f.done_on IS NULL OR f.done_on > :day)
+              AND r.superseded_by IS NULL
+            """,
+            {"day": day},
+        )
+        for r in rows:
+            out.append(
+                Pending(
+                    kind=r["kind"],
+                    ref=str(r["id"]),
+                    rule=r["rule"],
+                    audit_id=r["audit_id"],
+                    case_id=r["case_id"],
+                    due=date.fromisoformat(r["due"]),
+                    responsible=r["responsible"],
+                    responsible_role=r["responsible_role"],
+                    team=r["team"],
+                    service=r["service"],
+                    category=r["category"],
+                    worker=r["worker"],
+                    auditor=r["auditor"],
+                    detail=r["detail"],
+                )
+            )
+        rows = self.conn.execute(
+            """
+            SELECT m.audit_id, m.picked_cycle, m.moderator, m.reason,
+                   COALESCE(a.case_id, r.case_id, '') AS case_id,
+                   COALESCE(a.team, r.team, '') AS team,
+                   COALESCE(a.service, r.service, '') AS service,
+                   COALESCE(a.category, r.category, '') AS category,
+                   COALESCE(a.worker, r.worker, '') AS worker,
+                   COALESCE(a.auditor, r.auditor, '') AS auditor
+            FROM moderations m
+            LEFT JOIN allocations a ON a.audit_id = m.audit_id
+            LEFT JOIN returns r ON r.id = m.return_id
+            WHERE (m.done_on IS NULL OR m.done_on > :day)
+              AND NOT EXISTS (SELECT 1 FROM allocations x
+                              WHERE x.moderates = m.audit_id AND x.cycle = m.picked_cycle)
+            """,
+            {"day": day},
+        )
+        for r in rows:
+            out.append(
+                Pending(
+                    kind=MODERATION,
+                    ref=f"{r['audit_id']}@{r['picked_cycle']}",
+                    rule="M1",
+                    audit_id=r["audit_id"],
+                    case_id=r["case_id"],
+                    due=moderation_due(r["picked_cycle"]),
+                    responsible=r["moderator"] or "QA Officer",
+                    responsible_role="QA Officer",
+                    team=r["team"],
+                    service=r["service"],
+                    category=r["category"],
+                    worker=r["worker"],
+                    auditor=r["auditor"],
+                    detail="moderate the audit" + (f" ({r['reason']})" if r["reason"] else ""),
+                )
+            )
+        return out
+
+    def deadline(self, audit_id: str) -> tuple[Allocation, date, bool] | None:
+        """(allocation, current deadline after extensions, returned?) or None when unknown."""
+        alloc = self.allocation(audit_id)
+        if alloc is None:
+            return None
+        new_due = self.scalar(
+            "SELECT new_due FROM extensions WHERE audit_id = ? ORDER BY id DESC LIMIT 1",
+            (audit_id,),
+        )
+        returned = self.scalar("SELECT 1 FROM returns WHERE audit_id = ? LIMIT 1", (audit_id,))
+        return alloc, from_iso(new_due) or alloc.due, returned is not None
+
+    def add_extension(
+        self, audit_id: str, old_due: date, new_due: date, agreed_by: str, agreed_on: date
+    ) -> int:
+        """Rule T6: record an agreed extension (checked by escalate.check_extension)."""
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "INSERT INTO extensions (audit_id, old_due, new_due, agreed_by, agreed_on) "
+                "VALUES (?,?,?,?,?)",
+                (audit_id, old_due.isoformat(), new_due.isoformat(), agreed_by, iso(agreed_on)),
+            )
+            return int(cur.lastrowid or 0)
+
+    def extensions(self, audit_id: str) -> list[sqlite3.Row]:
+        return self.query("SELECT * FROM extensions WHERE audit_id = ? ORDER BY id", (audit_id,))
+
+    def followup(self, followup_id: int) -> tuple[FollowUp, str] | None:
+        """A follow-up and who closed it ('' when open), or None."""
+        rows = self.query("SELECT * FROM followups WHERE id = ?", (followup_id,))
+        return (_followup(rows[0]), rows[0]["done_by"] or "") if rows else None
+
+    def close_followup(self, followup_id: int, on: date, by: str, note: str) -> None:
+        """Mark a follow-up done; an "action" follow-up also completes its row in actions."""
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE followups SET done_on = ?, done_by = ?, note = ? WHERE id = ?",
+                (on.isoformat(), by, note, followup_id),
+            )
+            row = conn.execute(
+                "SELECT kind, return_id, detail FROM followups WHERE id = ?", (followup_id,)
+            ).fetchone()
+            if row is not None and row["kind"] == "action" and row["return_id"] is not None:
+                conn.execute(
+                    "UPDATE actions SET completed_on = ? WHERE id = (SELECT id FROM actions "
+                    "WHERE return_id = ? AND completed_on IS NULL AND "
+                    "(action = ? OR ? LIKE action || ' (no date given%') ORDER BY id LIMIT 1)",
+                    (on.isoformat(), row["return_id"], row["detail"], row["detail"]),
+                )
+
+    def moderation(self, audit_id: str, cycle: str) -> sqlite3.Row | None:
+        rows = self.query(
+            "SELECT * FROM moderations WHERE audit_id = ? AND picked_cycle = ?", (audit_id, cycle)
+        )
+        return rows[0] if rows else None
+
+    def close_moderation(self, audit_id: str, cycle: str, on: date, note: str) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE moderations SET done_on = ?, note = ? WHERE audit_id = ? "
+                "AND picked_cycle = ?",
+                (on.isoformat(), note, audit_id, cycle),
+            )
+
+    def notifications_sent(self, item_keys: Iterable[str]) -> set[tuple[str, int, str]]:
+        """(item key, level, recipient e-mail) already sent, for the given items (one query)."""
+        keys = sorted(set(item_keys))
+        if not keys:
+            return set()
+        rows = self.conn.execute(
+            "SELECT item_key, level, recipient_email FROM notifications "
+            "WHERE item_key IN (SELECT value FROM json_each(?))",
+            (json.dumps(keys),),
+        )
+        return {(r[0], int(r[1]), r[2].casefold()) for r in rows}
+
+    def record_notifications(
+        self, rows: Iterable[tuple[str, int, str, str, str, str]], sent_at: datetime | None = None
+    ) -> None:
+        """Record sent messages: (item key, level, email, name, channel, message id)."""
+        at = (sent_at or datetime.now()).isoformat(timespec="seconds")
+        with self.transaction() as conn:
+            conn.executemany(
+                "INSERT OR IGNORE INTO notifications (item_key, level, recipient_email, "
+                "recipient_name, channel, message_id, sent_at) VALUES (?,?,?,?,?,?,?)",
+                [(k, lv, e.casefold(), n, ch, mid, at) for k, lv, e, n, ch, mid in rows],
+            )
+
+    def notifications(self) -> list[sqlite3.Row]:
+        return self.query("SELECT * FROM notifications ORDER BY id")
+
+    # Test and demo helpers: allocations and returns written straight into their tables
+    # (the allocate and ingest sections own the real writers).
+
+    def overdue_fixture_allocations(self, allocations: Iterable[Allocation]) -> None:
+        now = _now()
+        with self.transaction() as conn:
+            for a in allocations:
+                conn.execute(
+                    "INSERT OR IGNORE INTO cycles (cycle, seed, created_at, as_of) "
+                    "VALUES (?, 0, ?, ?)",
+                    (a.cycle, now, now),
+                )
+                conn.execute(
+                    "INSERT INTO allocations (audit_id, cycle, case_id, team, service, "
+                    "category, worker, auditor, auditor_email, auditor_role, tool, type, due, "
+                    "reaudit_of, reaudit_round, moderates, created_at) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        a.audit_id,
+                        a.cycle,
+                        a.case_id,
+                        a.team,
+                        a.service,
+                        a.category,
+                        a.worker,
+                        a.auditor,
+                        a.auditor_email,
+                        a.auditor_role,
+                        a.tool,
+                        a.type,
+                        a.due.isoformat(),
+                        a.reaudit_of,
+                        a.reaudit_round,
+                        a.moderates,
+                        now,
+                    ),
+                )
+
+    def overdue_fixture_return(
+        self,
+        conn: sqlite3.Connection,
+        allocation: Allocation,
+        received_on: date,
+        overall: str | None,
+        actions: Sequence[tuple[str, str, date | None]] = (),
+        safety_concern: bool = False,
+    ) -> int:
+        """A minimal return row (and its actions) for an allocation; returns its id."""
+        a = allocation
+        cur = conn.execute(
+            "INSERT INTO returns (audit_id, case_id, cycle, tool, type, auditor, auditor_role, "
+            "team, service, category, worker, received_on, due, overall, safety_concern, "
+            "reaudit_round, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                a.audit_id,
+                a.case_id,
+                a.cycle,
+                a.tool,
+                a.type,
+                a.auditor,
+                a.auditor_role,
+                a.team,
+                a.service,
+                a.category,
+                a.worker,
+                received_on.isoformat(),
+                a.due.isoformat(),
+                overall,
+                int(safety_concern),
+                a.reaudit_round,
+                _now(),
+            ),
+        )
+        return_id = int(cur.lastrowid or 0)
+        conn.executemany(
+            "INSERT INTO actions (return_id, audit_id, case_id, action, owner, due) "
+            "VALUES (?,?,?,?,?,?)",
+            [(return_id, a.audit_id, a.case_id, t, o, iso(d)) for t, o, d in actions],
+        )
+        return return_id
 
     # --- end overdue section
 
