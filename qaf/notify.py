@@ -193,6 +193,8 @@ def build_email(msg: Outgoing, sender: str, *, organisation: str = "") -> EmailM
     domain = sender.rpartition("@")[2] or None
     em["Message-ID"] = make_msgid("qaf", domain=domain)
     em["Auto-Submitted"] = "auto-generated"
+    if msg.keys:  # what this message delivers, for audit: item@level, comma separated
+        em["X-Qaf-Escalations"] = ", ".join(f"{k}@{lvl}" for k, lvl, _ in msg.keys)
     em.set_content(msg.body)
     for path in msg.attachments:
         data = path.read_bytes()
