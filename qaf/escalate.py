@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from typing import Protocol
 
 from dateutil.relativedelta import relativedelta
@@ -103,9 +104,31 @@ IRO_CATEGORIES = (
 CP_CATEGORIES = ("cp", "child protection", "cpp", "child protection plan")
 
 
+@lru_cache(maxsize=8192)
+def _norm(text: str) -> str:
+    return normalise(text)
+
+
+@lru_cache(maxsize=1024)
 def canonical_role(role: str) -> str:
     """The role's own spelling, or the canonical role for an alias ("HoS", "SW")."""
-    return ROLE_ALIASES.get(normalise(role), role.strip())
+    return ROLE_ALIASES.get(_norm(role), role.strip())
+
+
+_ROLE_INDEX: dict[int, tuple[Roster, dict[str, list[StaffMember]]]] = {}
+
+
+def _with_role(roster: Roster, role: str) -> list[StaffMember]:
+    """roster.with_role through an index built once per roster (a hot path of overdue)."""
+    entry = _ROLE_INDEX.get(id(roster))
+    if entry is None or entry[0] is not roster:
+        index: dict[str, list[StaffMember]] = {}
+        for member in roster.staff:
+            index.setdefault(_norm(member.role), []).append(member)
+        if len(_ROLE_INDEX) > 16:
+            _ROLE_INDEX.clear()
+        entry = _ROLE_INDEX[id(roster)] = (roster, index)
+    return list(entry[1].get(_norm(role), ()))
 
 
 class CaseLike(Protocol):
@@ -144,7 +167,7 @@ class Recipient:
 
 
 def _category_reviewer(category: str) -> str | None:
-    key = normalise(category)
+    key = _norm(category)
     if key in IRO_CATEGORIES or "looked after" in key or "in our care" in key:
         return IRO
     if key in CP_CATEGORIES or key.startswith("child protection"):
@@ -157,10 +180,10 @@ def _prefer(people: list[StaffMember], case: CaseLike | None) -> list[StaffMembe
     if case is None or len(people) <= 1:
         return people
     for attr in ("service", "team"):
-        value = normalise(getattr(case, attr) or "")
+        value = _norm(getattr(case, attr) or "")
         if not value:
             continue
-        narrowed = [p for p in people if normalise(getattr(p, attr)) == value]
+        narrowed = [p for p in people if _norm(getattr(p, attr)) == value]
         if narrowed:
             people = narrowed
     return people
@@ -189,71 +212,71 @@ def resolve_role(
       (then team) when some of them match it.
     """
     roster_role = canonical_role(role)
-    key = normalise(roster_role)
-    if key == normalise(PRACTITIONER):
+    key = _norm(roster_role)
+    if key == _norm(PRACTITIONER):
         person = roster.by_name(case.worker) if case else None
         return [person] if person else []
-    if key == normalise(PRACTITIONERS_MANAGER):
+    if key == _norm(PRACTITIONERS_MANAGER):
         worker = roster.by_name(case.worker) if case else None
         boss = roster.by_name(worker.manager) if worker and worker.manager else None
         return [boss] if boss else []
-    if key in (normalise(AUDITOR), normalise(AUDITORS_MANAGER)):
+    if key in (_norm(AUDITOR), _norm(AUDITORS_MANAGER)):
         member = auditor if isinstance(auditor, StaffMember) else roster.by_name(auditor)
         if member is None:
             return []
-        if key == normalise(AUDITOR):
+        if key == _norm(AUDITOR):
             return [member]
         boss = roster.by_name(member.manager) if member.manager else None
         return [boss] if boss else []
-    if key == normalise(RESPONSIBLE):
+    if key == _norm(RESPONSIBLE):
         person = roster.by_name(responsible)
         if person is not None:
             return [person]
         # a follow-up stored with a role because nobody held it then: try the role again
-        if responsible and normalise(canonical_role(responsible)) != key:
+        if responsible and _norm(canonical_role(responsible)) != key:
             return resolve_role(responsible, case=case, auditor=auditor, roster=roster)
         return []
-    if key == normalise(IRO_CP_CHAIR):
+    if key == _norm(IRO_CP_CHAIR):
         reviewer = _category_reviewer(case.category) if case else None
         if reviewer is None:
             return []
-        return _prefer(roster.with_role(reviewer), case)
+        return _prefer(_with_role(roster, reviewer), case)
     scope = _CASE_ROLES.get(key)
     if scope is not None:
         if case is None:
             return []
-        value = normalise(getattr(case, scope) or "")
-        people = [p for p in roster.with_role(roster_role) if normalise(getattr(p, scope)) == value]
+        value = _norm(getattr(case, scope) or "")
+        people = [p for p in _with_role(roster, roster_role) if _norm(getattr(p, scope)) == value]
         if scope == "service" and len(people) > 1:
-            same_team = [p for p in people if normalise(p.team) == normalise(case.team)]
+            same_team = [p for p in people if _norm(p.team) == _norm(case.team)]
             people = same_team or people
-        if not people and key == normalise(TEAM_MANAGER):
+        if not people and key == _norm(TEAM_MANAGER):
             worker = roster.by_name(case.worker)
             boss = roster.by_name(worker.manager) if worker and worker.manager else None
-            if boss and normalise(boss.role) == key:
+            if boss and _norm(boss.role) == key:
                 people = [boss]
         return people
-    return _prefer(roster.with_role(roster_role), case)
+    return _prefer(_with_role(roster, roster_role), case)
 
 
 def _nobody_reason(
     role: str, case: CaseLike | None, auditor: str | StaffMember | None, responsible: str | None
 ) -> str:
-    key = normalise(canonical_role(role))
+    key = _norm(canonical_role(role))
     aud = auditor.name if isinstance(auditor, StaffMember) else auditor
-    if key == normalise(PRACTITIONER):
+    if key == _norm(PRACTITIONER):
         return f'the case\'s worker "{case.worker if case else ""}" is not in the roster'
-    if key == normalise(PRACTITIONERS_MANAGER):
+    if key == _norm(PRACTITIONERS_MANAGER):
         return (
             f'the case\'s worker "{case.worker if case else ""}" has no line manager in the roster'
         )
-    if key == normalise(AUDITOR):
+    if key == _norm(AUDITOR):
         return f'the auditor "{aud or ""}" is not in the roster'
-    if key == normalise(AUDITORS_MANAGER):
+    if key == _norm(AUDITORS_MANAGER):
         return f'the auditor "{aud or ""}" has no line manager in the roster'
-    if key == normalise(RESPONSIBLE):
+    if key == _norm(RESPONSIBLE):
         return f'the person responsible "{responsible or ""}" is not in the roster'
-    if key == normalise(IRO_CP_CHAIR):
+    if key == _norm(IRO_CP_CHAIR):
         wanted = _category_reviewer(case.category) if case else None
         return f"nobody in the roster has the role {wanted or 'IRO or CP Chair'}"
     scope = _CASE_ROLES.get(key)
@@ -283,14 +306,14 @@ def recipients(
             role, case=case, auditor=auditor, roster=roster, responsible=responsible
         )
         if not people:
-            if normalise(canonical_role(role)) == normalise(IRO_CP_CHAIR) and (
+            if _norm(canonical_role(role)) == _norm(IRO_CP_CHAIR) and (
                 case is None or _category_reviewer(case.category) is None
             ):
                 continue  # not relevant for this category
             out.append(Recipient(role, reason=_nobody_reason(role, case, auditor, responsible)))
             continue
         for p in people:
-            k = normalise(p.name)
+            k = _norm(p.name)
             if k in seen:
                 continue
             seen.add(k)
@@ -784,7 +807,15 @@ def compute_overdue(
         level = 0
         for lvl, roles in steps:
             level = lvl
-            key = (roles, where, p.auditor, p.responsible)
+            key = (
+                roles,
+                where.team,
+                where.service,
+                where.category,
+                where.worker,
+                p.auditor,
+                p.responsible,
+            )
             people = cache.get(key)
             if people is None:
                 people = recipients(
