@@ -8,9 +8,10 @@ join as they are built.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
-from qaf.config import read_config
+from qaf.config import Config, read_config
 from qaf.workdir import check_sources, init_directory
 
 Say = Callable[[str], None]
@@ -29,5 +30,39 @@ def run_demo(directory: Path, *, say: Say = print) -> Path:
     for line in summary.lines():
         say(line)
     # --- later steps: allocate, returns simulated, ingest, overdue, report
+    overdue_step(cfg, say=say)
     say(f"Look at: {config_path}")
     return directory
+
+
+# === overdue step: a later day's overdue list, escalations written to the demo outbox
+def overdue_step(cfg: Config, *, say: Say, as_of: date | None = None) -> None:
+    """Run ``qaf overdue --notify`` as of a later day (default: 10 working days after the
+    latest due date in the register) so the outbox holds the escalations to look at."""
+    from qaf.calendar import WorkingCalendar, parse_duration
+    from qaf.escalate import compute_overdue
+    from qaf.notify import notify_overdue
+    from qaf.register import Register
+    from qaf.sources import read_staff
+
+    if not cfg.register_path.exists():
+        return
+    calendar = WorkingCalendar(cfg.organisation.bank_holidays, cfg.organisation.closures)
+    roster = read_staff(cfg.staff)
+    window = parse_duration(cfg.moderation.due)
+    with Register.open(cfg.register_path) as reg:
+        if as_of is None:
+            latest = reg.scalar("SELECT max(due) FROM allocations")
+            if latest is None:
+                return
+            as_of = calendar.add_working_days(date.fromisoformat(latest), 10)
+
+        def moderation_due(cycle: str) -> date:
+            return calendar.add(calendar.cycle_window(cycle)[0], window)
+
+        items = compute_overdue(as_of, reg.pending(as_of, moderation_due), roster, cfg, calendar)
+        delivery = notify_overdue(items, register=reg, cfg=cfg, as_of=as_of)
+    say(
+        f"Overdue on {as_of.isoformat()}: {len(items)} item(s); "
+        f"{len(delivery.sent)} message(s) written to {cfg.notify.outbox}"
+    )

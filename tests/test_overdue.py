@@ -389,3 +389,16 @@ def test_skipped_days_catch_up_every_rung(cfg: Config) -> None:
     assert data["sent"] == 4  # Sue, Hana (1), Dee (2), Eve (3)
     _, data = overdue_json(cfg, date(2027, 1, 22), "--notify")
     assert data["sent"] == 0
+
+
+def test_demo_overdue_step_writes_the_outbox(cfg: Config) -> None:
+    from qaf.demo import overdue_step
+
+    with Register.open(cfg.register_path) as reg:
+        reg.overdue_fixture_allocations([allocation("A1", DEC_DUE)])
+    lines: list[str] = []
+    overdue_step(cfg, say=lines.append)  # 10 working days after the latest due date
+    assert lines == [
+        f"Overdue on 2027-01-15: 1 item(s); 3 message(s) written to {cfg.notify.outbox}"
+    ]
+    assert len(list(cfg.notify.outbox.glob("2027-01-15-*.eml"))) == 3  # Sue, Hana, Dee
