@@ -345,14 +345,10 @@ OVERDUE_CSV_FIELDS = (
 
 
 def _print_overdue(items: list[Any], as_of: date) -> None:
-    from rich.table import Table
-
-    table = Table(title=f"Overdue on {as_of.isoformat()}: {len(items)}", title_justify="left")
-    for col in ("Item", "Kind", "Case", "Responsible", "Due", "WD late", "Level", "Tell"):
-        table.add_column(col, no_wrap=col in ("Item", "Case", "Due"))
-    for it in items:
-        style = "bold red" if it.safety else ("red" if it.level >= 2 else None)
-        table.add_row(
+    """A plain aligned table: fast for thousands of rows, readable in a cron e-mail."""
+    head = ("Item", "Kind", "Case", "Responsible", "Due", "WD late", "Level", "Tell")
+    rows = [
+        (
             it.id,
             it.kind,
             it.case_id,
@@ -361,9 +357,21 @@ def _print_overdue(items: list[Any], as_of: date) -> None:
             str(it.working_days_late),
             str(it.level),
             "; ".join(_notify_text(n) for n in it.notify) or "-",
-            style=style,
         )
-    out_console().print(table)
+        for it in items
+    ]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head[:-1])]
+
+    def line(cells: tuple[str, ...]) -> str:
+        return (
+            "  ".join(c.ljust(w) for c, w in zip(cells[:-1], widths, strict=True))
+            + "  "
+            + cells[-1]
+        )
+
+    out = [f"Overdue on {as_of.isoformat()}: {len(items)}", line(head)]
+    out += [line(r) for r in rows]
+    sys.stdout.write("\n".join(out) + "\n")
 
 
 def _write_overdue_csv(items: list[Any]) -> None:
