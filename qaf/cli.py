@@ -231,14 +231,107 @@ def _fmt_value(v: Any) -> str:
 @app.command()
 def allocate(
     month: Annotated[str, typer.Option("--month", help="Cycle to allocate, YYYY-MM.")],
+    seed: Annotated[
+        int | None,
+        typer.Option("--seed", help="Random seed (default: a fresh one, recorded and printed)."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the allocation; write and record nothing.")
+    ] = False,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Redo a cycle already allocated.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Allocate a practice-week month anyway (rule C1).")
+    ] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Folder for the workbooks (default: cycles/YYYY-MM/)."),
+    ] = None,
     config: ConfigOpt = None,
+    as_of: AsOfOpt = None,
     fmt: FormatOpt = Format.table,
 ) -> None:
     """Sample the cycle's cases and re-audits and allocate them to auditors.
 
+    Writes allocation-YYYY-MM.xlsx and .csv and one pre-filled audit workbook per
+    allocation, and records the cycle with its seed. Exit 1 when cases are left
+    unallocated (listed with the reason), 2 when the cycle exists (without --replace),
+    is a practice week (without --force) or the configuration is wrong.
+
     Example: qaf allocate --month 2026-12 --seed 7
     """
-    not_built("allocate", 3)
+    from qaf.allocate_run import run_allocate, summary_lines
+    from qaf.problems import QafError
+
+    cfg = load(config)
+    day = parse_as_of(as_of)
+    try:
+        run = run_allocate(
+            cfg,
+            month,
+            seed=seed,
+            as_of=day,
+            dry_run=dry_run,
+            replace=replace,
+            force=force,
+            out_dir=out,
+        )
+    except QafError as e:
+        fail(str(e), e.exit_code)
+    result = run.result
+    if fmt is Format.json:
+        emit_json(result.as_json())
+    elif fmt is Format.csv:
+        from qaf.workbooks import allocation_csv_text
+
+        sys.stdout.write(allocation_csv_text(result.allocations))
+    else:
+        _allocation_table(result)
+    con = err_console()
+    for p in run.problems:
+        con.print(f"[yellow]{_escape(str(p))}[/]")
+    for line in summary_lines(run):
+        con.print(_escape(line))
+    if result.unallocated:
+        raise typer.Exit(1)
+
+
+def _allocation_table(result: Any) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"Allocations {result.cycle}", title_justify="left")
+    for h in ("Audit ID", "Case ID", "Type", "Team", "Worker", "Auditor", "Role", "Tool", "Due"):
+        table.add_column(h)
+    for a in result.allocations:
+        table.add_row(
+            a.audit_id,
+            a.case_id,
+            a.type if not a.reaudit_round else f"{a.type} {a.reaudit_round}",
+            a.team,
+            a.worker,
+            a.auditor,
+            a.auditor_role,
+            a.tool,
+            a.due.isoformat(),
+        )
+    console = out_console()
+    console.print(table)
+    if result.moderation:
+        mod = Table(title="Moderation (rule M1)", title_justify="left")
+        for h in ("Audit ID", "Case ID", "Auditor", "Grade", "Why", "Moderator", "Due"):
+            mod.add_column(h)
+        for m in result.moderation:
+            mod.add_row(
+                m.audit_id,
+                m.case_id,
+                m.auditor,
+                m.overall or "",
+                m.reason,
+                m.moderator,
+                m.due.isoformat(),
+            )
+        console.print(mod)
 
 
 # --- end allocate

@@ -25,6 +25,7 @@ from qaf.problems import QafError
 from qaf.records import Allocation, FollowUp
 
 if TYPE_CHECKING:
+    from qaf.allocate import AllocationResult, History
     from qaf.escalate import Pending
 
 BUSY_TIMEOUT_MS = 15_000
@@ -392,6 +393,203 @@ class Register:
     def allocation(self, audit_id: str) -> Allocation | None:
         rows = self.query("SELECT * FROM allocations WHERE audit_id = ?", (audit_id,))
         return _allocation(rows[0]) if rows else None
+
+    def cycle_summary(self, cycle: str) -> dict[str, Any] | None:
+        """Seed, sample size and counts of a recorded cycle, or None."""
+        rows = self.query("SELECT * FROM cycles WHERE cycle = ?", (cycle,))
+        if not rows:
+            return None
+        r = rows[0]
+        return {
+            "cycle": r["cycle"],
+            "seed": r["seed"],
+            "as_of": r["as_of"],
+            "eligible": r["eligible"],
+            "sample_size": r["sample_size"],
+            "arithmetic": r["arithmetic"],
+            "theme": r["theme"],
+            "allocations": self.scalar(
+                "SELECT count(*) FROM allocations WHERE cycle = ?", (cycle,)
+            ),
+            "returns": self.cycle_return_count(cycle),
+        }
+
+    def cycle_return_count(self, cycle: str) -> int:
+        """Returns stored against the allocations of a cycle (they block --replace)."""
+        return int(
+            self.scalar(
+                "SELECT count(*) FROM returns WHERE audit_id IN "
+                "(SELECT audit_id FROM allocations WHERE cycle = ?)",
+                (cycle,),
+            )
+            or 0
+        )
+
+    def unallocated(self, cycle: str) -> list[tuple[str, str]]:
+        rows = self.query(
+            "SELECT case_id, reason FROM unallocated WHERE cycle = ? ORDER BY rowid", (cycle,)
+        )
+        return [(r["case_id"], r["reason"]) for r in rows]
+
+    def moderation_picks(self, cycle: str) -> list[sqlite3.Row]:
+        return self.query(
+            "SELECT * FROM moderations WHERE picked_cycle = ? ORDER BY audit_id", (cycle,)
+        )
+
+    def allocation_history(
+        self,
+        cycle: str,
+        *,
+        window_months: int,
+        reaudit_grades: Sequence[str],
+    ) -> History:
+        """What allocating ``cycle`` needs from earlier cycles (rules S3, A4, M1).
+
+        * cases allocated or returned in the ``window_months`` cycles before ``cycle``;
+        * the latest current (not superseded) return of every case whose overall grade
+          is one of ``reaudit_grades``, and the audit IDs already re-audited in other
+          cycles;
+        * the previous recorded cycle's current returns, and audit IDs moderated before.
+        """
+        from qaf.allocate import History, PriorReturn
+        from qaf.calendar import shift_cycle
+
+        recent: set[str] = set()
+        if window_months > 0:
+            since = shift_cycle(cycle, -window_months)
+            for (case_id,) in self.conn.execute(
+                "SELECT DISTINCT case_id FROM allocations WHERE cycle >= ? AND cycle < ? "
+                "AND type != 'moderation' "
+                "UNION SELECT DISTINCT case_id FROM returns WHERE superseded_by IS NULL "
+                "AND COALESCE(cycle, substr(COALESCE(audit_date, received_on), 1, 7)) >= ? "
+                "AND COALESCE(cycle, substr(COALESCE(audit_date, received_on), 1, 7)) < ?",
+                (since, cycle, since, cycle),
+            ):
+                recent.add(case_id)
+
+        def prior(r: sqlite3.Row) -> PriorReturn:
+            return PriorReturn(
+                return_id=r["id"],
+                audit_id=r["audit_id"],
+                case_id=r["case_id"],
+                cycle=r["rcycle"],
+                overall=r["overall"],
+                reaudit_round=r["reaudit_round"],
+                auditor=r["auditor"],
+                type=r["type"],
+                team=r["team"],
+                worker=r["worker"],
+            )
+
+        grades = list(reaudit_grades)
+        marks = ",".join("?" for _ in grades) or "NULL"
+        latest = self.query(
+            "SELECT * FROM (SELECT r.*, "
+            "COALESCE(r.cycle, substr(COALESCE(r.audit_date, r.received_on), 1, 7)) AS rcycle, "
+            "ROW_NUMBER() OVER (PARTITION BY r.case_id ORDER BY "
+            "COALESCE(r.cycle, substr(COALESCE(r.audit_date, r.received_on), 1, 7)) DESC, "
+            "r.received_on DESC, r.id DESC) AS rn "
+            "FROM returns r WHERE r.superseded_by IS NULL AND r.type IN ('audit', 'reaudit') "
+            "AND COALESCE(r.cycle, substr(COALESCE(r.audit_date, r.received_on), 1, 7)) < ?) "
+            f"WHERE rn = 1 AND overall IN ({marks})",
+            (cycle, *grades),
+        )
+        reaudited = {
+            r[0]
+            for r in self.conn.execute(
+                "SELECT reaudit_of FROM allocations WHERE reaudit_of IS NOT NULL AND cycle != ?",
+                (cycle,),
+            )
+        }
+        previous = self.scalar("SELECT max(cycle) FROM cycles WHERE cycle < ?", (cycle,))
+        previous_returns: list[sqlite3.Row] = []
+        if previous:
+            previous_returns = self.query(
+                "SELECT r.*, COALESCE(r.cycle, substr(r.received_on, 1, 7)) AS rcycle "
+                "FROM returns r WHERE r.superseded_by IS NULL "
+                "AND r.type IN ('audit', 'reaudit') "
+                "AND COALESCE(r.cycle, substr(COALESCE(r.audit_date, r.received_on), 1, 7)) = ? "
+                "ORDER BY r.id",
+                (previous,),
+            )
+        moderated = {
+            r[0]
+            for r in self.conn.execute(
+                "SELECT audit_id FROM moderations WHERE picked_cycle != ?", (cycle,)
+            )
+        }
+        return History(
+            recently_audited=frozenset(recent),
+            reaudit_candidates=tuple(prior(r) for r in latest),
+            reaudited=frozenset(reaudited),
+            previous_cycle=previous,
+            previous_returns=tuple(prior(r) for r in previous_returns),
+            already_moderated=frozenset(moderated),
+        )
+
+    def record_cycle(self, result: AllocationResult, *, as_of: date, replace: bool = False) -> None:
+        """Cycle, seed, arithmetic, allocations, unallocated cases and moderation picks,
+        in ONE transaction (rules S2, A1-A4, M1). ``replace`` deletes the cycle's earlier
+        record first, in the same transaction; without it an existing cycle is refused.
+        """
+        cycle = result.cycle
+        now = _now()
+        with self.transaction() as conn:
+            exists = conn.execute("SELECT 1 FROM cycles WHERE cycle = ?", (cycle,)).fetchone()
+            if exists and not replace:
+                raise QafError(
+                    f"cycle {cycle} is already allocated: use --replace to redo it", rule="S2"
+                )
+            if exists:
+                conn.execute("DELETE FROM moderations WHERE picked_cycle = ?", (cycle,))
+                conn.execute("DELETE FROM unallocated WHERE cycle = ?", (cycle,))
+                conn.execute("DELETE FROM allocations WHERE cycle = ?", (cycle,))
+                conn.execute("DELETE FROM cycles WHERE cycle = ?", (cycle,))
+            a = result.arithmetic
+            conn.execute(
+                "INSERT INTO cycles (cycle, seed, created_at, as_of, eligible, sample_size, "
+                "arithmetic, theme) VALUES (?,?,?,?,?,?,?,?)",
+                (cycle, result.seed, now, as_of.isoformat(), a.eligible, a.size, a.words, a.theme),
+            )
+            conn.executemany(
+                "INSERT INTO allocations (audit_id, cycle, case_id, team, service, category, "
+                "worker, auditor, auditor_email, auditor_role, tool, type, due, reaudit_of, "
+                "reaudit_round, moderates, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                [
+                    (
+                        x.audit_id,
+                        x.cycle,
+                        x.case_id,
+                        x.team,
+                        x.service,
+                        x.category,
+                        x.worker,
+                        x.auditor,
+                        x.auditor_email,
+                        x.auditor_role,
+                        x.tool,
+                        x.type,
+                        x.due.isoformat(),
+                        x.reaudit_of,
+                        x.reaudit_round,
+                        x.moderates,
+                        now,
+                    )
+                    for x in result.allocations
+                ],
+            )
+            conn.executemany(
+                "INSERT INTO unallocated (cycle, case_id, reason) VALUES (?,?,?)",
+                [(cycle, u.case_id, u.reason) for u in result.unallocated],
+            )
+            conn.executemany(
+                "INSERT INTO moderations (audit_id, return_id, picked_cycle, reason, moderator, "
+                "auditor_grade) VALUES (?,?,?,?,?,?)",
+                [
+                    (m.audit_id, m.return_id, cycle, m.reason, m.moderator, m.overall)
+                    for m in result.moderation
+                ],
+            )
 
     # --- end allocate section
 

@@ -1,0 +1,902 @@
+"""Sampling and allocation of a cycle (pure: dataclasses in, dataclasses out).
+
+One call, :func:`allocate_cycle`, does the first-working-day job of the QA
+officer (DESIGN §1):
+
+1. **Eligible cases** (rule S3): open cases minus closed ones, cases audited
+   or allocated in the last N months, and cases already allocated this cycle
+   (the re-audits picked below). Every exclusion is counted by reason.
+   A programme-of-focus theme (rule C3) in "restrict" mode also excludes the
+   cases outside the theme; in "weight" mode theme cases are more likely.
+2. **Sample size** (rule S1): ``sample.fraction`` of the eligible cases, per
+   year spread over the year's cycles that are not practice weeks (the twelve
+   cycles starting with this one, rule C1), or per cycle; rounded up. With
+   ``sample.size = "quotas"`` (rule A1) the size is the sum of the quotas of
+   the available auditors. The arithmetic is kept in words.
+3. **Stratification**: in proportion to the strata (teams by default) by the
+   largest-remainder method, with ``sample.team_floor`` per stratum (Rochdale's
+   "minimum 4 per team"); every stratum gets one when the sample is at least as
+   large as the number of strata, so every team is seen.
+4. **Seeded draw** (rule S2): ``random.Random(seed)`` over cases sorted by ID,
+   so the same seed, case list and register give the same sample.
+5. **Re-audits** (rule A4): cases whose latest return is graded in
+   ``reaudit.grades`` and whose re-audit falls due (``after_cycles`` after that
+   return's cycle, carried forward while not done), to ``reaudit.role``.
+6. **Assignment** (rules A1-A3) as a maximum flow: source -> case groups
+   (cases sharing team, service and, when relevant, worker are interchangeable)
+   -> auditors (capacity: the quota) -> sink. Eligibility: nobody audits their
+   own caseload, the scope of the role (own-team / outside-own-team /
+   outside-own-service / any), available on the cycle's first working day.
+   Load is balanced by raising a common capacity level 1, 2, ... up to each
+   quota and stopping at the first level where the flow is as large as it can
+   be at all. Cases the flow cannot place are listed with the exact reason.
+7. **Moderation** (rule M1): returns of the previous cycle, every return with
+   a grade in ``moderation.always`` plus a seeded random ``fraction``.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import defaultdict, deque
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from fractions import Fraction
+from functools import lru_cache
+from typing import Any
+
+from qaf.calendar import WorkingCalendar, parse_duration, shift_cycle
+from qaf.config import Config, Quota
+from qaf.grades import normalise
+from qaf.records import Allocation, AllocationType, Case, StaffMember
+
+_norm = lru_cache(maxsize=65536)(normalise)
+
+MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+
+# Exclusion reasons (rule S3, C3), in the order they are tested.
+CLOSED = "closed"
+RECENT = "audited or allocated in the last {n} months"
+ALREADY = "already allocated this cycle (re-audit)"
+OUTSIDE_THEME = 'outside the focus theme "{theme}"'
+
+
+def month_name(cycle: str) -> str:
+    """ "2027-06" -> "June 2027"."""
+    return f"{MONTHS[int(cycle[5:7]) - 1]} {cycle[:4]}"
+
+
+# ------------------------------------------------------------------ inputs
+
+
+@dataclass(frozen=True)
+class PriorReturn:
+    """A stored return, as allocation needs it (rules A4, M1)."""
+
+    return_id: int
+    audit_id: str | None
+    case_id: str
+    cycle: str
+    overall: str | None
+    reaudit_round: int = 0
+    auditor: str = ""
+    type: str = "audit"
+    team: str = ""
+    worker: str = ""
+
+
+@dataclass(frozen=True)
+class History:
+    """What the register knows that the cycle's allocation depends on."""
+
+    recently_audited: frozenset[str] = frozenset()  # S3: case IDs within the window
+    reaudit_candidates: tuple[PriorReturn, ...] = ()  # A4: latest return per case, graded
+    reaudited: frozenset[str] = frozenset()  # A4: audit IDs already re-audited elsewhere
+    previous_cycle: str | None = None  # M1: the cycle whose returns are moderated
+    previous_returns: tuple[PriorReturn, ...] = ()  # M1
+    already_moderated: frozenset[str] = frozenset()  # M1: audit IDs picked before
+
+
+# ----------------------------------------------------------------- outputs
+
+
+@dataclass(frozen=True)
+class Unallocated:
+    case_id: str
+    reason: str
+    type: AllocationType = "audit"
+
+    def as_json(self) -> dict[str, Any]:
+        return {"case_id": self.case_id, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class ModerationPick:
+    """A return picked for moderation (rule M1)."""
+
+    audit_id: str
+    return_id: int
+    case_id: str
+    auditor: str
+    overall: str | None
+    reason: str  # "always: Inadequate" | "random 15%"
+    moderator: str
+    moderator_email: str
+    due: date
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "audit_id": self.audit_id,
+            "return_id": self.return_id,
+            "case_id": self.case_id,
+            "auditor": self.auditor,
+            "overall": self.overall,
+            "reason": self.reason,
+            "moderator": self.moderator,
+            "moderator_email": self.moderator_email,
+            "due": self.due.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class Arithmetic:
+    """How the sample size was reached (rule S1), with the sentence that says it."""
+
+    open_cases: int
+    eligible: int
+    excluded: tuple[tuple[str, int], ...]  # (reason, count), rule S3
+    mode: str  # "fraction" | "quotas"
+    fraction: float
+    per: str  # "year" | "cycle"
+    cycles: int  # cycles the yearly fraction is spread over
+    practice_weeks: tuple[str, ...]  # practice-week cycles in that year
+    base_size: int  # before per-stratum floors
+    size: int  # the sample drawn
+    strata: tuple[tuple[str, int, int], ...]  # (stratum, eligible, sampled)
+    stratify_by: str | None
+    theme: str | None
+    theme_mode: str
+    theme_cases: int  # eligible cases in the theme
+    words: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "open_cases": self.open_cases,
+            "eligible": self.eligible,
+            "excluded": [{"reason": r, "count": n} for r, n in self.excluded],
+            "mode": self.mode,
+            "fraction": self.fraction,
+            "per": self.per,
+            "cycles": self.cycles,
+            "practice_weeks": list(self.practice_weeks),
+            "base_size": self.base_size,
+            "size": self.size,
+            "stratify_by": self.stratify_by,
+            "strata": [{"stratum": s, "eligible": e, "sampled": n} for s, e, n in self.strata],
+            "theme": self.theme,
+            "theme_mode": self.theme_mode,
+            "theme_cases": self.theme_cases,
+            "words": self.words,
+        }
+
+
+@dataclass(frozen=True)
+class AllocationResult:
+    cycle: str
+    seed: int
+    first_day: date
+    due: date
+    arithmetic: Arithmetic
+    allocations: tuple[Allocation, ...]
+    unallocated: tuple[Unallocated, ...]
+    moderation: tuple[ModerationPick, ...]
+    practice_week: bool = False
+    notes: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        """The documented shape of ``qaf allocate --format json`` (DESIGN §5)."""
+        return {
+            "cycle": self.cycle,
+            "seed": self.seed,
+            "allocations": [a.as_json() for a in self.allocations],
+            "unallocated": [u.as_json() for u in self.unallocated],
+            "moderation": [m.as_json() for m in self.moderation],
+            "arithmetic": self.arithmetic.as_json(),
+            "first_day": self.first_day.isoformat(),
+            "due": self.due.isoformat(),
+        }
+
+    def loads(self) -> dict[str, int]:
+        out: dict[str, int] = defaultdict(int)
+        for a in self.allocations:
+            out[a.auditor] += 1
+        return dict(out)
+
+
+# ------------------------------------------------------------ eligibility
+
+
+def theme_matches(case: Case, criteria: Mapping[str, tuple[str, ...]]) -> bool:
+    """Rule C3: a case is in a theme when any configured column has an accepted value."""
+    if not criteria:
+        return True
+    for column, values in criteria.items():
+        v = case.value(column)
+        if v is not None and normalise(str(v)) in {normalise(x) for x in values}:
+            return True
+    return False
+
+
+def _theme_sets(criteria: Mapping[str, tuple[str, ...]]) -> dict[str, frozenset[str]]:
+    return {c: frozenset(normalise(x) for x in vs) for c, vs in criteria.items()}
+
+
+def _in_theme(case: Case, sets: Mapping[str, frozenset[str]]) -> bool:
+    for column, accepted in sets.items():
+        v = case.value(column)
+        if v is not None and _norm(str(v)) in accepted:
+            return True
+    return False
+
+
+def year_cycles(cycle: str, practice_weeks: Iterable[str]) -> tuple[int, tuple[str, ...]]:
+    """Cycles of the twelve months starting with ``cycle`` that are not practice weeks."""
+    window = {shift_cycle(cycle, i) for i in range(12)}
+    practice = tuple(sorted(c for c in set(practice_weeks) if c in window))
+    return 12 - len(practice), practice
+
+
+def sample_size(eligible: int, fraction: float, per: str, cycles: int) -> int:
+    """Rule S1, exactly (no float rounding): ceil(fraction x eligible [/ cycles])."""
+    exact = Fraction(str(fraction)) * eligible
+    if per == "year":
+        exact /= max(cycles, 1)
+    return math.ceil(exact)
+
+
+def largest_remainder(
+    sizes: Mapping[str, int], total: int, floor: int = 0, *, every: bool = True
+) -> dict[str, int]:
+    """Split ``total`` over strata in proportion to their sizes (largest remainder).
+
+    Each stratum first gets ``min(size, floor)``, and at least one case when
+    ``every`` is set (rule S1: "stratified by team so every team is seen"); these
+    minimums may raise the total above ``total``. The rest is shared in
+    proportion to the cases each stratum has left; ties between equal remainders
+    go to the larger stratum, then by name.
+    """
+    keys = sorted(k for k, n in sizes.items() if n > 0)
+    total = min(total, sum(sizes[k] for k in keys))
+    at_least = 1 if every and total > 0 else 0
+    out = {k: min(sizes[k], max(floor, at_least)) for k in keys}
+    rest = total - sum(out.values())
+    if rest <= 0:
+        return out
+    left = {k: sizes[k] - out[k] for k in keys}
+    pool = sum(left.values())
+    shares = {k: Fraction(rest * left[k], pool) for k in keys}
+    for k in keys:
+        out[k] += math.floor(shares[k])
+    remaining = rest - sum(math.floor(s) for s in shares.values())
+    order = sorted(keys, key=lambda k: (-(shares[k] - math.floor(shares[k])), -sizes[k], k))
+    for k in order[:remaining]:
+        out[k] += 1
+    return out
+
+
+# ------------------------------------------------------------- max flow
+
+
+class _Flow:
+    """Dinic's maximum flow on a small graph (case groups x auditors)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.graph: list[list[int]] = [[] for _ in range(n)]
+        self.to: list[int] = []
+        self.cap: list[int] = []
+
+    def edge(self, u: int, v: int, c: int) -> int:
+        self.graph[u].append(len(self.to))
+        self.to.append(v)
+        self.cap.append(c)
+        self.graph[v].append(len(self.to))
+        self.to.append(u)
+        self.cap.append(0)
+        return len(self.to) - 2
+
+    def run(self, s: int, t: int) -> int:
+        flow = 0
+        to, cap, graph = self.to, self.cap, self.graph
+        while True:
+            level = [-1] * self.n
+            level[s] = 0
+            q = deque([s])
+            while q:
+                u = q.popleft()
+                for e in graph[u]:
+                    if cap[e] > 0 and level[to[e]] < 0:
+                        level[to[e]] = level[u] + 1
+                        q.append(to[e])
+            if level[t] < 0:
+                return flow
+            it = [0] * self.n
+            while True:
+                f = self._augment(s, t, level, it)
+                if not f:
+                    break
+                flow += f
+
+    def _augment(self, s: int, t: int, level: list[int], it: list[int]) -> int:
+        """One augmenting path in the level graph, found without recursion."""
+        to, cap, graph = self.to, self.cap, self.graph
+        path: list[int] = []  # edge ids from s
+        u = s
+        while True:
+            if u == t:
+                f = min(cap[e] for e in path)
+                for e in path:
+                    cap[e] -= f
+                    cap[e ^ 1] += f
+                return f
+            advanced = False
+            adj = graph[u]
+            while it[u] < len(adj):
+                e = adj[it[u]]
+                v = to[e]
+                if cap[e] > 0 and level[v] == level[u] + 1:
+                    path.append(e)
+                    u = v
+                    advanced = True
+                    break
+                it[u] += 1
+            if not advanced:
+                if u == s:
+                    return 0
+                level[u] = -1  # dead end: prune it
+                e = path.pop()
+                u = to[e ^ 1]
+                it[u] += 1
+
+
+@dataclass(frozen=True)
+class Auditor:
+    member: StaffMember
+    capacity: int
+    scope: str
+    tool: str
+
+
+@dataclass
+class _Group:
+    key: tuple[str, ...]
+    team: str
+    service: str
+    worker: str  # only set when the worker is an auditor
+    excluded: str  # another auditor name excluded (re-audit: the previous auditor)
+    items: list[Any] = field(default_factory=list)
+
+
+def may_audit(auditor: Auditor, team: str, service: str, worker: str, excluded: str = "") -> bool:
+    """Rule A2: independence and scope. Own caseload is never audited.
+
+    ``excluded`` is one more person who may not audit the case (for a re-audit,
+    the auditor of the previous audit).
+    """
+    return _allowed(
+        _auditor_key(auditor), (_norm(team), _norm(service), _norm(worker), _norm(excluded))
+    )
+
+
+def _auditor_key(a: Auditor) -> tuple[str, str, str, str]:
+    m = a.member
+    return (_norm(m.name), _norm(m.team), _norm(m.service), a.scope)
+
+
+def _group_key(g: _Group) -> tuple[str, str, str, str]:
+    return (_norm(g.team), _norm(g.service), _norm(g.worker), _norm(g.excluded))
+
+
+def _allowed(a: tuple[str, str, str, str], g: tuple[str, str, str, str]) -> bool:
+    name, team, service, scope = a
+    if name and (name == g[2] or name == g[3]):
+        return False
+    if scope == "own-team":
+        return team == g[0]
+    if scope == "outside-own-team":
+        return team != g[0]
+    if scope == "outside-own-service":
+        return service != g[1]
+    return True
+
+
+def assign(
+    groups: Sequence[_Group], auditors: Sequence[Auditor], *, balanced: bool = True
+) -> dict[int, list[tuple[int, int]]]:
+    """Max-flow assignment: group index -> [(auditor index, count)].
+
+    With ``balanced`` the common capacity level is raised 1, 2, ... until the
+    flow reaches the maximum possible with full quotas, so nobody gets a second
+    case while an eligible auditor has none, where the rules allow it.
+    """
+    if not groups or not auditors:
+        return {}
+    keys = [_auditor_key(a) for a in auditors]
+    eligible = [[j for j, k in enumerate(keys) if _allowed(k, _group_key(g))] for g in groups]
+
+    def solve(level: int | None) -> tuple[int, dict[int, list[tuple[int, int]]]]:
+        ng, na = len(groups), len(auditors)
+        s, t = ng + na, ng + na + 1
+        flow = _Flow(ng + na + 2)
+        edges: list[tuple[int, int, int]] = []
+        for i, g in enumerate(groups):
+            flow.edge(s, i, len(g.items))
+            for j in eligible[i]:
+                edges.append((i, j, flow.edge(i, ng + j, len(g.items))))
+        for j, a in enumerate(auditors):
+            c = a.capacity if level is None else min(a.capacity, level)
+            if c > 0:
+                flow.edge(ng + j, t, c)
+        total = flow.run(s, t)
+        out: dict[int, list[tuple[int, int]]] = defaultdict(list)
+        for i, j, e in edges:
+            used = flow.cap[e ^ 1]
+            if used:
+                out[i].append((j, used))
+        return total, out
+
+    best, plan = solve(None)
+    if not balanced:
+        return plan
+    lo, hi = 1, max((a.capacity for a in auditors), default=1)
+    while lo < hi:  # the lowest common level that still places as many cases as possible
+        mid = (lo + hi) // 2
+        got, attempt = solve(mid)
+        if got == best:
+            hi, plan = mid, attempt
+        else:
+            lo = mid + 1
+    return plan
+
+
+# --------------------------------------------------------------- the cycle
+
+
+def quota_auditors(
+    staff: Sequence[StaffMember], quotas: Sequence[Quota], day: date
+) -> tuple[list[Auditor], int]:
+    """Available staff with a quota role (rules A1, A3); also how many are unavailable."""
+    by_role: dict[str, Quota] = {}
+    for q in quotas:
+        by_role.setdefault(normalise(q.role), q)
+    out: list[Auditor] = []
+    away = 0
+    for m in staff:
+        quota = by_role.get(_norm(m.role))
+        if quota is None or quota.per_cycle <= 0:
+            continue
+        if not m.available_on(day):
+            away += 1
+            continue
+        out.append(Auditor(m, quota.per_cycle, quota.scope, quota.tool))
+    return out, away
+
+
+def allocate_cycle(
+    cycle: str,
+    cases: Sequence[Case],
+    staff: Sequence[StaffMember],
+    cfg: Config,
+    calendar: WorkingCalendar,
+    history: History,
+    seed: int,
+) -> AllocationResult:
+    """Sample, re-audits, assignment and moderation picks for one cycle (see module doc)."""
+    rng = random.Random(seed)
+    first_day, _last = calendar.cycle_window(cycle)
+    due = calendar.due_date(cycle, cfg.cycle.due)
+    practice_week = cycle in cfg.cycle.practice_weeks
+    window = cfg.sample.exclude_audited_within_months
+    closed = {normalise(s) for s in cfg.cases.closed}
+    by_id = {c.case_id: c for c in cases}
+    notes: list[str] = []
+
+    # ---- re-audits first: they are "already allocated this cycle" for the sample (A4, S3)
+    reaudits, reaudit_unallocated = _reaudits(cycle, by_id, closed, cfg, history)
+    reaudit_cases = {r[0].case_id for r in reaudits}
+
+    # ---- eligibility (S3, C3)
+    theme = cfg.cycle.focus.get(cycle)
+    criteria = cfg.cycle.themes.get(theme, {}) if theme else {}
+    sets = _theme_sets(criteria)
+    restrict = bool(theme and criteria and cfg.cycle.focus_mode == "restrict")
+    recent_reason = RECENT.format(n=window)
+    theme_reason = OUTSIDE_THEME.format(theme=theme)
+    excluded: dict[str, int] = defaultdict(int)
+    eligible: list[Case] = []
+    in_theme: set[str] = set()
+    open_count = 0
+    recent = history.recently_audited if window > 0 else frozenset()
+    for c in sorted(cases, key=lambda c: c.case_id):
+        if _norm(c.status or "") in closed:
+            excluded[CLOSED] += 1
+            continue
+        open_count += 1
+        if c.case_id in reaudit_cases:
+            excluded[ALREADY] += 1
+            continue
+        if c.case_id in recent:
+            excluded[recent_reason] += 1
+            continue
+        if sets:
+            hit = _in_theme(c, sets)
+            if hit:
+                in_theme.add(c.case_id)
+            elif restrict:
+                excluded[theme_reason] += 1
+                continue
+        eligible.append(c)
+
+    # ---- auditors (A1, A3)
+    auditors, away = quota_auditors(staff, cfg.quotas, first_day)
+    rng.shuffle(auditors)  # who gets the spare capacity varies by seed, fairly
+
+    # ---- size (S1, A1)
+    cycles_n, practice = year_cycles(cycle, cfg.cycle.practice_weeks)
+    quota_total = sum(a.capacity for a in auditors)
+    if cfg.sample.size == "quotas":
+        base = min(quota_total, len(eligible))
+    else:
+        base = min(
+            sample_size(len(eligible), cfg.sample.fraction, cfg.sample.per, cycles_n), len(eligible)
+        )
+
+    # ---- strata and the seeded draw (S1, S2, C3)
+    strat = cfg.sample.stratify_by
+    strata: dict[str, list[Case]] = defaultdict(list)
+    for c in eligible:
+        strata[(c.value(strat) or "") if strat else ""].append(c)
+    shares = largest_remainder(
+        {k: len(v) for k, v in strata.items()},
+        base,
+        cfg.sample.team_floor if strat else 0,
+        every=bool(strat) and cfg.sample.size != "quotas",
+    )
+    weight = cfg.cycle.focus_weight if (theme and sets and not restrict) else 1.0
+    sample: list[Case] = []
+    strata_rows = []
+    for key in sorted(strata):
+        pool = strata[key]
+        k = shares.get(key, 0)
+        strata_rows.append((key, len(pool), k))
+        if k <= 0:
+            continue
+        if weight != 1.0:
+            # Efraimidis-Spirakis: weighted sampling without replacement
+            keyed = sorted(
+                pool,
+                key=lambda c: -(rng.random() ** (1.0 / (weight if c.case_id in in_theme else 1.0))),
+            )
+            sample.extend(keyed[:k])
+        else:
+            sample.extend(rng.sample(pool, k))
+    size = len(sample)
+    sample.sort(key=lambda c: (c.team, c.case_id))
+
+    arithmetic = _arithmetic(
+        open_count=open_count,
+        eligible=len(eligible),
+        excluded=excluded,
+        cfg=cfg,
+        cycles_n=cycles_n,
+        practice=practice,
+        base=base,
+        size=size,
+        strata_rows=strata_rows,
+        theme=theme,
+        theme_cases=len(in_theme) if sets else len(eligible),
+        auditors=len(auditors),
+        quota_total=quota_total,
+    )
+
+    # ---- assignment of the sample (A1-A3)
+    allocations_pre: list[tuple[Case, Auditor, str, PriorReturn | None]] = []
+    unallocated: list[Unallocated] = []
+    auditor_names = {normalise(a.member.name) for a in auditors}
+    groups = _group([(c, "") for c in sample], auditor_names)
+    plan = assign(groups, auditors)
+    for gi, g in enumerate(groups):
+        cursor = 0
+        for j, count in sorted(plan.get(gi, []), key=lambda x: auditors[x[0]].member.name):
+            for item in g.items[cursor : cursor + count]:
+                allocations_pre.append((item[0], auditors[j], "audit", None))
+            cursor += count
+        for item in g.items[cursor:]:
+            unallocated.append(
+                Unallocated(item[0].case_id, _why(g, auditors, away, "audit"), "audit")
+            )
+
+    # ---- assignment of re-audits (A4): the re-audit role, balanced, no quota ceiling
+    re_staff = [m for m in staff if normalise(m.role) == normalise(cfg.reaudit.role)]
+    re_auditors = [
+        Auditor(m, len(reaudits), cfg.reaudit.scope, cfg.reaudit.tool)
+        for m in re_staff
+        if m.available_on(first_day)
+    ]
+    re_away = len(re_staff) - len(re_auditors)
+    rng.shuffle(re_auditors)
+    re_groups = _group([(c, prev.auditor, prev) for c, prev in reaudits], set(), reaudit=True)
+    re_plan = assign(re_groups, re_auditors)
+    for gi, g in enumerate(re_groups):
+        cursor = 0
+        for j, count in sorted(re_plan.get(gi, []), key=lambda x: re_auditors[x[0]].member.name):
+            for item in g.items[cursor : cursor + count]:
+                allocations_pre.append((item[0], re_auditors[j], "reaudit", item[2]))
+            cursor += count
+        for item in g.items[cursor:]:
+            unallocated.append(
+                Unallocated(
+                    item[0].case_id,
+                    _why(g, re_auditors, re_away, "reaudit", role=cfg.reaudit.role),
+                    "reaudit",
+                )
+            )
+    unallocated.extend(reaudit_unallocated)
+
+    # ---- audit IDs in a stable order: audits by team and case, then re-audits
+    order = {"audit": 0, "reaudit": 1, "moderation": 2}
+    allocations_pre.sort(key=lambda x: (order[x[2]], x[0].team, x[0].case_id))
+    allocations = []
+    for n, (c, a, kind, prev) in enumerate(allocations_pre, start=1):
+        allocations.append(
+            Allocation(
+                audit_id=f"A-{cycle}-{n:04d}",
+                cycle=cycle,
+                case_id=c.case_id,
+                team=c.team,
+                service=c.service,
+                category=c.category,
+                worker=c.worker,
+                auditor=a.member.name,
+                auditor_email=a.member.email,
+                auditor_role=a.member.role,
+                tool=a.tool,
+                type=kind,  # type: ignore[arg-type]
+                due=due,
+                reaudit_of=prev.audit_id if prev else None,
+                reaudit_round=(prev.reaudit_round + 1) if prev else 0,
+            )
+        )
+    if not auditors and sample:
+        notes.append("no available auditor has a quota role (rule A1)")
+
+    moderation = _moderation(cycle, cfg, calendar, first_day, staff, history, rng)
+    unallocated.sort(key=lambda u: (order[u.type], u.case_id))
+    return AllocationResult(
+        cycle=cycle,
+        seed=seed,
+        first_day=first_day,
+        due=due,
+        arithmetic=arithmetic,
+        allocations=tuple(allocations),
+        unallocated=tuple(unallocated),
+        moderation=moderation,
+        practice_week=practice_week,
+        notes=tuple(notes),
+    )
+
+
+def _group(
+    items: Sequence[tuple[Any, ...]], auditor_names: set[str], *, reaudit: bool = False
+) -> list[_Group]:
+    """Interchangeable cases: same team and service, and same worker when the worker audits."""
+    groups: dict[tuple[str, ...], _Group] = {}
+    for item in items:
+        c: Case = item[0]
+        prev_auditor = item[1] if reaudit else ""
+        worker = c.worker if (reaudit or normalise(c.worker) in auditor_names) else ""
+        key = (c.team, c.service, worker, prev_auditor)
+        g = groups.get(key)
+        if g is None:
+            g = groups[key] = _Group(key, c.team, c.service, worker, prev_auditor)
+        g.items.append(item)
+    return [groups[k] for k in sorted(groups)]
+
+
+def _why(
+    g: _Group, auditors: Sequence[Auditor], away: int, kind: str, role: str | None = None
+) -> str:
+    """The exact reason a case of this group could not be placed."""
+    allowed = [a for a in auditors if may_audit(a, g.team, g.service, g.worker, g.excluded)]
+    unavailable = f"; {away} unavailable (rule A3)" if away else ""
+    who = f'"{role}"' if role else "quota"
+    if not auditors:
+        return f"no available auditor with a {who} role{unavailable} (rule A1)"
+    if not allowed:
+        return (
+            f"no eligible auditor: none of the {len(auditors)} available {who} auditors may "
+            f"audit a case of {g.team or 'no team'} / {g.service or 'no service'} "
+            f"(rule A2: scope and own caseload){unavailable}"
+        )
+    total = sum(a.capacity for a in allowed)
+    return (
+        f"quotas full: the {len(allowed)} auditors allowed to audit it have all "
+        f"{total} allocations taken (rule A1){unavailable}"
+    )
+
+
+def _reaudits(
+    cycle: str,
+    by_id: Mapping[str, Case],
+    closed: set[str],
+    cfg: Config,
+    history: History,
+) -> tuple[list[tuple[Case, PriorReturn]], list[Unallocated]]:
+    """Rule A4: cases whose latest return is in reaudit.grades and whose re-audit is due."""
+    grades = {normalise(g) for g in cfg.reaudit.grades}
+    out: list[tuple[Case, PriorReturn]] = []
+    missing: list[Unallocated] = []
+    for r in sorted(history.reaudit_candidates, key=lambda r: (r.case_id, r.return_id)):
+        if r.overall is None or normalise(r.overall) not in grades:
+            continue
+        if r.audit_id and r.audit_id in history.reaudited:
+            continue
+        due_cycle = shift_cycle(r.cycle, cfg.reaudit.after_cycles)
+        if due_cycle > cycle or r.cycle >= cycle:
+            continue
+        case = by_id.get(r.case_id)
+        if case is None or _norm(case.status or "") in closed:
+            if due_cycle == cycle:  # said once, in the cycle it fell due
+                why = "not in the case list" if case is None else "closed"
+                missing.append(
+                    Unallocated(
+                        r.case_id,
+                        f"re-audit due (rule A4: {r.overall} in {r.cycle}) but the case is {why}",
+                        "reaudit",
+                    )
+                )
+            continue
+        out.append((case, r))
+    return out, missing
+
+
+def _moderation(
+    cycle: str,
+    cfg: Config,
+    calendar: WorkingCalendar,
+    first_day: date,
+    staff: Sequence[StaffMember],
+    history: History,
+    rng: random.Random,
+) -> tuple[ModerationPick, ...]:
+    """Rule M1: every return graded in ``always`` plus a random ``fraction`` of the rest."""
+    returns = [
+        r
+        for r in sorted(history.previous_returns, key=lambda r: r.return_id)
+        if _moderation_id(r) not in history.already_moderated
+    ]
+    if not returns:
+        return ()
+    always = {normalise(g) for g in cfg.moderation.always}
+    picked: list[tuple[PriorReturn, str]] = []
+    rest = []
+    for r in returns:
+        if r.overall and normalise(r.overall) in always:
+            picked.append((r, f"always: {r.overall}"))
+        else:
+            rest.append(r)
+    n = min(len(rest), math.ceil(Fraction(str(cfg.moderation.fraction)) * len(returns)))
+    pct = f"{cfg.moderation.fraction * 100:g}%"
+    for r in rng.sample(rest, n):
+        picked.append((r, f"random {pct}"))
+    picked.sort(key=lambda x: (x[0].audit_id or "", x[0].return_id))
+    moderators = sorted(
+        (
+            m
+            for m in staff
+            if normalise(m.role) == normalise(cfg.moderation.role) and m.available_on(first_day)
+        ),
+        key=lambda m: m.name,
+    )
+    due = calendar.roll_forward(calendar.add(first_day, parse_duration(cfg.moderation.due)))
+    out = []
+    for i, (r, reason) in enumerate(picked):
+        m = moderators[i % len(moderators)] if moderators else None
+        out.append(
+            ModerationPick(
+                audit_id=_moderation_id(r),
+                return_id=r.return_id,
+                case_id=r.case_id,
+                auditor=r.auditor,
+                overall=r.overall,
+                reason=reason,
+                moderator=m.name if m else cfg.moderation.role,
+                moderator_email=m.email if m else "",
+                due=due,
+            )
+        )
+    return tuple(out)
+
+
+def _moderation_id(r: PriorReturn) -> str:
+    return r.audit_id or f"return-{r.return_id}"
+
+
+def _arithmetic(
+    *,
+    open_count: int,
+    eligible: int,
+    excluded: Mapping[str, int],
+    cfg: Config,
+    cycles_n: int,
+    practice: tuple[str, ...],
+    base: int,
+    size: int,
+    strata_rows: list[tuple[str, int, int]],
+    theme: str | None,
+    theme_cases: int,
+    auditors: int,
+    quota_total: int,
+) -> Arithmetic:
+    s = cfg.sample
+    pct = f"{s.fraction * 100:g}%"
+    if s.size == "quotas":
+        words = (
+            f"{_n(size, 'case')}: the quotas of {_n(auditors, 'available auditor')} "
+            f"({quota_total:,} a cycle), from {eligible:,} eligible open cases"
+        )
+    elif s.per == "year":
+        words = (
+            f"{_n(base, 'case')}: {pct} a year of {eligible:,} eligible open cases, "
+            f"spread over {cycles_n} cycles"
+        )
+        if practice:
+            names = ", ".join(month_name(p) for p in practice)
+            verb = "is a practice week" if len(practice) == 1 else "are practice weeks"
+            words += f" ({names} {verb})"
+    else:
+        words = f"{_n(base, 'case')}: {pct} of {eligible:,} eligible open cases, every cycle"
+    if size != base and s.size != "quotas":
+        floor = max(s.team_floor, 1)
+        words += f"; {size:,} to give every {s.stratify_by or 'stratum'} at least {floor}" + (
+            f" (sample.team_floor = {s.team_floor})" if s.team_floor > 1 else ""
+        )
+    if theme:
+        words += f'; focus theme "{theme}" ({cfg.cycle.focus_mode}, {theme_cases:,} cases in it)'
+    excl = sorted(excluded.items(), key=lambda kv: (-kv[1], kv[0]))
+    return Arithmetic(
+        open_cases=open_count,
+        eligible=eligible,
+        excluded=tuple(excl),
+        mode=s.size,
+        fraction=s.fraction,
+        per=s.per,
+        cycles=cycles_n,
+        practice_weeks=practice,
+        base_size=base,
+        size=size,
+        strata=tuple(strata_rows),
+        stratify_by=s.stratify_by,
+        theme=theme,
+        theme_mode=cfg.cycle.focus_mode,
+        theme_cases=theme_cases,
+        words=words,
+    )
+
+
+def _n(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")

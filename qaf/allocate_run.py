@@ -1,0 +1,175 @@
+"""``qaf allocate`` as one library call: read the sources and register, allocate, write, record.
+
+:func:`run_allocate` is what the CLI command and ``qaf demo`` call. It does the
+I/O around the pure :func:`qaf.allocate.allocate_cycle`: reads the case list
+and roster, the register's history, writes the allocation workbook, CSV and
+audit workbooks, then records the cycle in one register transaction (files
+first: if writing fails nothing is recorded and the command can simply be run
+again). Refusals are ``QafError`` with exit code 2.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from qaf.allocate import AllocationResult, History, allocate_cycle, month_name
+from qaf.calendar import WorkingCalendar, parse_cycle
+from qaf.config import Config
+from qaf.problems import Problem, QafError
+
+
+@dataclass(frozen=True)
+class AllocateRun:
+    result: AllocationResult
+    out_dir: Path
+    dry_run: bool
+    replaced: bool
+    files: dict[str, Any] = field(default_factory=dict)  # empty on a dry run
+    problems: tuple[Problem, ...] = ()  # case list / roster warnings
+
+
+def calendar_for(cfg: Config) -> WorkingCalendar:
+    return WorkingCalendar(cfg.organisation.bank_holidays, cfg.organisation.closures)
+
+
+def fresh_seed() -> int:
+    """A new seed for a cycle run without ``--seed`` (recorded and printed, rule S2)."""
+    return secrets.randbelow(1_000_000)
+
+
+def check_month(cfg: Config, month: str, *, force: bool) -> str:
+    """The cycle for ``--month``; refuses practice-week months without ``force`` (rule C1)."""
+    try:
+        cycle = parse_cycle(month)
+    except ValueError:
+        raise QafError(
+            f'--month: "{month}" is not a month: expected YYYY-MM, e.g. "2026-12"'
+        ) from None
+    if cycle in cfg.cycle.practice_weeks and not force:
+        raise QafError(
+            f"{cycle} ({month_name(cycle)}) is a practice week, not an audit cycle (rule C1): "
+            "use --force to allocate it anyway",
+            rule="C1",
+        )
+    return cycle
+
+
+def run_allocate(
+    cfg: Config,
+    month: str,
+    *,
+    seed: int | None = None,
+    as_of: date | None = None,
+    dry_run: bool = False,
+    replace: bool = False,
+    force: bool = False,
+    out_dir: Path | None = None,
+) -> AllocateRun:
+    from qaf.register import Register
+    from qaf.sources import read_cases, read_staff
+    from qaf.workbooks import write_allocation_files
+
+    cycle = check_month(cfg, month, force=force)
+    as_of = as_of or date.today()
+    for spec, what in ((cfg.cases, "cases.path"), (cfg.staff, "staff.path")):
+        if not spec.path.exists():
+            raise QafError(f"{what}: {spec.path} does not exist", file=str(cfg.path))
+
+    register = None
+    if cfg.register_path.exists() or not dry_run:
+        register = Register.open(cfg.register_path)
+    try:
+        replaced = False
+        if register is not None:
+            summary = register.cycle_summary(cycle)
+            if summary is not None:
+                if not replace:
+                    raise QafError(
+                        f"cycle {cycle} is already allocated (seed {summary['seed']}, "
+                        f"{summary['allocations']} allocations): use --replace to redo it",
+                        rule="S2",
+                    )
+                if summary["returns"]:
+                    raise QafError(
+                        f"cycle {cycle} cannot be replaced: {summary['returns']} returns are "
+                        "stored against its allocations"
+                    )
+                replaced = True
+            history = register.allocation_history(
+                cycle,
+                window_months=cfg.sample.exclude_audited_within_months,
+                reaudit_grades=cfg.reaudit.grades,
+            )
+        else:
+            history = History()
+
+        cases = read_cases(cfg.cases)
+        roster = read_staff(cfg.staff)
+        chosen = fresh_seed() if seed is None else seed
+        result = allocate_cycle(
+            cycle, cases.cases, roster.staff, cfg, calendar_for(cfg), history, chosen
+        )
+        out = out_dir if out_dir is not None else cfg.root / "cycles" / cycle
+        files: dict[str, Any] = {}
+        if not dry_run:
+            assert register is not None
+            files = write_allocation_files(result, cfg.tools, cfg.organisation.name, out)
+            register.record_cycle(result, as_of=as_of, replace=replace)
+        return AllocateRun(
+            result=result,
+            out_dir=out,
+            dry_run=dry_run,
+            replaced=replaced,
+            files=files,
+            problems=(*cases.problems, *roster.problems),
+        )
+    finally:
+        if register is not None:
+            register.close()
+
+
+def summary_lines(run: AllocateRun) -> list[str]:
+    """What the command says on stderr, in words."""
+    r = run.result
+    a = r.arithmetic
+    lines = [
+        f"Cycle {r.cycle}: allocations go out {r.first_day:%a %d/%m/%Y}, due {r.due:%a %d/%m/%Y}",
+        f"Seed {r.seed} (the same seed, case list and register give the same sample)",
+        f"Sample: {a.words}",
+    ]
+    if a.excluded:
+        parts = "; ".join(f"{n:,} {reason}" for reason, n in a.excluded)
+        lines.append(f"Excluded (rule S3): {parts}")
+    kinds = {"audit": 0, "reaudit": 0}
+    for x in r.allocations:
+        kinds[x.type] = kinds.get(x.type, 0) + 1
+    auditors = len({x.auditor for x in r.allocations})
+    lines.append(
+        f"Allocated {kinds['audit']:,} audits and {kinds['reaudit']:,} re-audits "
+        f"to {auditors:,} auditors; {len(r.unallocated):,} unallocated"
+    )
+    for u in r.unallocated:
+        lines.append(f"  unallocated {u.case_id} ({u.type}): {u.reason}")
+    if r.moderation:
+        always = sum(1 for m in r.moderation if m.reason.startswith("always"))
+        lines.append(
+            f"Moderation: {len(r.moderation):,} returns of the previous cycle picked "
+            f"({always:,} for their grade, {len(r.moderation) - always:,} at random)"
+        )
+    for note in r.notes:
+        lines.append(f"Note: {note}")
+    if run.dry_run:
+        lines.append("Dry run: nothing written, nothing recorded")
+    else:
+        f = run.files
+        lines.append(f"Wrote {f['workbook']}")
+        lines.append(f"Wrote {f['csv']}")
+        lines.append(f"Wrote {len(f['audits']):,} audit workbooks in {f['audits_dir']}")
+        lines.append(
+            ("Replaced" if run.replaced else "Recorded") + f" cycle {r.cycle} in the register"
+        )
+    return lines
