@@ -39,11 +39,12 @@ from __future__ import annotations
 import math
 import random
 from collections import defaultdict, deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from fractions import Fraction
-from functools import lru_cache
+from functools import lru_cache, partial
+from operator import attrgetter
 from typing import Any
 
 from qaf.calendar import WorkingCalendar, parse_duration, shift_cycle
@@ -241,16 +242,62 @@ def theme_matches(case: Case, criteria: Mapping[str, tuple[str, ...]]) -> bool:
     return False
 
 
+def weighted_sample(
+    pool: Sequence[Case], favoured: set[str], weight: float, k: int, rng: random.Random
+) -> list[Case]:
+    """``k`` cases without replacement, each favoured case ``weight`` times as likely (C3).
+
+    Successive sampling over the two classes: each draw picks the favoured class
+    with probability ``weight * F / (weight * F + O)`` (F, O: cases left in each),
+    then a case uniformly within it. O(k) random numbers, not O(len(pool)).
+    """
+    fav = [c for c in pool if c.case_id in favoured]
+    other = [c for c in pool if c.case_id not in favoured]
+    out = []
+    for _ in range(min(k, len(pool))):
+        wf = weight * len(fav)
+        side = fav if (other == [] or rng.random() * (wf + len(other)) < wf) else other
+        i = rng.randrange(len(side))
+        side[i], side[-1] = side[-1], side[i]
+        out.append(side.pop())
+    return out
+
+
 def _theme_sets(criteria: Mapping[str, tuple[str, ...]]) -> dict[str, frozenset[str]]:
     return {c: frozenset(normalise(x) for x in vs) for c, vs in criteria.items()}
 
 
-def _in_theme(case: Case, sets: Mapping[str, frozenset[str]]) -> bool:
+_CASE_ATTRS = frozenset({"case_id", "team", "worker", "service", "category", "status", "name"})
+
+
+def _theme_test(sets: Mapping[str, frozenset[str]]) -> Callable[[Case], bool]:
+    """A fast "is this case in the theme" test (rule C3), memoised per raw cell value."""
+    tests = []
     for column, accepted in sets.items():
-        v = case.value(column)
-        if v is not None and _norm(str(v)) in accepted:
-            return True
-    return False
+        memo: dict[Any, bool] = {}
+        if column in _CASE_ATTRS:
+            get: Callable[[Case], Any] = attrgetter(column)
+        else:
+            get = partial(_extra, column)
+        tests.append((get, accepted, memo))
+
+    def test(case: Case) -> bool:
+        for get, accepted, memo in tests:
+            v = get(case)
+            if v is None:
+                continue
+            hit = memo.get(v)
+            if hit is None:
+                hit = memo[v] = normalise(str(v)) in accepted
+            if hit:
+                return True
+        return False
+
+    return test
+
+
+def _extra(column: str, case: Case) -> Any:
+    return case.extra.get(column)
 
 
 def year_cycles(cycle: str, practice_weeks: Iterable[str]) -> tuple[int, tuple[str, ...]]:
@@ -298,79 +345,7 @@ def largest_remainder(
     return out
 
 
-# ------------------------------------------------------------- max flow
-
-
-class _Flow:
-    """Dinic's maximum flow on a small graph (case groups x auditors)."""
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-        self.graph: list[list[int]] = [[] for _ in range(n)]
-        self.to: list[int] = []
-        self.cap: list[int] = []
-
-    def edge(self, u: int, v: int, c: int) -> int:
-        self.graph[u].append(len(self.to))
-        self.to.append(v)
-        self.cap.append(c)
-        self.graph[v].append(len(self.to))
-        self.to.append(u)
-        self.cap.append(0)
-        return len(self.to) - 2
-
-    def run(self, s: int, t: int) -> int:
-        flow = 0
-        to, cap, graph = self.to, self.cap, self.graph
-        while True:
-            level = [-1] * self.n
-            level[s] = 0
-            q = deque([s])
-            while q:
-                u = q.popleft()
-                for e in graph[u]:
-                    if cap[e] > 0 and level[to[e]] < 0:
-                        level[to[e]] = level[u] + 1
-                        q.append(to[e])
-            if level[t] < 0:
-                return flow
-            it = [0] * self.n
-            while True:
-                f = self._augment(s, t, level, it)
-                if not f:
-                    break
-                flow += f
-
-    def _augment(self, s: int, t: int, level: list[int], it: list[int]) -> int:
-        """One augmenting path in the level graph, found without recursion."""
-        to, cap, graph = self.to, self.cap, self.graph
-        path: list[int] = []  # edge ids from s
-        u = s
-        while True:
-            if u == t:
-                f = min(cap[e] for e in path)
-                for e in path:
-                    cap[e] -= f
-                    cap[e ^ 1] += f
-                return f
-            advanced = False
-            adj = graph[u]
-            while it[u] < len(adj):
-                e = adj[it[u]]
-                v = to[e]
-                if cap[e] > 0 and level[v] == level[u] + 1:
-                    path.append(e)
-                    u = v
-                    advanced = True
-                    break
-                it[u] += 1
-            if not advanced:
-                if u == s:
-                    return 0
-                level[u] = -1  # dead end: prune it
-                e = path.pop()
-                u = to[e ^ 1]
-                it[u] += 1
+# ------------------------------------------------------------- assignment
 
 
 @dataclass(frozen=True)
@@ -424,53 +399,145 @@ def _allowed(a: tuple[str, str, str, str], g: tuple[str, str, str, str]) -> bool
     return True
 
 
-def assign(
-    groups: Sequence[_Group], auditors: Sequence[Auditor], *, balanced: bool = True
-) -> dict[int, list[tuple[int, int]]]:
-    """Max-flow assignment: group index -> [(auditor index, count)].
+def eligibility(groups: Sequence[_Group], auditors: Sequence[Auditor]) -> list[list[int]]:
+    """For each group, the auditors (by index, in ``auditors`` order) who may audit it (A2)."""
+    keys = [_auditor_key(a) for a in auditors]
+    by_name: dict[str, list[int]] = defaultdict(list)
+    for j, k in enumerate(keys):
+        by_name[k[0]].append(j)
+    by_scope: dict[str, list[int]] = defaultdict(list)
+    for j, k in enumerate(keys):
+        by_scope[k[3]].append(j)
+    team = [k[1] for k in keys]
+    service = [k[2] for k in keys]
+    out = []
+    for g in groups:
+        gt, gs, gw, gx = _group_key(g)
+        banned = set(by_name.get(gw, ())) | set(by_name.get(gx, ())) if (gw or gx) else set()
+        allowed = (
+            [j for j in by_scope.get("any", ()) if j not in banned]
+            + [j for j in by_scope.get("own-team", ()) if team[j] == gt and j not in banned]
+            + [j for j in by_scope.get("outside-own-team", ()) if team[j] != gt and j not in banned]
+            + [
+                j
+                for j in by_scope.get("outside-own-service", ())
+                if service[j] != gs and j not in banned
+            ]
+        )
+        allowed.sort()
+        out.append(allowed)
+    return out
 
-    With ``balanced`` the common capacity level is raised 1, 2, ... until the
-    flow reaches the maximum possible with full quotas, so nobody gets a second
-    case while an eligible auditor has none, where the rules allow it.
+
+def assign(
+    groups: Sequence[_Group],
+    auditors: Sequence[Auditor],
+    eligible: list[list[int]] | None = None,
+) -> dict[int, list[tuple[int, int]]]:
+    """Maximum assignment of the groups' cases to auditors within capacities, balanced.
+
+    A bipartite b-matching solved as a maximum flow by augmenting paths (so it
+    finds an assignment whenever one exists, unlike greedy first-fit). Load is
+    balanced by a common capacity level raised 1, 2, ... up to each auditor's
+    quota: at each level the flow is augmented to its maximum, and the level
+    stops rising as soon as it adds nothing (the maximum flow is a concave
+    function of the level, so it can never grow again). Nobody therefore gets
+    k + 1 cases while the rules would allow the same number of cases to be placed
+    with at most k each. Returns group index -> [(auditor index, count)].
     """
     if not groups or not auditors:
         return {}
-    keys = [_auditor_key(a) for a in auditors]
-    eligible = [[j for j, k in enumerate(keys) if _allowed(k, _group_key(g))] for g in groups]
-
-    def solve(level: int | None) -> tuple[int, dict[int, list[tuple[int, int]]]]:
-        ng, na = len(groups), len(auditors)
-        s, t = ng + na, ng + na + 1
-        flow = _Flow(ng + na + 2)
-        edges: list[tuple[int, int, int]] = []
-        for i, g in enumerate(groups):
-            flow.edge(s, i, len(g.items))
+    if eligible is None:
+        eligible = eligibility(groups, auditors)
+    ng, na = len(groups), len(auditors)
+    need = [len(g.items) for g in groups]
+    flow: list[dict[int, int]] = [{} for _ in range(ng)]  # group -> auditor -> count
+    users: list[dict[int, int]] = [{} for _ in range(na)]  # auditor -> group -> count
+    used = [0] * na
+    top = max(a.capacity for a in auditors)
+    placed = 0
+    for level in range(1, top + 1):
+        cap = [min(a.capacity, level) for a in auditors]
+        before = placed
+        # greedy pass, then augmenting paths for what greedy could not place
+        for i in range(ng):
+            if not need[i]:
+                continue
             for j in eligible[i]:
-                edges.append((i, j, flow.edge(i, ng + j, len(g.items))))
-        for j, a in enumerate(auditors):
-            c = a.capacity if level is None else min(a.capacity, level)
-            if c > 0:
-                flow.edge(ng + j, t, c)
-        total = flow.run(s, t)
-        out: dict[int, list[tuple[int, int]]] = defaultdict(list)
-        for i, j, e in edges:
-            used = flow.cap[e ^ 1]
-            if used:
-                out[i].append((j, used))
-        return total, out
+                spare = cap[j] - used[j]
+                if spare > 0:
+                    k = min(spare, need[i])
+                    flow[i][j] = flow[i].get(j, 0) + k
+                    users[j][i] = users[j].get(i, 0) + k
+                    used[j] += k
+                    need[i] -= k
+                    placed += k
+                    if not need[i]:
+                        break
+        dead_g = [False] * ng
+        dead_a = [False] * na
+        for i in range(ng):
+            while need[i] and not dead_g[i]:
+                if _augment(i, eligible, cap, used, flow, users, dead_g, dead_a):
+                    need[i] -= 1
+                    placed += 1
+        if placed == before or not any(need):
+            break
+    return {i: sorted(flow[i].items()) for i in range(ng) if flow[i]}
 
-    best, plan = solve(None)
-    if not balanced:
-        return plan
-    lo, hi = 1, max((a.capacity for a in auditors), default=1)
-    while lo < hi:  # the lowest common level that still places as many cases as possible
-        mid = (lo + hi) // 2
-        got, attempt = solve(mid)
-        if got == best:
-            hi, plan = mid, attempt
-        else:
-            lo = mid + 1
-    return plan
+
+def _augment(
+    start: int,
+    eligible: list[list[int]],
+    cap: list[int],
+    used: list[int],
+    flow: list[dict[int, int]],
+    users: list[dict[int, int]],
+    dead_g: list[bool],
+    dead_a: list[bool],
+) -> bool:
+    """One unit from group ``start`` along an augmenting path (BFS); False if none.
+
+    When the search fails, everything it reached is closed (every auditor full,
+    every group using them explored) and stays so until capacities change, so it
+    is marked dead and never searched again: each failure costs one pass.
+    """
+    parent_a: dict[int, int] = {}  # auditor -> group it was reached from
+    parent_g: dict[int, int] = {start: -1}  # group -> auditor it was reached through
+    queue = deque([start])
+    while queue:
+        g = queue.popleft()
+        for j in eligible[g]:
+            if dead_a[j] or j in parent_a:
+                continue
+            parent_a[j] = g
+            if used[j] < cap[j]:
+                # found: walk back, moving one case along the path
+                used[j] += 1
+                while True:
+                    gg = parent_a[j]
+                    flow[gg][j] = flow[gg].get(j, 0) + 1
+                    users[j][gg] = users[j].get(gg, 0) + 1
+                    prev = parent_g[gg]
+                    if prev < 0:
+                        return True
+                    # gg gives up one case at auditor prev
+                    flow[gg][prev] -= 1
+                    if not flow[gg][prev]:
+                        del flow[gg][prev]
+                    users[prev][gg] -= 1
+                    if not users[prev][gg]:
+                        del users[prev][gg]
+                    j = prev
+            for g2 in users[j]:
+                if g2 not in parent_g and not dead_g[g2]:
+                    parent_g[g2] = j
+                    queue.append(g2)
+    for g in parent_g:
+        dead_g[g] = True
+    for j in parent_a:
+        dead_a[j] = True
+    return False
 
 
 # --------------------------------------------------------------- the cycle
@@ -512,11 +579,10 @@ def allocate_cycle(
     practice_week = cycle in cfg.cycle.practice_weeks
     window = cfg.sample.exclude_audited_within_months
     closed = {normalise(s) for s in cfg.cases.closed}
-    by_id = {c.case_id: c for c in cases}
     notes: list[str] = []
 
     # ---- re-audits first: they are "already allocated this cycle" for the sample (A4, S3)
-    reaudits, reaudit_unallocated = _reaudits(cycle, by_id, closed, cfg, history)
+    reaudits, reaudit_unallocated = _reaudits(cycle, cases, closed, cfg, history)
     reaudit_cases = {r[0].case_id for r in reaudits}
 
     # ---- eligibility (S3, C3)
@@ -531,8 +597,13 @@ def allocate_cycle(
     in_theme: set[str] = set()
     open_count = 0
     recent = history.recently_audited if window > 0 else frozenset()
-    for c in sorted(cases, key=lambda c: c.case_id):
-        if _norm(c.status or "") in closed:
+    is_closed: dict[str, bool] = {}  # raw status -> closed?, normalised once per value
+    in_theme_of = _theme_test(sets)
+    for c in sorted(cases, key=attrgetter("case_id")):
+        shut = is_closed.get(c.status)
+        if shut is None:
+            shut = is_closed[c.status] = normalise(c.status or "") in closed
+        if shut:
             excluded[CLOSED] += 1
             continue
         open_count += 1
@@ -543,8 +614,7 @@ def allocate_cycle(
             excluded[recent_reason] += 1
             continue
         if sets:
-            hit = _in_theme(c, sets)
-            if hit:
+            if in_theme_of(c):
                 in_theme.add(c.case_id)
             elif restrict:
                 excluded[theme_reason] += 1
@@ -586,12 +656,7 @@ def allocate_cycle(
         if k <= 0:
             continue
         if weight != 1.0:
-            # Efraimidis-Spirakis: weighted sampling without replacement
-            keyed = sorted(
-                pool,
-                key=lambda c: -(rng.random() ** (1.0 / (weight if c.case_id in in_theme else 1.0))),
-            )
-            sample.extend(keyed[:k])
+            sample.extend(weighted_sample(pool, in_theme, weight, k, rng))
         else:
             sample.extend(rng.sample(pool, k))
     size = len(sample)
@@ -618,16 +683,18 @@ def allocate_cycle(
     unallocated: list[Unallocated] = []
     auditor_names = {normalise(a.member.name) for a in auditors}
     groups = _group([(c, "") for c in sample], auditor_names)
-    plan = assign(groups, auditors)
+    allowed = eligibility(groups, auditors)
+    plan = assign(groups, auditors, allowed)
     for gi, g in enumerate(groups):
         cursor = 0
         for j, count in sorted(plan.get(gi, []), key=lambda x: auditors[x[0]].member.name):
             for item in g.items[cursor : cursor + count]:
                 allocations_pre.append((item[0], auditors[j], "audit", None))
             cursor += count
-        for item in g.items[cursor:]:
-            unallocated.append(
-                Unallocated(item[0].case_id, _why(g, auditors, away, "audit"), "audit")
+        if g.items[cursor:]:
+            why = _why(g, [auditors[j] for j in allowed[gi]], len(auditors), away)
+            unallocated.extend(
+                Unallocated(item[0].case_id, why, "audit") for item in g.items[cursor:]
             )
 
     # ---- assignment of re-audits (A4): the re-audit role, balanced, no quota ceiling
@@ -640,20 +707,24 @@ def allocate_cycle(
     re_away = len(re_staff) - len(re_auditors)
     rng.shuffle(re_auditors)
     re_groups = _group([(c, prev.auditor, prev) for c, prev in reaudits], set(), reaudit=True)
-    re_plan = assign(re_groups, re_auditors)
+    re_allowed = eligibility(re_groups, re_auditors)
+    re_plan = assign(re_groups, re_auditors, re_allowed)
     for gi, g in enumerate(re_groups):
         cursor = 0
         for j, count in sorted(re_plan.get(gi, []), key=lambda x: re_auditors[x[0]].member.name):
             for item in g.items[cursor : cursor + count]:
                 allocations_pre.append((item[0], re_auditors[j], "reaudit", item[2]))
             cursor += count
-        for item in g.items[cursor:]:
-            unallocated.append(
-                Unallocated(
-                    item[0].case_id,
-                    _why(g, re_auditors, re_away, "reaudit", role=cfg.reaudit.role),
-                    "reaudit",
-                )
+        if g.items[cursor:]:
+            why = _why(
+                g,
+                [re_auditors[j] for j in re_allowed[gi]],
+                len(re_auditors),
+                re_away,
+                role=cfg.reaudit.role,
+            )
+            unallocated.extend(
+                Unallocated(item[0].case_id, why, "reaudit") for item in g.items[cursor:]
             )
     unallocated.extend(reaudit_unallocated)
 
@@ -718,17 +789,16 @@ def _group(
 
 
 def _why(
-    g: _Group, auditors: Sequence[Auditor], away: int, kind: str, role: str | None = None
+    g: _Group, allowed: Sequence[Auditor], available: int, away: int, role: str | None = None
 ) -> str:
     """The exact reason a case of this group could not be placed."""
-    allowed = [a for a in auditors if may_audit(a, g.team, g.service, g.worker, g.excluded)]
     unavailable = f"; {away} unavailable (rule A3)" if away else ""
     who = f'"{role}"' if role else "quota"
-    if not auditors:
+    if not available:
         return f"no available auditor with a {who} role{unavailable} (rule A1)"
     if not allowed:
         return (
-            f"no eligible auditor: none of the {len(auditors)} available {who} auditors may "
+            f"no eligible auditor: none of the {available} available {who} auditors may "
             f"audit a case of {g.team or 'no team'} / {g.service or 'no service'} "
             f"(rule A2: scope and own caseload){unavailable}"
         )
@@ -741,13 +811,15 @@ def _why(
 
 def _reaudits(
     cycle: str,
-    by_id: Mapping[str, Case],
+    cases: Sequence[Case],
     closed: set[str],
     cfg: Config,
     history: History,
 ) -> tuple[list[tuple[Case, PriorReturn]], list[Unallocated]]:
     """Rule A4: cases whose latest return is in reaudit.grades and whose re-audit is due."""
     grades = {normalise(g) for g in cfg.reaudit.grades}
+    wanted = {r.case_id for r in history.reaudit_candidates}
+    by_id = {c.case_id: c for c in cases if c.case_id in wanted} if wanted else {}
     out: list[tuple[Case, PriorReturn]] = []
     missing: list[Unallocated] = []
     for r in sorted(history.reaudit_candidates, key=lambda r: (r.case_id, r.return_id)):

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 DOC_DATE = datetime(2000, 1, 1)
+_EXCEL_EPOCH = date(1899, 12, 30)
 _SHEET_BAD = re.compile(r"[\[\]:*?/\\]")
 RESERVED_SHEETS = ("Allocations", "Unallocated", "Moderation", "History")
 
@@ -90,7 +91,11 @@ def write_cell(
     should carry ``quote_prefix``); dates get ``date_fmt``; numbers are numbers;
     None is a blank.
     """
-    if value is None:
+    if type(value) is str:  # the common case first
+        ws.write_string(
+            row, col, value, quoted if (quoted and value.startswith(FORMULA_STARTS)) else fmt
+        )
+    elif value is None:
         ws.write_blank(row, col, None, fmt)
     elif isinstance(value, bool):
         ws.write_boolean(row, col, value, fmt)
@@ -150,14 +155,25 @@ class _Table:
         widths = [len(h) for h in headers]
         for c, h in enumerate(headers):
             ws.write_string(0, c, h, self.head)
+        serials: dict[date, int] = {}
         for r, row in enumerate(rows, start=1):
             for c, v in enumerate(row):
-                write_cell(ws, r, c, v, date_fmt=self.date, quoted=self.quoted)
-                n = 10 if isinstance(v, date) else len(str(v)) if v is not None else 0
-                if n > widths[c]:
-                    widths[c] = n
-        for c, w in enumerate(widths):
-            ws.set_column(c, c, min(w + 2, 60))
+                if type(v) is date:  # dates as numbers with a date format, converted once
+                    n = serials.get(v)
+                    if n is None:
+                        n = serials[v] = (v - _EXCEL_EPOCH).days
+                    ws.write_number(r, c, n, self.date)
+                    width = 10
+                else:
+                    write_cell(ws, r, c, v, date_fmt=self.date, quoted=self.quoted)
+                    width = len(str(v)) if v is not None else 0
+                if width > widths[c]:
+                    widths[c] = width
+        start = 0
+        for c in range(1, len(widths) + 1):  # one set_column per run of equal widths
+            if c == len(widths) or widths[c] != widths[start]:
+                ws.set_column(start, c - 1, min(widths[start] + 2, 60))
+                start = c
         ws.freeze_panes(1, 0)
         ws.autofilter(0, 0, max(len(rows), 1), len(headers) - 1)
 
