@@ -302,7 +302,7 @@ def _allocation_table(result: Any) -> None:
 
     table = Table(title=f"Allocations {result.cycle}", title_justify="left")
     for h in ("Audit ID", "Case ID", "Type", "Team", "Worker", "Auditor", "Role", "Tool", "Due"):
-        table.add_column(h)
+        table.add_column(h, no_wrap=h in ("Audit ID", "Case ID", "Due"))
     for a in result.allocations:
         table.add_row(
             a.audit_id,
@@ -316,6 +316,8 @@ def _allocation_table(result: Any) -> None:
             a.due.isoformat(),
         )
     console = out_console()
+    if not console.is_terminal:
+        console.width = 200  # a pipe or file: do not squeeze the columns to 80
     console.print(table)
     if result.moderation:
         mod = Table(title="Moderation (rule M1)", title_justify="left")
