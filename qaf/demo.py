@@ -10,11 +10,44 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qaf.config import Config, read_config
 from qaf.workdir import check_sources, init_directory
 
+if TYPE_CHECKING:
+    from qaf.allocate_run import AllocateRun
+
 Say = Callable[[str], None]
+
+
+DEMO_MONTH = "2026-12"
+DEMO_AS_OF = date(2026, 12, 1)
+DEMO_SEED = 7
+
+
+def allocate_step(
+    cfg: Config,
+    *,
+    month: str = DEMO_MONTH,
+    as_of: date = DEMO_AS_OF,
+    seed: int = DEMO_SEED,
+    say: Say = print,
+) -> AllocateRun | None:
+    """`qaf allocate --month 2026-12 --seed 7`; skipped when the cycle is already recorded."""
+    from qaf.allocate_run import run_allocate, summary_lines
+    from qaf.register import Register
+
+    if cfg.register_path.exists():
+        with Register.open(cfg.register_path) as reg:
+            if reg.cycle_summary(month) is not None:
+                say(f"Cycle {month} is already allocated in {cfg.register_path}; not redone")
+                return None
+    say(f"$ qaf allocate --month {month} --seed {seed} --as-of {as_of.isoformat()}")
+    run = run_allocate(cfg, month, seed=seed, as_of=as_of)
+    for line in summary_lines(run):
+        say(line)
+    return run
 
 
 def run_demo(directory: Path, *, say: Say = print) -> Path:
@@ -29,7 +62,9 @@ def run_demo(directory: Path, *, say: Say = print) -> Path:
     summary = check_sources(cfg)
     for line in summary.lines():
         say(line)
-    # --- later steps: allocate, returns simulated, ingest, overdue, report
+    # --- allocate (issue 3): the month after --as-of, seeded so the demo is the same every time
+    allocate_step(cfg, say=say)
+    # --- later steps: returns simulated, ingest, report
     overdue_step(cfg, say=say)
     say(f"Look at: {config_path}")
     return directory
