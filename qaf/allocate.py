@@ -364,16 +364,26 @@ class _Group:
     worker: str  # only set when the worker is an auditor
     excluded: str  # another auditor name excluded (re-audit: the previous auditor)
     items: list[Any] = field(default_factory=list)
+    manager: str = ""  # the worker's line manager, when a "line-managed" scope needs it
 
 
-def may_audit(auditor: Auditor, team: str, service: str, worker: str, excluded: str = "") -> bool:
+def may_audit(
+    auditor: Auditor,
+    team: str,
+    service: str,
+    worker: str,
+    excluded: str = "",
+    manager: str = "",
+) -> bool:
     """Rule A2: independence and scope. Own caseload is never audited.
 
     ``excluded`` is one more person who may not audit the case (for a re-audit,
-    the auditor of the previous audit).
+    the auditor of the previous audit); ``manager`` is the worker's line manager
+    (scope "line-managed").
     """
     return _allowed(
-        _auditor_key(auditor), (_norm(team), _norm(service), _norm(worker), _norm(excluded))
+        _auditor_key(auditor),
+        (_norm(team), _norm(service), _norm(worker), _norm(excluded), _norm(manager)),
     )
 
 
@@ -382,11 +392,11 @@ def _auditor_key(a: Auditor) -> tuple[str, str, str, str]:
     return (_norm(m.name), _norm(m.team), _norm(m.service), a.scope)
 
 
-def _group_key(g: _Group) -> tuple[str, str, str, str]:
-    return (_norm(g.team), _norm(g.service), _norm(g.worker), _norm(g.excluded))
+def _group_key(g: _Group) -> tuple[str, str, str, str, str]:
+    return (_norm(g.team), _norm(g.service), _norm(g.worker), _norm(g.excluded), _norm(g.manager))
 
 
-def _allowed(a: tuple[str, str, str, str], g: tuple[str, str, str, str]) -> bool:
+def _allowed(a: tuple[str, str, str, str], g: tuple[str, str, str, str, str]) -> bool:
     name, team, service, scope = a
     if name and (name == g[2] or name == g[3]):
         return False
@@ -396,6 +406,10 @@ def _allowed(a: tuple[str, str, str, str], g: tuple[str, str, str, str]) -> bool
         return team != g[0]
     if scope == "outside-own-service":
         return service != g[1]
+    if scope == "own-service":
+        return service == g[1]
+    if scope == "line-managed":
+        return bool(name) and name == g[4]
     return True
 
 
@@ -412,7 +426,7 @@ def eligibility(groups: Sequence[_Group], auditors: Sequence[Auditor]) -> list[l
     service = [k[2] for k in keys]
     out = []
     for g in groups:
-        gt, gs, gw, gx = _group_key(g)
+        gt, gs, gw, gx, gm = _group_key(g)
         banned = set(by_name.get(gw, ())) | set(by_name.get(gx, ())) if (gw or gx) else set()
         allowed = (
             [j for j in by_scope.get("any", ()) if j not in banned]
@@ -422,6 +436,12 @@ def eligibility(groups: Sequence[_Group], auditors: Sequence[Auditor]) -> list[l
                 j
                 for j in by_scope.get("outside-own-service", ())
                 if service[j] != gs and j not in banned
+            ]
+            + [j for j in by_scope.get("own-service", ()) if service[j] == gs and j not in banned]
+            + [
+                j
+                for j in by_scope.get("line-managed", ())
+                if gm and keys[j][0] == gm and j not in banned
             ]
         )
         allowed.sort()
@@ -587,7 +607,11 @@ def allocate_cycle(
 
     # ---- eligibility (S3, C3)
     theme = cfg.cycle.focus.get(cycle)
-    criteria = cfg.cycle.themes.get(theme, {}) if theme else {}
+    themes = cfg.cycle.focus_themes.get(cycle) or ((theme,) if theme else ())
+    criteria: dict[str, tuple[str, ...]] = {}
+    for t in themes:  # a month may name several themes: a case in any of them is in focus
+        for column, values in cfg.cycle.themes.get(t, {}).items():
+            criteria[column] = (*criteria.get(column, ()), *values)
     sets = _theme_sets(criteria)
     restrict = bool(theme and criteria and cfg.cycle.focus_mode == "restrict")
     recent_reason = RECENT.format(n=window)
@@ -682,7 +706,8 @@ def allocate_cycle(
     allocations_pre: list[tuple[Case, Auditor, str, PriorReturn | None]] = []
     unallocated: list[Unallocated] = []
     auditor_names = {normalise(a.member.name) for a in auditors}
-    groups = _group([(c, "") for c in sample], auditor_names)
+    managers = _managers(staff) if any(a.scope == "line-managed" for a in auditors) else None
+    groups = _group([(c, "") for c in sample], auditor_names, managers=managers)
     allowed = eligibility(groups, auditors)
     plan = assign(groups, auditors, allowed)
     for gi, g in enumerate(groups):
@@ -706,7 +731,10 @@ def allocate_cycle(
     ]
     re_away = len(re_staff) - len(re_auditors)
     rng.shuffle(re_auditors)
-    re_groups = _group([(c, prev.auditor, prev) for c, prev in reaudits], set(), reaudit=True)
+    re_managers = _managers(staff) if cfg.reaudit.scope == "line-managed" else None
+    re_groups = _group(
+        [(c, prev.auditor, prev) for c, prev in reaudits], set(), reaudit=True, managers=re_managers
+    )
     re_allowed = eligibility(re_groups, re_auditors)
     re_plan = assign(re_groups, re_auditors, re_allowed)
     for gi, g in enumerate(re_groups):
@@ -772,20 +800,31 @@ def allocate_cycle(
 
 
 def _group(
-    items: Sequence[tuple[Any, ...]], auditor_names: set[str], *, reaudit: bool = False
+    items: Sequence[tuple[Any, ...]],
+    auditor_names: set[str],
+    *,
+    reaudit: bool = False,
+    managers: Mapping[str, str] | None = None,
 ) -> list[_Group]:
-    """Interchangeable cases: same team and service, and same worker when the worker audits."""
+    """Interchangeable cases: same team and service, and same worker when the worker audits
+    (and the same line manager of the worker when a "line-managed" scope is in use)."""
     groups: dict[tuple[str, ...], _Group] = {}
     for item in items:
         c: Case = item[0]
         prev_auditor = item[1] if reaudit else ""
-        worker = c.worker if (reaudit or normalise(c.worker) in auditor_names) else ""
-        key = (c.team, c.service, worker, prev_auditor)
+        worker = c.worker if (reaudit or _norm(c.worker) in auditor_names) else ""
+        manager = managers.get(_norm(c.worker), "") if managers else ""
+        key = (c.team, c.service, worker, prev_auditor, manager)
         g = groups.get(key)
         if g is None:
-            g = groups[key] = _Group(key, c.team, c.service, worker, prev_auditor)
+            g = groups[key] = _Group(key, c.team, c.service, worker, prev_auditor, manager=manager)
         g.items.append(item)
     return [groups[k] for k in sorted(groups)]
+
+
+def _managers(staff: Sequence[StaffMember]) -> dict[str, str]:
+    """Worker (normalised) -> their line manager's name, from the roster."""
+    return {_norm(m.name): m.manager for m in staff if m.manager}
 
 
 def _why(

@@ -45,7 +45,7 @@ BASE = _generic()
 def make_cfg(base: Config, **kw: object) -> Config:
     """The generic config with no focus theme and TM quotas, then the given changes."""
     sample = dataclasses.replace(base.sample, **kw.pop("sample", {}))  # type: ignore[arg-type]
-    cycle = dataclasses.replace(base.cycle, **kw.pop("cycle", {"focus": {}}))  # type: ignore[arg-type]
+    cycle = dataclasses.replace(base.cycle, **kw.pop("cycle", {"focus": {}, "focus_themes": {}}))  # type: ignore[arg-type]
     quotas = kw.pop("quotas", (Quota("Team Manager", 1, "outside-own-team", "case-audit"),))
     reaudit = dataclasses.replace(base.reaudit, **kw.pop("reaudit", {}))  # type: ignore[arg-type]
     moderation = dataclasses.replace(base.moderation, **kw.pop("moderation", {}))  # type: ignore[arg-type]
@@ -176,6 +176,8 @@ def test_largest_remainder_properties_rule_s1(
         ("any", "Team A", "S1", "Team A", "S1", "", True),
         ("any", "Team A", "S1", "Team A", "S1", "Ann Auditor", False),  # own caseload
         ("own-team", "Team A", "S1", "Team A", "S1", " ann  AUDITOR ", False),
+        ("own-service", "Team B", "S1", "Team A", "S1", "", True),
+        ("own-service", "Team B", "S2", "Team A", "S1", "", False),
     ],
 )
 def test_may_audit_scope_and_own_caseload_rule_a2(
@@ -183,6 +185,34 @@ def test_may_audit_scope_and_own_caseload_rule_a2(
 ) -> None:
     a = Auditor(staff("Ann Auditor", team=a_team, service=a_service), 1, scope, "t")
     assert may_audit(a, c_team, c_service, worker) is ok
+
+
+def test_line_managed_scope_rule_a2() -> None:
+    # the auditor audits the cases of the workers they line-manage, nobody else's
+    cfg = make_cfg(
+        BASE,
+        sample={"fraction": 1.0, "per": "cycle", "stratify_by": None},
+        quotas=(Quota("Team Manager", 5, "line-managed", "supervision-audit"),),
+    )
+    people = [
+        staff("Tia Manager", team="Team A"),
+        staff("Lee Manager", team="Team A"),
+        staff("Sam Worker", "Social Worker", "Team A", manager="Tia Manager"),
+        staff("Kim Worker", "Social Worker", "Team A", manager="Lee Manager"),
+        staff("Pat Worker", "Social Worker", "Team A"),
+    ]
+    cases = [
+        case(1, worker="Sam Worker"),
+        case(2, worker="Kim Worker"),
+        case(3, worker="Pat Worker"),
+    ]
+    r = allocate_cycle("2026-12", cases, people, cfg, CAL, History(), seed=1)
+    assert {(a.case_id, a.auditor) for a in r.allocations} == {
+        ("P00001", "Tia Manager"),
+        ("P00002", "Lee Manager"),
+    }
+    assert [u.case_id for u in r.unallocated] == ["P00003"]
+    assert r.unallocated[0].reason.startswith("no eligible auditor: none of the 2 available")
 
 
 # ----------------------------------------------------------- assignment A1-A3
@@ -371,6 +401,7 @@ def test_focus_theme_restrict_rule_c3() -> None:
         sample={"fraction": 1.0, "per": "cycle", "stratify_by": None},
         cycle={
             "focus": {"2026-12": "PLO"},
+            "focus_themes": {"2026-12": ("PLO",)},
             "focus_mode": "restrict",
             "themes": {"PLO": {"category": ("CP",), "legal_status": ("C1",)}},
         },
