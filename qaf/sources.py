@@ -192,14 +192,10 @@ def read_cases(spec: SourceSpec) -> CaseList:
     file = str(spec.path)
     # Hot loop (50,000-row exports): index cells directly rather than building a dict a row.
     width = max(positions.values()) + 1
-    get = positions.get
-    p_id, p_team, p_worker = get("case_id"), get("team"), get("worker")
-    p_service, p_category, p_status, p_name = (
-        get("service"),
-        get("category"),
-        get("status"),
-        get("name"),
-    )
+    # required columns are always present (column_positions raised otherwise)
+    p_id, p_team, p_worker = positions["case_id"], positions["team"], positions["worker"]
+    p_service, p_category = positions["service"], positions["category"]
+    p_status, p_name = positions.get("status"), positions.get("name")
     extras = [(k, i) for k, i in positions.items() if k not in CASE_FIELDS]
     pad = (None,) * width
     for offset, row in enumerate(table.rows):
