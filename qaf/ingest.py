@@ -321,9 +321,16 @@ class Labels:
 
         def add(kind: str, name: str, labels: Iterable[str]) -> None:
             for label in labels:
+                index.setdefault(normalise(label), (kind, name))
                 index.setdefault(key_of(label), (kind, name))
 
         tools = list(tools)
+        for lst in (OVERALL_BEFORE_LABELS, OVERALL_LABELS):
+            for label in lst:
+                index.setdefault(
+                    normalise(label),
+                    ("overall_before" if lst is OVERALL_BEFORE_LABELS else "overall", ""),
+                )
         # Overall labels first: "Overall grade before discussion" must not become "Overall".
         add("overall_before", "", OVERALL_BEFORE_LABELS)
         add("overall", "", OVERALL_LABELS)
@@ -351,9 +358,9 @@ class Labels:
         return cls(index)
 
     def find(self, text: str) -> tuple[str, str] | None:
-        hit = self.index.get(key_of(text))
+        hit = self.index.get(normalise(text))
         if hit is None:
-            hit = self.index.get(normalise(text))
+            hit = self.index.get(key_of(text))
         return hit
 
 
@@ -371,7 +378,7 @@ def read_audit_workbook(wb: Workbook, labels: Labels, file: str) -> RawReturn:
     sheets = [s for s in wb.sheets if s.visible or normalise(s.name) != HIDDEN_SHEET]
     sheets = [s for s in sheets if s.visible] or sheets
     for sheet in sheets:
-        taken = _read_tables(sheet, raw)
+        taken = _read_tables(sheet, raw, labels)
         _read_labels(sheet, raw, labels, taken)
     return raw
 
@@ -407,7 +414,7 @@ def _row_texts(row: list[Any]) -> list[tuple[int, str]]:
     return [(c, v) for c, v in enumerate(row) if isinstance(v, str) and v.strip()]
 
 
-def _read_tables(sheet: Sheet, raw: RawReturn) -> set[int]:
+def _read_tables(sheet: Sheet, raw: RawReturn, labels: Labels) -> set[int]:
     """Domain tables (by their header row) and the actions table; returns the rows used."""
     taken: set[int] = set()
     r = 0
@@ -425,7 +432,7 @@ def _read_tables(sheet: Sheet, raw: RawReturn) -> set[int]:
         if "grade" in cols and ("criteria" in cols or "rationale" in cols or "id" in cols):
             raw.table_found = True
             taken.add(r)
-            r = _read_domain_rows(sheet, r, cols, raw, taken)
+            r = _read_domain_rows(sheet, r, cols, raw, taken, labels)
             continue
         acols: dict[str, int] = {}
         for c, v in texts:
@@ -447,7 +454,12 @@ def _cell(sheet: Sheet, r: int, c: int | None) -> Cell | None:
 
 
 def _read_domain_rows(
-    sheet: Sheet, header: int, cols: dict[str, int], raw: RawReturn, taken: set[int]
+    sheet: Sheet,
+    header: int,
+    cols: dict[str, int],
+    raw: RawReturn,
+    taken: set[int],
+    labels: Labels,
 ) -> int:
     label_cols = [cols[k] for k in ("id", "criteria") if k in cols]
     if not label_cols:  # no ID / criteria header: the label is left of the grade column
@@ -487,6 +499,9 @@ def _read_domain_rows(
             taken.add(r)
             r += 1
             continue
+        first_text = texts[min(texts)] if texts else ""
+        if first_text and labels.find(first_text) is not None:
+            break  # a labelled row below the table ("Overall grade"): the table has ended
         if not id_text and not criteria:
             # a row with text only in other columns: the end of the table
             first = min(texts) if texts else None
