@@ -36,7 +36,7 @@ def make_return(
     **changes: object,
 ) -> tuple[Path, SimulatedReturn]:
     tool = cfg.tools[alloc.tool]
-    blank = write_blank_book(dest.parent / "blank" / f"{alloc.audit_id}.xlsx", alloc, tool)
+    blank = write_blank_book(dest.parent.parent / "blank" / f"{alloc.audit_id}.xlsx", alloc, tool)
     ret = simulate_answers(alloc, tool, random.Random(seed))
     fields = {**ret.__dict__, "messy": messy, **changes}
     ret = SimulatedReturn(**fields)  # type: ignore[arg-type]
