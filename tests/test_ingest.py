@@ -256,7 +256,7 @@ def test_overall_better_than_worst_domain_is_a_warning_for_this_tool(
     # rule G5 (overall_rule_level = "warning" in the generic preset)
     alloc = allocation()
     setup_register(cfg, [alloc])
-    path, ret = make_return(cfg, alloc, tmp_path / "returns" / "g5.xlsx")
+    path, _ = make_return(cfg, alloc, tmp_path / "returns" / "g5.xlsx")
     d2 = grade_cell(path, "D2")
     edit(path, {d2: "Inadequate", find(path, "Overall grade"): "Outstanding"})
     [f] = ingest_paths(cfg, [path], as_of=AS_OF).files

@@ -188,7 +188,7 @@ def test_lying_declared_size_is_caught(tmp_path: Path) -> None:
             i += 4
     path = tmp_path / "liar.xlsx"
     path.write_bytes(bytes(data))
-    with pytest.raises(UnreadableFile, match="damaged|tampered"):
+    with pytest.raises(UnreadableFile, match=r"damaged|tampered"):
         read_workbook(path, LIMITS)
 
 

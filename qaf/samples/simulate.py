@@ -167,7 +167,7 @@ def simulate_answers(
         audit_date += timedelta(days=1)
     safe = rng.random() > 0.02
     actions: list[ActionItem] = []
-    if overall is not None and tool.scale.rank(overall) >= 3 or not safe:
+    if (overall is not None and tool.scale.rank(overall) >= 3) or not safe:
         for text in rng.sample(ACTION_BANK, k=rng.randint(1, 3)):
             owner = rng.choice((alloc.worker, f"{alloc.team} Team Manager"))
             actions.append(
@@ -194,7 +194,7 @@ def simulate_answers(
 def _rationale(grade: str, rng: random.Random) -> str:
     key = normalise(grade)
     if key in ("inadequate", "skills not seen at all", "no"):
-        bank = INADEQUATE_EVIDENCE
+        bank: tuple[str, ...] = INADEQUATE_EVIDENCE
     elif key in ("requires improvement", "few skills seen, but could improve"):
         bank = RI_EVIDENCE
     elif key in ("outstanding", "skills demonstrated were outstanding"):
@@ -280,12 +280,12 @@ def fill_workbook(src: Path, dest: Path, ret: SimulatedReturn, tool: Tool) -> Pa
     put("Summary of strengths and areas for improvement", ret.summary)
     if actions_row is not None and ret.actions:
         arow, cols = actions_row
-        for i, a in enumerate(ret.actions, 1):
-            ws.cell(arow + i, cols["action"], a.action)
-            ws.cell(arow + i, cols["who is responsible"], a.owner)
-            due: Any = a.due
-            if "text-date" in messy and a.due:
-                due = a.due.strftime("%d/%m/%Y")
+        for i, item in enumerate(ret.actions, 1):
+            ws.cell(arow + i, cols["action"], item.action)
+            ws.cell(arow + i, cols["who is responsible"], item.owner)
+            due: Any = item.due
+            if "text-date" in messy and item.due:
+                due = item.due.strftime("%d/%m/%Y")
             ws.cell(arow + i, cols["by when"], due)
     if "edited-layout" in messy:
         pos = labels.get(normalise("Case ID"))
@@ -398,7 +398,7 @@ def write_surveymonkey_export(
             [domain_label[d.id] for d in tool.domains],
             lambda r: [r.grades[d.id][2] for d in tool.domains],
         )
-    singles = (
+    singles: tuple[tuple[str | None, Any], ...] = (
         (sm.overall_before, lambda r: r.overall_before or ""),
         (sm.overall, lambda r: r.overall or ""),
         (sm.overall_rationale, lambda r: r.overall_rationale),
@@ -413,8 +413,9 @@ def write_surveymonkey_export(
             ),
         ),
     )
-    for text, get in singles:
-        if text:
+    for maybe_text, get in singles:
+        if maybe_text:
+            text = maybe_text
             question(text, ["Response"], lambda r, get=get: [get(r)])
     rows: list[list[Any]] = [row1, row2]
     for r in returns:
@@ -456,4 +457,5 @@ def write_surveymonkey_export(
 
 def _us(d: datetime) -> str:
     hour = d.hour % 12 or 12
-    return f"{d.month}/{d.day}/{d.year} {hour}:{d.minute:02d}:{d.second:02d} {'AM' if d.hour < 12 else 'PM'}"
+    ampm = "AM" if d.hour < 12 else "PM"
+    return f"{d.month}/{d.day}/{d.year} {hour}:{d.minute:02d}:{d.second:02d} {ampm}"
