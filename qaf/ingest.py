@@ -489,6 +489,7 @@ def _read_domain_rows(
         ):
             break
         if key_of(id_text) in OVERALL_ROW or key_of(criteria) in OVERALL_ROW:
+            # an "Overall" row inside the table (councils' own templates)
             grade = _cell(sheet, r, cols["grade"])
             if grade is not None and not grade.blank and raw.overall is None:
                 raw.overall = grade
@@ -496,9 +497,10 @@ def _read_domain_rows(
                     raw.overall_before = _cell(sheet, r, cols["before"])
                 if "rationale" in cols:
                     raw.overall_rationale = _cell(sheet, r, cols["rationale"])
-            taken.add(r)
-            r += 1
-            continue
+                taken.add(r)
+                r += 1
+                continue
+            break  # "Overall grade" as a label below the table: read by label
         first_text = texts[min(texts)] if texts else ""
         if first_text and labels.find(first_text) is not None:
             break  # a labelled row below the table ("Overall grade"): the table has ended

@@ -162,7 +162,7 @@ def simulate_answers(
     span = max(1, (alloc.due - start).days)
     audit_date = start + timedelta(days=rng.randint(max(0, span // 3), span))
     if late:
-        audit_date = alloc.due + timedelta(days=rng.randint(3, 15))
+        audit_date = alloc.due + timedelta(days=rng.randint(2, 9))
     while audit_date.weekday() >= 5:
         audit_date += timedelta(days=1)
     safe = rng.random() > 0.02
