@@ -36,6 +36,7 @@ the cost per file does not grow with the register.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import importlib
 import re
@@ -48,7 +49,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from qaf.calendar import cycle_of, cycle_start_end, parse_date
 from qaf.grades import YES_NO, GradeError, Scale, is_not_applicable, normalise
 from qaf.problems import Level, Problem, QafError, has_errors
-from qaf.records import ActionItem, Alert, Allocation, FollowUp, ReturnFacts
+from qaf.records import ActionItem, Alert, Allocation, FollowUp, ReturnFacts, StaffMember
 from qaf.tools import Tool, overall_consistency
 from qaf.xlsxsafe import Sheet, UnreadableFile, Workbook, cell_ref, read_bytes, read_workbook
 
@@ -194,9 +195,19 @@ H_DUE = {
 OVERALL_ROW = {"overall", "overall grade", "overall judgement", "overall rating", "final grade"}
 
 _PAREN = re.compile(r"\s*\([^)]*\)\s*$")
+HEADER_MAX = 60  # header cells are short; longer text is never a header
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def norm(text: str) -> str:
+    """``qaf.grades.normalise``, memoised: the same labels recur in every return."""
+    return normalise(text)
+
+
 _NUMBERING = re.compile(r"^(?:\d+[a-z]?|[a-z])\s*[.)]\s*|^\d+\s+")
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def key_of(text: str) -> str:
     """A label or header as compared: case, spacing, colons folded; "(...)" dropped."""
     return normalise(_PAREN.sub("", normalise(text)))
@@ -358,7 +369,9 @@ class Labels:
         return cls(index)
 
     def find(self, text: str) -> tuple[str, str] | None:
-        hit = self.index.get(normalise(text))
+        if len(text) > 300:
+            return None
+        hit = self.index.get(norm(text))
         if hit is None:
             hit = self.index.get(key_of(text))
         return hit
@@ -383,9 +396,12 @@ def read_audit_workbook(wb: Workbook, labels: Labels, file: str) -> RawReturn:
     return raw
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def _header_kind(text: str) -> str | None:
+    if len(text) > HEADER_MAX:
+        return None
     k = key_of(text)
-    full = normalise(text)
+    full = norm(text)
     if k in H_BEFORE or full in H_BEFORE:
         return "before"
     if k in H_GRADE or full in H_GRADE:
@@ -399,7 +415,10 @@ def _header_kind(text: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def _action_kind(text: str) -> str | None:
+    if len(text) > HEADER_MAX:
+        return None
     k = key_of(text)
     if k in H_ACTION:
         return "action"
@@ -679,24 +698,40 @@ def choose_tool(raw: RawReturn, alloc: Allocation | None, tools: Mapping[str, To
     return next(iter(tools.values()))
 
 
+_DOMAIN_INDEX: dict[int, dict[str, str]] = {}
+
+
+def _domain_index(tool: Tool) -> dict[str, str]:
+    """Normalised domain ID, title and aliases -> domain ID, built once per tool."""
+    index = _DOMAIN_INDEX.get(id(tool))
+    if index is None:
+        index = {}
+        for d in tool.domains:
+            for text in (d.id, d.title, *d.aliases):
+                index.setdefault(norm(text), d.id)
+        _DOMAIN_INDEX[id(tool)] = index
+    return index
+
+
 def _domain_of(tool: Tool, row: TableRow) -> str | None:
+    index = _domain_index(tool)
     for text in (row.id_text, row.criteria):
         if not text:
             continue
-        d = tool.match_domain(text)
-        if d is None:
-            stripped = _NUMBERING.sub("", normalise(text))
-            if stripped and stripped != normalise(text):
-                d = tool.match_domain(stripped)
-        if d is None and len(text) > 12:
-            k = normalise(text)
+        k = norm(text)
+        did = index.get(k)
+        if did is None:
+            stripped = _NUMBERING.sub("", k)
+            if stripped and stripped != k:
+                did = index.get(stripped)
+        if did is None and len(k) > 12:
             for dom in tool.domains:
-                t = normalise(dom.title)
+                t = norm(dom.title)
                 if len(t) > 12 and (k.startswith(t) or t.startswith(k)):
-                    d = dom
+                    did = dom.id
                     break
-        if d is not None:
-            return d.id
+        if did is not None:
+            return did
     return None
 
 
@@ -1102,7 +1137,7 @@ class Ingestor:
             from qaf.sources import Roster, read_staff
 
             try:
-                self.roster = read_staff(self.cfg.staff)
+                self.roster = _indexed(read_staff(self.cfg.staff))
             except QafError:
                 self.roster = Roster(())
         if self.calendar is None:
@@ -1331,6 +1366,24 @@ class Ingestor:
             yield from self.ingest_file(path)
             if progress:
                 progress(i, total)
+
+
+def _indexed(roster: Roster) -> Roster:
+    """The roster with ``with_role`` answered from an index (escalation asks it per return)."""
+    from qaf.sources import Roster
+
+    class IndexedRoster(Roster):
+        def with_role(self, role: str) -> list[StaffMember]:
+            index: dict[str, list[StaffMember]] = self.__dict__.setdefault("_by_role", {})
+            if not index:
+                for s in self.staff:
+                    index.setdefault(norm(s.role), []).append(s)
+            return list(index.get(norm(role), ()))
+
+        def by_name(self, name: str | None) -> StaffMember | None:
+            return self._by_name.get(norm(name)) if name else None
+
+    return IndexedRoster(roster.staff, roster.problems)
 
 
 class _DryRun(Exception):
