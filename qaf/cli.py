@@ -343,16 +343,152 @@ def _allocation_table(result: Any) -> None:
 @app.command()
 def ingest(
     paths: Annotated[
-        list[Path], typer.Argument(help="Returned workbooks, CSV exports or folders.")
+        list[Path], typer.Argument(help="Returned workbooks, SurveyMonkey exports or folders.")
     ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Validate and report only; store nothing.")
+    ] = False,
+    unallocated: Annotated[
+        bool,
+        typer.Option(
+            "--unallocated", help="Accept returns that match no allocation (marked unallocated)."
+        ),
+    ] = False,
     config: ConfigOpt = None,
+    as_of: AsOfOpt = None,
     fmt: FormatOpt = Format.table,
 ) -> None:
     """Read returned audits, validate them and store them in the register.
 
-    Example: qaf ingest returns/
+    Each file is accepted whole or rejected whole with every problem listed;
+    rejected files are left untouched. Exit 1 when any file was rejected.
+
+    Example: qaf ingest returns/ --as-of 2026-12-31
     """
-    not_built("ingest", 4)
+    from qaf.ingest import discover, ingest_paths
+    from qaf.problems import QafError
+
+    cfg = load(config)
+    day = parse_as_of(as_of)
+    con = err_console()
+    total = len(discover(paths))
+    try:
+        if total >= 20 and sys.stderr.isatty():
+            from rich.progress import Progress
+
+            with Progress(console=con, transient=True) as bar:
+                task = bar.add_task("Ingesting", total=total)
+                result = ingest_paths(
+                    cfg,
+                    paths,
+                    as_of=day,
+                    dry_run=dry_run,
+                    unallocated=unallocated,
+                    progress=lambda i, n: bar.update(task, completed=i),
+                )
+        else:
+            result = ingest_paths(cfg, paths, as_of=day, dry_run=dry_run, unallocated=unallocated)
+    except QafError as e:
+        fail(str(e), e.exit_code)
+    if fmt is Format.json:
+        emit_json(result.as_json())
+    elif fmt is Format.csv:
+        _ingest_csv(result.as_json())
+    else:
+        _ingest_table(result)
+    counts = result.counts()
+    summary = ", ".join(f"{v} {k}" for k, v in counts.items())
+    con.print(("Dry run (nothing stored): " if dry_run else "") + summary)
+    if result.rejected:
+        raise typer.Exit(1)
+
+
+def _ingest_csv(data: dict[str, Any]) -> None:
+    import csv
+
+    w = csv.writer(sys.stdout)
+    w.writerow(
+        [
+            "path",
+            "ref",
+            "status",
+            "audit_id",
+            "case_id",
+            "overall",
+            "rule",
+            "level",
+            "sheet",
+            "cell",
+            "message",
+        ]
+    )
+    for f in data["files"]:
+        base = [
+            f["path"],
+            f["ref"] or "",
+            f["status"],
+            f["audit_id"] or "",
+            f["case_id"] or "",
+            f["overall"] or "",
+        ]
+        if not f["problems"]:
+            w.writerow([_inert(v) for v in [*base, "", "", "", "", ""]])
+        for p in f["problems"]:
+            w.writerow(
+                [
+                    _inert(v or "")
+                    for v in [*base, p["rule"], p["level"], p["sheet"], p["cell"], p["message"]]
+                ]
+            )
+
+
+def _inert(value: str) -> str:
+    """Text that a spreadsheet would take for a formula is written as text (issue 7)."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def _ingest_table(result: Any) -> None:
+    from rich.table import Table
+
+    counts = result.counts()
+    console = out_console()
+    summary = Table(title="Ingest", show_header=True, title_justify="left")
+    for k in counts:
+        summary.add_column(k, justify="right")
+    summary.add_row(*(str(v) for v in counts.values()))
+    console.print(summary)
+    files = Table(show_header=True, title_justify="left")
+    for col in ("file", "status", "audit", "case", "overall"):
+        files.add_column(col)
+    for f in result.files:
+        name = Path(f.path).name + (f" ({f.ref})" if f.ref else "")
+        files.add_row(
+            _escape(name),
+            f.status,
+            _escape(f.audit_id or ""),
+            _escape(f.case_id or ""),
+            f.overall or "",
+        )
+    console.print(files)
+    rows = [
+        (f, p) for f in result.files for p in f.problems if p.rule != "I5" or f.status == "rejected"
+    ]
+    if rows:
+        probs = Table(title="Problems", show_header=True, title_justify="left")
+        for col in ("file", "sheet", "cell", "rule", "level", "message"):
+            probs.add_column(col)
+        for f, p in rows:
+            name = Path(f.path).name + (f" ({f.ref})" if f.ref else "")
+            style = "red" if p.level == "error" else "yellow"
+            probs.add_row(
+                _escape(name),
+                _escape(p.sheet or ""),
+                p.cell or "",
+                p.rule,
+                f"[{style}]{p.level}[/]",
+                _escape(p.message),
+            )
+        console.print(probs)
 
 
 # --- end ingest

@@ -64,7 +64,9 @@ def run_demo(directory: Path, *, say: Say = print) -> Path:
         say(line)
     # --- allocate (issue 3): the month after --as-of, seeded so the demo is the same every time
     allocate_step(cfg, say=say)
-    # --- later steps: returns simulated, ingest, report
+    # --- ingest (issue 4): auditors' returns simulated, then read and stored
+    demo_ingest(cfg, directory, say=say)
+    # --- later steps: report
     overdue_step(cfg, say=say)
     say(f"Look at: {config_path}")
     return directory
@@ -100,4 +102,49 @@ def overdue_step(cfg: Config, *, say: Say, as_of: date | None = None) -> None:
     say(
         f"Overdue on {as_of.isoformat()}: {len(items)} item(s); "
         f"{len(delivery.sent)} message(s) written to {cfg.notify.outbox}"
+    )
+
+
+# ------------------------------------------------------------------ ingest step
+
+
+def demo_ingest(cfg: Config, directory: Path, *, say: Say = print) -> None:
+    """Auditors fill in the latest cycle's workbooks (simulated); ``qaf ingest`` reads them."""
+    from qaf.calendar import WorkingCalendar
+    from qaf.ingest import ingest_paths
+    from qaf.register import Register
+    from qaf.samples.simulate import simulate_returns, write_surveymonkey_export
+
+    if not cfg.register_path.exists():
+        say("Ingest: skipped (no allocations yet)")
+        return
+    with Register.open(cfg.register_path) as reg:
+        cycle = reg.scalar("SELECT max(cycle) FROM allocations")
+        allocations = reg.allocations(cycle) if cycle else []
+    if not allocations:
+        say("Ingest: skipped (no allocations yet)")
+        return
+    cycle_dir = cfg.root / "cycles" / cycle
+    audits = cycle_dir / "audits"
+    returns = cycle_dir / "returns"
+    sim = simulate_returns(allocations, cfg.tools, audits, returns, seed=7)
+    say(
+        f"Simulated {len(sim.paths)} returned workbooks in {returns} "
+        f"({len(sim.never)} never returned)"
+    )
+    case_audits = [r for r in sim.returns if cfg.tools[r.tool].surveymonkey is not None]
+    if case_audits:
+        tool = cfg.tools[case_audits[0].tool]
+        same = [r for r in case_audits if r.tool == tool.id]
+        export = write_surveymonkey_export(same, tool, cycle_dir / "surveymonkey-export.csv")
+        say(f"The same {len(same)} {tool.name} returns as a SurveyMonkey export: {export}")
+    cal = WorkingCalendar(cfg.organisation.bank_holidays, cfg.organisation.closures)
+    _, end = cal.cycle_window(cycle)
+    as_of = cal.add_working_days(end, 10)
+    report = ingest_paths(cfg, [returns], as_of=as_of)
+    counts = report.counts()
+    say(
+        f"Ingested as of {as_of:%d/%m/%Y}: "
+        + ", ".join(f"{v} {k}" for k, v in counts.items())
+        + f" (qaf ingest {returns} --as-of {as_of.isoformat()})"
     )

@@ -599,6 +599,162 @@ class Register:
     def file_ingested(self, sha256: str) -> bool:
         return self.scalar("SELECT 1 FROM ingested_files WHERE sha256 = ?", (sha256,)) is not None
 
+    def allocations_of_case(self, case_id: str) -> list[Allocation]:
+        rows = self.query("SELECT * FROM allocations WHERE case_id = ?", (case_id,))
+        return [_allocation(r) for r in rows]
+
+    def current_return_id(self, audit_id: str) -> int | None:
+        """The return of an audit that is not superseded, if any."""
+        return self.scalar(
+            "SELECT id FROM returns WHERE audit_id = ? AND superseded_by IS NULL "
+            "ORDER BY id DESC LIMIT 1",
+            (audit_id,),
+        )
+
+    def return_overall(self, return_id: int) -> str | None:
+        return self.scalar("SELECT overall FROM returns WHERE id = ?", (return_id,))
+
+    def previous_return(
+        self, case_id: str, *, exclude_audit_id: str | None
+    ) -> tuple[int, str | None] | None:
+        """The latest current return of a case from another audit: (id, overall)."""
+        row = self.conn.execute(
+            "SELECT id, overall FROM returns WHERE case_id = ? AND superseded_by IS NULL "
+            "AND (audit_id IS NULL OR audit_id IS NOT ?) ORDER BY received_on DESC, id DESC "
+            "LIMIT 1",
+            (case_id, exclude_audit_id),
+        ).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def return_by_source(self, ref: str, audit_id: str | None) -> tuple[int, str] | None:
+        """A current return read from the same SurveyMonkey response: (id, response hash)."""
+        row = self.conn.execute(
+            "SELECT r.id, coalesce(f.value, '') FROM returns r LEFT JOIN return_fields f "
+            "ON f.return_id = r.id AND f.section = 'source' AND f.name = 'response_sha256' "
+            "WHERE r.source_ref = ? AND r.superseded_by IS NULL "
+            "AND (r.audit_id IS ? OR ? IS NULL) ORDER BY r.id DESC LIMIT 1",
+            (ref, audit_id, audit_id),
+        ).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def record_file(
+        self, conn: sqlite3.Connection, sha256: str, path: str, kind: str, returns: int
+    ) -> None:
+        conn.execute(
+            "INSERT INTO ingested_files (sha256, path, kind, ingested_at, returns) "
+            "VALUES (?,?,?,?,?)",
+            (sha256, path, kind, _now(), returns),
+        )
+
+    def insert_return(
+        self,
+        conn: sqlite3.Connection,
+        ret: Any,
+        *,
+        sha256: str,
+        path: str,
+        previous_return_id: int | None,
+        movement: str | None,
+        row_sha: str = "",
+    ) -> int:
+        """Store a validated ``qaf.ingest.Return`` with its grades, fields and actions."""
+        now = _now()
+        cur = conn.execute(
+            "INSERT INTO returns (audit_id, case_id, cycle, tool, type, auditor, auditor_role, "
+            "team, service, category, worker, audit_date, received_on, due, overall, "
+            "overall_before, overall_rationale, summary, safety_concern, safety_note, "
+            "reaudit_round, previous_return_id, movement, unallocated, source_sha256, "
+            "source_path, source_ref, created_at) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                ret.audit_id,
+                ret.case_id,
+                ret.cycle,
+                ret.tool,
+                ret.type,
+                ret.auditor,
+                ret.auditor_role,
+                ret.team,
+                ret.service,
+                ret.category,
+                ret.worker,
+                iso(ret.audit_date),
+                iso(ret.received_on),
+                iso(ret.due),
+                ret.overall,
+                ret.overall_before,
+                ret.overall_rationale,
+                ret.summary,
+                int(ret.safety_concern),
+                ret.safety_note,
+                ret.reaudit_round,
+                previous_return_id,
+                movement,
+                int(ret.unallocated),
+                sha256,
+                path,
+                ret.source_ref,
+                now,
+            ),
+        )
+        rid = int(cur.lastrowid or 0)
+        conn.executemany(
+            "INSERT INTO domain_grades (return_id, domain_id, grade, grade_before, na, rationale) "
+            "VALUES (?,?,?,?,?,?)",
+            [
+                (rid, g.domain_id, g.grade, g.grade_before, int(g.na), g.rationale)
+                for g in ret.grades
+            ],
+        )
+        fields = list(ret.fields)
+        if ret.unallocated and ret.given_audit_id:
+            fields.append(("source", "audit_id_given", ret.given_audit_id))
+        if row_sha:
+            fields.append(("source", "response_sha256", row_sha))
+        conn.executemany(
+            "INSERT OR IGNORE INTO return_fields (return_id, section, name, value) "
+            "VALUES (?,?,?,?)",
+            [(rid, sec, name, value) for sec, name, value in fields],
+        )
+        conn.executemany(
+            "INSERT INTO actions (return_id, audit_id, case_id, action, owner, due) "
+            "VALUES (?,?,?,?,?,?)",
+            [(rid, ret.audit_id, ret.case_id, a.action, a.owner, iso(a.due)) for a in ret.actions],
+        )
+        return rid
+
+    def supersede(self, conn: sqlite3.Connection, old_id: int, new_id: int, on: date) -> None:
+        """A corrected re-submission replaces a return; the old one stays as history.
+
+        Its open follow-ups are closed (the new return brings its own), noting why.
+        """
+        conn.execute("UPDATE returns SET superseded_by = ? WHERE id = ?", (new_id, old_id))
+        conn.execute(
+            "UPDATE followups SET done_on = ?, done_by = 'qaf', note = ? "
+            "WHERE return_id = ? AND done_on IS NULL",
+            (on.isoformat(), f"superseded by return {new_id}", old_id),
+        )
+
+    def add_alerts(self, conn: sqlite3.Connection, return_id: int, alerts: Iterable[Any]) -> None:
+        """Store ``qaf.records.Alert`` values raised by a return (rules E1-E3)."""
+        now = _now()
+        conn.executemany(
+            "INSERT INTO alerts (return_id, rule, reason, recipient_role, recipient_name, "
+            "recipient_email, created_at) VALUES (?,?,?,?,?,?,?)",
+            [
+                (
+                    return_id,
+                    a.rule,
+                    a.reason,
+                    a.recipient_role,
+                    a.recipient_name,
+                    a.recipient_email,
+                    now,
+                )
+                for a in alerts
+            ],
+        )
+
     # --- end ingest section
 
     # ============================================================ overdue

@@ -10,8 +10,8 @@ against the tool's overall rule (rule G5).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from qaf.grades import Scale, normalise
 
@@ -62,6 +62,48 @@ class Domain:
 
 
 @dataclass(frozen=True)
+class SurveyMonkeyMap:
+    """How a SurveyMonkey survey's questions map to a tool (``[tool.surveymonkey]``).
+
+    Each value is a question text as it stands in row 1 of the export (matched
+    ignoring case, spacing and trailing colons). ``grades`` is the matrix
+    question with one column per domain: its row labels (row 2 of the export)
+    are the domain titles, IDs or aliases, or the labels in ``domain_labels``.
+    ``rationale`` is a question with one open-ended column per domain row label
+    (a "multiple textboxes" question). ``actions`` is open-ended text, one action
+    per line: "action; who is responsible; by when".
+    """
+
+    grades: str
+    fields: Mapping[str, str] = field(default_factory=dict)  # qaf field label -> question
+    grades_before: str | None = None  # rule G4
+    rationale: str | None = None  # rule G3
+    domain_labels: Mapping[str, str] = field(default_factory=dict)  # domain ID -> row label
+    overall: str | None = None
+    overall_before: str | None = None
+    overall_rationale: str | None = None
+    summary: str | None = None
+    safety: str | None = None  # rule E3; default: the tool's safety_question
+    safety_note: str | None = None
+    actions: str | None = None
+    compliance: Mapping[str, str] = field(default_factory=dict)  # tool question -> survey question
+    feedback: Mapping[str, str] = field(default_factory=dict)
+
+
+SURVEYMONKEY_TEXT_KEYS = (
+    "grades_before",
+    "rationale",
+    "overall",
+    "overall_before",
+    "overall_rationale",
+    "summary",
+    "safety",
+    "safety_note",
+    "actions",
+)
+
+
+@dataclass(frozen=True)
 class Tool:
     id: str
     name: str
@@ -79,7 +121,7 @@ class Tool:
     feedback: tuple[str, ...] = ()  # feedback from child / family (Bedford App A §3)
     guidance: tuple[str, ...] = ()
     actions: bool = True
-    surveymonkey: Mapping[str, Any] = field(default_factory=dict)
+    surveymonkey: SurveyMonkeyMap | None = None
 
     def domain(self, domain_id: str) -> Domain:
         for d in self.domains:
@@ -176,7 +218,43 @@ def _tool(s: Section, scales: Mapping[str, Scale]) -> Tool:
         feedback=s.str_list("feedback"),
         guidance=s.str_list("guidance"),
         actions=s.flag("actions", default=True),
-        surveymonkey=dict(s.get("surveymonkey", {}) or {}),
+        surveymonkey=None,
     )
+    if s.has("surveymonkey"):
+        tool = replace(tool, surveymonkey=_surveymonkey(s.sub("surveymonkey"), tool))
+    else:
+        s.used.add("surveymonkey")
     s.done()
     return tool
+
+
+def _surveymonkey(s: Section, tool: Tool) -> SurveyMonkeyMap:
+    grades = s.text("grades", required=True)
+    fields = s.str_map("fields")
+    known = {
+        normalise(f) for f in (*tool.fields, "Audit ID", "Case ID", "Auditor", "Date of audit")
+    }
+    for name in fields:
+        if normalise(name) not in known:
+            raise s.error(
+                f"fields.{name}",
+                f'"{name}" is not a field of tool "{tool.id}" (fields: {", ".join(tool.fields)})',
+            )
+    labels = s.str_map("domain_labels")
+    ids = {d.id for d in tool.domains}
+    for did in labels:
+        if did not in ids:
+            raise s.error(f"domain_labels.{did}", f'"{did}" is not a domain of tool "{tool.id}"')
+    texts = {k: s.opt_str(k) for k in SURVEYMONKEY_TEXT_KEYS}
+    compliance = s.str_map("compliance")
+    feedback = s.str_map("feedback")
+    sm = SurveyMonkeyMap(
+        grades=grades,
+        fields=fields,
+        domain_labels=labels,
+        compliance=compliance,
+        feedback=feedback,
+        **texts,
+    )
+    s.done()
+    return sm

@@ -1,0 +1,1473 @@
+"""``qaf ingest``: returned audit workbooks and SurveyMonkey exports, validated and stored.
+
+Flow for each file (DESIGN §5 "Inputs", rules G1-G5, E3, I1-I5):
+
+1. read its bytes once; SHA-256; a file already ingested is reported as
+   ``already-ingested`` and nothing else happens (I5);
+2. open it safely (``qaf.xlsxsafe``: size, zip bomb, entity bomb and
+   not-a-workbook checks, rule I1) and read it into a ``RawReturn`` — every
+   value found *by label* together with the sheet and cell it came from
+   (``read_audit_workbook``), or one ``RawReturn`` per response of a
+   SurveyMonkey export (``qaf.surveymonkey``);
+3. match it to its allocation: hidden audit ID, else the "Audit ID" field,
+   else case ID + auditor (I2);
+4. validate it against its tool (``build_return``: G1-G5, E3, dates I3),
+   collecting every problem with file, sheet, cell and rule;
+5. store it — the whole file in ONE transaction — with batched inserts;
+   a corrected re-submission for the same audit supersedes the earlier return
+   (``returns.superseded_by``); a re-audit is compared with the previous
+   return of the case (improved / same / downgraded); then the consequences
+   (alerts E1-E3, follow-ups T1-T3, T5, T7) from ``qaf.escalate`` are stored
+   in the same transaction. A rejected file changes nothing and is left
+   untouched on disk.
+
+Rule IDs introduced here (ingest):
+  I1 the file is not a readable, safe workbook / export;
+  I2 the return does not match an allocation (unknown audit ID, case or auditor differ);
+  I3 a date is missing, not a date, or impossible (after --as-of, before the cycle);
+  I4 the form's structure: no domain table, a domain missing from it, unknown rows;
+  I5 the file as a unit: already ingested, rejected whole because of another response.
+
+Configuration, the roster and the calendar are loaded once per run; the
+register is queried by index per file (never the whole allocation table), so
+the cost per file does not grow with the register.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import importlib
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from qaf.calendar import cycle_of, cycle_start_end, parse_date
+from qaf.grades import YES_NO, GradeError, Scale, is_not_applicable, normalise
+from qaf.problems import Level, Problem, QafError, has_errors
+from qaf.records import ActionItem, Alert, Allocation, FollowUp, ReturnFacts, StaffMember
+from qaf.tools import Tool, overall_consistency
+from qaf.xlsxsafe import Sheet, UnreadableFile, Workbook, cell_ref, read_bytes, read_workbook
+
+if TYPE_CHECKING:
+    from qaf.calendar import WorkingCalendar
+    from qaf.config import Config
+    from qaf.register import Register
+    from qaf.sources import Roster
+
+Status = Literal["accepted", "rejected", "already-ingested", "superseded"]
+
+FILE_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".csv")
+FIRST_COLS = 8  # labels are looked for in columns A-H
+VALUE_REACH = 8  # the value is the first non-empty cell within this many columns right
+HIDDEN_SHEET = "qaf"
+
+# Standard labels of a return outside the key-information fields, with council variants.
+OVERALL_LABELS = (
+    "Overall grade",
+    "Overall grade after discussion",
+    "Overall judgement",
+    "Overall grading",
+    "Overall rating",
+    "Final grade",
+    "Overall grade (after discussion)",
+    "Overall",
+)
+OVERALL_BEFORE_LABELS = (
+    "Overall grade before discussion",
+    "Overall grade (before discussion)",
+    "Initial overall grade",
+    "Overall grade before conversation",
+)
+OVERALL_RATIONALE_LABELS = (
+    "Rationale for overall grade",
+    "Overall rationale",
+    "Rationale for overall judgement",
+    "Reason for overall grade",
+    "Overall comments",
+    "Rationale for grade",
+)
+SUMMARY_LABELS = (
+    "Summary of strengths and areas for improvement",
+    "Summary",
+    "Strengths and areas for improvement",
+    "Summary of findings",
+    "Key findings",
+)
+COMMENTS_LABELS = (
+    "Social worker's comments",
+    "Social workers comments",
+    "Practitioner's comments",
+    "Practitioner comments",
+    "Worker's comments",
+)
+SAFETY_LABELS = ("Is the child safe?", "Is the child safe", "Is the young person safe?")
+SAFETY_NOTE_LABELS = (
+    "If not, describe the concern",
+    "If no, describe the concern",
+    "If not, please describe the concern",
+    "Safety concern",
+    "Describe the concern",
+)
+IDENTITY_FIELDS = ("Audit ID", "Case ID", "Auditor", "Date of audit")
+
+# Domain table header words (matched after normalising; a trailing "(...)" is ignored).
+H_ID = {"id", "no", "ref", "#", "number", "domain id", "item"}
+H_CRITERIA = {
+    "criteria",
+    "criterion",
+    "domain",
+    "area",
+    "area of practice",
+    "standard",
+    "question",
+    "title",
+    "areas",
+    "practice area",
+    "audit question",
+}
+H_GRADE = {
+    "grade",
+    "grading",
+    "judgement",
+    "rating",
+    "grade after discussion",
+    "final grade",
+    "grade after",
+    "agreed grade",
+    "grade after conversation",
+    "score",
+    "answer",
+    "yes/no",
+}
+H_BEFORE = {
+    "grade before discussion",
+    "grade before",
+    "initial grade",
+    "grade before conversation",
+    "grade prior to discussion",
+    "before discussion",
+}
+H_RATIONALE = {
+    "rationale",
+    "comments",
+    "comment",
+    "evidence",
+    "rationale for grade",
+    "commentary",
+    "comments/evidence",
+    "comments / evidence",
+    "evidence and rationale",
+    "rationale / evidence",
+    "reason",
+    "reasons",
+    "findings",
+    "note of findings",
+    "notes",
+}
+H_ACTION = {"action", "actions", "action required", "actions agreed", "action(s)", "what"}
+H_OWNER = {
+    "who is responsible",
+    "who",
+    "owner",
+    "responsible",
+    "by whom",
+    "responsible person",
+    "lead",
+    "who will do it",
+}
+H_DUE = {
+    "by when",
+    "due",
+    "due date",
+    "target date",
+    "timescale",
+    "date",
+    "deadline",
+    "completion date",
+    "when",
+    "by",
+}
+OVERALL_ROW = {"overall", "overall grade", "overall judgement", "overall rating", "final grade"}
+
+_PAREN = re.compile(r"\s*\([^)]*\)\s*$")
+HEADER_MAX = 60  # header cells are short; longer text is never a header
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def norm(text: str) -> str:
+    """``qaf.grades.normalise``, memoised: the same labels recur in every return."""
+    return normalise(text)
+
+
+_NUMBERING = re.compile(r"^(?:\d+[a-z]?|[a-z])\s*[.)]\s*|^\d+\s+")
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def key_of(text: str) -> str:
+    """A label or header as compared: case, spacing, colons folded; "(...)" dropped."""
+    return normalise(_PAREN.sub("", normalise(text)))
+
+
+# ------------------------------------------------------------------ raw values
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A value read from a return with where it was found (sheet and A1 cell)."""
+
+    value: Any
+    sheet: str | None = None
+    cell: str | None = None
+
+    @property
+    def text(self) -> str:
+        return text_of(self.value)
+
+    @property
+    def blank(self) -> bool:
+        return self.text == ""
+
+
+BLANK = Cell(None)
+
+
+@dataclass(frozen=True)
+class TableRow:
+    """One data row of a domain table, before it is mapped to a tool's domain."""
+
+    id_text: str
+    criteria: str
+    grade: Cell
+    before: Cell | None
+    rationale: Cell | None
+    where: str  # "sheet Audit, row 24" for messages
+
+
+@dataclass(frozen=True)
+class RawAction:
+    action: Cell
+    owner: Cell
+    due: Cell
+
+
+@dataclass
+class RawReturn:
+    """What a reader found in one return, by label, with positions. No validation yet."""
+
+    file: str
+    ref: str = ""  # "" for a workbook; "response 114627812345" for SurveyMonkey
+    hidden: dict[str, str] = field(default_factory=dict)
+    fields: dict[str, Cell] = field(default_factory=dict)
+    compliance: dict[str, Cell] = field(default_factory=dict)
+    feedback: dict[str, Cell] = field(default_factory=dict)
+    rows: list[TableRow] = field(default_factory=list)
+    domain_cells: dict[str, tuple[Cell, Cell | None, Cell | None]] = field(default_factory=dict)
+    overall: Cell | None = None
+    overall_before: Cell | None = None
+    overall_rationale: Cell | None = None
+    summary: Cell | None = None
+    comments: Cell | None = None
+    safety: Cell | None = None
+    safety_note: Cell | None = None
+    actions: list[RawAction] = field(default_factory=list)
+    table_found: bool = False
+    received_on: date | None = None  # SurveyMonkey: the response's end date
+    problems: list[Problem] = field(default_factory=list)
+
+    def field_text(self, name: str) -> str:
+        c = self.fields.get(name)
+        return c.text if c else ""
+
+    @property
+    def audit_id(self) -> str:
+        return self.hidden.get("audit_id") or self.field_text("Audit ID")
+
+    @property
+    def case_id(self) -> str:
+        return self.field_text("Case ID") or self.hidden.get("case_id", "")
+
+    @property
+    def auditor(self) -> str:
+        return self.field_text("Auditor") or self.hidden.get("auditor", "")
+
+
+def text_of(value: Any) -> str:
+    """A cell as text: blank -> "", 12.0 -> "12", dates ISO, text stripped."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, float):
+        if value != value:
+            return ""
+        return str(int(value)) if value.is_integer() else str(value)
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == time() else value.isoformat(" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value).replace("\u00a0", " ").strip()
+
+
+# ------------------------------------------------------------------ label index
+
+
+@dataclass(frozen=True)
+class Labels:
+    """Every label the returns of a configuration may carry: normalised text -> (kind, name).
+
+    Built once per run from all tools (their fields with aliases, compliance,
+    feedback and safety questions) plus the standard labels above.
+    """
+
+    index: Mapping[str, tuple[str, str]]
+
+    @classmethod
+    def for_tools(cls, tools: Iterable[Tool]) -> Labels:
+        index: dict[str, tuple[str, str]] = {}
+
+        def add(kind: str, name: str, labels: Iterable[str]) -> None:
+            for label in labels:
+                index.setdefault(normalise(label), (kind, name))
+                index.setdefault(key_of(label), (kind, name))
+
+        tools = list(tools)
+        for lst in (OVERALL_BEFORE_LABELS, OVERALL_LABELS):
+            for label in lst:
+                index.setdefault(
+                    normalise(label),
+                    ("overall_before" if lst is OVERALL_BEFORE_LABELS else "overall", ""),
+                )
+        # Overall labels first: "Overall grade before discussion" must not become "Overall".
+        add("overall_before", "", OVERALL_BEFORE_LABELS)
+        add("overall", "", OVERALL_LABELS)
+        add("overall_rationale", "", OVERALL_RATIONALE_LABELS)
+        add("summary", "", SUMMARY_LABELS)
+        add("comments", "", COMMENTS_LABELS)
+        add("safety_note", "", SAFETY_NOTE_LABELS)
+        for tool in tools:
+            if tool.safety_question:
+                add("safety", "", (tool.safety_question,))
+        add("safety", "", SAFETY_LABELS)
+        from qaf.tools import STANDARD_FIELD_ALIASES
+
+        for tool in tools:
+            for name in (*IDENTITY_FIELDS, *tool.fields):
+                add("field", name, tool.labels_for(name))
+            for q in tool.compliance:
+                add("compliance", q, (q,))
+            for q in tool.feedback:
+                add("feedback", q, (q,))
+        for name, aliases in STANDARD_FIELD_ALIASES.items():
+            add("field", name, (name, *aliases))
+        for name in ("Auditor role", "Cycle", "Service Area", "Category", "Due date"):
+            add("field", name, (name,))
+        return cls(index)
+
+    def find(self, text: str) -> tuple[str, str] | None:
+        if len(text) > 300:
+            return None
+        hit = self.index.get(norm(text))
+        if hit is None:
+            hit = self.index.get(key_of(text))
+        return hit
+
+
+# --------------------------------------------------------------- workbook reader
+
+
+def read_audit_workbook(wb: Workbook, labels: Labels, file: str) -> RawReturn:
+    """Find everything in a returned workbook by label and header (no tool needed yet)."""
+    raw = RawReturn(file=file)
+    hidden = wb.sheet(HIDDEN_SHEET)
+    if hidden is not None and not hidden.visible:
+        for row in hidden.rows:
+            if row and row[0] is not None:
+                raw.hidden[normalise(text_of(row[0]))] = text_of(row[1] if len(row) > 1 else None)
+    sheets = [s for s in wb.sheets if s.visible or normalise(s.name) != HIDDEN_SHEET]
+    sheets = [s for s in sheets if s.visible] or sheets
+    for sheet in sheets:
+        taken = _read_tables(sheet, raw, labels)
+        _read_labels(sheet, raw, labels, taken)
+    return raw
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _header_kind(text: str) -> str | None:
+    if len(text) > HEADER_MAX:
+        return None
+    k = key_of(text)
+    full = norm(text)
+    if k in H_BEFORE or full in H_BEFORE:
+        return "before"
+    if k in H_GRADE or full in H_GRADE:
+        return "grade"
+    if k in H_RATIONALE or full in H_RATIONALE:
+        return "rationale"
+    if k in H_CRITERIA or full in H_CRITERIA:
+        return "criteria"
+    if k in H_ID or full in H_ID:
+        return "id"
+    return None
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _action_kind(text: str) -> str | None:
+    if len(text) > HEADER_MAX:
+        return None
+    k = key_of(text)
+    if k in H_ACTION:
+        return "action"
+    if k in H_OWNER:
+        return "owner"
+    if k in H_DUE:
+        return "due"
+    return None
+
+
+def _row_texts(row: list[Any]) -> list[tuple[int, str]]:
+    return [(c, v) for c, v in enumerate(row) if isinstance(v, str) and v.strip()]
+
+
+def _read_tables(sheet: Sheet, raw: RawReturn, labels: Labels) -> set[int]:
+    """Domain tables (by their header row) and the actions table; returns the rows used."""
+    taken: set[int] = set()
+    r = 0
+    n = sheet.height
+    while r < n:
+        texts = _row_texts(sheet.rows[r])
+        if not texts:
+            r += 1
+            continue
+        cols: dict[str, int] = {}
+        for c, v in texts:
+            kind = _header_kind(v)
+            if kind and kind not in cols:
+                cols[kind] = c
+        if "grade" in cols and ("criteria" in cols or "rationale" in cols or "id" in cols):
+            raw.table_found = True
+            taken.add(r)
+            r = _read_domain_rows(sheet, r, cols, raw, taken, labels)
+            continue
+        acols: dict[str, int] = {}
+        for c, v in texts:
+            kind = _action_kind(v)
+            if kind and kind not in acols:
+                acols[kind] = c
+        if "action" in acols and ("owner" in acols or "due" in acols):
+            taken.add(r)
+            r = _read_action_rows(sheet, r, acols, raw, taken)
+            continue
+        r += 1
+    return taken
+
+
+def _cell(sheet: Sheet, r: int, c: int | None) -> Cell | None:
+    if c is None:
+        return None
+    return Cell(sheet.value(r, c), sheet.name, cell_ref(r, c))
+
+
+def _read_domain_rows(
+    sheet: Sheet,
+    header: int,
+    cols: dict[str, int],
+    raw: RawReturn,
+    taken: set[int],
+    labels: Labels,
+) -> int:
+    label_cols = [cols[k] for k in ("id", "criteria") if k in cols]
+    if not label_cols:  # no ID / criteria header: the label is left of the grade column
+        label_cols = list(range(0, cols["grade"]))
+    blanks = 0
+    r = header + 1
+    while r < sheet.height:
+        row = sheet.rows[r]
+        if not any(v is not None and text_of(v) for v in row):
+            blanks += 1
+            if blanks >= 5:
+                break
+            r += 1
+            continue
+        blanks = 0
+        id_text = text_of(sheet.value(r, cols["id"])) if "id" in cols else ""
+        criteria = text_of(sheet.value(r, cols["criteria"])) if "criteria" in cols else ""
+        if "id" not in cols and "criteria" not in cols:
+            parts = [text_of(sheet.value(r, c)) for c in label_cols]
+            criteria = next((p for p in parts if p), "")
+        texts = {c: v for c, v in _row_texts(row)}
+        # another header row (a second section of the table, or the actions table) ends it
+        kinds = {_header_kind(v) for v in texts.values()}
+        akinds = {_action_kind(v) for v in texts.values()}
+        if ("grade" in kinds and len(kinds - {None}) >= 2) or (
+            "action" in akinds and len(akinds - {None}) >= 2
+        ):
+            break
+        if key_of(id_text) in OVERALL_ROW or key_of(criteria) in OVERALL_ROW:
+            # an "Overall" row inside the table (councils' own templates)
+            grade = _cell(sheet, r, cols["grade"])
+            if grade is not None and not grade.blank and raw.overall is None:
+                raw.overall = grade
+                if "before" in cols:
+                    raw.overall_before = _cell(sheet, r, cols["before"])
+                if "rationale" in cols:
+                    raw.overall_rationale = _cell(sheet, r, cols["rationale"])
+                taken.add(r)
+                r += 1
+                continue
+            break  # "Overall grade" as a label below the table: read by label
+        first_text = texts[min(texts)] if texts else ""
+        if first_text and labels.find(first_text) is not None:
+            break  # a labelled row below the table ("Overall grade"): the table has ended
+        if not id_text and not criteria:
+            # a row with text only in other columns: the end of the table
+            first = min(texts) if texts else None
+            if first is not None and first < min([*label_cols, cols["grade"]]):
+                break
+            r += 1
+            continue
+        grade_cell = _cell(sheet, r, cols["grade"])
+        assert grade_cell is not None
+        raw.rows.append(
+            TableRow(
+                id_text=id_text,
+                criteria=criteria,
+                grade=grade_cell,
+                before=_cell(sheet, r, cols.get("before")),
+                rationale=_cell(sheet, r, cols.get("rationale")),
+                where=f"sheet {sheet.name}, row {r + 1}",
+            )
+        )
+        taken.add(r)
+        r += 1
+    return r
+
+
+def _read_action_rows(
+    sheet: Sheet, header: int, cols: dict[str, int], raw: RawReturn, taken: set[int]
+) -> int:
+    blanks = 0
+    r = header + 1
+    while r < sheet.height:
+        row = sheet.rows[r]
+        action = _cell(sheet, r, cols.get("action")) or BLANK
+        owner = _cell(sheet, r, cols.get("owner")) or BLANK
+        due = _cell(sheet, r, cols.get("due")) or BLANK
+        if action.blank and owner.blank and due.blank:
+            if any(text_of(v) for v in row):
+                break  # something else follows the table
+            blanks += 1
+            if blanks >= 10:
+                break
+            r += 1
+            continue
+        blanks = 0
+        raw.actions.append(RawAction(action, owner, due))
+        taken.add(r)
+        r += 1
+    return r
+
+
+def _read_labels(sheet: Sheet, raw: RawReturn, labels: Labels, taken: set[int]) -> None:
+    for r, row in enumerate(sheet.rows):
+        if r in taken:
+            continue
+        for c in range(min(len(row), FIRST_COLS)):
+            v = row[c]
+            if not isinstance(v, str) or not v.strip():
+                continue
+            hit = labels.find(v)
+            if hit is None:
+                continue
+            kind, name = hit
+            value = _value_right_of(sheet, r, c)
+            _put(raw, kind, name, value)
+            break  # one label per row
+
+
+def _value_right_of(sheet: Sheet, r: int, c: int) -> Cell:
+    """The first non-empty cell right of the label (after its merged range)."""
+    start = sheet.merge_end_col(r, c) + 1
+    row = sheet.rows[r]
+    for cc in range(start, min(len(row), start + VALUE_REACH)):
+        v = sheet.value(r, cc)
+        if v is not None and text_of(v) != "":
+            return Cell(v, sheet.name, cell_ref(r, cc))
+    return Cell(None, sheet.name, cell_ref(r, start))
+
+
+def _put(raw: RawReturn, kind: str, name: str, value: Cell) -> None:
+    if kind == "field":
+        old = raw.fields.get(name)
+        if old is None or (old.blank and not value.blank):
+            raw.fields[name] = value
+    elif kind == "compliance":
+        raw.compliance.setdefault(name, value)
+    elif kind == "feedback":
+        raw.feedback.setdefault(name, value)
+    else:
+        current = getattr(raw, kind)
+        if current is None or (current.blank and not value.blank):
+            setattr(raw, kind, value)
+
+
+# ------------------------------------------------------------------ validation
+
+
+@dataclass(frozen=True)
+class DomainGrade:
+    domain_id: str
+    grade: str | None
+    grade_before: str | None
+    na: bool
+    rationale: str
+
+
+@dataclass(frozen=True)
+class Return:
+    """A validated return, ready to store."""
+
+    audit_id: str | None  # the allocation's audit ID (None when unallocated)
+    given_audit_id: str
+    case_id: str
+    cycle: str | None
+    tool: str
+    type: Literal["audit", "reaudit", "moderation"]
+    auditor: str
+    auditor_role: str
+    team: str
+    service: str
+    category: str
+    worker: str
+    audit_date: date | None
+    received_on: date
+    due: date | None
+    overall: str | None
+    overall_before: str | None
+    overall_rationale: str
+    summary: str
+    safety_concern: bool
+    safety_note: str
+    reaudit_round: int
+    reaudit_of: str | None
+    unallocated: bool
+    source_ref: str
+    grades: tuple[DomainGrade, ...]
+    fields: tuple[tuple[str, str, str], ...]  # (section, name, value)
+    actions: tuple[ActionItem, ...]
+
+
+@dataclass
+class _Collector:
+    file: str
+    problems: list[Problem]
+
+    def add(
+        self, rule: str, message: str, cell: Cell | None = None, level: Level = "error"
+    ) -> None:
+        self.problems.append(
+            Problem(
+                rule,
+                message,
+                level,
+                self.file,
+                cell.sheet if cell else None,
+                cell.cell if cell else None,
+            )
+        )
+
+
+def choose_tool(raw: RawReturn, alloc: Allocation | None, tools: Mapping[str, Tool]) -> Tool:
+    """The tool of a return: hidden sheet, else the allocation's, else the best domain match."""
+    tid = raw.hidden.get("tool")
+    if tid and tid in tools:
+        return tools[tid]
+    if alloc is not None and alloc.tool in tools:
+        return tools[alloc.tool]
+    best: tuple[int, Tool] | None = None
+    for tool in tools.values():
+        score = sum(1 for row in raw.rows if _domain_of(tool, row) is not None)
+        if score and (best is None or score > best[0]):
+            best = (score, tool)
+    if best is not None:
+        return best[1]
+    return next(iter(tools.values()))
+
+
+_DOMAIN_INDEX: dict[int, dict[str, str]] = {}
+
+
+def _domain_index(tool: Tool) -> dict[str, str]:
+    """Normalised domain ID, title and aliases -> domain ID, built once per tool."""
+    index = _DOMAIN_INDEX.get(id(tool))
+    if index is None:
+        index = {}
+        for d in tool.domains:
+            for text in (d.id, d.title, *d.aliases):
+                index.setdefault(norm(text), d.id)
+        _DOMAIN_INDEX[id(tool)] = index
+    return index
+
+
+def _domain_of(tool: Tool, row: TableRow) -> str | None:
+    index = _domain_index(tool)
+    for text in (row.id_text, row.criteria):
+        if not text:
+            continue
+        k = norm(text)
+        did = index.get(k)
+        if did is None:
+            stripped = _NUMBERING.sub("", k)
+            if stripped and stripped != k:
+                did = index.get(stripped)
+        if did is None and len(k) > 12:
+            for dom in tool.domains:
+                t = norm(dom.title)
+                if len(t) > 12 and (k.startswith(t) or t.startswith(k)):
+                    did = dom.id
+                    break
+        if did is not None:
+            return did
+    return None
+
+
+def build_return(
+    raw: RawReturn,
+    tool: Tool,
+    alloc: Allocation | None,
+    *,
+    as_of: date,
+    unallocated_ok: bool,
+) -> tuple[Return | None, list[Problem]]:
+    """Validate a raw return against its tool and allocation (G1-G5, E3, I2-I4).
+
+    Returns the validated return (None when there are errors) and every problem found.
+    """
+    col = _Collector(raw.file, list(raw.problems))
+    scale = tool.scale
+
+    # ---- identity (I2)
+    case_cell = raw.fields.get("Case ID")
+    case_id = raw.case_id
+    auditor = raw.auditor
+    if alloc is not None:
+        if case_id and normalise(case_id) != normalise(alloc.case_id):
+            col.add(
+                "I2",
+                f'case ID "{case_id}" does not match the allocation {alloc.audit_id} '
+                f'(case "{alloc.case_id}")',
+                case_cell,
+            )
+        if auditor and normalise(auditor) != normalise(alloc.auditor):
+            col.add(
+                "I2",
+                f'auditor "{auditor}" is not the allocated auditor "{alloc.auditor}" '
+                f"of {alloc.audit_id}",
+                raw.fields.get("Auditor"),
+                "warning",
+            )
+        case_id = alloc.case_id
+    else:
+        if not case_id:
+            col.add("I2", 'no case ID found (label "Case ID" or an alias)', case_cell)
+        what = f'audit ID "{raw.audit_id}"' if raw.audit_id else f'case "{case_id}"'
+        by = f' by "{auditor}"' if auditor else ""
+        if unallocated_ok:
+            col.add(
+                "I2",
+                f"no allocation matches {what}{by}: stored as unallocated (--unallocated)",
+                raw.fields.get("Audit ID") or case_cell,
+                "warning",
+            )
+        else:
+            col.add(
+                "I2",
+                f"no allocation matches {what}{by}; check the IDs, or ingest with "
+                "--unallocated to accept it as an unallocated audit",
+                raw.fields.get("Audit ID") or case_cell,
+            )
+
+    # ---- domain table (I4, G1-G4)
+    if not raw.table_found and not raw.domain_cells:
+        col.add(
+            "I4",
+            'no domain table found (a header row with "Grade" and "Criteria" or "Rationale")',
+        )
+    found: dict[str, tuple[Cell, Cell | None, Cell | None]] = dict(raw.domain_cells)
+    for row in raw.rows:
+        did = _domain_of(tool, row)
+        if did is None:
+            if not row.grade.blank:
+                col.add(
+                    "I4",
+                    f'"{row.criteria or row.id_text}" ({row.where}) is not a domain of '
+                    f'"{tool.name}"; its grade was ignored',
+                    row.grade,
+                    "warning",
+                )
+            continue
+        if did in found:
+            col.add("I4", f"domain {did} appears twice; the first was used", row.grade, "warning")
+            continue
+        found[did] = (row.grade, row.before, row.rationale)
+
+    grades: list[DomainGrade] = []
+    graded: list[str] = []
+    for dom in tool.domains:
+        if dom.id not in found:
+            if raw.table_found or raw.domain_cells:
+                col.add("I4", f'domain {dom.id} "{dom.title}" is missing from the table')
+            continue
+        gcell, bcell, rcell = found[dom.id]
+        label = f'domain {dom.id} "{_short(dom.title)}"'
+        before = (
+            _parse_grade(scale, bcell, label + " (before discussion)", col)
+            if (tool.before_after and bcell is not None)
+            else None
+        )
+        na = False
+        grade: str | None = None
+        if gcell.blank:
+            if before is not None and before != "N/A":
+                grade = before
+                col.add(
+                    "G4",
+                    f"{label} has no grade after discussion: the grade before discussion "
+                    f'"{before}" is taken as final',
+                    gcell,
+                    "warning",
+                )
+            elif dom.na_allowed:
+                na = True
+                col.add("G2", f"{label} was left blank: taken as N/A", gcell, "warning")
+            else:
+                col.add("G2", f"{label} has no grade", gcell)
+        elif is_not_applicable(gcell.value):
+            if dom.na_allowed:
+                na = True
+            else:
+                col.add("G2", f"{label} may not be N/A for this tool: give a grade", gcell)
+        else:
+            grade = _parse_grade(scale, gcell, label, col)
+        if before == "N/A":
+            before = None
+        rationale = rcell.text if rcell is not None else ""
+        if grade is not None and tool.rationale_required and not rationale:
+            col.add("G3", f"{label} is graded {grade} but has no rationale", rcell or gcell)
+        if grade is not None:
+            graded.append(grade)
+        grades.append(DomainGrade(dom.id, grade, before, na, rationale))
+
+    # ---- overall (G2-G5)
+    overall: str | None = None
+    overall_before: str | None = None
+    if tool.overall:
+        oc = raw.overall
+        if oc is None or oc.blank:
+            col.add("G2", 'no overall grade (label "Overall grade")', oc)
+        else:
+            overall = _parse_grade(scale, oc, "the overall grade", col)
+        if tool.before_after and raw.overall_before is not None and not raw.overall_before.blank:
+            overall_before = _parse_grade(
+                scale, raw.overall_before, "the overall grade before discussion", col
+            )
+        if overall is None and overall_before is not None and oc is not None and oc.blank:
+            pass  # reported above as G2
+        orat = raw.overall_rationale
+        if overall is not None and tool.rationale_required and (orat is None or orat.blank):
+            col.add(
+                "G3",
+                'the overall grade has no rationale (label "Rationale for overall grade")',
+                orat or oc,
+            )
+        if overall is not None:
+            why = overall_consistency(tool, overall, graded)
+            if why:
+                level: Level = "error" if tool.overall_rule_level == "error" else "warning"
+                col.add("G5", why, oc, level)
+
+    # ---- dates (I3)
+    date_cell = raw.fields.get("Date of audit")
+    audit_date = _parse_day(date_cell, "the date of audit", col)
+    if date_cell is None or date_cell.blank:
+        col.add("I3", 'no date of audit (label "Date of audit")', date_cell)
+    cycle = alloc.cycle if alloc else (cycle_of(audit_date) if audit_date else None)
+    if audit_date is not None:
+        if audit_date > as_of:
+            col.add(
+                "I3",
+                f"the date of audit {audit_date:%d/%m/%Y} is after today "
+                f"({as_of:%d/%m/%Y}); check the date (or --as-of)",
+                date_cell,
+            )
+        if alloc is not None:
+            start, _ = cycle_start_end(alloc.cycle)
+            if audit_date < start:
+                col.add(
+                    "I3",
+                    f"the date of audit {audit_date:%d/%m/%Y} is before cycle {alloc.cycle} "
+                    f"began ({start:%d/%m/%Y})",
+                    date_cell,
+                )
+
+    # ---- safety (E3)
+    concern = False
+    note = raw.safety_note.text if raw.safety_note else ""
+    if tool.safety_question:
+        sc = raw.safety
+        if sc is None or sc.blank:
+            if note:
+                concern = True
+                col.add(
+                    "E3",
+                    f'"{tool.safety_question}" is not answered but a concern is described: '
+                    "treated as a safety concern",
+                    sc,
+                    "warning",
+                )
+            else:
+                col.add("E3", f'"{tool.safety_question}" is not answered', sc, "warning")
+        else:
+            try:
+                concern = YES_NO.parse(sc.value) == "No"
+            except GradeError:
+                col.add(
+                    "E3",
+                    f'"{sc.text}" is not an answer to "{tool.safety_question}" '
+                    "(expected Yes or No)",
+                    sc,
+                )
+
+    # ---- actions (T3, T5)
+    actions: list[ActionItem] = []
+    for a in raw.actions:
+        if a.action.blank:
+            col.add("T5", "an action row has an owner or date but no action", a.owner, "warning")
+            continue
+        due = _parse_day(a.due, "the action's date", col, rule="I3")
+        if a.owner.blank:
+            col.add("T3", f'action "{_short(a.action.text)}" has no owner', a.owner, "warning")
+        if due is not None and audit_date is not None and due < audit_date:
+            col.add(
+                "T5",
+                f'action "{_short(a.action.text)}" is due {due:%d/%m/%Y}, before the audit',
+                a.due,
+                "warning",
+            )
+        actions.append(ActionItem(a.action.text, a.owner.text, due))
+
+    if has_errors(col.problems):
+        return None, col.problems
+
+    values: list[tuple[str, str, str]] = []
+    for name, c in raw.fields.items():
+        if not c.blank:
+            values.append(("field", name, c.text))
+    if raw.comments is not None and not raw.comments.blank:
+        values.append(("field", "Social worker's comments", raw.comments.text))
+    for name, c in raw.compliance.items():
+        if not c.blank:
+            values.append(("compliance", name, c.text))
+    for name, c in raw.feedback.items():
+        if not c.blank:
+            values.append(("feedback", name, c.text))
+
+    ret = Return(
+        audit_id=alloc.audit_id if alloc else None,
+        given_audit_id=raw.audit_id,
+        case_id=case_id,
+        cycle=cycle,
+        tool=tool.id,
+        type=alloc.type if alloc else "audit",
+        auditor=alloc.auditor if alloc else auditor,
+        auditor_role=alloc.auditor_role if alloc else raw.field_text("Auditor role"),
+        team=alloc.team if alloc else raw.field_text("Team"),
+        service=alloc.service if alloc else raw.field_text("Service Area"),
+        category=alloc.category if alloc else raw.field_text("Category"),
+        worker=alloc.worker if alloc else raw.field_text("Social Worker"),
+        audit_date=audit_date,
+        received_on=min(raw.received_on, as_of) if raw.received_on else as_of,
+        due=alloc.due if alloc else None,
+        overall=overall,
+        overall_before=overall_before,
+        overall_rationale=raw.overall_rationale.text if raw.overall_rationale else "",
+        summary=raw.summary.text if raw.summary else "",
+        safety_concern=concern,
+        safety_note=note,
+        reaudit_round=alloc.reaudit_round if alloc else 0,
+        reaudit_of=alloc.reaudit_of if alloc else None,
+        unallocated=alloc is None,
+        source_ref=raw.ref,
+        grades=tuple(grades),
+        fields=tuple(dict.fromkeys(values)),
+        actions=tuple(actions),
+    )
+    return ret, col.problems
+
+
+def _short(text: str, n: int = 50) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _parse_grade(scale: Scale, cell: Cell | None, what: str, col: _Collector) -> str | None:
+    if cell is None or cell.blank:
+        return None
+    if is_not_applicable(cell.value):
+        return "N/A"
+    value = cell.value
+    if isinstance(value, str):
+        value = value.strip()
+    try:
+        return scale.parse(value)
+    except GradeError as e:
+        col.add("G1", f"{what}: {e}", cell)
+        return None
+
+
+def _parse_day(cell: Cell | None, what: str, col: _Collector, rule: str = "I3") -> date | None:
+    if cell is None or cell.blank:
+        return None
+    try:
+        return parse_date(cell.value)
+    except ValueError as e:
+        col.add(rule, f"{what}: {e}", cell)
+        return None
+
+
+# ------------------------------------------------------------------ results
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """One line of the ingest report: a workbook, or one response of a SurveyMonkey export."""
+
+    path: str
+    sha256: str
+    status: Status
+    audit_id: str | None = None
+    case_id: str | None = None
+    overall: str | None = None
+    problems: tuple[Problem, ...] = ()
+    ref: str | None = None  # SurveyMonkey: "response <Respondent ID>"
+    return_id: int | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The documented JSON shape (README: ingest --format json)."""
+        return {
+            "path": self.path,
+            "sha256": self.sha256,
+            "status": self.status,
+            "audit_id": self.audit_id,
+            "case_id": self.case_id,
+            "overall": self.overall,
+            "ref": self.ref,
+            "problems": [p.as_json() for p in self.problems],
+        }
+
+
+@dataclass
+class IngestReport:
+    files: list[FileResult] = field(default_factory=list)
+    dry_run: bool = False
+
+    def counts(self) -> dict[str, int]:
+        c = {"accepted": 0, "rejected": 0, "already-ingested": 0, "superseded": 0, "warnings": 0}
+        for f in self.files:
+            c[f.status] += 1
+            if f.status in ("accepted", "superseded"):
+                c["warnings"] += sum(1 for p in f.problems if p.level == "warning")
+        return c
+
+    @property
+    def rejected(self) -> bool:
+        return any(f.status == "rejected" for f in self.files)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"files": [f.as_json() for f in self.files]}
+
+
+# ------------------------------------------------------------------ storing
+
+
+@dataclass(frozen=True)
+class Consequences:
+    alerts: tuple[Alert, ...] = ()
+    followups: tuple[FollowUp, ...] = ()
+
+
+def consequences(
+    facts: ReturnFacts, roster: Roster, cfg: Config, calendar: WorkingCalendar
+) -> Consequences:
+    """Contract B: alerts and follow-ups of a stored return, from ``qaf.escalate``.
+
+    Kept behind this function so ingest works (storing no consequences) on a tree
+    where escalate is not there yet.
+    """
+    try:
+        escalate = importlib.import_module("qaf.escalate")
+    except ModuleNotFoundError:
+        return Consequences()
+    c = escalate.consequences_of_return(facts, roster, cfg, calendar)
+    return Consequences(tuple(c.alerts), tuple(c.followups))
+
+
+ConsequencesFn = Callable[[ReturnFacts, "Roster", "Config", "WorkingCalendar"], Consequences]
+
+
+@dataclass
+class Ingestor:
+    """One ingest run: config, roster, calendar and labels loaded once, files streamed."""
+
+    cfg: Config
+    register: Register
+    as_of: date
+    dry_run: bool = False
+    unallocated: bool = False
+    roster: Roster | None = None
+    calendar: WorkingCalendar | None = None
+    consequences_fn: ConsequencesFn = consequences
+
+    def __post_init__(self) -> None:
+        self.labels = Labels.for_tools(self.cfg.tools.values())
+        if self.roster is None:
+            from qaf.sources import Roster, read_staff
+
+            try:
+                self.roster = _indexed(read_staff(self.cfg.staff))
+            except QafError:
+                self.roster = Roster(())
+        if self.calendar is None:
+            from qaf.calendar import WorkingCalendar
+
+            self.calendar = WorkingCalendar(
+                self.cfg.organisation.bank_holidays, self.cfg.organisation.closures
+            )
+
+    # -- one file
+
+    def ingest_file(self, path: Path) -> list[FileResult]:
+        name = str(path)
+        try:
+            data = read_bytes(path, self.cfg.limits)
+        except UnreadableFile as e:
+            return [_rejected(name, "", [Problem("I1", e.reason, "error", name)])]
+        sha = hashlib.sha256(data).hexdigest()
+        if self.register.file_ingested(sha):
+            return [
+                FileResult(
+                    name,
+                    sha,
+                    "already-ingested",
+                    problems=(
+                        Problem("I5", "this exact file was ingested before", "warning", name),
+                    ),
+                )
+            ]
+        try:
+            raws, kind = self._read(path, data)
+        except UnreadableFile as e:
+            return [_rejected(name, sha, [Problem("I1", e.reason, "error", name)])]
+        return self._store(path, sha, kind, raws)
+
+    def _read(self, path: Path, data: bytes) -> tuple[list[RawReturn], str]:
+        from qaf import surveymonkey
+
+        name = str(path)
+        if path.suffix.lower() in (".csv", ".txt"):
+            return surveymonkey.read_export_csv(data, name, self.cfg.tools), "surveymonkey"
+        wb = read_workbook(path, self.cfg.limits, data)
+        if surveymonkey.looks_like_export(wb):
+            return surveymonkey.read_export_workbook(wb, name, self.cfg.tools), "surveymonkey"
+        return [read_audit_workbook(wb, self.labels, name)], "workbook"
+
+    def _match(self, raw: RawReturn) -> Allocation | None:
+        reg = self.register
+        if raw.audit_id:
+            alloc = reg.allocation(raw.audit_id)
+            if alloc is not None:
+                return alloc
+        if raw.case_id and raw.auditor:
+            who = normalise(raw.auditor)
+            cands = [a for a in reg.allocations_of_case(raw.case_id) if normalise(a.auditor) == who]
+            if cands:
+                open_ = [a for a in cands if reg.current_return_id(a.audit_id) is None]
+                pick = max(open_ or cands, key=lambda a: (a.cycle, a.audit_id))
+                if raw.audit_id:
+                    raw.problems.append(
+                        Problem(
+                            "I2",
+                            f'audit ID "{raw.audit_id}" is not in the register; matched to '
+                            f"{pick.audit_id} by case ID and auditor",
+                            "warning",
+                            raw.file,
+                            *(_where(raw.fields.get("Audit ID"))),
+                        )
+                    )
+                return pick
+        return None
+
+    def _store(self, path: Path, sha: str, kind: str, raws: list[RawReturn]) -> list[FileResult]:
+        name = str(path)
+        tools: Mapping[str, Tool] = self.cfg.tools
+        built: list[tuple[RawReturn, Return | None, list[Problem]]] = []
+        for raw in raws:
+            alloc = self._match(raw)
+            tool = choose_tool(raw, alloc, tools)
+            ret, problems = build_return(
+                raw, tool, alloc, as_of=self.as_of, unallocated_ok=self.unallocated
+            )
+            built.append((raw, ret, problems))
+        if not raws:
+            return [
+                _rejected(name, sha, [Problem("I4", "the export has no responses", "error", name)])
+            ]
+        bad = [raw.ref or name for raw, ret, _ in built if ret is None]
+        if bad:
+            results = []
+            for raw, ret, problems in built:
+                ps = list(problems)
+                if ret is not None:
+                    ps.append(
+                        Problem(
+                            "I5",
+                            "not stored: the file is accepted or rejected whole, and "
+                            f"{', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''} has errors",
+                            "error",
+                            name,
+                        )
+                    )
+                results.append(_rejected(name, sha, ps, raw))
+            return results
+        reg = self.register
+        results = []
+        try:
+            with reg.transaction() as conn:
+                if reg.file_ingested(sha):  # another run took it meanwhile
+                    return [FileResult(name, sha, "already-ingested")]
+                reg.record_file(conn, sha, name, kind, len(built))
+                for raw, ret, problems in built:
+                    assert ret is not None
+                    results.append(self._store_one(conn, name, sha, raw, ret, problems))
+                if self.dry_run:
+                    raise _DryRun
+        except _DryRun:
+            pass
+        return results
+
+    def _store_one(
+        self, conn: Any, name: str, sha: str, raw: RawReturn, ret: Return, problems: list[Problem]
+    ) -> FileResult:
+        reg = self.register
+        ps = list(problems)
+        status: Status = "accepted"
+        # SurveyMonkey exports are cumulative: the same response again is not a new return.
+        row_sha = ""
+        if raw.ref:
+            row_sha = _response_hash(ret)
+            prev = reg.return_by_source(raw.ref, ret.audit_id)
+            if prev is not None and prev[1] == row_sha:
+                return FileResult(
+                    name,
+                    sha,
+                    "already-ingested",
+                    ret.audit_id or ret.given_audit_id or None,
+                    ret.case_id,
+                    ret.overall,
+                    (Problem("I5", f"{raw.ref} was ingested before", "warning", name),),
+                    raw.ref,
+                    prev[0],
+                )
+        superseded = reg.current_return_id(ret.audit_id) if ret.audit_id else None
+        previous: tuple[int, str | None] | None = None
+        if ret.type == "reaudit" and ret.reaudit_of:
+            pid = reg.current_return_id(ret.reaudit_of)
+            if pid is not None:
+                previous = (pid, reg.return_overall(pid))
+        if previous is None:
+            previous = reg.previous_return(ret.case_id, exclude_audit_id=ret.audit_id)
+        movement = None
+        if ret.type == "reaudit" and previous is not None and previous[1] and ret.overall:
+            scale = self.cfg.tools[ret.tool].scale
+            if previous[1] in scale.levels and ret.overall in scale.levels:
+                movement = scale.compare(previous[1], ret.overall)
+        rid = reg.insert_return(
+            conn,
+            ret,
+            sha256=sha,
+            path=name,
+            previous_return_id=previous[0] if previous else None,
+            movement=movement,
+            row_sha=row_sha,
+        )
+        if superseded is not None:
+            reg.supersede(conn, superseded, rid, self.as_of)
+            status = "superseded"
+            ps.append(
+                Problem(
+                    "I5",
+                    f"a corrected re-submission: replaces the earlier return of {ret.audit_id} "
+                    "(kept in the register's history)",
+                    "warning",
+                    name,
+                )
+            )
+        facts = ReturnFacts(
+            return_id=rid,
+            audit_id=ret.audit_id,
+            case_id=ret.case_id,
+            team=ret.team,
+            service=ret.service,
+            category=ret.category,
+            worker=ret.worker,
+            auditor=ret.auditor,
+            tool=ret.tool,
+            type=ret.type,
+            overall=ret.overall,
+            reaudit_round=ret.reaudit_round,
+            movement=movement,
+            safety_concern=ret.safety_concern,
+            received_on=ret.received_on,
+            actions=ret.actions,
+        )
+        assert self.roster is not None and self.calendar is not None
+        cons = self.consequences_fn(facts, self.roster, self.cfg, self.calendar)
+        reg.add_alerts(conn, rid, cons.alerts)
+        reg.add_followups(
+            conn,
+            [
+                f if f.return_id == rid else dataclasses.replace(f, return_id=rid)
+                for f in cons.followups
+            ],
+        )
+        return FileResult(
+            name,
+            sha,
+            status,
+            ret.audit_id or ret.given_audit_id or None,
+            ret.case_id,
+            ret.overall,
+            tuple(ps),
+            raw.ref or None,
+            rid,
+        )
+
+    # -- many files
+
+    def run(
+        self, paths: Sequence[Path], progress: Callable[[int, int], None] | None = None
+    ) -> Iterator[FileResult]:
+        """Ingest the files one by one, yielding results as they are stored (streaming)."""
+        total = len(paths)
+        for i, path in enumerate(paths, 1):
+            yield from self.ingest_file(path)
+            if progress:
+                progress(i, total)
+
+
+def _indexed(roster: Roster) -> Roster:
+    """The roster with ``with_role`` answered from an index (escalation asks it per return)."""
+    from qaf.sources import Roster
+
+    class IndexedRoster(Roster):
+        def with_role(self, role: str) -> list[StaffMember]:
+            index: dict[str, list[StaffMember]] = self.__dict__.setdefault("_by_role", {})
+            if not index:
+                for s in self.staff:
+                    index.setdefault(norm(s.role), []).append(s)
+            return list(index.get(norm(role), ()))
+
+        def by_name(self, name: str | None) -> StaffMember | None:
+            return self._by_name.get(norm(name)) if name else None
+
+    return IndexedRoster(roster.staff, roster.problems)
+
+
+class _DryRun(Exception):
+    """Raised inside the transaction to roll a dry run back."""
+
+
+def _where(cell: Cell | None) -> tuple[str | None, str | None]:
+    return (cell.sheet, cell.cell) if cell else (None, None)
+
+
+def _rejected(
+    name: str, sha: str, problems: list[Problem], raw: RawReturn | None = None
+) -> FileResult:
+    return FileResult(
+        name,
+        sha,
+        "rejected",
+        (raw.audit_id or None) if raw else None,
+        (raw.case_id or None) if raw else None,
+        None,
+        tuple(problems),
+        (raw.ref or None) if raw else None,
+    )
+
+
+def _response_hash(ret: Return) -> str:
+    h = hashlib.sha256()
+    h.update(repr((dataclasses.replace(ret, received_on=date.min),)).encode())
+    return h.hexdigest()
+
+
+# ------------------------------------------------------------------ entry point
+
+
+def discover(paths: Iterable[Path]) -> list[Path]:
+    """Files to ingest: given files as they are; folders searched for workbooks and CSVs."""
+    out: list[Path] = []
+    seen: set[Path] = set()
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            found = sorted(
+                f
+                for f in p.rglob("*")
+                if f.is_file()
+                and f.suffix.lower() in FILE_SUFFIXES
+                and not f.name.startswith(("~$", "."))
+            )
+        else:
+            found = [p]
+        for f in found:
+            if f not in seen:
+                seen.add(f)
+                out.append(f)
+    return out
+
+
+def ingest_paths(
+    cfg: Config,
+    paths: Sequence[Path],
+    *,
+    as_of: date | None = None,
+    dry_run: bool = False,
+    unallocated: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    register: Register | None = None,
+) -> IngestReport:
+    """Ingest files and folders; the library function behind ``qaf ingest``."""
+    from qaf.register import Register
+
+    files = discover(paths)
+    missing = [str(p) for p in paths if not Path(p).exists()]
+    report = IngestReport(dry_run=dry_run)
+    for m in missing:
+        report.files.append(
+            _rejected(m, "", [Problem("I1", f"{Path(m).name} does not exist", "error", m)])
+        )
+    files = [f for f in files if f.exists()]
+    own = register is None
+    reg = register or Register.open(cfg.register_path)
+    try:
+        ing = Ingestor(cfg, reg, as_of or date.today(), dry_run=dry_run, unallocated=unallocated)
+        report.files.extend(ing.run(files, progress))
+    finally:
+        if own:
+            reg.close()
+    return report

@@ -1,0 +1,356 @@
+"""Open an untrusted .xlsx safely and fast, and read its cells into plain grids.
+
+Returned workbooks come from dozens of staff through e-mail (issue 7). An XLSX
+is a zip of XML, so before any parsing this module checks, in order:
+
+1. the file itself: not empty, not bigger than ``limits.max_file_mb``, and
+   what it really is from its first bytes — a renamed PDF, an old ``.xls``
+   (an OLE container), a password-protected workbook (Excel encrypts into an
+   OLE container too), a Word/OpenDocument file, plain text — each refused
+   with a one-line, plain-English message;
+2. the zip central directory: the declared uncompressed sizes against
+   ``limits.max_uncompressed_mb`` and each part's compression ratio against
+   ``limits.max_compression_ratio`` (zip bombs), the number of parts, and
+   that it holds an Excel workbook at all;
+3. every XML part, decompressed by Python's zipfile (which stops at the
+   declared size and verifies the CRC, so the actual sizes equal the checked
+   declared sizes): any ``<!DOCTYPE`` or ``<!ENTITY`` is refused (entity
+   expansion "billion laughs", external entities) — no workbook Excel writes
+   has one;
+4. each worksheet's extent (last row x last column), so one stray cell at
+   XFD1048576 cannot make the reader allocate billions of empty cells.
+
+Only then are cell values read, with python-calamine (Rust; about 0.3 ms for
+an audit workbook against about 9 ms for pandas + openpyxl). Calamine returns
+Excel date cells as ``date``/``datetime``; text dates are left as text for
+``qaf.calendar.parse_date``.
+
+Everything wrong with the file is raised as ``UnreadableFile`` (rule I1)
+with a message a QA officer can act on, never a traceback.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from qaf.config import Limits
+from qaf.grades import normalise
+from qaf.problems import QafError
+
+RULE = "I1"  # the file is not a readable, safe workbook (issue 7 item 1)
+
+MAX_PARTS = 2_000
+MAX_CELLS = 2_000_000  # per sheet, counted from A1 (the grid is padded from A1)
+RATIO_CHECK_FROM = 1 << 20  # parts under 1 MiB cannot be bombs worth the name
+
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
+_ENCRYPTED = "EncryptedPackage".encode("utf-16-le")
+_ENCRYPTION_INFO = "EncryptionInfo".encode("utf-16-le")
+_XLS_STREAMS = ("Workbook".encode("utf-16-le"), "Book".encode("utf-16-le"))
+
+# r="B7" is a cell reference, r="7" a row number; the literal prefix keeps the scan fast
+# (other attributes ending in r, like sqref="A1", only add real cells to the estimate).
+_REF = re.compile(rb'r="([A-Z]{0,3})(\d{1,7})"')
+
+
+class UnreadableFile(QafError):
+    """The file is not a workbook we can safely read (rule I1)."""
+
+    def __init__(self, path: Path | str, message: str) -> None:
+        name = Path(path).name
+        super().__init__(f"{name} {message}", rule=RULE, file=str(path), exit_code=1)
+        self.reason = message
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """One worksheet as a grid padded from A1: ``rows[r][c]`` is the cell at row r+1, col c+1.
+
+    Values are ``str`` (as typed, not stripped), ``float``, ``int``, ``bool``,
+    ``date``/``datetime``/``time``, or ``None`` for an empty cell.
+    ``merged`` holds inclusive 0-based ``(first_row, first_col, last_row, last_col)``.
+    """
+
+    name: str
+    visible: bool
+    rows: list[list[Any]]
+    merged: tuple[tuple[int, int, int, int], ...] = ()
+    _merge_of: dict[tuple[int, int], tuple[int, int, int, int]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        for m in self.merged:
+            r0, c0, r1, c1 = m
+            if (r1 - r0 + 1) * (c1 - c0 + 1) > 10_000:
+                continue  # a huge merge is decoration; only its top-left cell matters
+            for r in range(r0, r1 + 1):
+                for c in range(c0, c1 + 1):
+                    self._merge_of[(r, c)] = m
+
+    @property
+    def height(self) -> int:
+        return len(self.rows)
+
+    def raw(self, r: int, c: int) -> Any:
+        if 0 <= r < len(self.rows):
+            row = self.rows[r]
+            if 0 <= c < len(row):
+                return row[c]
+        return None
+
+    def value(self, r: int, c: int) -> Any:
+        """The cell's value; a cell covered by a merged range shows its top-left value."""
+        m = self._merge_of.get((r, c)) if self._merge_of else None
+        if m is not None:
+            return self.raw(m[0], m[1])
+        return self.raw(r, c)
+
+    def merge_end_col(self, r: int, c: int) -> int:
+        """The last column of the merged range starting at (r, c), or c."""
+        m = self._merge_of.get((r, c)) if self._merge_of else None
+        return m[3] if m is not None else c
+
+
+@dataclass(frozen=True)
+class Workbook:
+    path: Path
+    sheets: tuple[Sheet, ...]
+
+    def sheet(self, name: str) -> Sheet | None:
+        key = normalise(name)
+        for s in self.sheets:
+            if normalise(s.name) == key:
+                return s
+        return None
+
+    def visible(self) -> Iterator[Sheet]:
+        return (s for s in self.sheets if s.visible)
+
+
+def cell_ref(r: int, c: int) -> str:
+    """0-based (row, col) as an A1 reference: (6, 1) -> "B7"."""
+    return f"{col_letter(c)}{r + 1}"
+
+
+def col_letter(c: int) -> str:
+    letters = ""
+    n = c + 1
+    while n:
+        n, rem = divmod(n - 1, 26)
+        letters = chr(65 + rem) + letters
+    return letters
+
+
+# ------------------------------------------------------------------ reading
+
+
+def read_bytes(path: Path, limits: Limits) -> bytes:
+    """The file's bytes, refusing a missing, empty or oversized file before reading it."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise UnreadableFile(path, "does not exist") from None
+    except OSError as e:
+        raise UnreadableFile(path, f"cannot be read ({e.strerror})") from None
+    if size == 0:
+        raise UnreadableFile(path, "is empty (0 bytes): save the workbook again and resend it")
+    if size > limits.max_file_mb * 1024 * 1024:
+        raise UnreadableFile(
+            path,
+            f"is {size / 1024 / 1024:.1f} MB, over the {limits.max_file_mb:g} MB limit "
+            "([limits] max_file_mb in qaf.toml)",
+        )
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise UnreadableFile(path, f"cannot be read ({e.strerror})") from None
+
+
+def sniff(data: bytes) -> str | None:
+    """Why these bytes are not an .xlsx, judged from how they start; None if they may be."""
+    head = data[:8]
+    if not data:
+        return "is empty (0 bytes): save the workbook again and resend it"
+    if head.startswith(ZIP_MAGICS):
+        return None
+    if head == OLE_MAGIC:
+        if _ENCRYPTED in data or _ENCRYPTION_INFO in data:
+            return (
+                "is password-protected: open it in Excel, remove the password "
+                "(File > Info > Protect Workbook) and save it again"
+            )
+        if any(s in data for s in _XLS_STREAMS):
+            return "is an old Excel .xls file: open it in Excel and save it as .xlsx"
+        return "is an old Office (OLE) file, not an .xlsx workbook: save it as .xlsx"
+    if head.startswith(b"%PDF"):
+        return "is a PDF, not an Excel workbook (was it renamed?): send the .xlsx itself"
+    text = data[:512].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if text.startswith((b"<html", b"<!doctype html", b"<table")):
+        return "is a web page (HTML), not an Excel workbook: save it as .xlsx"
+    if text.startswith(b"<?xml"):
+        return "is an XML file (perhaps an Excel 2003 XML spreadsheet), not .xlsx: save it as .xlsx"
+    if head.startswith(b"{\\rtf"):
+        return "is a Word/RTF document, not an Excel workbook"
+    return "is not an Excel workbook (.xlsx): it is neither a zip file nor an Office file"
+
+
+def check_zip(data: bytes, path: Path, limits: Limits) -> zipfile.ZipFile:
+    """Open the zip and check its central directory against the limits (zip bombs)."""
+    why = sniff(data)
+    if why:
+        raise UnreadableFile(path, why)
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+        infos = zf.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError):
+        raise UnreadableFile(
+            path, "is damaged (not a complete zip file; was it truncated in the e-mail?)"
+        ) from None
+    if len(infos) > MAX_PARTS:
+        raise UnreadableFile(path, f"has {len(infos)} parts inside, more than any workbook")
+    limit = limits.max_uncompressed_mb * 1024 * 1024
+    total = 0
+    for info in infos:
+        if info.flag_bits & 0x1:
+            raise UnreadableFile(path, "is an encrypted zip file, not a workbook Excel can open")
+        total += info.file_size
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size >= RATIO_CHECK_FROM and ratio > limits.max_compression_ratio:
+            raise UnreadableFile(
+                path,
+                f"looks like a zip bomb: part {info.filename} expands {ratio:.0f} times "
+                f"(limit {limits.max_compression_ratio:g}, [limits] max_compression_ratio)",
+            )
+    if total > limit:
+        raise UnreadableFile(
+            path,
+            f"would expand to {total / 1024 / 1024:.0f} MB, over the "
+            f"{limits.max_uncompressed_mb:g} MB limit ([limits] max_uncompressed_mb)",
+        )
+    names = {i.filename for i in infos}
+    if "xl/workbook.xml" not in names:
+        if "xl/workbook.bin" in names:
+            why = "is an Excel binary workbook (.xlsb): save it as .xlsx"
+        elif "word/document.xml" in names:
+            why = "is a Word document, not an Excel workbook"
+        elif "ppt/presentation.xml" in names:
+            why = "is a PowerPoint file, not an Excel workbook"
+        elif "mimetype" in names and "content.xml" in names:
+            why = "is an OpenDocument file (.ods/.odt): save it as .xlsx"
+        else:
+            why = "is a zip file but not an Excel workbook"
+        raise UnreadableFile(path, why)
+    return zf
+
+
+def check_parts(zf: zipfile.ZipFile, path: Path, data: bytes) -> None:
+    """Decompress every XML part (bounded, CRC-checked) and refuse DTDs and oversized sheets."""
+    for info in zf.infolist():
+        name = info.filename
+        lower = name.lower()
+        if not lower.endswith((".xml", ".rels", ".vml")):
+            continue
+        part = _unpack(data, info, path)
+        if part[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 XML: look at it as text
+            try:
+                probe = part.decode("utf-16").encode("utf-8")
+            except UnicodeDecodeError:
+                raise UnreadableFile(path, f"has an unreadable XML part ({name})") from None
+        else:
+            probe = part
+        if b"<!DOCTYPE" in probe or b"<!ENTITY" in probe or b"<!doctype" in probe:
+            raise UnreadableFile(
+                path,
+                f"is refused: its XML ({name}) declares a DOCTYPE/ENTITY, which Excel never "
+                "writes (entity-expansion or external-entity attack)",
+            )
+        if lower.startswith("xl/worksheets/") and lower.endswith(".xml"):
+            _check_extent(probe, name, path)
+
+
+def _unpack(data: bytes, info: zipfile.ZipInfo, path: Path) -> bytes:
+    """One part's bytes, never more than its declared size, CRC-checked (4x faster than
+    ``ZipFile.read`` for the small parts of a workbook)."""
+    damaged = f"is damaged (part {info.filename} cannot be unpacked; truncated?)"
+    off = info.header_offset
+    header = data[off : off + 30]
+    if len(header) < 30 or header[:4] != b"PK\x03\x04":
+        raise UnreadableFile(path, damaged)
+    name_len = int.from_bytes(header[26:28], "little")
+    extra_len = int.from_bytes(header[28:30], "little")
+    start = off + 30 + name_len + extra_len
+    raw = data[start : start + info.compress_size]
+    if len(raw) < info.compress_size:
+        raise UnreadableFile(path, damaged)
+    if info.compress_type == zipfile.ZIP_STORED:
+        out = raw[: info.file_size]
+    elif info.compress_type == zipfile.ZIP_DEFLATED:
+        try:
+            d = zlib.decompressobj(-15)
+            out = d.decompress(raw, info.file_size + 1)
+        except zlib.error:
+            raise UnreadableFile(path, damaged) from None
+    else:
+        raise UnreadableFile(path, f"uses a compression Excel does not write ({info.filename})")
+    if len(out) != info.file_size or zlib.crc32(out) != info.CRC:
+        raise UnreadableFile(
+            path, f"is damaged or tampered with: part {info.filename} does not match its size/CRC"
+        )
+    return out
+
+
+def _check_extent(xml: bytes, name: str, path: Path) -> None:
+    refs = set(_REF.findall(xml))
+    max_col = 0
+    for letters in {m[0] for m in refs}:
+        col = 0
+        for ch in letters:
+            col = col * 26 + ch - 64
+        max_col = max(max_col, col)
+    max_row = max((int(m[1]) for m in refs), default=0)
+    if max_row * max(max_col, 1) > MAX_CELLS:
+        raise UnreadableFile(
+            path,
+            f"has a sheet ({name}) reaching cell {col_letter(max(max_col, 1) - 1)}{max_row}: "
+            f"too large for an audit return",
+        )
+
+
+def read_workbook(path: Path, limits: Limits, data: bytes | None = None) -> Workbook:
+    """Every sheet's cell values, after all the safety checks (raises ``UnreadableFile``)."""
+    from python_calamine import CalamineWorkbook, SheetVisibleEnum
+
+    path = Path(path)
+    if data is None:
+        data = read_bytes(path, limits)
+    zf = check_zip(data, path, limits)
+    check_parts(zf, path, data)
+    try:
+        wb = CalamineWorkbook.from_filelike(io.BytesIO(data))
+        sheets = []
+        for meta in wb.sheets_metadata:
+            try:
+                sh = wb.get_sheet_by_name(meta.name)
+            except Exception:  # chart sheets and the like have no cells
+                continue
+            rows = [
+                [None if v == "" else v for v in row] for row in sh.to_python(skip_empty_area=False)
+            ]
+            merged = tuple((a[0], a[1], b[0], b[1]) for a, b in (sh.merged_cell_ranges or ()))
+            visible = meta.visible == SheetVisibleEnum.Visible
+            sheets.append(Sheet(meta.name, visible, rows, merged))
+    except UnreadableFile:
+        raise
+    except Exception as e:  # calamine errors: damaged XML, bad shared strings ...
+        first = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+        raise UnreadableFile(path, f"cannot be read as an Excel workbook ({first})") from None
+    return Workbook(path, tuple(sheets))
