@@ -115,20 +115,8 @@ def canonical_role(role: str) -> str:
     return ROLE_ALIASES.get(_norm(role), role.strip())
 
 
-_ROLE_INDEX: dict[int, tuple[Roster, dict[str, list[StaffMember]]]] = {}
-
-
 def _with_role(roster: Roster, role: str) -> list[StaffMember]:
-    """roster.with_role through an index built once per roster (a hot path of overdue)."""
-    entry = _ROLE_INDEX.get(id(roster))
-    if entry is None or entry[0] is not roster:
-        index: dict[str, list[StaffMember]] = {}
-        for member in roster.staff:
-            index.setdefault(_norm(member.role), []).append(member)
-        if len(_ROLE_INDEX) > 16:
-            _ROLE_INDEX.clear()
-        entry = _ROLE_INDEX[id(roster)] = (roster, index)
-    return list(entry[1].get(_norm(role), ()))
+    return roster.with_role(role)
 
 
 class CaseLike(Protocol):
@@ -591,8 +579,7 @@ _SPECIAL_ROLES = {
 
 
 def _is_known_role(role: str, roster: Roster) -> bool:
-    key = normalise(role)
-    return key in _SPECIAL_ROLES or any(normalise(s.role) == key for s in roster.staff)
+    return normalise(role) in _SPECIAL_ROLES or roster.has_role(role)
 
 
 def _action_owner(owner: str, facts: ReturnFacts, roster: Roster, on: date) -> tuple[str, str, str]:

@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from qaf.calendar import cycle_of, cycle_start_end, parse_date
 from qaf.grades import YES_NO, GradeError, Scale, is_not_applicable, normalise
 from qaf.problems import Level, Problem, QafError, has_errors
-from qaf.records import ActionItem, Alert, Allocation, FollowUp, ReturnFacts, StaffMember
+from qaf.records import ActionItem, Alert, Allocation, FollowUp, ReturnFacts
 from qaf.tools import Tool, overall_consistency
 from qaf.xlsxsafe import Sheet, UnreadableFile, Workbook, cell_ref, read_bytes, read_workbook
 
@@ -1137,7 +1137,7 @@ class Ingestor:
             from qaf.sources import Roster, read_staff
 
             try:
-                self.roster = _indexed(read_staff(self.cfg.staff))
+                self.roster = read_staff(self.cfg.staff)
             except QafError:
                 self.roster = Roster(())
         if self.calendar is None:
@@ -1366,24 +1366,6 @@ class Ingestor:
             yield from self.ingest_file(path)
             if progress:
                 progress(i, total)
-
-
-def _indexed(roster: Roster) -> Roster:
-    """The roster with ``with_role`` answered from an index (escalation asks it per return)."""
-    from qaf.sources import Roster
-
-    class IndexedRoster(Roster):
-        def with_role(self, role: str) -> list[StaffMember]:
-            index: dict[str, list[StaffMember]] = self.__dict__.setdefault("_by_role", {})
-            if not index:
-                for s in self.staff:
-                    index.setdefault(norm(s.role), []).append(s)
-            return list(index.get(norm(role), ()))
-
-        def by_name(self, name: str | None) -> StaffMember | None:
-            return self._by_name.get(norm(name)) if name else None
-
-    return IndexedRoster(roster.staff, roster.problems)
 
 
 class _DryRun(Exception):

@@ -55,17 +55,22 @@ class Roster:
     staff: tuple[StaffMember, ...]
     problems: tuple[Problem, ...] = ()
     _by_name: dict[str, StaffMember] = field(default_factory=dict, repr=False, compare=False)
+    _by_role: dict[str, list[StaffMember]] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        # Indexes built once: recipient resolution asks these for every return and item.
         for s in self.staff:
             self._by_name.setdefault(normalise(s.name), s)
+            self._by_role.setdefault(normalise(s.role), []).append(s)
 
     def by_name(self, name: str | None) -> StaffMember | None:
         return self._by_name.get(normalise(name)) if name else None
 
     def with_role(self, role: str) -> list[StaffMember]:
-        key = normalise(role)
-        return [s for s in self.staff if normalise(s.role) == key]
+        return list(self._by_role.get(normalise(role), ()))
+
+    def has_role(self, role: str) -> bool:
+        return normalise(role) in self._by_role
 
 
 # ----------------------------------------------------------------- tables
