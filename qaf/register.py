@@ -17,6 +17,7 @@ import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -1087,7 +1088,230 @@ class Register:
     # --- end overdue section
 
     # ============================================================ report
-    # Read-only aggregates for reports and the tracker export (rules P1-P3).
+    # Read-only aggregates for reports and the tracker export (rules P1-P3), and the
+    # moderator's grade (rule M1). Every query reads only the periods asked for:
+    # ``cycle IN (...)`` on the cycle indexes, ``received_on BETWEEN`` for returns that
+    # carry no cycle. Returns received, actions completed, follow-ups done and
+    # moderations recorded after ``as_of`` are treated as not (yet) happened.
+
+    def report_rows(self, scope: ReportScope) -> ReportRows:
+        """Everything a report needs for one period, plus per-cycle figures for trends."""
+        cyc = list(scope.cycles)
+        marks = ",".join("?" * len(cyc)) or "NULL"
+        as_of = scope.as_of.isoformat()
+        start, end = scope.start.isoformat(), scope.end.isoformat()
+        # current returns of the period (audits and re-audits)
+        ret_where = (
+            f"r.superseded_by IS NULL AND r.received_on <= ? AND r.type IN ('audit','reaudit') "
+            f"AND (r.cycle IN ({marks}) OR (r.cycle IS NULL AND r.received_on BETWEEN ? AND ?))"
+        )
+        ret_params: list[Any] = [as_of, *cyc, start, end]
+        self.conn.execute("DROP TABLE IF EXISTS temp.report_ids")
+        self.conn.execute("CREATE TEMP TABLE report_ids (id INTEGER PRIMARY KEY)")
+        self.conn.execute(
+            f"INSERT INTO temp.report_ids SELECT r.id FROM returns r WHERE {ret_where}", ret_params
+        )
+        try:
+            returns = self.query(
+                "SELECT r.id, r.audit_id, r.case_id, r.cycle, r.tool, r.type, r.auditor_role, "
+                "r.team, r.service, r.category, r.received_on, r.overall, r.overall_rationale, "
+                "r.summary, r.safety_concern, r.reaudit_round, r.movement, r.worker, r.auditor "
+                "FROM temp.report_ids i JOIN returns r ON r.id = i.id ORDER BY r.id"
+            )
+            domain_grades = self.query(
+                "SELECT d.return_id, d.domain_id, d.grade, d.na, d.rationale "
+                "FROM temp.report_ids i JOIN domain_grades d ON d.return_id = i.id"
+            )
+            fields = self.query(
+                "SELECT f.return_id, f.section, f.name, f.value FROM temp.report_ids i "
+                "JOIN return_fields f ON f.return_id = i.id "
+                "WHERE f.section IN ('compliance', 'feedback')"
+            )
+            actions = self.query(
+                "SELECT a.return_id, a.due, CASE WHEN a.completed_on <= ? THEN a.completed_on "
+                "END AS completed_on FROM temp.report_ids i JOIN actions a ON a.return_id = i.id",
+                (as_of,),
+            )
+            alerts = self.query(
+                "SELECT a.rule, count(*) AS n, count(DISTINCT a.return_id) AS returns "
+                "FROM temp.report_ids i JOIN alerts a ON a.return_id = i.id "
+                "GROUP BY a.rule ORDER BY a.rule"
+            )
+            followups = self.query(
+                "SELECT f.kind, f.rule, f.due, CASE WHEN f.done_on <= ? THEN f.done_on END "
+                "AS done_on FROM temp.report_ids i JOIN followups f ON f.return_id = i.id",
+                (as_of,),
+            )
+        finally:
+            self.conn.execute("DROP TABLE IF EXISTS temp.report_ids")
+        allocations = self.query(
+            "SELECT a.audit_id, a.cycle, a.team, a.service, a.category, a.auditor_role, a.type, "
+            "COALESCE((SELECT max(e.new_due) FROM extensions e WHERE e.audit_id = a.audit_id), "
+            "a.due) AS due, "
+            "(SELECT min(r.received_on) FROM returns r WHERE r.audit_id = a.audit_id "
+            "AND r.received_on <= ?) AS received_on "
+            f"FROM allocations a WHERE a.cycle IN ({marks}) AND a.type IN ('audit','reaudit')",
+            [as_of, *cyc],
+        )
+        moderations = self.query(
+            "SELECT m.audit_id, COALESCE(r.team, a.team, '') AS team, "
+            "COALESCE(m.auditor_grade, r.overall) AS auditor_grade, m.moderator_grade "
+            "FROM moderations m LEFT JOIN returns r ON r.id = m.return_id "
+            "LEFT JOIN allocations a ON a.audit_id = m.audit_id "
+            "WHERE m.done_on BETWEEN ? AND ? AND m.moderator_grade IS NOT NULL",
+            (start, min(end, as_of)),
+        )
+        trend = list(scope.trend_cycles)
+        tmarks = ",".join("?" * len(trend)) or "NULL"
+        t_start, t_end = (scope.trend_start.isoformat(), scope.trend_end.isoformat())
+        cycle_grades = self.query(
+            "SELECT COALESCE(r.cycle, substr(r.received_on, 1, 7)) AS cycle, r.overall, "
+            "count(*) AS n FROM returns r WHERE r.superseded_by IS NULL AND r.received_on <= ? "
+            "AND r.type IN ('audit','reaudit') AND r.overall IS NOT NULL "
+            f"AND (r.cycle IN ({tmarks}) OR (r.cycle IS NULL AND r.received_on BETWEEN ? AND ?)) "
+            "GROUP BY 1, 2",
+            [as_of, *trend, t_start, t_end],
+        )
+        cycle_completion = self.query(
+            "SELECT cycle, count(*) AS allocated, count(received_on) AS returned, "
+            "sum(received_on <= due) AS on_time FROM ("
+            "SELECT a.cycle, COALESCE((SELECT max(e.new_due) FROM extensions e "
+            "WHERE e.audit_id = a.audit_id), a.due) AS due, "
+            "(SELECT min(r.received_on) FROM returns r WHERE r.audit_id = a.audit_id "
+            "AND r.received_on <= ?) AS received_on "
+            f"FROM allocations a WHERE a.cycle IN ({tmarks}) AND a.type IN ('audit','reaudit')"
+            ") GROUP BY cycle",
+            [as_of, *trend],
+        )
+        return ReportRows(
+            allocations=allocations,
+            returns=returns,
+            domain_grades=domain_grades,
+            fields=fields,
+            actions=actions,
+            alerts=alerts,
+            followups=followups,
+            moderations=moderations,
+            cycle_grades=cycle_grades,
+            cycle_completion=cycle_completion,
+        )
+
+    def export_rows(self, table: str) -> tuple[list[str], Iterator[sqlite3.Row]]:
+        """Column names and a lazy cursor over one sheet of the tracker export."""
+        sql = _EXPORT_SQL[table]
+        cur = self.conn.execute(sql)
+        return [c[0] for c in cur.description], iter(cur)
+
+    def export_domain_grades(self) -> Iterator[sqlite3.Row]:
+        """Domain grades of current returns, ordered by return, for the Returns sheet."""
+        return iter(
+            self.conn.execute(
+                "SELECT d.return_id, d.domain_id, CASE WHEN d.na THEN 'N/A' ELSE d.grade END "
+                "AS grade FROM returns r JOIN domain_grades d ON d.return_id = r.id "
+                "WHERE r.superseded_by IS NULL ORDER BY d.return_id"
+            )
+        )
+
+    def export_domain_ids(self) -> list[tuple[str, str]]:
+        """(tool, domain_id) pairs that occur in current returns, in first-seen order."""
+        rows = self.query(
+            "SELECT r.tool, d.domain_id, min(r.id) AS first FROM returns r "
+            "JOIN domain_grades d ON d.return_id = r.id WHERE r.superseded_by IS NULL "
+            "GROUP BY r.tool, d.domain_id ORDER BY r.tool, first"
+        )
+        return [(r["tool"], r["domain_id"]) for r in rows]
+
+    def current_return(self, audit_id: str) -> sqlite3.Row | None:
+        rows = self.query(
+            "SELECT * FROM returns WHERE audit_id = ? AND superseded_by IS NULL "
+            "ORDER BY id DESC LIMIT 1",
+            (audit_id,),
+        )
+        return rows[0] if rows else None
+
+    def record_moderation(
+        self,
+        audit_id: str,
+        *,
+        moderator: str,
+        moderator_grade: str,
+        done_on: date,
+        note: str = "",
+    ) -> ModerationRecorded:
+        """Rule M1: the moderator's grade for a returned audit.
+
+        Fills the open moderation picked for the audit (the latest one), or records an
+        unsampled moderation when none was picked; closes the audit's open "moderation"
+        follow-up. Raises QafError when the audit has no current return.
+        """
+        ret = self.current_return(audit_id)
+        if ret is None:
+            raise QafError(f'no returned audit "{audit_id}" in the register', exit_code=2)
+        with self.transaction() as conn:
+            row = conn.execute(
+                "SELECT id, moderator, moderator_grade, done_on FROM moderations "
+                "WHERE audit_id = ? ORDER BY (done_on IS NULL) DESC, picked_cycle DESC LIMIT 1",
+                (audit_id,),
+            ).fetchone()
+            previous = None
+            if row is None:
+                cycle = ret["cycle"] or ret["received_on"][:7]
+                cur = conn.execute(
+                    "INSERT INTO moderations (audit_id, return_id, picked_cycle, reason, "
+                    "moderator, auditor_grade, moderator_grade, note, done_on) "
+                    "VALUES (?,?,?,?,?,?,?,?,?)",
+                    (
+                        audit_id,
+                        ret["id"],
+                        cycle,
+                        "not in the sample: recorded by qaf moderate",
+                        moderator,
+                        ret["overall"],
+                        moderator_grade,
+                        note,
+                        done_on.isoformat(),
+                    ),
+                )
+                mod_id = int(cur.lastrowid or 0)
+                sampled = False
+            else:
+                mod_id = int(row["id"])
+                sampled = True
+                if row["moderator_grade"] is not None:
+                    previous = (row["moderator_grade"], row["moderator"], row["done_on"])
+                conn.execute(
+                    "UPDATE moderations SET return_id = ?, moderator = ?, "
+                    "auditor_grade = COALESCE(auditor_grade, ?), moderator_grade = ?, note = ?, "
+                    "done_on = ? WHERE id = ?",
+                    (
+                        ret["id"],
+                        moderator,
+                        ret["overall"],
+                        moderator_grade,
+                        note,
+                        done_on.isoformat(),
+                        mod_id,
+                    ),
+                )
+            closed = conn.execute(
+                "UPDATE followups SET done_on = ?, done_by = ? "
+                "WHERE kind = 'moderation' AND audit_id = ? AND done_on IS NULL",
+                (done_on.isoformat(), moderator, audit_id),
+            ).rowcount
+            auditor_grade = conn.execute(
+                "SELECT auditor_grade FROM moderations WHERE id = ?", (mod_id,)
+            ).fetchone()[0]
+        return ModerationRecorded(
+            moderation_id=mod_id,
+            audit_id=audit_id,
+            case_id=ret["case_id"],
+            tool=ret["tool"],
+            auditor_grade=auditor_grade,
+            moderator_grade=moderator_grade,
+            sampled=sampled,
+            previous=previous,
+            followups_closed=closed,
+        )
 
     # --- end report section
 
@@ -1131,3 +1355,102 @@ def _followup(r: sqlite3.Row) -> FollowUp:
         id=r["id"],
         done_on=from_iso(r["done_on"]),
     )
+
+
+# ============================================================ report (module level)
+# Shapes of the report queries (rules P1-P3, M1). Rows are sqlite3.Row: index by name.
+
+
+@dataclass(frozen=True)
+class ReportScope:
+    """What to read: the period's cycles and dates, and the cycles of its trend lines."""
+
+    cycles: tuple[str, ...]
+    start: date
+    end: date
+    trend_cycles: tuple[str, ...]
+    trend_start: date
+    trend_end: date
+    as_of: date
+
+
+@dataclass(frozen=True)
+class ReportRows:
+    allocations: list[sqlite3.Row]  # audit_id, cycle, team, service, category, auditor_role,
+    # type, due (after extensions), received_on (first return, or None)
+    returns: list[sqlite3.Row]  # current audits and re-audits of the period
+    domain_grades: list[sqlite3.Row]  # return_id, domain_id, grade, na, rationale
+    fields: list[sqlite3.Row]  # return_id, section (compliance | feedback), name, value
+    actions: list[sqlite3.Row]  # return_id, due, completed_on
+    alerts: list[sqlite3.Row]  # rule, n, returns
+    followups: list[sqlite3.Row]  # kind, rule, due, done_on
+    moderations: list[sqlite3.Row]  # audit_id, team, auditor_grade, moderator_grade
+    cycle_grades: list[sqlite3.Row]  # cycle, overall, n (trend cycles)
+    cycle_completion: list[sqlite3.Row]  # cycle, allocated, returned, on_time (trend cycles)
+
+
+@dataclass(frozen=True)
+class ModerationRecorded:
+    moderation_id: int
+    audit_id: str
+    case_id: str
+    tool: str
+    auditor_grade: str | None
+    moderator_grade: str
+    sampled: bool  # False: the audit was not in the M1 sample
+    previous: tuple[str, str, str] | None  # (grade, moderator, done_on) replaced
+    followups_closed: int
+
+
+_EXPORT_SQL: dict[str, str] = {
+    "Allocations": (
+        'SELECT a.audit_id AS "Audit ID", a.cycle AS "Cycle", a.case_id AS "Case ID", '
+        'a.team AS "Team", a.service AS "Service Area", a.category AS "Category", '
+        'a.worker AS "Social Worker", a.auditor AS "Auditor", a.auditor_role AS '
+        '"Auditor role", a.tool AS "Tool", a.type AS "Type", a.due AS "Due", '
+        "(SELECT max(e.new_due) FROM extensions e WHERE e.audit_id = a.audit_id) AS "
+        '"Extended to", a.reaudit_of AS "Re-audit of", a.reaudit_round AS '
+        '"Re-audit round", a.moderates AS "Moderates", '
+        "(SELECT min(r.received_on) FROM returns r WHERE r.audit_id = a.audit_id) AS "
+        '"Returned on" FROM allocations a ORDER BY a.cycle, a.audit_id'
+    ),
+    "Returns": (
+        'SELECT r.id AS "Return ID", r.audit_id AS "Audit ID", r.case_id AS "Case ID", '
+        'r.cycle AS "Cycle", r.tool AS "Tool", r.type AS "Type", r.auditor AS '
+        '"Auditor", r.auditor_role AS "Auditor role", r.team AS "Team", r.service AS '
+        '"Service Area", r.category AS "Category", r.worker AS "Social Worker", '
+        'r.audit_date AS "Date of audit", r.received_on AS "Received on", r.due AS "Due", '
+        'r.overall_before AS "Overall before discussion", r.overall AS "Overall grade", '
+        'r.movement AS "Re-audit movement", r.reaudit_round AS "Re-audit round", '
+        "CASE WHEN r.safety_concern THEN 'Yes' ELSE 'No' END AS \"Safety concern\", "
+        'r.overall_rationale AS "Rationale for overall grade", r.summary AS '
+        '"Summary" FROM returns r WHERE r.superseded_by IS NULL ORDER BY r.id'
+    ),
+    "Actions": (
+        'SELECT a.id AS "Action ID", a.audit_id AS "Audit ID", a.case_id AS "Case ID", '
+        'a.action AS "Action", a.owner AS "Who is responsible", a.due AS "By when", '
+        'a.completed_on AS "Completed on" FROM actions a JOIN returns r ON r.id = a.return_id '
+        "WHERE r.superseded_by IS NULL ORDER BY a.id"
+    ),
+    "Escalations": (
+        'SELECT \'alert\' AS "Kind", substr(al.created_at, 1, 10) AS "Date", '
+        'al.rule AS "Rule", r.audit_id AS "Audit ID", r.case_id AS "Case ID", '
+        'NULL AS "Escalation level", al.recipient_role AS "Recipient role", '
+        'al.recipient_name AS "Recipient", al.recipient_email AS "Email", '
+        'al.reason AS "Reason or item", NULL AS "Channel" '
+        "FROM alerts al JOIN returns r ON r.id = al.return_id "
+        "UNION ALL "
+        "SELECT 'notification', substr(n.sent_at, 1, 10), NULL, NULL, NULL, n.level, NULL, "
+        "n.recipient_name, n.recipient_email, n.item_key, n.channel FROM notifications n "
+        "ORDER BY 2, 1"
+    ),
+    "Moderation": (
+        'SELECT m.audit_id AS "Audit ID", COALESCE(r.case_id, a.case_id) AS "Case ID", '
+        'COALESCE(r.team, a.team) AS "Team", m.picked_cycle AS "Picked in cycle", '
+        'm.reason AS "Reason", m.moderator AS "Moderator", COALESCE(m.auditor_grade, '
+        'r.overall) AS "Auditor grade", m.moderator_grade AS "Moderator grade", '
+        'm.note AS "Note", m.done_on AS "Moderated on" FROM moderations m '
+        "LEFT JOIN returns r ON r.id = m.return_id "
+        "LEFT JOIN allocations a ON a.audit_id = m.audit_id ORDER BY m.picked_cycle, m.audit_id"
+    ),
+}

@@ -1,0 +1,901 @@
+"""Report packs: periods, aggregation of register rows into ``ReportData``, rendering.
+
+Rules P1 (monthly, quarterly, annual reports), P2 (contents) and P3 (no child
+names; small counts suppressed). The register returns rows for one period
+(``Register.report_rows``); ``build_report`` turns them into a ``ReportData`` of
+plain numbers and ready-to-print tables, with suppression already applied, so a
+council's own template cannot leak a small count by accident. ``render`` fills
+the jinja2 templates (``qaf/templates``, overridable by a ``templates/`` folder
+next to qaf.toml). Nothing here reads files or the database except ``render``,
+which loads templates.
+
+Definitions (documented in the report itself):
+- the period's *allocations* are those of its cycles (audits and re-audits);
+  *returned* = a return arrived by the as-of date; *on time* = the first return
+  arrived on or before the due date (after any extension); *outstanding* = not
+  returned; *overdue* = outstanding and past its due date.
+- the period's *returns* are the current (not superseded) audits and re-audits of
+  its cycles, plus returns with no cycle received in its dates.
+- *Good or better* = the overall (or domain) grade is Good or Outstanding.
+- moderation agreement covers moderations recorded in the period's dates.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from qaf.calendar import cycle_start_end, cycles_between, parse_cycle, parse_quarter, shift_cycle
+from qaf.grades import YES_NO, GradeError, Scale
+
+if TYPE_CHECKING:
+    from qaf.config import Config
+    from qaf.register import ReportRows, ReportScope
+
+PeriodKind = Literal["month", "quarter", "year"]
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
+DASH = "—"  # a hidden or undefined percentage
+QUOTE_MAX = 400  # characters of a quoted rationale
+QUOTES_PER_DOMAIN = 2
+LEARNED_DOMAINS = 3
+FEEDBACK_PER_QUESTION = 3
+TREND_CYCLES = 12
+
+
+# ------------------------------------------------------------------ periods
+
+
+@dataclass(frozen=True)
+class Period:
+    """A reporting period: whole cycles (months), rule P1."""
+
+    kind: PeriodKind
+    key: str  # file-name friendly: "2026-10", "2026Q3", "2026-27Q3", "2026", "2026-27"
+    label: str  # "October 2026", "2026Q3 (July to September 2026)"
+    cycles: tuple[str, ...]
+    financial_year: bool = False
+
+    @property
+    def start(self) -> date:
+        return cycle_start_end(self.cycles[0])[0]
+
+    @property
+    def end(self) -> date:
+        return cycle_start_end(self.cycles[-1])[1]
+
+    def shifted(self, months: int) -> Period:
+        """The period of the same kind ``months`` earlier (negative) or later."""
+        first = shift_cycle(self.cycles[0], months)
+        if self.kind == "month":
+            return month_period(first)
+        if self.kind == "quarter":
+            return _quarter_from_first(first, self.financial_year)
+        year = int(first[:4])
+        return year_period(year, self.financial_year)
+
+    def previous(self) -> Period:
+        return self.shifted(-len(self.cycles))
+
+    def same_last_year(self) -> Period:
+        return self.shifted(-12)
+
+
+def _span(cycles: Sequence[str]) -> str:
+    a, b = cycles[0], cycles[-1]
+    ma, mb = MONTHS[int(a[5:]) - 1], MONTHS[int(b[5:]) - 1]
+    if a[:4] == b[:4]:
+        return f"{ma} to {mb} {b[:4]}"
+    return f"{ma} {a[:4]} to {mb} {b[:4]}"
+
+
+def month_period(text: str) -> Period:
+    cycle = parse_cycle(text)
+    label = f"{MONTHS[int(cycle[5:]) - 1]} {cycle[:4]}"
+    return Period("month", cycle, label, (cycle,))
+
+
+def quarter_period(text: str, financial_year: bool = False) -> Period:
+    cycles = parse_quarter(text, financial_year)
+    return _quarter_from_first(cycles[0], financial_year)
+
+
+def _quarter_from_first(first: str, financial_year: bool) -> Period:
+    year, month = int(first[:4]), int(first[5:])
+    if financial_year:
+        fy = year if month >= 4 else year - 1
+        q = (month - 4) % 12 // 3 + 1
+        name = f"{fy}/{(fy + 1) % 100:02d} Q{q}"
+        key = f"{fy}-{(fy + 1) % 100:02d}Q{q}"
+    else:
+        q = (month - 1) // 3 + 1
+        name = key = f"{year}Q{q}"
+    cycles = tuple(shift_cycle(first, i) for i in range(3))
+    return Period("quarter", key, f"{name} ({_span(cycles)})", cycles, financial_year)
+
+
+def year_period(year: int, financial_year: bool = False) -> Period:
+    if not 1 <= year <= 9998:
+        raise ValueError(f'"{year}" is not a year')
+    if financial_year:
+        cycles = tuple(cycles_between(f"{year:04d}-04", f"{year + 1:04d}-03"))
+        short = f"{(year + 1) % 100:02d}"
+        return Period("year", f"{year}-{short}", f"{year}/{short} ({_span(cycles)})", cycles, True)
+    cycles = tuple(cycles_between(f"{year:04d}-01", f"{year:04d}-12"))
+    return Period("year", str(year), str(year), cycles, False)
+
+
+def parse_period(
+    kind: PeriodKind, value: str | None, *, as_of: date, financial_year: bool
+) -> Period:
+    """A period from the command line; no value (or "last") = the last complete one."""
+    if value is None or value.strip().casefold() in ("", "last"):
+        return last_complete(kind, as_of, financial_year)
+    if kind == "month":
+        return month_period(value)
+    if kind == "quarter":
+        return quarter_period(value, financial_year)
+    text = value.strip()
+    m = re.fullmatch(r"(\d{4})(?:\s*[/-]\s*(\d{2}|\d{4}))?", text)
+    if not m:
+        raise ValueError(
+            f'"{value}" is not a year: expected YYYY (or YYYY/YY for a financial year)'
+        )
+    return year_period(int(m.group(1)), financial_year)
+
+
+def last_complete(kind: PeriodKind, as_of: date, financial_year: bool = False) -> Period:
+    """The latest period of this kind that ended before ``as_of``."""
+    current = f"{as_of.year:04d}-{as_of.month:02d}"
+    period: Period
+    if kind == "month":
+        period = month_period(current)
+    elif kind == "quarter":
+        period = _quarter_from_first(_quarter_first(current, financial_year), financial_year)
+    else:
+        year = as_of.year - (1 if financial_year and as_of.month < 4 else 0)
+        period = year_period(year, financial_year)
+    while period.end >= as_of:
+        period = period.previous()
+    return period
+
+
+def _quarter_first(cycle: str, financial_year: bool) -> str:
+    month = int(cycle[5:])
+    offset = ((month - 4) % 3) if financial_year else ((month - 1) % 3)
+    return shift_cycle(cycle, -offset)
+
+
+def report_scope(period: Period, as_of: date) -> ReportScope:
+    """What the register must read: the period, its comparisons and its trend cycles."""
+    from qaf.register import ReportScope
+
+    trend = set(
+        cycles_between(shift_cycle(period.cycles[-1], -(TREND_CYCLES - 1)), period.cycles[-1])
+    )
+    trend.update(period.previous().cycles, period.same_last_year().cycles, period.cycles)
+    ordered = tuple(sorted(trend))
+    return ReportScope(
+        cycles=period.cycles,
+        start=period.start,
+        end=period.end,
+        trend_cycles=ordered,
+        trend_start=cycle_start_end(ordered[0])[0],
+        trend_end=cycle_start_end(ordered[-1])[1],
+        as_of=as_of,
+    )
+
+
+# ------------------------------------------------------------- suppression
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """Rule P3: counts 1..threshold-1 shown as "<threshold"; percentages from them hidden.
+
+    Zero is shown as 0. A threshold of 0 (or 1) switches suppression off.
+    """
+
+    threshold: int = 5
+
+    def small(self, n: int) -> bool:
+        return 0 < n < self.threshold
+
+    def count(self, n: int) -> str:
+        return f"<{self.threshold}" if self.small(n) else str(n)
+
+    def pct(self, num: int, den: int) -> str:
+        if den == 0 or self.small(num) or self.small(den):
+            return DASH
+        return pct_text(num, den)
+
+
+def pct_text(num: int, den: int) -> str:
+    return DASH if den == 0 else f"{round(100 * num / den)}%"
+
+
+def pct_value(num: int, den: int) -> float | None:
+    return None if den == 0 else 100 * num / den
+
+
+# ------------------------------------------------------------------ output
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table ready to print: every cell already formatted (and suppressed)."""
+
+    columns: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    title: str = ""
+    note: str = ""
+
+    def __bool__(self) -> bool:
+        return bool(self.rows)
+
+
+@dataclass(frozen=True)
+class Quote:
+    case_id: str
+    about: str  # the domain or question the text answers
+    grade: str  # the grade given ("" for feedback)
+    text: str
+
+
+@dataclass(frozen=True)
+class Completion:
+    allocated: int = 0
+    returned: int = 0
+    on_time: int = 0
+    late: int = 0
+    outstanding: int = 0
+    overdue: int = 0
+
+    @property
+    def rate(self) -> float | None:
+        return pct_value(self.returned, self.allocated)
+
+
+@dataclass(frozen=True)
+class DomainLine:
+    tool: str
+    domain_id: str
+    title: str
+    graded: int
+    good_or_better: int
+    counts: Mapping[str, int]
+
+    @property
+    def share(self) -> float | None:
+        return pct_value(self.good_or_better, self.graded)
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """Moderation agreement (rule M1): exact agreement and quadratic-weighted kappa."""
+
+    pairs: int
+    agreed: int
+    kappa: float | None
+
+    @property
+    def exact(self) -> float | None:
+        return pct_value(self.agreed, self.pairs)
+
+
+@dataclass(frozen=True)
+class PeriodFigures:
+    """The headline figures of one period, for the comparison table."""
+
+    label: str
+    allocated: int
+    returned: int
+    on_time: int
+    graded: int
+    good_or_better: int
+    grades: Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class TrendPoint:
+    cycle: str
+    graded: int
+    good_or_better: int
+
+    @property
+    def share(self) -> float | None:
+        return pct_value(self.good_or_better, self.graded)
+
+
+@dataclass(frozen=True)
+class ReportData:
+    organisation: str
+    audience: str
+    period: Period
+    as_of: date
+    levels: tuple[str, ...]
+    suppress_below: int
+    empty: bool
+    completion: Completion
+    grade_counts: Mapping[str, int]
+    graded: int
+    good_or_better: int
+    domains: tuple[DomainLine, ...]  # weakest first
+    movement: Mapping[str, int]  # improved / same / downgraded
+    reaudits: int
+    agreement: Agreement
+    safety_concerns: int
+    alerts_total: int
+    actions: Mapping[str, int]  # total, completed, completed_late, open, open_overdue
+    followups: Mapping[str, int]  # total, closed, open, open_overdue
+    comparison: tuple[PeriodFigures, ...]  # this period, previous, same period last year
+    trend: tuple[TrendPoint, ...]
+    # presentation: tables with suppression applied
+    tables: Mapping[str, Table] = field(default_factory=dict)
+    strengths: tuple[Quote, ...] = ()
+    improvements: tuple[Quote, ...] = ()
+    feedback: tuple[Quote, ...] = ()
+    feedback_total: int = 0
+    team_grades: Mapping[str, Mapping[str, int]] = field(default_factory=dict)  # for charts
+    notes: tuple[str, ...] = ()
+
+    @property
+    def good_share(self) -> float | None:
+        return pct_value(self.good_or_better, self.graded)
+
+
+# ------------------------------------------------------------- aggregation
+
+
+def build_report(rows: ReportRows, period: Period, cfg: Config, *, as_of: date) -> ReportData:
+    """Aggregate one period's register rows into the report's figures and tables (P2, P3)."""
+    scale: Scale = cfg.grade_scale
+    levels = scale.levels
+    good_rank = levels.index("Good") + 1 if "Good" in levels else max(1, len(levels) // 2)
+    good = {lvl for lvl in levels if scale.rank(lvl) <= good_rank}
+    sup = Suppression(cfg.report.suppress_below)
+    tables: dict[str, Table] = {}
+    iso_as_of = as_of.isoformat()
+
+    # --- completion (allocations of the period's cycles)
+    by_team: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
+    by_role: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
+    total = [0, 0, 0, 0, 0, 0]  # allocated, returned, on time, late, outstanding, overdue
+    for a in rows.allocations:
+        received, due = a["received_on"], a["due"]
+        status = (
+            (1, 1 if received <= due else 0, 0 if received <= due else 1, 0)
+            if received
+            else (0, 0, 0, 1)
+        )
+        overdue = 1 if not received and due < iso_as_of else 0
+        for acc in (by_team[a["team"] or "(no team)"], by_role[a["auditor_role"] or "(no role)"]):
+            acc[0] += 1
+            for i, v in enumerate(status):
+                acc[i + 1] += v
+        total[0] += 1
+        for i, v in enumerate(status):
+            total[i + 1] += v
+        total[5] += overdue
+    completion = Completion(*total)
+    comp_cols = (
+        "Allocated",
+        "Returned",
+        "On time",
+        "Late",
+        "Outstanding",
+        "Returned %",
+        "On time %",
+    )
+    for key, groups, label in (
+        ("completion_team", by_team, "Team"),
+        ("completion_role", by_role, "Auditor role"),
+    ):
+        tables[key] = Table(
+            (label, *comp_cols),
+            tuple(
+                (
+                    name,
+                    *(sup.count(v) for v in acc),
+                    sup.pct(acc[1], acc[0]),
+                    sup.pct(acc[2], acc[1]),
+                )
+                for name, acc in sorted(groups.items())
+            ),
+        )
+
+    # --- grade profile (current returns of the period)
+    returns = rows.returns
+    grade_counts: Counter[str] = Counter()
+    groups_by: dict[str, dict[str, Counter[str]]] = {
+        "team": defaultdict(Counter),
+        "service": defaultdict(Counter),
+        "category": defaultdict(Counter),
+    }
+    movement: Counter[str] = Counter()
+    reaudits = safety = 0
+    ret_by_id: dict[int, Any] = {}
+    for r in returns:
+        ret_by_id[r["id"]] = r
+        if r["safety_concern"]:
+            safety += 1
+        if r["type"] == "reaudit" or r["movement"]:
+            reaudits += 1
+            if r["movement"]:
+                movement[r["movement"]] += 1
+        overall = r["overall"]
+        if overall not in levels:
+            continue
+        grade_counts[overall] += 1
+        for dim, gmap in groups_by.items():
+            gmap[r[dim] or f"(no {dim})"][overall] += 1
+    graded = sum(grade_counts.values())
+    good_total = sum(n for lvl, n in grade_counts.items() if lvl in good)
+    tables["grades_overall"] = Table(
+        ("Grade", "Returns", "Share"),
+        tuple(
+            (lvl, sup.count(grade_counts[lvl]), sup.pct(grade_counts[lvl], graded))
+            for lvl in levels
+        ),
+    )
+    for dim, title in (("team", "Team"), ("service", "Service area"), ("category", "Category")):
+        tables[f"grades_{dim}"] = _grade_table(title, groups_by[dim], levels, good, sup)
+    team_grades = {t: dict(c) for t, c in sorted(groups_by["team"].items())}
+
+    # --- domain profile
+    dom_counts: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    rationales: dict[tuple[str, str], list[tuple[str, int]]] = defaultdict(list)
+    for d in rows.domain_grades:
+        grade = d["grade"]
+        if d["na"] or grade not in levels:
+            continue
+        ret = ret_by_id.get(d["return_id"])
+        if ret is None:
+            continue
+        dkey = (ret["tool"], d["domain_id"])
+        dom_counts[dkey][grade] += 1
+        if d["rationale"]:
+            rationales[dkey].append((grade, d["return_id"]))
+    tools = cfg.tools
+    many_tools = len({k[0] for k in dom_counts}) > 1
+    domains: list[DomainLine] = []
+    for (tool_id, dom_id), counts in dom_counts.items():
+        n = sum(counts.values())
+        g = sum(v for lvl, v in counts.items() if lvl in good)
+        domains.append(
+            DomainLine(tool_id, dom_id, _domain_title(tools, tool_id, dom_id), n, g, dict(counts))
+        )
+    domains.sort(
+        key=lambda x: (x.good_or_better / x.graded, -x.graded, x.tool, _natural(x.domain_id))
+    )
+    tables["domains"] = Table(
+        ("Domain", "Graded", *levels, "Good or better"),
+        tuple(
+            (
+                (f"{tools[d.tool].name}: " if many_tools and d.tool in tools else "")
+                + f"{d.domain_id} {d.title}",
+                sup.count(d.graded),
+                *(sup.count(d.counts.get(lvl, 0)) for lvl in levels),
+                sup.pct(d.good_or_better, d.graded),
+            )
+            for d in domains
+        ),
+    )
+
+    # --- re-audit movement
+    tables["movement"] = Table(
+        ("Movement", "Re-audits", "Share"),
+        tuple(
+            (m.capitalize(), sup.count(movement[m]), sup.pct(movement[m], reaudits))
+            for m in ("improved", "same", "downgraded")
+        ),
+    )
+
+    # --- moderation agreement (rule M1)
+    pairs_all: list[tuple[int, int]] = []
+    pairs_team: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for m in rows.moderations:
+        a, b = m["auditor_grade"], m["moderator_grade"]
+        if a in levels and b in levels:
+            pair = (scale.rank(a), scale.rank(b))
+            pairs_all.append(pair)
+            pairs_team[m["team"] or "(no team)"].append(pair)
+    agreement = agreement_of(pairs_all, len(levels))
+    tables["moderation"] = Table(
+        ("Team", "Pairs", "Exact agreement", "Weighted kappa"),
+        tuple(
+            (team, *_agreement_cells(agreement_of(p, len(levels)), sup))
+            for team, p in sorted(pairs_team.items())
+        )
+        + ((("All teams", *_agreement_cells(agreement, sup)),) if pairs_all else ()),
+    )
+
+    # --- escalations and follow-ups
+    alerts_total = sum(int(a["n"]) for a in rows.alerts)
+    tables["alerts"] = Table(
+        ("Rule", "Alerts raised", "Returns"),
+        tuple(
+            (a["rule"], sup.count(int(a["n"])), sup.count(int(a["returns"]))) for a in rows.alerts
+        ),
+    )
+    fu_kind: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for f in rows.followups:
+        acc = fu_kind[f["kind"]]
+        acc[0] += 1
+        if f["done_on"]:
+            acc[1] += 1
+        else:
+            acc[2] += 1
+            if f["due"] < iso_as_of:
+                acc[3] += 1
+    fu_total = [sum(acc[i] for acc in fu_kind.values()) for i in range(4)]
+    tables["followups"] = Table(
+        ("Follow-up", "Raised", "Closed", "Open", "Open and overdue"),
+        tuple((kind, *(sup.count(v) for v in acc)) for kind, acc in sorted(fu_kind.items())),
+    )
+
+    # --- actions
+    act = Counter[str]()
+    for a in rows.actions:
+        act["total"] += 1
+        if a["completed_on"]:
+            act["completed"] += 1
+            if a["due"] and a["completed_on"] > a["due"]:
+                act["completed_late"] += 1
+        else:
+            act["open"] += 1
+            if a["due"] and a["due"] < iso_as_of:
+                act["open_overdue"] += 1
+
+    # --- compliance and feedback (return_fields)
+    compliance: dict[str, list[int]] = {}
+    feedback_by_q: dict[str, list[Quote]] = defaultdict(list)
+    feedback_total = 0
+    for f in rows.fields:
+        fret = ret_by_id.get(f["return_id"])
+        if fret is None:
+            continue
+        value = (f["value"] or "").strip()
+        if not value:
+            continue
+        if f["section"] == "compliance":
+            acc = compliance.setdefault(f["name"], [0, 0, 0])
+            try:
+                yes = YES_NO.parse(value) == "Yes"
+            except GradeError:
+                acc[2] += 1  # N/A or other answers: not counted in the share
+                continue
+            acc[0] += 1
+            acc[1] += yes
+        else:
+            feedback_total += 1
+            feedback_by_q[f["name"]].append(
+                Quote(fret["case_id"], f["name"], "", _quote(value, _names_of(fret)))
+            )
+    tables["compliance"] = Table(
+        ("Question", "Answered", "Yes", "Yes %"),
+        tuple(
+            (q, sup.count(acc[0]), sup.count(acc[1]), sup.pct(acc[1], acc[0]))
+            for q, acc in compliance.items()
+        ),
+    )
+    feedback: list[Quote] = []
+    for quotes in feedback_by_q.values():
+        quotes.sort(key=lambda q: (-len(q.text), q.case_id))
+        texts: set[str] = set()
+        for q in quotes:
+            if q.text not in texts:
+                texts.add(q.text)
+                feedback.append(q)
+            if len(texts) == FEEDBACK_PER_QUESTION:
+                break
+
+    # --- what we learned: rationales of the strongest and weakest domains
+    rationale_text = {
+        (d["return_id"], d["domain_id"]): d["rationale"]
+        for d in rows.domain_grades
+        if d["rationale"]
+    }
+    bad = set(levels) - good
+    strengths = _learned(
+        [d for d in reversed(domains) if d.good_or_better],
+        good,
+        rationales,
+        rationale_text,
+        ret_by_id,
+    )
+    improvements = _learned(
+        [d for d in domains if d.graded > d.good_or_better],
+        bad,
+        rationales,
+        rationale_text,
+        ret_by_id,
+    )
+
+    # --- comparison and trend (per-cycle aggregates)
+    cyc_grades: dict[str, Counter[str]] = defaultdict(Counter)
+    for cg in rows.cycle_grades:
+        if cg["overall"] in levels:
+            cyc_grades[cg["cycle"]][cg["overall"]] += int(cg["n"])
+    cyc_comp = {c["cycle"]: c for c in rows.cycle_completion}
+
+    def figures(p: Period, label: str) -> PeriodFigures:
+        gc: Counter[str] = Counter()
+        alloc = nret = ontime = 0
+        for c in p.cycles:
+            gc.update(cyc_grades.get(c, Counter()))
+            crow = cyc_comp.get(c)
+            if crow is not None:
+                alloc += int(crow["allocated"])
+                nret += int(crow["returned"])
+                ontime += int(crow["on_time"] or 0)
+        n = sum(gc.values())
+        return PeriodFigures(
+            label, alloc, nret, ontime, n, sum(v for lvl, v in gc.items() if lvl in good), dict(gc)
+        )
+
+    comparison = (
+        figures(period, period.label),
+        figures(period.previous(), period.previous().label),
+        figures(period.same_last_year(), period.same_last_year().label),
+    )
+    last = period.cycles[-1]
+    trend = tuple(
+        TrendPoint(
+            c,
+            sum(cyc_grades[c].values()) if c in cyc_grades else 0,
+            sum(v for lvl, v in cyc_grades[c].items() if lvl in good) if c in cyc_grades else 0,
+        )
+        for c in cycles_between(shift_cycle(last, -(TREND_CYCLES - 1)), last)
+    )
+    tables["comparison"] = _comparison_table(comparison, levels, sup)
+
+    notes = []
+    if sup.threshold > 1:
+        notes.append(
+            f"Counts from 1 to {sup.threshold - 1} in breakdowns are shown as "
+            f'"<{sup.threshold}" and percentages based on them as "{DASH}" (disclosure control).'
+        )
+    notes.append(
+        "Case IDs only: no child's name appears in this report. Names of staff found in "
+        "quoted text are replaced by [name]."
+    )
+
+    return ReportData(
+        organisation=cfg.organisation.name,
+        audience=cfg.report.audience,
+        period=period,
+        as_of=as_of,
+        levels=levels,
+        suppress_below=sup.threshold,
+        empty=not rows.allocations and not returns,
+        completion=completion,
+        grade_counts={lvl: grade_counts[lvl] for lvl in levels},
+        graded=graded,
+        good_or_better=good_total,
+        domains=tuple(domains),
+        movement={m: movement[m] for m in ("improved", "same", "downgraded")},
+        reaudits=reaudits,
+        agreement=agreement,
+        safety_concerns=safety,
+        alerts_total=alerts_total,
+        actions={
+            k: act[k] for k in ("total", "completed", "completed_late", "open", "open_overdue")
+        },
+        followups=dict(zip(("total", "closed", "open", "open_overdue"), fu_total, strict=True)),
+        comparison=comparison,
+        trend=trend,
+        tables=tables,
+        strengths=tuple(strengths),
+        improvements=tuple(improvements),
+        feedback=tuple(feedback),
+        feedback_total=feedback_total,
+        team_grades=team_grades,
+        notes=tuple(notes),
+    )
+
+
+def _grade_table(
+    title: str,
+    groups: Mapping[str, Counter[str]],
+    levels: Sequence[str],
+    good: set[str],
+    sup: Suppression,
+) -> Table:
+    rows = []
+    for name, counts in sorted(groups.items()):
+        n = sum(counts.values())
+        g = sum(v for lvl, v in counts.items() if lvl in good)
+        rows.append(
+            (name, sup.count(n), *(sup.count(counts[lvl]) for lvl in levels), sup.pct(g, n))
+        )
+    return Table((title, "Returns", *levels, "Good or better"), tuple(rows))
+
+
+def _agreement_cells(a: Agreement, sup: Suppression) -> tuple[str, str, str]:
+    if sup.small(a.pairs):
+        return sup.count(a.pairs), DASH, DASH
+    kappa = DASH if a.kappa is None else f"{a.kappa:.2f}"
+    return str(a.pairs), pct_text(a.agreed, a.pairs), kappa
+
+
+def agreement_of(pairs: Sequence[tuple[int, int]], k: int) -> Agreement:
+    """Exact agreement and Cohen's quadratic-weighted kappa of (auditor, moderator) ranks 1..k.
+
+    kappa = 1 - sum(w * observed) / sum(w * expected), w = (i - j)^2 / (k - 1)^2;
+    None when undefined (no pairs, or every grade on both sides the same).
+    """
+    n = len(pairs)
+    agreed = sum(1 for a, b in pairs if a == b)
+    if n == 0 or k < 2:
+        return Agreement(n, agreed, None)
+    rows = Counter(a for a, _ in pairs)
+    cols = Counter(b for _, b in pairs)
+    scale = (k - 1) ** 2
+    observed = sum((a - b) ** 2 for a, b in pairs) / scale
+    expected = sum(rows[i] * cols[j] * (i - j) ** 2 for i in rows for j in cols) / scale / n
+    if expected == 0:
+        return Agreement(n, agreed, None)
+    return Agreement(n, agreed, 1 - observed / expected)
+
+
+def _domain_title(tools: Mapping[str, Any], tool_id: str, dom_id: str) -> str:
+    tool = tools.get(tool_id)
+    if tool is None:
+        return ""
+    try:
+        return str(tool.domain(dom_id).title)
+    except KeyError:
+        return ""
+
+
+def _natural(text: str) -> tuple[Any, ...]:
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", text))
+
+
+def _names_of(r: Any) -> tuple[str, ...]:
+    names = []
+    for col in ("worker", "auditor"):
+        try:
+            name = r[col]
+        except (IndexError, KeyError):
+            continue
+        if name:
+            names.append(name)
+    return tuple(names)
+
+
+def _quote(text: str, names: Iterable[str] = ()) -> str:
+    """A quotable excerpt: whitespace folded, staff names masked, cut at QUOTE_MAX."""
+    t = " ".join(text.split())
+    for name in names:
+        parts = [name, *(p for p in name.split() if len(p) >= 3)]
+        for part in parts:
+            t = re.sub(rf"\b{re.escape(part)}\b", "[name]", t)
+    if len(t) > QUOTE_MAX:
+        t = t[: QUOTE_MAX - 1].rsplit(" ", 1)[0] + "…"
+    return t
+
+
+def _learned(
+    domains: Sequence[DomainLine],
+    wanted: set[str],
+    rationales: Mapping[tuple[str, str], list[tuple[str, int]]],
+    text: Mapping[tuple[int, str], str],
+    returns: Mapping[int, Any],
+) -> list[Quote]:
+    """Up to QUOTES_PER_DOMAIN rationales (longest first) for each of the first domains."""
+    out: list[Quote] = []
+    seen: set[str] = set()
+    for d in domains[:LEARNED_DOMAINS]:
+        candidates = [
+            (grade, rid)
+            for grade, rid in rationales.get((d.tool, d.domain_id), [])
+            if grade in wanted
+        ]
+        candidates.sort(key=lambda c: (-len(text.get((c[1], d.domain_id), "")), c[1]))
+        taken = 0
+        for grade, rid in candidates:
+            r = returns[rid]
+            quoted = _quote(text[(rid, d.domain_id)], _names_of(r))
+            if quoted in seen:
+                continue
+            seen.add(quoted)
+            out.append(Quote(r["case_id"], f"{d.domain_id} {d.title}".strip(), grade, quoted))
+            taken += 1
+            if taken == QUOTES_PER_DOMAIN:
+                break
+    return out
+
+
+def _comparison_table(
+    figs: Sequence[PeriodFigures], levels: Sequence[str], sup: Suppression
+) -> Table:
+    def row(label: str, values: Sequence[str]) -> tuple[str, ...]:
+        return (label, *values)
+
+    rows = [
+        row("Allocated", [str(f.allocated) for f in figs]),
+        row("Returned", [str(f.returned) for f in figs]),
+        row("Returned %", [pct_text(f.returned, f.allocated) for f in figs]),
+        row("Returned on time %", [pct_text(f.on_time, f.returned) for f in figs]),
+        row("Graded returns", [str(f.graded) for f in figs]),
+        row("Good or better %", [sup.pct(f.good_or_better, f.graded) for f in figs]),
+    ]
+    for lvl in levels:
+        rows.append(row(f"{lvl} %", [sup.pct(f.grades.get(lvl, 0), f.graded) for f in figs]))
+    return Table(
+        ("", "This period", "Previous period", "Same period last year"),
+        tuple(rows),
+        note=" · ".join(
+            f"{name}: {f.label}"
+            for name, f in zip(("This period", "Previous", "Last year"), figs, strict=True)
+        ),
+    )
+
+
+# --------------------------------------------------------------- rendering
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|]|<(?=[A-Za-z/!?]))")
+
+
+def md_escape(value: object) -> str:
+    """Text safe inside a GitHub-flavoured Markdown table cell or quote.
+
+    Backslashes and Markdown punctuation are backslash-escaped (so a pipe never
+    splits a cell and ``<script>`` is shown as text), line breaks become ``<br>``.
+    """
+    text = _MD_SPECIAL.sub(r"\\\1", str(value))
+    return re.sub(r"\r\n|\r|\n", "<br>", text)
+
+
+def template_dirs(config_root: Path | None) -> list[Path]:
+    """Where templates are looked up, first match wins: the user's, then qaf's."""
+    dirs = []
+    if config_root is not None and (config_root / "templates").is_dir():
+        dirs.append(config_root / "templates")
+    dirs.append(TEMPLATE_DIR)
+    return dirs
+
+
+def render(data: ReportData, fmt: Literal["md", "html"], *, config_root: Path | None = None) -> str:
+    """The report as Markdown or as one self-contained HTML page."""
+    import jinja2
+
+    from qaf import charts
+
+    env = jinja2.Environment(
+        loader=jinja2.ChoiceLoader(
+            [jinja2.FileSystemLoader(str(d)) for d in template_dirs(config_root)]
+        ),
+        autoescape=jinja2.select_autoescape(("html", "htm", "xml", "html.j2")),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["md"] = md_escape
+    env.filters["pct"] = lambda v: DASH if v is None else f"{round(v)}%"
+    svg: dict[str, Any] = {}
+    if fmt == "html":
+        svg = {k: jinja2.utils.markupsafe.Markup(v) for k, v in charts.report_charts(data).items()}
+    template = env.get_template(f"report.{fmt}.j2")
+    return template.render(d=data, t=data.tables, charts=svg, DASH=DASH)
