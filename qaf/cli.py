@@ -827,22 +827,208 @@ def done(
 
 
 # ================================================================== report
+class ReportFormat(StrEnum):
+    md = "md"
+    html = "html"
+
+
+# Options whose value may be left out ("--quarter" alone = the last complete quarter).
+OPTIONAL_VALUE_OPTIONS = ("--month", "--quarter")
+
+
+def fill_optional_values(argv: list[str]) -> list[str]:
+    """``--month`` / ``--quarter`` given without a value get the value "last".
+
+    typer cannot declare an option whose value is optional, so ``main`` rewrites the
+    command line before parsing; ``--quarter last`` is accepted as well.
+    """
+    out: list[str] = []
+    for i, arg in enumerate(argv):
+        out.append(arg)
+        if arg in OPTIONAL_VALUE_OPTIONS and "report" in argv[:i]:
+            nxt = argv[i + 1] if i + 1 < len(argv) else None
+            if nxt is None or nxt.startswith("-"):
+                out.append("last")
+    return out
+
+
 @app.command()
-def report(config: ConfigOpt = None) -> None:
+def report(
+    month: Annotated[
+        str | None,
+        typer.Option(
+            "--month",
+            help="Monthly report for YYYY-MM; alone (or 'last'): the last complete month.",
+        ),
+    ] = None,
+    quarter: Annotated[
+        str | None,
+        typer.Option(
+            "--quarter",
+            help="Quarterly report for YYYYQn; alone (or 'last'): the last complete quarter.",
+        ),
+    ] = None,
+    year: Annotated[
+        str | None,
+        typer.Option("--year", help="Annual report for YYYY (financial year when configured)."),
+    ] = None,
+    fmt: Annotated[
+        ReportFormat, typer.Option("--format", "-f", help="md or html.")
+    ] = ReportFormat.html,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="File to write (default: reports/<period>.<format>)."),
+    ] = None,
+    as_of: AsOfOpt = None,
+    config: ConfigOpt = None,
+) -> None:
     """Write the monthly, quarterly or annual report pack (Markdown or HTML).
 
     Example: qaf report --quarter 2026Q3 --format html --out dmt-2026Q3.html
     """
-    not_built("report", 6)
+    import time
+
+    from qaf import report as rp
+    from qaf.problems import QafError
+    from qaf.register import Register
+
+    chosen = [(k, v) for k, v in (("month", month), ("quarter", quarter), ("year", year)) if v]
+    if len(chosen) != 1:
+        fail("give exactly one of --month, --quarter or --year")
+    kind, value = chosen[0]
+    cfg = load(config)
+    today = parse_as_of(as_of)
+    try:
+        period = rp.parse_period(
+            kind,  # type: ignore[arg-type]
+            value,
+            as_of=today,
+            financial_year=cfg.report.financial_year,
+        )
+    except ValueError as e:
+        fail(f"--{kind}: {e}")
+    started = time.perf_counter()
+    try:
+        with Register.open(cfg.register_path, create=False) as reg:
+            rows = reg.report_rows(rp.report_scope(period, today))
+        data = rp.build_report(rows, period, cfg, as_of=today)
+        text = rp.render(data, fmt.value, config_root=cfg.root)
+    except QafError as e:
+        fail(str(e), e.exit_code)
+    except Exception as e:  # a broken council template is a usage problem, not a crash
+        import jinja2
+
+        if isinstance(e, jinja2.TemplateError):
+            fail(f"report template: {e}")
+        raise
+    target = out or cfg.root / "reports" / f"{period.key}.{fmt.value}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    con = err_console()
+    con.print(
+        f"{_escape(period.label)}: {data.completion.returned} returns of "
+        f"{data.completion.allocated} allocated ({time.perf_counter() - started:.2f} s)"
+    )
+    sys.stdout.write(f"{target}\n")
 
 
 @app.command()
-def export(config: ConfigOpt = None) -> None:
+def export(
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Workbook to write (default: register.xlsx by qaf.toml)."),
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
     """Write the whole register as the tracker workbook QA teams keep.
+
+    Sheets: Allocations, Returns (overall and domain grades), Actions, Escalations, Moderation.
 
     Example: qaf export --out register.xlsx
     """
-    not_built("export", 6)
+    from qaf.export import export_register
+    from qaf.problems import QafError
+    from qaf.register import Register
+
+    cfg = load(config)
+    target = out or cfg.root / "register.xlsx"
+    try:
+        with Register.open(cfg.register_path, create=False) as reg:
+            counts = export_register(reg, target, tools=cfg.tools)
+    except QafError as e:
+        fail(str(e), e.exit_code)
+    con = err_console()
+    con.print(", ".join(f"{sheet}: {n} rows" for sheet, n in counts.items()))
+    sys.stdout.write(f"{target}\n")
+
+
+@app.command()
+def moderate(
+    audit_id: Annotated[str, typer.Argument(help="The audit ID of the moderated return.")],
+    grade: Annotated[str, typer.Option("--grade", "-g", help="The moderator's overall grade.")],
+    by: Annotated[str, typer.Option("--by", help="The moderator's name.")],
+    note: Annotated[str, typer.Option("--note", help="The moderator's note.")] = "",
+    on: Annotated[
+        str | None, typer.Option("--on", help="Date moderated, YYYY-MM-DD (default today).")
+    ] = None,
+    config: ConfigOpt = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Record the moderator's grade for a returned audit (rule M1).
+
+    Example: qaf moderate 2026-10-0007 --grade "Requires Improvement" --by "Q. Officer"
+    """
+    from qaf.grades import GradeError
+    from qaf.problems import QafError
+    from qaf.register import Register
+
+    cfg = load(config)
+    day = parse_as_of(on)
+    if not by.strip():
+        fail("--by: the moderator's name is needed")
+    try:
+        with Register.open(cfg.register_path, create=False) as reg:
+            ret = reg.current_return(audit_id)
+            if ret is None:
+                fail(f'no returned audit "{audit_id}" in the register')
+            tool = cfg.tools.get(ret["tool"])
+            scale = tool.scale if tool is not None else cfg.grade_scale
+            try:
+                parsed = scale.parse(grade)
+            except GradeError as e:
+                fail(f"--grade: {e} (rule G1)")
+            done = reg.record_moderation(
+                audit_id, moderator=by.strip(), moderator_grade=parsed, done_on=day, note=note
+            )
+    except QafError as e:
+        fail(str(e), e.exit_code)
+    agree = None if done.auditor_grade is None else done.auditor_grade == done.moderator_grade
+    if fmt is Format.json:
+        emit_json(
+            {
+                "audit_id": done.audit_id,
+                "case_id": done.case_id,
+                "auditor_grade": done.auditor_grade,
+                "moderator_grade": done.moderator_grade,
+                "agree": agree,
+                "sampled": done.sampled,
+                "replaced": done.previous is not None,
+                "followups_closed": done.followups_closed,
+            }
+        )
+        return
+    con = err_console()
+    verdict = {True: "agrees with", False: "differs from", None: "recorded; no"}[agree]
+    con.print(
+        f"{_escape(done.audit_id)} (case {_escape(done.case_id)}): moderator grade "
+        f"{_escape(done.moderator_grade)} {verdict} the auditor's "
+        f"{_escape(done.auditor_grade or 'grade')}"
+    )
+    if not done.sampled:
+        con.print("  note: this audit was not in the moderation sample; recorded anyway")
+    if done.previous is not None:
+        g, who, when = done.previous
+        con.print(f"  replaced the earlier moderation: {_escape(g)} by {_escape(who)} on {when}")
 
 
 # --- end report
@@ -873,4 +1059,4 @@ def demo(
 
 
 def main() -> None:
-    app()
+    app(args=fill_optional_values(sys.argv[1:]))

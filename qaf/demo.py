@@ -68,6 +68,10 @@ def run_demo(directory: Path, *, say: Say = print) -> Path:
     demo_ingest(cfg, directory, say=say)
     # --- later steps: report
     overdue_step(cfg, say=say)
+    # === report step
+    for path in report_step(cfg, say=say):
+        say(f"Report: {path}")
+    # --- end report step
     say(f"Look at: {config_path}")
     return directory
 
@@ -148,3 +152,34 @@ def demo_ingest(cfg: Config, directory: Path, *, say: Say = print) -> None:
         + ", ".join(f"{v} {k}" for k, v in counts.items())
         + f" (qaf ingest {returns} --as-of {as_of.isoformat()})"
     )
+
+
+# === report step: the month's report pack
+def report_step(cfg: Config, *, say: Say = print, as_of: date | None = None) -> list[Path]:
+    """The report pack (Markdown and HTML) of the latest cycle in the register (rule P1).
+
+    Nothing is written when the register does not exist yet or holds no cycle.
+    """
+    from qaf import report as rp
+    from qaf.register import Register
+
+    if not cfg.register_path.exists():
+        return []
+    with Register.open(cfg.register_path) as reg:
+        latest = reg.scalar("SELECT max(cycle) FROM cycles")
+        if latest is None:
+            return []
+        period = rp.month_period(latest)
+        day = as_of or max(date.today(), period.end)
+        rows = reg.report_rows(rp.report_scope(period, day))
+    data = rp.build_report(rows, period, cfg, as_of=day)
+    written = []
+    for fmt in ("md", "html"):
+        out = cfg.root / "reports" / f"{period.key}.{fmt}"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(rp.render(data, fmt, config_root=cfg.root), encoding="utf-8")
+        written.append(out)
+    say(
+        f"{period.label}: {data.completion.returned} of {data.completion.allocated} audits returned"
+    )
+    return written
