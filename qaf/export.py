@@ -79,7 +79,8 @@ def _returns_sheet(reg: Register, writer: _Writer, tools: Mapping[str, Any]) -> 
     columns, rows = reg.export_rows("Returns")
     domains = reg.export_domain_ids()
     index = {key: i for i, key in enumerate(domains)}
-    headers = [*columns, *(_domain_header(tools, t, d) for t, d in domains)]
+    several = len({t for t, _ in domains}) > 1
+    headers = [*columns, *(_domain_header(tools, t, d, several) for t, d in domains)]
     tool_col = columns.index("Tool")
     grades = groupby(reg.export_domain_grades(), key=lambda r: r["return_id"])
     pending = next(grades, None)
@@ -103,7 +104,9 @@ def _returns_sheet(reg: Register, writer: _Writer, tools: Mapping[str, Any]) -> 
     return writer.sheet("Returns", headers, merged())
 
 
-def _domain_header(tools: Mapping[str, Any], tool_id: str, domain_id: str) -> str:
+def _domain_header(
+    tools: Mapping[str, Any], tool_id: str, domain_id: str, with_tool: bool
+) -> str:
     tool = tools.get(tool_id)
     title = ""
     if tool is not None:
@@ -111,7 +114,7 @@ def _domain_header(tools: Mapping[str, Any], tool_id: str, domain_id: str) -> st
             title = tool.domain(domain_id).title
         except KeyError:
             title = ""
-    prefix = f"{tool_id} " if len(tools) > 1 else ""
+    prefix = f"{tool_id} " if with_tool else ""
     return f"{prefix}{domain_id} {title}".strip()
 
 

@@ -1,0 +1,136 @@
+"""``qaf export``: the register as the tracker workbook (issue 6 item 8; DESIGN §6 text as text)."""
+
+from __future__ import annotations
+
+import zipfile
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+from typer.testing import CliRunner
+
+from qaf.cli import app
+from qaf.config import read_config
+from qaf.export import SHEETS, export_register, safe_text
+from qaf.register import Register
+from qaf.workdir import preset_text
+from tests.report_fixtures import build_register, connect
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("export")
+    (root / "qaf.toml").write_text(preset_text("generic"), encoding="utf-8")
+    build_register(root / "qaf.db", first="2026-05", last="2026-09", per_cycle=12)
+    conn = connect(root / "qaf.db")
+    rid = conn.execute("SELECT min(id) FROM returns").fetchone()[0]
+    # hostile text from a returned workbook: must stay text, never a formula
+    conn.execute(
+        'UPDATE actions SET action = \'=HYPERLINK("http://evil.example","x")\' '
+        "WHERE id = (SELECT min(id) FROM actions)"
+    )
+    conn.execute(
+        "UPDATE returns SET summary = '+1+2', overall_rationale = '@SUM(A1)' WHERE id = ?", (rid,)
+    )
+    conn.commit()
+    conn.close()
+    res = runner.invoke(app, ["export", "--config", str(root / "qaf.toml")])
+    assert res.exit_code == 0, res.output
+    return root, root / "register.xlsx"
+
+
+def test_export_has_the_tracker_sheets_with_frozen_filtered_headers(
+    exported: tuple[Path, Path],
+) -> None:
+    _, path = exported
+    wb = load_workbook(path)
+    assert wb.sheetnames == list(SHEETS)
+    for ws in wb.worksheets:
+        assert ws.freeze_panes == "A2"
+        assert ws.auto_filter.ref and ws.auto_filter.ref.startswith("A1:")
+        assert all(c.font.b for c in ws[1] if c.value is not None)
+
+
+def test_export_row_counts_agree_with_the_register(exported: tuple[Path, Path]) -> None:
+    root, path = exported
+    wb = load_workbook(path)
+    conn = connect(root / "qaf.db")
+    expected = {
+        "Allocations": conn.execute("SELECT count(*) FROM allocations").fetchone()[0],
+        "Returns": conn.execute(
+            "SELECT count(*) FROM returns WHERE superseded_by IS NULL"
+        ).fetchone()[0],
+        "Actions": conn.execute("SELECT count(*) FROM actions").fetchone()[0],
+        "Escalations": conn.execute("SELECT count(*) FROM alerts").fetchone()[0]
+        + conn.execute("SELECT count(*) FROM notifications").fetchone()[0],
+        "Moderation": conn.execute("SELECT count(*) FROM moderations").fetchone()[0],
+    }
+    conn.close()
+    for sheet, n in expected.items():
+        assert wb[sheet].max_row == n + 1, sheet
+
+
+def test_export_returns_carry_overall_and_domain_grades(exported: tuple[Path, Path]) -> None:
+    root, path = exported
+    ws = load_workbook(path)["Returns"]
+    headers = [c.value for c in ws[1]]
+    assert "Overall grade" in headers
+    d2 = headers.index("D2 Risk is identified, responded to and reduced in a timely way")
+    d1 = headers.index("D1 Effective early help support is provided")
+    conn = connect(root / "qaf.db")
+    for row in ws.iter_rows(min_row=2, max_row=20, values_only=True):
+        rid = row[0]
+        grades = dict(
+            conn.execute(
+                "SELECT domain_id, CASE WHEN na THEN 'N/A' ELSE grade END FROM domain_grades "
+                "WHERE return_id = ?",
+                (rid,),
+            ).fetchall()
+        )
+        assert row[d2] == grades["D2"]
+        assert row[d1] == grades["D1"]
+    conn.close()
+
+
+def test_export_dates_are_excel_dates(exported: tuple[Path, Path]) -> None:
+    _, path = exported
+    ws = load_workbook(path)["Allocations"]
+    due = [c.value for c in ws[1]].index("Due")
+    cell = ws.cell(row=2, column=due + 1)
+    assert isinstance(cell.value, datetime)
+    assert cell.number_format == "dd/mm/yyyy"
+
+
+def test_export_text_is_never_a_formula(exported: tuple[Path, Path]) -> None:
+    _, path = exported
+    with zipfile.ZipFile(path) as z:
+        xml = "".join(z.read(n).decode() for n in z.namelist() if n.startswith("xl/worksheets/"))
+        styles = z.read("xl/styles.xml").decode()
+    assert "<f>" not in xml and "<f " not in xml
+    assert 'quotePrefix="1"' in styles
+    wb = load_workbook(path)
+    actions = wb["Actions"]
+    col = [c.value for c in actions[1]].index("Action")
+    cell = actions.cell(row=2, column=col + 1)
+    assert cell.value.startswith("=HYPERLINK") and cell.data_type == "s"
+    assert cell.quotePrefix
+
+
+@pytest.mark.parametrize(
+    ("text", "prefix"),
+    [("=1+1", True), ("+44 20", True), ("-3", True), ("@x", True), ("\tx", True), ("plain", False)],
+)
+def test_safe_text_flags_formula_starts(text: str, prefix: bool) -> None:
+    assert safe_text(text) == (text, prefix)
+
+
+def test_export_of_an_empty_register(tmp_path: Path) -> None:
+    (tmp_path / "qaf.toml").write_text(preset_text("generic"), encoding="utf-8")
+    cfg = read_config(tmp_path / "qaf.toml")
+    with Register.open(cfg.register_path) as reg:
+        counts = export_register(reg, tmp_path / "out" / "empty.xlsx", tools=cfg.tools)
+    assert counts == dict.fromkeys(SHEETS, 0)
+    assert load_workbook(tmp_path / "out" / "empty.xlsx").sheetnames == list(SHEETS)
