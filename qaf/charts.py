@@ -102,7 +102,7 @@ def stacked_share_bars(
 
 def line_chart(points: Sequence[tuple[str, float | None]], title: str) -> str:
     """Percentages (0-100) over time; None leaves a gap."""
-    height, left, right, top, bottom = 240, 44, 16, 16, 40
+    height, left, right, top, bottom = 240, 44, 34, 16, 40
     plot_w, plot_h = WIDTH - left - right, height - top - bottom
     body: list[str] = []
     for v in (0, 25, 50, 75, 100):

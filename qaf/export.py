@@ -104,9 +104,7 @@ def _returns_sheet(reg: Register, writer: _Writer, tools: Mapping[str, Any]) -> 
     return writer.sheet("Returns", headers, merged())
 
 
-def _domain_header(
-    tools: Mapping[str, Any], tool_id: str, domain_id: str, with_tool: bool
-) -> str:
+def _domain_header(tools: Mapping[str, Any], tool_id: str, domain_id: str, with_tool: bool) -> str:
     tool = tools.get(tool_id)
     title = ""
     if tool is not None:

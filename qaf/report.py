@@ -59,6 +59,22 @@ QUOTES_PER_DOMAIN = 2
 LEARNED_DOMAINS = 3
 FEEDBACK_PER_QUESTION = 3
 TREND_CYCLES = 12
+FOLLOWUP_LABELS = {
+    "qa-check": "QA check of the return (T1)",
+    "amendments": "Amendments (T1)",
+    "discussion": "Discussion with the practitioner (T2)",
+    "action-notification": "Actions notified (T3)",
+    "action": "Action completed (T5)",
+    "closing-loop": "Closing the loop (T7)",
+    "closing-loop-reaudit": "Closing-the-loop re-audit (T7)",
+    "moderation": "Moderation (M1)",
+    "safety": "Safety concern acknowledged (E3)",
+}
+ALERT_LABELS = {
+    "E1": "E1 grade alerts",
+    "E2": "E2 re-audit same or downgraded",
+    "E3": "E3 immediate safety concern",
+}
 
 
 # ------------------------------------------------------------------ periods
@@ -533,7 +549,12 @@ def build_report(rows: ReportRows, period: Period, cfg: Config, *, as_of: date) 
     tables["alerts"] = Table(
         ("Rule", "Alerts raised", "Returns"),
         tuple(
-            (a["rule"], sup.count(int(a["n"])), sup.count(int(a["returns"]))) for a in rows.alerts
+            (
+                ALERT_LABELS.get(a["rule"], a["rule"]),
+                sup.count(int(a["n"])),
+                sup.count(int(a["returns"])),
+            )
+            for a in rows.alerts
         ),
     )
     fu_kind: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
@@ -549,7 +570,10 @@ def build_report(rows: ReportRows, period: Period, cfg: Config, *, as_of: date) 
     fu_total = [sum(acc[i] for acc in fu_kind.values()) for i in range(4)]
     tables["followups"] = Table(
         ("Follow-up", "Raised", "Closed", "Open", "Open and overdue"),
-        tuple((kind, *(sup.count(v) for v in acc)) for kind, acc in sorted(fu_kind.items())),
+        tuple(
+            (FOLLOWUP_LABELS.get(kind, kind), *(sup.count(v) for v in acc))
+            for kind, acc in sorted(fu_kind.items())
+        ),
     )
 
     # --- actions
