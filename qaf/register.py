@@ -1100,46 +1100,49 @@ class Register:
         marks = ",".join("?" * len(cyc)) or "NULL"
         as_of = scope.as_of.isoformat()
         start, end = scope.start.isoformat(), scope.end.isoformat()
-        # current returns of the period (audits and re-audits)
-        ret_where = (
-            f"r.superseded_by IS NULL AND r.received_on <= ? AND r.type IN ('audit','reaudit') "
-            f"AND (r.cycle IN ({marks}) OR (r.cycle IS NULL AND r.received_on BETWEEN ? AND ?))"
-        )
-        ret_params: list[Any] = [as_of, *cyc, start, end]
+        # current returns of the period (audits and re-audits): two index searches
+        # (by cycle, and by date for returns without a cycle) rather than one OR
         self.conn.execute("DROP TABLE IF EXISTS temp.report_ids")
         self.conn.execute("CREATE TEMP TABLE report_ids (id INTEGER PRIMARY KEY)")
         self.conn.execute(
-            f"INSERT INTO temp.report_ids SELECT r.id FROM returns r WHERE {ret_where}", ret_params
+            "INSERT INTO temp.report_ids SELECT r.id FROM returns r "
+            f"WHERE r.superseded_by IS NULL AND r.cycle IN ({marks}) AND r.received_on <= ? "
+            "AND r.type IN ('audit','reaudit') "
+            "UNION SELECT r.id FROM returns r WHERE r.superseded_by IS NULL AND r.cycle IS NULL "
+            "AND r.received_on BETWEEN ? AND ? AND r.received_on <= ? "
+            "AND r.type IN ('audit','reaudit')",
+            [*cyc, as_of, start, end, as_of],
         )
         try:
             returns = self.query(
                 "SELECT r.id, r.audit_id, r.case_id, r.cycle, r.tool, r.type, r.auditor_role, "
                 "r.team, r.service, r.category, r.received_on, r.overall, r.overall_rationale, "
                 "r.summary, r.safety_concern, r.reaudit_round, r.movement, r.worker, r.auditor "
-                "FROM temp.report_ids i JOIN returns r ON r.id = i.id ORDER BY r.id"
+                "FROM temp.report_ids i CROSS JOIN returns r ON r.id = i.id ORDER BY r.id"
             )
             domain_grades = self.query(
                 "SELECT d.return_id, d.domain_id, d.grade, d.na, d.rationale "
-                "FROM temp.report_ids i JOIN domain_grades d ON d.return_id = i.id"
+                "FROM temp.report_ids i CROSS JOIN domain_grades d ON d.return_id = i.id"
             )
             fields = self.query(
                 "SELECT f.return_id, f.section, f.name, f.value FROM temp.report_ids i "
-                "JOIN return_fields f ON f.return_id = i.id "
+                "CROSS JOIN return_fields f ON f.return_id = i.id "
                 "WHERE f.section IN ('compliance', 'feedback')"
             )
             actions = self.query(
                 "SELECT a.return_id, a.due, CASE WHEN a.completed_on <= ? THEN a.completed_on "
-                "END AS completed_on FROM temp.report_ids i JOIN actions a ON a.return_id = i.id",
+                "END AS completed_on FROM temp.report_ids i "
+                "CROSS JOIN actions a ON a.return_id = i.id",
                 (as_of,),
             )
             alerts = self.query(
                 "SELECT a.rule, count(*) AS n, count(DISTINCT a.return_id) AS returns "
-                "FROM temp.report_ids i JOIN alerts a ON a.return_id = i.id "
+                "FROM temp.report_ids i CROSS JOIN alerts a ON a.return_id = i.id "
                 "GROUP BY a.rule ORDER BY a.rule"
             )
             followups = self.query(
                 "SELECT f.kind, f.rule, f.due, CASE WHEN f.done_on <= ? THEN f.done_on END "
-                "AS done_on FROM temp.report_ids i JOIN followups f ON f.return_id = i.id",
+                "AS done_on FROM temp.report_ids i CROSS JOIN followups f ON f.return_id = i.id",
                 (as_of,),
             )
         finally:
@@ -1165,12 +1168,16 @@ class Register:
         tmarks = ",".join("?" * len(trend)) or "NULL"
         t_start, t_end = (scope.trend_start.isoformat(), scope.trend_end.isoformat())
         cycle_grades = self.query(
-            "SELECT COALESCE(r.cycle, substr(r.received_on, 1, 7)) AS cycle, r.overall, "
-            "count(*) AS n FROM returns r WHERE r.superseded_by IS NULL AND r.received_on <= ? "
-            "AND r.type IN ('audit','reaudit') AND r.overall IS NOT NULL "
-            f"AND (r.cycle IN ({tmarks}) OR (r.cycle IS NULL AND r.received_on BETWEEN ? AND ?)) "
-            "GROUP BY 1, 2",
-            [as_of, *trend, t_start, t_end],
+            "SELECT cycle, overall, sum(n) AS n FROM ("
+            "SELECT r.cycle AS cycle, r.overall AS overall, count(*) AS n FROM returns r "
+            f"WHERE r.superseded_by IS NULL AND r.cycle IN ({tmarks}) AND r.received_on <= ? "
+            "AND r.type IN ('audit','reaudit') AND r.overall IS NOT NULL GROUP BY 1, 2 "
+            "UNION ALL "
+            "SELECT substr(r.received_on, 1, 7), r.overall, count(*) FROM returns r "
+            "WHERE r.superseded_by IS NULL AND r.cycle IS NULL AND r.received_on BETWEEN ? AND ? "
+            "AND r.received_on <= ? AND r.type IN ('audit','reaudit') AND r.overall IS NOT NULL "
+            "GROUP BY 1, 2) GROUP BY 1, 2",
+            [*trend, as_of, t_start, t_end, as_of],
         )
         cycle_completion = self.query(
             "SELECT cycle, count(*) AS allocated, count(received_on) AS returned, "

@@ -27,6 +27,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -478,18 +479,20 @@ def build_report(rows: ReportRows, period: Period, cfg: Config, *, as_of: date) 
 
     # --- domain profile
     dom_counts: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
-    rationales: dict[tuple[str, str], list[tuple[str, int]]] = defaultdict(list)
-    for d in rows.domain_grades:
-        grade = d["grade"]
-        if d["na"] or grade not in levels:
+    rationales: dict[tuple[str, str], list[tuple[str, int, str]]] = defaultdict(list)
+    tool_of = {rid: r["tool"] for rid, r in ret_by_id.items()}
+    level_set = set(levels)
+    # rows are (return_id, domain_id, grade, na, rationale): unpacked by position for speed
+    for rid, dom_id, grade, na, rationale in rows.domain_grades:
+        if na or grade not in level_set:
             continue
-        ret = ret_by_id.get(d["return_id"])
-        if ret is None:
+        tool_id = tool_of.get(rid)
+        if tool_id is None:
             continue
-        dkey = (ret["tool"], d["domain_id"])
+        dkey = (tool_id, dom_id)
         dom_counts[dkey][grade] += 1
-        if d["rationale"]:
-            rationales[dkey].append((grade, d["return_id"]))
+        if rationale:
+            rationales[dkey].append((grade, rid, rationale))
     tools = cfg.tools
     many_tools = len({k[0] for k in dom_counts}) > 1
     domains: list[DomainLine] = []
@@ -591,29 +594,32 @@ def build_report(rows: ReportRows, period: Period, cfg: Config, *, as_of: date) 
 
     # --- compliance and feedback (return_fields)
     compliance: dict[str, list[int]] = {}
-    feedback_by_q: dict[str, list[Quote]] = defaultdict(list)
+    feedback_by_q: dict[str, list[tuple[str, int]]] = defaultdict(list)
     feedback_total = 0
-    for f in rows.fields:
-        fret = ret_by_id.get(f["return_id"])
-        if fret is None:
+    answers: dict[str, bool | None] = {}  # each distinct answer parsed once
+    # rows are (return_id, section, name, value)
+    for rid, section, name, raw in rows.fields:
+        if rid not in ret_by_id:
             continue
-        value = (f["value"] or "").strip()
+        value = (raw or "").strip()
         if not value:
             continue
-        if f["section"] == "compliance":
-            acc = compliance.setdefault(f["name"], [0, 0, 0])
-            try:
-                yes = YES_NO.parse(value) == "Yes"
-            except GradeError:
+        if section == "compliance":
+            acc = compliance.setdefault(name, [0, 0, 0])
+            if value not in answers:
+                try:
+                    answers[value] = YES_NO.parse(value) == "Yes"
+                except GradeError:
+                    answers[value] = None
+            yes = answers[value]
+            if yes is None:
                 acc[2] += 1  # N/A or other answers: not counted in the share
                 continue
             acc[0] += 1
             acc[1] += yes
         else:
             feedback_total += 1
-            feedback_by_q[f["name"]].append(
-                Quote(fret["case_id"], f["name"], "", _quote(value, _names_of(fret)))
-            )
+            feedback_by_q[name].append((value, rid))
     tables["compliance"] = Table(
         ("Question", "Answered", "Yes", "Yes %"),
         tuple(
@@ -622,35 +628,30 @@ def build_report(rows: ReportRows, period: Period, cfg: Config, *, as_of: date) 
         ),
     )
     feedback: list[Quote] = []
-    for quotes in feedback_by_q.values():
-        quotes.sort(key=lambda q: (-len(q.text), q.case_id))
+    for question, answered in feedback_by_q.items():
+        answered.sort(key=lambda a: (-len(a[0]), a[1]))
         texts: set[str] = set()
-        for q in quotes:
-            if q.text not in texts:
-                texts.add(q.text)
-                feedback.append(q)
+        for value, rid in answered:
+            if value in texts:
+                continue
+            texts.add(value)
+            fret = ret_by_id[rid]
+            feedback.append(Quote(fret["case_id"], question, "", _quote(value, _names_of(fret))))
             if len(texts) == FEEDBACK_PER_QUESTION:
                 break
 
     # --- what we learned: rationales of the strongest and weakest domains
-    rationale_text = {
-        (d["return_id"], d["domain_id"]): d["rationale"]
-        for d in rows.domain_grades
-        if d["rationale"]
-    }
     bad = set(levels) - good
     strengths = _learned(
         [d for d in reversed(domains) if d.good_or_better],
         good,
         rationales,
-        rationale_text,
         ret_by_id,
     )
     improvements = _learned(
         [d for d in domains if d.graded > d.good_or_better],
         bad,
         rationales,
-        rationale_text,
         ret_by_id,
     )
 
@@ -807,13 +808,21 @@ def _names_of(r: Any) -> tuple[str, ...]:
     return tuple(names)
 
 
+@lru_cache(maxsize=1024)
+def _names_pattern(names: tuple[str, ...]) -> re.Pattern[str] | None:
+    parts = {p for name in names for p in (name, *name.split()) if len(p) >= 3}
+    if not parts:
+        return None
+    alternatives = "|".join(re.escape(p) for p in sorted(parts, key=len, reverse=True))
+    return re.compile(rf"\b(?:{alternatives})\b")
+
+
 def _quote(text: str, names: Iterable[str] = ()) -> str:
     """A quotable excerpt: whitespace folded, staff names masked, cut at QUOTE_MAX."""
     t = " ".join(text.split())
-    for name in names:
-        parts = [name, *(p for p in name.split() if len(p) >= 3)]
-        for part in parts:
-            t = re.sub(rf"\b{re.escape(part)}\b", "[name]", t)
+    pattern = _names_pattern(tuple(names))
+    if pattern is not None:
+        t = re.sub(r"\[name\](?: \[name\])+", "[name]", pattern.sub("[name]", t))
     if len(t) > QUOTE_MAX:
         t = t[: QUOTE_MAX - 1].rsplit(" ", 1)[0] + "…"
     return t
@@ -822,24 +831,22 @@ def _quote(text: str, names: Iterable[str] = ()) -> str:
 def _learned(
     domains: Sequence[DomainLine],
     wanted: set[str],
-    rationales: Mapping[tuple[str, str], list[tuple[str, int]]],
-    text: Mapping[tuple[int, str], str],
+    rationales: Mapping[tuple[str, str], list[tuple[str, int, str]]],
     returns: Mapping[int, Any],
 ) -> list[Quote]:
     """Up to QUOTES_PER_DOMAIN rationales (longest first) for each of the first domains."""
     out: list[Quote] = []
     seen: set[str] = set()
     for d in domains[:LEARNED_DOMAINS]:
-        candidates = [
-            (grade, rid)
-            for grade, rid in rationales.get((d.tool, d.domain_id), [])
-            if grade in wanted
-        ]
-        candidates.sort(key=lambda c: (-len(text.get((c[1], d.domain_id), "")), c[1]))
+        candidates = [c for c in rationales.get((d.tool, d.domain_id), []) if c[0] in wanted]
+        candidates.sort(key=lambda c: (-len(c[2]), c[1]))
         taken = 0
-        for grade, rid in candidates:
+        for grade, rid, raw in candidates:
+            if raw in seen:
+                continue
+            seen.add(raw)
             r = returns[rid]
-            quoted = _quote(text[(rid, d.domain_id)], _names_of(r))
+            quoted = _quote(raw, _names_of(r))
             if quoted in seen:
                 continue
             seen.add(quoted)

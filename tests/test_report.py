@@ -542,3 +542,44 @@ def test_p1_cli_report_without_register_is_a_clear_error(tmp_path: Path) -> None
     )
     assert res.exit_code == 2
     assert "no register" in res.output
+
+
+def test_p1_flag_alone_works_from_the_real_command_line(workdir: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    out = tmp_path / "last.md"
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "qaf",
+            "report",
+            "--month",
+            "--format",
+            "md",
+            "--out",
+            str(out),
+            "--as-of",
+            "2026-11-03",
+            "--config",
+            str(workdir / "qaf.toml"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert res.returncode == 0, res.stderr
+    assert out.read_text(encoding="utf-8").startswith("# Quality assurance report: October 2026")
+
+
+def test_p1_demo_report_step_writes_both_formats(workdir: Path) -> None:
+    from qaf.demo import report_step
+
+    cfg = read_config(workdir / "qaf.toml")
+    said: list[str] = []
+    paths = report_step(cfg, say=said.append, as_of=date(2027, 7, 15))
+    assert [p.name for p in paths] == ["2027-06.md", "2027-06.html"]
+    assert all(p.exists() for p in paths)
+    assert said and said[0].startswith("June 2027:")

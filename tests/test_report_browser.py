@@ -67,7 +67,10 @@ def report_html(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "UPDATE domain_grades SET rationale = ? WHERE domain_id = 'D8' AND return_id = "
         "(SELECT d.return_id FROM domain_grades d JOIN returns r ON r.id = d.return_id "
         "WHERE r.cycle = '2026-08' AND d.domain_id = 'D8' AND d.grade = 'Inadequate' LIMIT 1)",
-        ("<script>console.error('injected')</script><img src=x onerror=alert(1)> " + "drift " * 40,),
+        (
+            "<script>console.error('injected')</script><img src=x onerror=alert(1)> "
+            + "drift " * 40,
+        ),
     )
     conn.commit()
     conn.close()
@@ -75,7 +78,9 @@ def report_html(tmp_path_factory: pytest.TempPathFactory) -> Path:
     period = rp.quarter_period("2026Q3")
     as_of = date(2026, 11, 1)
     with Register.open(cfg.register_path) as reg:
-        data = rp.build_report(reg.report_rows(rp.report_scope(period, as_of)), period, cfg, as_of=as_of)
+        data = rp.build_report(
+            reg.report_rows(rp.report_scope(period, as_of)), period, cfg, as_of=as_of
+        )
     out = root / "report.html"
     out.write_text(rp.render(data, "html", config_root=root), encoding="utf-8")
     return out
@@ -85,7 +90,9 @@ def test_p2_html_report_renders_with_its_headings_and_no_console_errors(
     report_html: Path, tmp_path: Path
 ) -> None:
     shot = tmp_path / "report.png"
-    res = chromium(["--screenshot=" + str(shot), "--window-size=1240,1754", report_html.as_uri()], tmp_path)
+    res = chromium(
+        ["--screenshot=" + str(shot), "--window-size=1240,1754", report_html.as_uri()], tmp_path
+    )
     assert shot.exists() and shot.stat().st_size > 20_000, res.stderr[-2000:]
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     keep = Path("/tmp/qaf-report-screenshot.png")  # for a person to look at after the run
