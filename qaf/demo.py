@@ -166,7 +166,7 @@ def report_step(cfg: Config, *, say: Say = print, as_of: date | None = None) -> 
     if not cfg.register_path.exists():
         return []
     with Register.open(cfg.register_path) as reg:
-        latest = reg.scalar("SELECT max(cycle) FROM cycles")
+        latest = reg.latest_cycle()
         if latest is None:
             return []
         period = rp.month_period(latest)

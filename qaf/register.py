@@ -1203,6 +1203,11 @@ class Register:
             cycle_completion=cycle_completion,
         )
 
+    def latest_cycle(self) -> str | None:
+        """The latest cycle allocated, or None for an empty register."""
+        value = self.scalar("SELECT max(cycle) FROM cycles")
+        return None if value is None else str(value)
+
     def export_rows(self, table: str) -> tuple[list[str], Iterator[sqlite3.Row]]:
         """Column names and a lazy cursor over one sheet of the tracker export."""
         sql = _EXPORT_SQL[table]
