@@ -8,23 +8,21 @@ real Excel dates; text is always written as text, never as a formula
 stored as a string cell with Excel's "quote prefix", so Excel shows it as typed
 and never evaluates it).
 
-openpyxl in write-only mode streams rows, so memory stays flat on a ten-year
-register. ``safe_text`` here is a local helper: switch to
+xlsxwriter in constant-memory mode streams rows to disk, so memory stays flat
+on a ten-year register (and it is about three times faster than openpyxl's
+write-only mode). ``safe_text`` here is a local helper: switch to
 ``qaf.workbooks.safe_text`` when that module lands on main.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import date
+from datetime import date, datetime
 from itertools import groupby
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.worksheet._write_only import WriteOnlyWorksheet
-
     from qaf.register import Register
 
 SHEETS = ("Allocations", "Returns", "Actions", "Escalations", "Moderation")
@@ -56,21 +54,31 @@ def export_register(
     reg: Register, dest: Path | str, *, tools: Mapping[str, Any] | None = None
 ) -> dict[str, int]:
     """Write the tracker workbook to ``dest``; returns the number of rows per sheet."""
-    from openpyxl import Workbook
+    import xlsxwriter
 
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    wb = Workbook(write_only=True)
+    tmp = dest.with_name(dest.name + ".tmp")
+    wb = xlsxwriter.Workbook(
+        str(tmp),
+        {
+            "constant_memory": True,  # rows are streamed to disk: flat memory
+            "strings_to_formulas": False,
+            "strings_to_urls": False,
+            "strings_to_numbers": False,
+        },
+    )
     writer = _Writer(wb)
     counts: dict[str, int] = {}
-    for sheet in SHEETS:
-        if sheet == "Returns":
-            counts[sheet] = _returns_sheet(reg, writer, tools or {})
-            continue
-        columns, rows = reg.export_rows(sheet)
-        counts[sheet] = writer.sheet(sheet, columns, (tuple(r) for r in rows))
-    tmp = dest.with_name(dest.name + ".tmp")
-    wb.save(tmp)
+    try:
+        for sheet in SHEETS:
+            if sheet == "Returns":
+                counts[sheet] = _returns_sheet(reg, writer, tools or {})
+                continue
+            columns, rows = reg.export_rows(sheet)
+            counts[sheet] = writer.sheet(sheet, columns, (tuple(r) for r in rows))
+    finally:
+        wb.close()
     tmp.replace(dest)  # never leave a half-written workbook under the real name
     return counts
 
@@ -118,66 +126,43 @@ def _domain_header(tools: Mapping[str, Any], tool_id: str, domain_id: str, with_
 
 class _Writer:
     def __init__(self, wb: Any) -> None:
-        from openpyxl.styles import Font
-
         self.wb = wb
-        self.bold = Font(bold=True)
+        self.bold = wb.add_format({"bold": True})
+        self.date = wb.add_format({"num_format": DATE_FORMAT})
+        self.quoted = wb.add_format({"quote_prefix": True})
 
     def sheet(self, name: str, columns: list[str], rows: Iterable[tuple[Any, ...]]) -> int:
-        from openpyxl.cell import WriteOnlyCell
-        from openpyxl.utils import get_column_letter
-
-        ws: WriteOnlyWorksheet = self.wb.create_sheet(name)
-        ws.freeze_panes = "A2"
-        for i, col in enumerate(columns, start=1):
-            ws.column_dimensions[get_column_letter(i)].width = _width(col)
-        header = []
-        for col in columns:
-            cell = WriteOnlyCell(ws, value=col)
-            cell.font = self.bold
-            header.append(cell)
-        ws.append(header)
+        ws = self.wb.add_worksheet(name)
+        ws.freeze_panes(1, 0)
+        for i, col in enumerate(columns):
+            ws.set_column(i, i, _width(col))
+            ws.write_string(0, i, col, self.bold)
         is_date = [c in DATE_COLUMNS for c in columns]
         n = 0
-        for row in rows:
-            ws.append([self._cell(ws, v, d) for v, d in zip(row, is_date, strict=True)])
-            n += 1
-        last = get_column_letter(max(1, len(columns)))
-        ws.auto_filter.ref = f"A1:{last}{n + 1}"
+        write_string, write_number = ws.write_string, ws.write_number
+        for n, row in enumerate(rows, start=1):
+            for c, value in enumerate(row):
+                if value is None:
+                    continue
+                if isinstance(value, int | float):
+                    write_number(n, c, value)
+                    continue
+                text = str(value)
+                if is_date[c] and len(text) >= 10:
+                    try:
+                        d = date.fromisoformat(text[:10])
+                    except ValueError:
+                        pass
+                    else:
+                        ws.write_datetime(n, c, datetime(d.year, d.month, d.day), self.date)
+                        continue
+                text, prefix = safe_text(text)
+                if prefix:
+                    write_string(n, c, text, self.quoted)
+                else:
+                    write_string(n, c, text)
+        ws.autofilter(0, 0, max(n, 1), max(0, len(columns) - 1))
         return n
-
-    def _cell(self, ws: Any, value: Any, is_date: bool) -> Any:
-        if value is None or isinstance(value, int | float):
-            return value
-        if is_date and isinstance(value, str) and len(value) >= 10:
-            try:
-                d = date.fromisoformat(value[:10])
-            except ValueError:
-                pass
-            else:
-                return _date_cell(ws, d)
-        text, prefix = safe_text(str(value))
-        if not prefix:
-            return text
-        return _text_cell(ws, text)
-
-
-def _date_cell(ws: Any, d: date) -> WriteOnlyCell:
-    from openpyxl.cell import WriteOnlyCell
-
-    cell = WriteOnlyCell(ws, value=d)
-    cell.number_format = DATE_FORMAT
-    return cell
-
-
-def _text_cell(ws: Any, text: str) -> WriteOnlyCell:
-    """A string cell that Excel shows as typed, even when it starts with "=" (quote prefix)."""
-    from openpyxl.cell import WriteOnlyCell
-
-    cell = WriteOnlyCell(ws, value=text)
-    cell.data_type = "s"  # openpyxl would otherwise store "=..." as a formula
-    cell.quotePrefix = True
-    return cell
 
 
 def _width(header: str) -> float:
