@@ -51,7 +51,10 @@ def ensure(quick: bool) -> Path:
         as_of=date(2027, 2, 1),
         seed=11,
     )
-    print(f"built {db}: {built.returns} returns in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    print(
+        f"built {db}: {built.returns} returns in {time.perf_counter() - started:.1f} s",
+        file=sys.stderr,
+    )
     return wd
 
 
@@ -83,9 +86,25 @@ def main() -> None:
 
     def cli() -> None:
         subprocess.run(
-            [sys.executable, "-m", "qaf", "report", "--quarter", "2026Q3", "--format", "html",
-             "--as-of", "2027-02-01", "--out", str(wd / "bench.html"), "--config", str(wd / "qaf.toml")],
-            check=True, capture_output=True, cwd=ROOT,
+            [
+                sys.executable,
+                "-m",
+                "qaf",
+                "report",
+                "--quarter",
+                "2026Q3",
+                "--format",
+                "html",
+                "--as-of",
+                "2027-02-01",
+                "--out",
+                str(wd / "bench.html"),
+                "--config",
+                str(wd / "qaf.toml"),
+            ],
+            check=True,
+            capture_output=True,
+            cwd=ROOT,
         )
 
     def baseline() -> None:
@@ -117,7 +136,9 @@ def main() -> None:
         return statistics.median(runs)
 
     def help_cmd() -> None:
-        subprocess.run([sys.executable, "-m", "qaf", "--help"], check=True, capture_output=True, cwd=ROOT)
+        subprocess.run(
+            [sys.executable, "-m", "qaf", "--help"], check=True, capture_output=True, cwd=ROOT
+        )
 
     results = {
         "report-cli": timed(cli, args.reps),
@@ -128,8 +149,14 @@ def main() -> None:
     }
     base = results["baseline-pandas-groupby"]
     for name, value in results.items():
-        row = {"name": name, "value": round(value, 4), "unit": "s", "baseline": "baseline-pandas-groupby",
-               "baseline_value": round(base, 4), "ratio": round(value / base, 3)}
+        row = {
+            "name": name,
+            "value": round(value, 4),
+            "unit": "s",
+            "baseline": "baseline-pandas-groupby",
+            "baseline_value": round(base, 4),
+            "ratio": round(value / base, 3),
+        }
         if args.json:
             print(json.dumps(row))
         else:
