@@ -170,7 +170,8 @@ def report_step(cfg: Config, *, say: Say = print, as_of: date | None = None) -> 
         if latest is None:
             return []
         period = rp.month_period(latest)
-        day = as_of or max(date.today(), period.end)
+        # as of the demo's simulated day: after the period and after the last return
+        day = as_of or max(date.today(), period.end, reg.latest_received() or period.end)
         rows = reg.report_rows(rp.report_scope(period, day))
     data = rp.build_report(rows, period, cfg, as_of=day)
     written = []

@@ -1208,6 +1208,10 @@ class Register:
         value = self.scalar("SELECT max(cycle) FROM cycles")
         return None if value is None else str(value)
 
+    def latest_received(self) -> date | None:
+        """The date the latest return arrived, or None when there are none."""
+        return from_iso(self.scalar("SELECT max(received_on) FROM returns"))
+
     def export_rows(self, table: str) -> tuple[list[str], Iterator[sqlite3.Row]]:
         """Column names and a lazy cursor over one sheet of the tracker export."""
         sql = _EXPORT_SQL[table]

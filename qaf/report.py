@@ -373,6 +373,7 @@ class ReportData:
     feedback_total: int = 0
     team_grades: Mapping[str, Mapping[str, int]] = field(default_factory=dict)  # for charts
     notes: tuple[str, ...] = ()
+    good_share_text: str = DASH  # the headline share, suppressed like every other (P3)
 
     @property
     def good_share(self) -> float | None:
@@ -735,6 +736,7 @@ def build_report(rows: ReportRows, period: Period, cfg: Config, *, as_of: date) 
         feedback_total=feedback_total,
         team_grades=team_grades,
         notes=tuple(notes),
+        good_share_text=sup.pct(good_total, graded),
     )
 
 
