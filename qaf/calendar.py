@@ -28,14 +28,17 @@ and year for the whole process, so constructing a calendar is cheap.
 
 from __future__ import annotations
 
+import json
 import math
 import numbers
+import os
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal, cast
 
 from dateutil.relativedelta import relativedelta
@@ -78,13 +81,75 @@ def region_subdivision(region: str) -> str:
 
 @lru_cache(maxsize=1024)
 def _bank_holidays(subdiv: str, year: int) -> Mapping[date, str]:
-    """Bank holidays of one UK subdivision in one year (cached per process)."""
+    """Bank holidays of one UK subdivision in one year (cached per process and on disk)."""
     if year < 1 or year > 9999:
         return {}
-    import holidays  # imported lazily: it is slow to import and not always needed
+    cached = _disk_cache().get(f"{subdiv}:{year}")
+    if cached is not None:
+        return {date.fromisoformat(d): name for d, name in cached.items()}
+    table = _from_library(subdiv, year)
+    if CACHE_FIRST_YEAR <= year <= CACHE_LAST_YEAR:
+        _fill_disk_cache(subdiv)
+    return table
+
+
+def _from_library(subdiv: str, year: int) -> dict[date, str]:
+    import holidays  # imported lazily: it loads every country (~0.2 s)
 
     table = holidays.country_holidays("GB", subdiv=subdiv, years=year)
     return {d: str(name) for d, name in table.items() if d.year == year}
+
+
+# The holidays package is the source of truth; importing it costs every command ~0.2 s,
+# so its UK tables are kept in a small JSON file keyed by the package's version.
+CACHE_FIRST_YEAR, CACHE_LAST_YEAR = 2000, 2045
+_DISK: dict[str, dict[str, str]] | None = None
+
+
+def _cache_file() -> Path | None:
+    try:
+        from importlib.metadata import version
+
+        ver = version("holidays")
+    except Exception:
+        return None
+    base = os.environ.get("QAF_CACHE_DIR") or os.environ.get("LOCALAPPDATA")
+    root = Path(base) if base else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return root / "qaf" / f"bank-holidays-{ver}.json"
+
+
+def _disk_cache() -> dict[str, dict[str, str]]:
+    global _DISK
+    if _DISK is None:
+        _DISK = {}
+        path = _cache_file()
+        if path is not None and path.is_file():
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+                if isinstance(data, dict):
+                    _DISK = data
+            except (OSError, ValueError):
+                pass  # a broken cache is rebuilt from the library
+    return _DISK
+
+
+def _fill_disk_cache(subdiv: str) -> None:
+    """Compute every cached year of ``subdiv`` once and save them (best effort)."""
+    cache = _disk_cache()
+    for year in range(CACHE_FIRST_YEAR, CACHE_LAST_YEAR + 1):
+        key = f"{subdiv}:{year}"
+        if key not in cache:
+            cache[key] = {d.isoformat(): n for d, n in sorted(_from_library(subdiv, year).items())}
+    path = _cache_file()
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(cache, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        pass  # read-only home: the library is asked again next time
 
 
 # ---------------------------------------------------------------------------

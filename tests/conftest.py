@@ -105,3 +105,11 @@ def small_dir(tmp_path: Path) -> Path:
         ],
     )
     return tmp_path
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Tests never write to the user's real cache folder."""
+    import os
+
+    os.environ["QAF_CACHE_DIR"] = str(tmp_path_factory.mktemp("qaf-cache"))
