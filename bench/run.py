@@ -62,12 +62,13 @@ class Sizes:
     per_cycle: int
     reps: int  # repetitions of quick figures
     heavy_reps: int  # repetitions of slow ones (ingest, pandas baselines)
+    startup_reps: int
 
 
 SIZES = {
-    "full": Sizes(50_000, 400, 1_000, 10_000, 10, 500, 5, 3),
-    "quick": Sizes(5_000, 40, 100, 300, 1, 500, 3, 1),
-    "tiny": Sizes(300, 12, 4, 8, 1, 10, 1, 1),  # the smoke test's
+    "full": Sizes(50_000, 400, 1_000, 10_000, 10, 500, 5, 3, 10),
+    "quick": Sizes(5_000, 40, 100, 300, 1, 500, 3, 1, 6),
+    "tiny": Sizes(300, 12, 4, 8, 1, 10, 1, 1, 1),  # the smoke test's
 }
 
 
@@ -200,7 +201,7 @@ class Bench:
     # --------------------------------------------------------------- start-up
 
     def startup(self) -> None:
-        reps = max(5, self.sizes.reps * 2)
+        reps = self.sizes.startup_reps
         run([*QAF, "--help"])  # warm the file cache
         base = repeat([PY, "-c", "import typer"], reps)
         mine = repeat([*QAF, "--help"], reps)
