@@ -50,7 +50,7 @@ def _say(msg: str) -> None:
 
 
 # Bump when a builder below changes what it makes.
-VERSIONS = {"authority": "1", "returns": "1", "register": "1"}
+VERSIONS = {"authority": "1", "returns": "1", "register": "2"}
 
 
 def code_hash(kind: str, *modules: str) -> str:
@@ -494,6 +494,7 @@ def _build_register(out: Path, years: int, per_cycle: int, last_cycle: str) -> N
         )
         y, m = int(cycle[:4]), int(cycle[5:])
         due = cal.last_working_day(y, m)
+        recent = ci >= len(cycles) - 3
         for a in synthetic_allocations(pp, per_cycle, [cycle], seed=SEED + 100 + ci):
             a_due = due.isoformat()
             allocs.append(
@@ -514,8 +515,9 @@ def _build_register(out: Path, years: int, per_cycle: int, last_cycle: str) -> N
                     f"{cycle}-01T09:00:00",
                 )
             )
-            # 1% never returned (late returns for overdue), the rest within +-10 days of due
-            if rng.random() < 0.01:
+            # Never returned: 3% of the last three cycles' audits, 0.1% of older ones (a
+            # register where the team chases what is late). The rest come within +-10 days.
+            if rng.random() < (0.03 if recent else 0.001):
                 continue
             received = due + timedelta(days=rng.randint(-10, 8))
             if received > last_day:
@@ -578,7 +580,7 @@ def _build_register(out: Path, years: int, per_cycle: int, last_cycle: str) -> N
             for act in acts:
                 done = (
                     None
-                    if rng.random() < 0.03
+                    if rng.random() < (0.05 if recent else 0.002)
                     else (act.due + timedelta(days=rng.randint(-20, 10))).isoformat()
                 )
                 actions.append(
@@ -617,9 +619,9 @@ def _build_register(out: Path, years: int, per_cycle: int, last_cycle: str) -> N
                     )
                 )
             for f in cons.followups:
-                # 97% done around their due date; the rest are still open
+                # done around their due date; a few still open (more among recent ones)
                 done_on = None
-                if rng.random() < 0.97:
+                if rng.random() >= (0.05 if recent else 0.002):
                     done_on = (f.due + timedelta(days=rng.randint(-3, 4))).isoformat()
                 follows.append(
                     (
