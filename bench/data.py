@@ -63,17 +63,16 @@ def code_hash(kind: str, *modules: str) -> str:
     return h.hexdigest()[:10]
 
 
-def _fresh(path: Path) -> bool:
+def _fresh(path: Path, family: str) -> bool:
     """True when ``path`` holds a complete build; otherwise clear it for a new one."""
     if (path / ".done").exists():
         return True
     if path.exists():
         shutil.rmtree(path)
-    # an older build of the same thing (other code hash) is stale: drop it
-    prefix = path.name.rsplit("-", 1)[0]
+    # older builds of the same thing (``family``: a glob) from other code are stale
     if path.parent.exists():
-        for old in path.parent.glob(f"{prefix}-*"):
-            if old.name.rsplit("-", 1)[0] == prefix:
+        for old in path.parent.glob(family):
+            if old != path and old.is_dir():
                 shutil.rmtree(old, ignore_errors=True)
     path.mkdir(parents=True)
     return False
@@ -90,7 +89,7 @@ def authority(cases: int, auditors: int, cache: Path = CACHE, say: Say = _say) -
     """A working folder for Northvale at ``cases`` / ``auditors``; cached."""
     key = code_hash("authority", "qaf/samples/authority.py", "qaf/presets/generic.toml")
     wd = cache / f"authority-{cases}-{auditors}-{key}"
-    if _fresh(wd):
+    if _fresh(wd, f"authority-{cases}-{auditors}-*"):
         return wd
     from qaf.samples.authority import build_authority, write_case_list, write_staff_roster
     from qaf.workdir import preset_text
@@ -102,6 +101,11 @@ def authority(cases: int, auditors: int, cache: Path = CACHE, say: Say = _say) -
     write_staff_roster(a, wd / "data" / "staff.csv")
     _done(wd)
     return wd
+
+
+def _sizes(wd: Path) -> str:
+    """ "5000-40" of an authority folder's name."""
+    return "-".join(wd.name.split("-")[1:3])
 
 
 def load_config(wd: Path) -> Any:
@@ -257,7 +261,7 @@ def returns(
     pp = people(wd)
     cycles = [f"2026-{m:02d}" for m in range(1, 13)]
     allocs = synthetic_allocations(pp, n, cycles)
-    if _fresh(out):
+    if _fresh(out, f"returns-authority-{_sizes(wd)}-*-{n}-*"):
         files = [out / p for p in files_list.read_text().split("\n") if p]
         return allocs, files
     from qaf.auditbook import write_audit_workbooks
@@ -390,7 +394,7 @@ def ten_year_register(
     """A working folder whose register holds ``years`` of cycles; cached. See module doc."""
     key = code_hash("register", "qaf/register.py", "qaf/escalate.py", "qaf/presets/generic.toml")
     out = cache / f"register-{wd.name}-{years}y-{per_cycle}-{key}"
-    if _fresh(out):
+    if _fresh(out, f"register-authority-{_sizes(wd)}-*-{years}y-{per_cycle}-*"):
         return out
     say(f"building a {years}-year register ({years * 12 * per_cycle:,} returns); one-time, cached")
     (out / "qaf.toml").write_text((wd / "qaf.toml").read_text(encoding="utf-8"), encoding="utf-8")
