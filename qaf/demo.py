@@ -1,8 +1,13 @@
-"""``qaf demo``: a whole month on the fictional sample authority, from scratch.
+"""``qaf demo``: a quarter of audit cycles on the fictional sample authority, from scratch.
 
-Each step is a library call the user could make with a command; the demo
-prints what it did and where to look. Later steps (ingest, overdue, report)
-join as they are built.
+For each month of the quarter the demo does what the QA officer's month holds
+(DESIGN §1): ``qaf allocate`` on the first working day; auditors' returns
+(simulated) arriving over the month and ``qaf ingest``-ed on the day they
+arrive; the QA team moderating the returns picked for moderation and managers
+recording discussions held (``qaf moderate`` / ``qaf done``); ``qaf overdue
+--notify`` a few days after the deadline. It ends with the quarterly and monthly
+report packs. Each step is the library call behind a command; the demo prints
+the equivalent command line and where to look.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ Say = Callable[[str], None]
 DEMO_MONTH = "2026-12"
 DEMO_AS_OF = date(2026, 12, 1)
 DEMO_SEED = 7
+DEMO_QUARTER = "2026Q3"  # calendar quarter July-September 2026
+DEMO_CYCLES = ("2026-07", "2026-08", "2026-09")
 
 
 def allocate_step(
@@ -50,7 +57,9 @@ def allocate_step(
     return run
 
 
-def run_demo(directory: Path, *, say: Say = print) -> Path:
+def run_demo(directory: Path, *, say: Say = print, cycles: tuple[str, ...] = DEMO_CYCLES) -> Path:
+    from qaf.calendar import WorkingCalendar
+
     directory = Path(directory)
     config_path = directory / "qaf.toml"
     if config_path.exists():
@@ -62,18 +71,80 @@ def run_demo(directory: Path, *, say: Say = print) -> Path:
     summary = check_sources(cfg)
     for line in summary.lines():
         say(line)
-    # --- allocate (issue 3): the month after --as-of, seeded so the demo is the same every time
-    allocate_step(cfg, say=say)
-    # --- ingest (issue 4): auditors' returns simulated, then read and stored
-    demo_ingest(cfg, directory, say=say)
-    # --- later steps: report
-    overdue_step(cfg, say=say)
-    # === report step
-    for path in report_step(cfg, say=say):
+    calendar = WorkingCalendar(cfg.organisation.bank_holidays, cfg.organisation.closures)
+    for i, cycle in enumerate(cycles):
+        first, last = calendar.cycle_window(cycle)
+        say("")
+        say(f"== Cycle {cycle} ==")
+        allocate_step(cfg, month=cycle, as_of=first, seed=DEMO_SEED + i, say=say)
+        demo_ingest(cfg, directory, say=say, cycle=cycle, seed=DEMO_SEED + i)
+        qa_team_step(cfg, cycle, seed=DEMO_SEED + i, say=say)
+        overdue_step(cfg, say=say, as_of=calendar.add_working_days(last, 3))
+    say("")
+    say("== After the quarter ==")
+    last_day = calendar.cycle_window(cycles[-1])[1]
+    overdue_step(cfg, say=say, as_of=calendar.add_working_days(last_day, 10))
+    for path in report_step(cfg, say=say, quarter=_quarter_of(cycles)):
         say(f"Report: {path}")
-    # --- end report step
-    say(f"Look at: {config_path}")
+    say("")
+    say("Look at:")
+    say(f"  {config_path}  (the configuration: every rule is a setting)")
+    say(f"  {cfg.root / 'cycles'}  (allocation workbooks, pre-filled audits, simulated returns)")
+    say(f"  {cfg.notify.outbox}  (escalation e-mails, as .eml files)")
+    say(f"  {cfg.root / 'reports'}  (the report packs)")
+    say(f"  then try: cd {directory} && qaf overdue --as-of {last_day.isoformat()}")
     return directory
+
+
+def _quarter_of(cycles: tuple[str, ...]) -> str | None:
+    from qaf.calendar import quarter_of
+
+    quarters = {quarter_of(c) for c in cycles}
+    return quarters.pop() if len(quarters) == 1 and len(cycles) == 3 else None
+
+
+def qa_team_step(cfg: Config, cycle: str, *, seed: int, say: Say = print) -> None:
+    """What the QA team and managers record during the month (simulated, seeded):
+    the moderator's grade for the returns picked for moderation (rule M1, ``qaf moderate``)
+    and most discussions, notifications and QA checks done on time (``qaf done``)."""
+    import random
+
+    from qaf.calendar import WorkingCalendar
+    from qaf.register import Register
+    from qaf.sources import read_staff
+
+    rng = random.Random(seed)
+    calendar = WorkingCalendar(cfg.organisation.bank_holidays, cfg.organisation.closures)
+    first, last = calendar.cycle_window(cycle)
+    moderators = [s.name for s in read_staff(cfg.staff).with_role(cfg.moderation.role)]
+    scale = cfg.grade_scale
+    moderated = done = 0
+    with Register.open(cfg.register_path) as reg:
+        for pick in reg.moderation_picks(cycle):
+            grade = pick["auditor_grade"]
+            if grade is None or not moderators or reg.current_return(pick["audit_id"]) is None:
+                continue
+            rank = scale.rank(grade)
+            if rng.random() < 0.25:  # the moderator sees it one grade differently
+                rank = min(len(scale.levels), max(1, rank + rng.choice((-1, 1))))
+            reg.record_moderation(
+                pick["audit_id"],
+                moderator=rng.choice(moderators),
+                moderator_grade=scale.levels[rank - 1],
+                done_on=calendar.add_working_days(first, rng.randint(3, 8)),
+            )
+            moderated += 1
+        for item in reg.open_followups():
+            if item.kind in ("safety", "moderation") or item.due > last:
+                continue
+            if rng.random() < 0.8:
+                on = calendar.add_working_days(item.due, rng.choice((-1, 0, 0, 2)))
+                reg.close_followup(int(item.id or 0), on, item.responsible, "done (simulated)")
+                done += 1
+    say(
+        f"QA team: {moderated} return(s) moderated (qaf moderate), "
+        f"{done} follow-up(s) recorded done (qaf done)"
+    )
 
 
 # === overdue step: a later day's overdue list, escalations written to the demo outbox
@@ -112,8 +183,18 @@ def overdue_step(cfg: Config, *, say: Say, as_of: date | None = None) -> None:
 # ------------------------------------------------------------------ ingest step
 
 
-def demo_ingest(cfg: Config, directory: Path, *, say: Say = print) -> None:
-    """Auditors fill in the latest cycle's workbooks (simulated); ``qaf ingest`` reads them."""
+def demo_ingest(
+    cfg: Config,
+    directory: Path,
+    *,
+    say: Say = print,
+    cycle: str | None = None,
+    seed: int = DEMO_SEED,
+) -> None:
+    """Auditors fill in the cycle's workbooks (simulated); each return is ``qaf ingest``-ed
+    on the working day after its audit date, as it would arrive by e-mail."""
+    from collections import defaultdict
+
     from qaf.calendar import WorkingCalendar
     from qaf.ingest import ingest_paths
     from qaf.register import Register
@@ -123,43 +204,50 @@ def demo_ingest(cfg: Config, directory: Path, *, say: Say = print) -> None:
         say("Ingest: skipped (no allocations yet)")
         return
     with Register.open(cfg.register_path) as reg:
-        cycle = reg.scalar("SELECT max(cycle) FROM allocations")
+        cycle = cycle or reg.scalar("SELECT max(cycle) FROM allocations")
         allocations = reg.allocations(cycle) if cycle else []
-    if not allocations:
+    if not cycle or not allocations:
         say("Ingest: skipped (no allocations yet)")
         return
     cycle_dir = cfg.root / "cycles" / cycle
-    audits = cycle_dir / "audits"
     returns = cycle_dir / "returns"
-    sim = simulate_returns(allocations, cfg.tools, audits, returns, seed=7)
+    sim = simulate_returns(allocations, cfg.tools, cycle_dir / "audits", returns, seed=seed)
+    late = sum(1 for r in sim.returns if r.late)
     say(
-        f"Simulated {len(sim.paths)} returned workbooks in {returns} "
-        f"({len(sim.never)} never returned)"
+        f"Auditors returned {len(sim.paths)} workbooks ({late} late, {len(sim.never)} never): "
+        f"{returns}"
     )
     case_audits = [r for r in sim.returns if cfg.tools[r.tool].surveymonkey is not None]
     if case_audits:
         tool = cfg.tools[case_audits[0].tool]
         same = [r for r in case_audits if r.tool == tool.id]
         export = write_surveymonkey_export(same, tool, cycle_dir / "surveymonkey-export.csv")
-        say(f"The same {len(same)} {tool.name} returns as a SurveyMonkey export: {export}")
-    cal = WorkingCalendar(cfg.organisation.bank_holidays, cfg.organisation.closures)
-    _, end = cal.cycle_window(cycle)
-    as_of = cal.add_working_days(end, 10)
-    report = ingest_paths(cfg, [returns], as_of=as_of)
-    counts = report.counts()
+        say(f"  the same {len(same)} {tool.name} returns as a SurveyMonkey export: {export}")
+    calendar = WorkingCalendar(cfg.organisation.bank_holidays, cfg.organisation.closures)
+    arrivals: dict[date, list[Path]] = defaultdict(list)
+    for ret, path in zip(sim.returns, sim.paths, strict=True):
+        arrivals[calendar.add_working_days(ret.audit_date, 1)].append(path)
+    totals: dict[str, int] = defaultdict(int)
+    for day in sorted(arrivals):
+        report = ingest_paths(cfg, arrivals[day], as_of=day)
+        for status, n in report.counts().items():
+            totals[status] += n
     say(
-        f"Ingested as of {as_of:%d/%m/%Y}: "
-        + ", ".join(f"{v} {k}" for k, v in counts.items())
-        + f" (qaf ingest {returns} --as-of {as_of.isoformat()})"
+        f"Ingested on {len(arrivals)} day(s) as the returns arrived: "
+        + ", ".join(f"{v} {k}" for k, v in totals.items())
+        + " (qaf ingest FILES --as-of DAY)"
     )
 
 
-# === report step: the month's report pack
-def report_step(cfg: Config, *, say: Say = print, as_of: date | None = None) -> list[Path]:
-    """The report pack (Markdown and HTML) of the latest cycle in the register (rule P1).
-
-    Nothing is written when the register does not exist yet or holds no cycle.
-    """
+def report_step(
+    cfg: Config,
+    *,
+    say: Say = print,
+    as_of: date | None = None,
+    quarter: str | None = None,
+) -> list[Path]:
+    """The report packs (Markdown and HTML) of the latest month and, when given, the
+    quarter (rule P1). Nothing is written when the register holds no cycle."""
     from qaf import report as rp
     from qaf.register import Register
 
@@ -169,18 +257,23 @@ def report_step(cfg: Config, *, say: Say = print, as_of: date | None = None) -> 
         latest = reg.latest_cycle()
         if latest is None:
             return []
-        period = rp.month_period(latest)
-        # as of the demo's simulated day: after the period and after the last return
-        day = as_of or max(date.today(), period.end, reg.latest_received() or period.end)
-        rows = reg.report_rows(rp.report_scope(period, day))
-    data = rp.build_report(rows, period, cfg, as_of=day)
-    written = []
-    for fmt in ("md", "html"):
-        out = cfg.root / "reports" / f"{period.key}.{fmt}"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(rp.render(data, fmt, config_root=cfg.root), encoding="utf-8")
-        written.append(out)
-    say(
-        f"{period.label}: {data.completion.returned} of {data.completion.allocated} audits returned"
-    )
+        periods = [rp.month_period(latest)]
+        if quarter:
+            periods.insert(0, rp.quarter_period(quarter, cfg.report.financial_year))
+        received = reg.latest_received()
+        written = []
+        for period in periods:
+            # as of the demo's simulated day: after the period and after the last return
+            day = as_of or max(period.end, received or period.end)
+            rows = reg.report_rows(rp.report_scope(period, day))
+            data = rp.build_report(rows, period, cfg, as_of=day)
+            for fmt in ("md", "html"):
+                out = cfg.root / "reports" / f"{period.key}.{fmt}"
+                out.parent.mkdir(parents=True, exist_ok=True)
+                out.write_text(rp.render(data, fmt, config_root=cfg.root), encoding="utf-8")
+                written.append(out)
+            say(
+                f"{period.label}: {data.completion.returned} of {data.completion.allocated} "
+                f"audits returned (qaf report --{period.kind} {period.key})"
+            )
     return written

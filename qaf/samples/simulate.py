@@ -135,20 +135,39 @@ def simulate_answers(
 ) -> SimulatedReturn:
     levels = tool.scale.levels
     n = len(levels)
-    # latent case quality on 1..n (1 best); typical profile ~ 5% / 45% / 38% / 12%
-    centre = 2.55 + _team_level(alloc.team) + rng.gauss(0, 0.7)
+    # The overall judgement comes first, from a profile like councils report (~5% Outstanding,
+    # 45% Good, 38% Requires Improvement, 12% Inadequate), shifted by team; a re-audit tends
+    # to find the practice improved. Domains are then graded at or above the overall grade,
+    # one of them equal to it, as the "not better than the worst domain" rule (G5) expects.
+    centre = 2.45 + 0.8 * _team_level(alloc.team) + rng.gauss(0, 0.65)
+    if alloc.type == "reaudit":
+        centre -= 0.45
+    overall_rank = min(n, max(1, round(centre)))
     grades: dict[str, tuple[str | None, str, str]] = {}
     finals: list[str] = []
+    graded: list[str] = []
     for d in tool.domains:
         if d.na_allowed and rng.random() < 0.35:
             grades[d.id] = (None, "N/A", "")
             continue
-        rank = min(n, max(1, round(centre + rng.gauss(0, 0.6))))
-        final = levels[rank - 1]
+        better = rng.choices((0, 1, 2), weights=(55, 35, 10))[0]
+        rank = max(1, overall_rank - better)
+        grades[d.id] = (None, levels[rank - 1], "")
+        graded.append(d.id)
+    if graded and all(levels.index(grades[i][1]) + 1 != overall_rank for i in graded):
+        pin = rng.choice(graded)
+        grades[pin] = (None, levels[overall_rank - 1], "")
+    for domain_id in graded:
+        final = grades[domain_id][1]
+        rank = levels.index(final) + 1
         before = final
         if tool.before_after and rng.random() < 0.15:  # the conversation moved the grade (G4)
             before = levels[min(n, max(1, rank + rng.choice((-1, 1)))) - 1]
-        grades[d.id] = (before if tool.before_after else None, final, _rationale(final, rng))
+        grades[domain_id] = (
+            before if tool.before_after else None,
+            final,
+            _rationale(final, rng),
+        )
         finals.append(final)
     overall: str | None = None
     overall_before: str | None = None
