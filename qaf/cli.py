@@ -976,7 +976,7 @@ def moderate(
 ) -> None:
     """Record the moderator's grade for a returned audit (rule M1).
 
-    Example: qaf moderate 2026-10-0007 --grade "Requires Improvement" --by "Q. Officer"
+    Example: qaf moderate A-2026-10-0007 --grade "Requires Improvement" --by "Q. Officer"
     """
     from qaf.grades import GradeError
     from qaf.problems import QafError
@@ -1041,7 +1041,7 @@ def demo(
         "qaf-demo"
     ),
 ) -> None:
-    """Run a whole month on the fictional sample authority and leave the outputs to look at.
+    """Run a quarter of audit cycles on the fictional sample authority; leave the outputs to look at.
 
     Example: qaf demo qaf-demo
     """
