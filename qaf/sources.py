@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -24,6 +25,15 @@ from qaf.problems import Problem, QafError
 from qaf.records import Case, StaffMember
 
 CASE_FIELDS = ("case_id", "team", "worker", "service", "category", "status", "name")
+
+# A row of a case list that is a report's footer or note, not a case: its "case ID" reads
+# like "Total: 62 rows", "Count of records", "Report run 30/11/2026", "Page 2 of 3".
+NOTE_ROW = re.compile(
+    r"\s*(grand\s+)?(sub\s*)?totals?\b|\s*(count|number)\s+of\b|\s*(rows|records)\s*:"
+    r"|\s*page\s+\d|\s*end\s+of\s+(the\s+)?report|\s*report\s+(run|generated|produced|date)"
+    r"|\s*(generated|printed|produced|extracted|run)\s+(on|by|at)\b|\s*(source|notes?)\s*:",
+    re.IGNORECASE,
+)
 
 YES = frozenset({"yes", "y", "true", "1", "available", ""})
 NO = frozenset({"no", "n", "false", "0", "unavailable", "on leave", "absent"})
@@ -117,8 +127,28 @@ def _xlsx_grid(path: Path, sheet: str | None) -> tuple[list[tuple[Any, ...]], st
                 f'{path.name} has no sheet "{sheet}" (sheets: {", ".join(names)})', file=str(path)
             )
         name = match[0]
-    rows = wb.get_sheet_by_name(name).to_python(skip_empty_area=False)
-    return [tuple(r) for r in rows], name
+    found = wb.get_sheet_by_name(name)
+    rows = found.to_python(skip_empty_area=False)
+    return _fill_merged([tuple(r) for r in rows], found.merged_cell_ranges), name
+
+
+def _fill_merged(grid: list[tuple[Any, ...]], merged: Any) -> list[tuple[Any, ...]]:
+    """Every cell of a merged range holds the range's top-left value.
+
+    A team cell merged over the rows of its cases means "this team" on each of them (F5).
+    ``merged`` is calamine's list of inclusive 0-based ((row, col), (row, col)) corners.
+    """
+    for (r0, c0), (r1, c1) in merged or ():
+        if r0 >= len(grid) or c0 >= len(grid[r0]):
+            continue
+        value = grid[r0][c0]
+        for r in range(r0, min(r1, len(grid) - 1) + 1):
+            row = list(grid[r])
+            if len(row) <= c1:
+                row.extend([None] * (c1 + 1 - len(row)))
+            row[c0 : c1 + 1] = [value] * (c1 + 1 - c0)
+            grid[r] = tuple(row)
+    return grid
 
 
 def _csv_grid(path: Path) -> list[tuple[Any, ...]]:
@@ -207,19 +237,16 @@ def read_cases(spec: SourceSpec) -> CaseList:
         if len(row) < width:
             row = (*row, *pad[len(row) :])
         case_id = _text(row[p_id])
-        if not case_id:
+        required = (_text(row[p_team]), _text(row[p_worker]), _text(row[p_service]))
+        category = _text(row[p_category])
+        if (
+            not (case_id and all(required) and category)
+            or case_id == required[0]
+            or NOTE_ROW.match(case_id)
+        ):
             if any(_filled(v) for v in row):
                 rownum = table.first_row + offset
-                problems.append(
-                    Problem(
-                        "S3",
-                        f"row {rownum} has no case ID and was skipped",
-                        "warning",
-                        file,
-                        table.sheet,
-                        f"row {rownum}",
-                    )
-                )
+                problems.append(_not_a_case(spec, table, rownum, case_id, (*required, category)))
             continue
         rownum = table.first_row + offset
         first = seen.setdefault(case_id, rownum)
@@ -249,6 +276,43 @@ def read_cases(spec: SourceSpec) -> CaseList:
             )
         )
     return CaseList(tuple(cases), tuple(problems))
+
+
+def _not_a_case(
+    spec: SourceSpec, table: Table, rownum: int, case_id: str, values: tuple[str, ...]
+) -> Problem:
+    """Rule S3: why a filled row of the case list is not a case (it never enters the sample).
+
+    A footer or note ("Total: 62 rows", a text merged across the row) is a warning; a case
+    with a blank required value is an error: that case cannot be sampled (its team decides
+    who may audit it, rule A2) until the list is fixed.
+    """
+    where = f"row {rownum}"
+    shown = case_id if len(case_id) <= 40 else case_id[:40] + "…"
+    same_text = bool(case_id) and all(v == case_id for v in values)
+    if case_id and (NOTE_ROW.match(case_id) or same_text):
+        why = "a total or note row" if NOTE_ROW.match(case_id) else "the same text across the row"
+        message = f'"{shown}" is not a case ({why}); skipped'
+        return Problem("S3", message, "warning", str(spec.path), table.sheet, where)
+    if not case_id:
+        return Problem(
+            "S3",
+            "the row has a value but no case ID; skipped",
+            "warning",
+            str(spec.path),
+            table.sheet,
+            where,
+        )
+    names = ("team", "worker", "service", "category")
+    blank = [
+        f'{n} ("{spec.columns.get(n, n)}")' for n, v in zip(names, values, strict=True) if not v
+    ]
+    verb = "is" if len(blank) == 1 else "are"
+    message = (
+        f"case {shown}: {' and '.join(blank)} {verb} blank; the row is not read as a case "
+        "(fill it in the case list)"
+    )
+    return Problem("S3", message, "error", str(spec.path), table.sheet, where)
 
 
 def _cell_value(v: Any) -> Any:
