@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -23,6 +23,9 @@ from qaf.config import SourceSpec
 from qaf.grades import normalise
 from qaf.problems import Problem, QafError
 from qaf.records import Case, StaffMember
+
+HEADER_SCAN_ROWS = 10  # the header row is looked for in a sheet's first rows (title rows above)
+SECTION_OF = {"case list": "cases", "staff roster": "staff"}  # qaf.toml section of each source
 
 CASE_FIELDS = ("case_id", "team", "worker", "service", "category", "status", "name")
 
@@ -86,8 +89,13 @@ class Roster:
 # ----------------------------------------------------------------- tables
 
 
-def read_table(path: Path, sheet: str | None = None) -> Table:
-    """Read a CSV or the first (or named) sheet of an XLSX into a Table."""
+def read_table(path: Path, sheet: str | None = None, expected: Sequence[str] = ()) -> Table:
+    """Read a CSV or the first (or named) sheet of an XLSX into a Table.
+
+    The header row is the row among the first ``HEADER_SCAN_ROWS`` holding most of the
+    ``expected`` column names (title rows above the headers are common in exports);
+    without them, or when none is found, the first non-empty row.
+    """
     if not path.exists():
         raise QafError(f"{path} does not exist", file=str(path))
     suffix = path.suffix.lower()
@@ -101,11 +109,48 @@ def read_table(path: Path, sheet: str | None = None) -> Table:
             "as .xlsx first)",
             file=str(path),
         )
-    header_index = next((i for i, row in enumerate(grid) if any(_filled(v) for v in row)), None)
+    header_index = _header_row(grid, expected)
     if header_index is None:
-        raise QafError(f"{path.name} is empty", file=str(path))
+        raise QafError(f"{path.name} is empty", file=str(path), exit_code=1)
     headers = tuple(_text(v) for v in grid[header_index])
     return Table(path, sheet_name, headers, grid[header_index + 1 :], header_index + 2)
+
+
+def _header_row(grid: list[tuple[Any, ...]], expected: Sequence[str]) -> int | None:
+    """The index of the header row: most expected names among the first rows, else the
+    first non-empty row (None when the sheet is empty)."""
+    first = next((i for i, row in enumerate(grid) if any(_filled(v) for v in row)), None)
+    wanted = {normalise(h) for h in expected}
+    if first is None or not wanted:
+        return first
+    best, best_count = first, 0
+    for i in range(first, min(len(grid), first + HEADER_SCAN_ROWS)):
+        count = len(wanted & {normalise(_text(v)) for v in grid[i] if _filled(v)})
+        if count > best_count:
+            best, best_count = i, count
+    return best
+
+
+def _sheet_names(path: Path) -> tuple[str, ...]:
+    from python_calamine import CalamineWorkbook
+
+    return tuple(CalamineWorkbook.from_path(str(path)).sheet_names)
+
+
+def _sheet_with(path: Path, expected: Sequence[str], skip: str | None) -> str | None:
+    """The first other sheet of the workbook whose first rows hold the expected headers."""
+    from python_calamine import CalamineWorkbook
+
+    wanted = {normalise(h) for h in expected}
+    wb = CalamineWorkbook.from_path(str(path))
+    for name in wb.sheet_names:
+        if name == skip:
+            continue
+        rows = wb.get_sheet_by_name(name).to_python(skip_empty_area=False)
+        for row in rows[:HEADER_SCAN_ROWS]:
+            if wanted <= {normalise(_text(v)) for v in row if _filled(v)}:
+                return name
+    return None
 
 
 def _xlsx_grid(path: Path, sheet: str | None) -> tuple[list[tuple[Any, ...]], str]:
@@ -196,11 +241,34 @@ def column_positions(
         where = f"{table.path}" + (f", sheet {table.sheet}" if table.sheet else "")
         raise QafError(
             f"the {what} has no column {', '.join(missing)}; its columns are: "
-            f"{', '.join(h for h in table.headers if h)}. Fix the file or the column mapping "
-            f"in qaf.toml",
+            f"{', '.join(dict.fromkeys(h for h in table.headers if h))} "
+            f"(row {table.first_row - 1}). "
+            f"Fix the file or the column mapping in qaf.toml"
+            + _sheet_hint(table, [mapping[n] for n in required if n in mapping], what),
             file=where,
+            exit_code=1,
         )
     return positions
+
+
+def _sheet_hint(table: Table, expected: Sequence[str], what: str) -> str:
+    """Where else to look: the workbook's other sheets, and the `sheet` key to set (F3)."""
+    section = SECTION_OF.get(what, "cases")
+    scanned = f" (qaf looks for the column names in the first {HEADER_SCAN_ROWS} rows)"
+    sheets = _sheet_names(table.path) if table.sheet is not None else ()
+    if len(sheets) <= 1:
+        return scanned
+    names = ", ".join(f'"{n}"' for n in sheets)
+    other = _sheet_with(table.path, expected, table.sheet)
+    if other is not None:
+        return (
+            f". The workbook's sheets are {names}, and the columns are on sheet "
+            f'"{other}": set sheet = "{other}" under [{section}] in qaf.toml'
+        )
+    return (
+        f". The workbook's sheets are {names}: if the list is on another one, set "
+        f'sheet = "…" under [{section}] in qaf.toml{scanned}'
+    )
 
 
 def _rows(table: Table, positions: dict[str, int]) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -219,7 +287,7 @@ def _rows(table: Table, positions: dict[str, int]) -> Iterator[tuple[int, dict[s
 def read_cases(spec: SourceSpec) -> CaseList:
     from qaf.config import CASE_COLUMNS_REQUIRED
 
-    table = read_table(spec.path, spec.sheet)
+    table = read_table(spec.path, spec.sheet, list(spec.columns.values()))
     positions = column_positions(table, spec.columns, CASE_COLUMNS_REQUIRED, "case list")
     cases: list[Case] = []
     problems: list[Problem] = []
@@ -326,7 +394,7 @@ def _cell_value(v: Any) -> Any:
 def read_staff(spec: SourceSpec) -> Roster:
     from qaf.config import STAFF_COLUMNS_REQUIRED
 
-    table = read_table(spec.path, spec.sheet)
+    table = read_table(spec.path, spec.sheet, list(spec.columns.values()))
     positions = column_positions(table, spec.columns, STAFF_COLUMNS_REQUIRED, "staff roster")
     staff: list[StaffMember] = []
     problems: list[Problem] = []

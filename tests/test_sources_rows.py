@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from qaf.cli import app
 from qaf.config import SourceSpec
+from qaf.problems import QafError
 from qaf.sources import read_cases
 from tests.conftest import CASE_HEADERS, write_csv
 
@@ -158,3 +159,112 @@ def test_config_check_counts_only_real_cases_and_lists_the_rows(small_dir: Path)
         f'{cases}, row 4: [S3] warning: "Total: 2 rows" is not a case (a total or note row); '
         "skipped"
     ) in result.stderr
+
+
+# ---------------------------------------------------------------- header row (F3)
+
+CASES = ["Child Unique ID", "Child Name", "Allocated Team", "Allocated Worker"]
+CASES += ["Service Area", "Category", "Case Status"]
+FIELDS = ("case_id", "name", "team", "worker", "service", "category")
+
+
+def mosaic_export(path: Path, *, title_rows: int = 2, read_me: bool = True) -> Path:
+    """A Mosaic-style export: a "Read me" sheet first, a merged title above the headers."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    assert ws is not None
+    if read_me:
+        ws.title = "Read me"
+        ws["A1"] = "Case list export - run 30/11/2026 - OFFICIAL SENSITIVE"
+        ws = wb.create_sheet("Open cases")
+    else:
+        ws.title = "Open cases"
+    ws["A1"] = "Open cases report"
+    ws.merge_cells("A1:G1")
+    for _ in range(title_rows - 1):
+        ws.append([])
+    ws.append(CASES)
+    ws.append(["P000001", "Ada Fictional", "Team A", "Sam Worker", "Service 1", "CiN", "Open"])
+    ws.append(["P000002", "Ben Fictional", "Team A", "Sam Worker", "Service 1", "CP", "Open"])
+    ws.append(["P000001", "Ada Fictional", "Team A", "Sam Worker", "Service 1", "CiN", "Open"])
+    wb.save(path)
+    return path
+
+
+def point_at(small_dir: Path, path: Path, sheet: str | None = None) -> Path:
+    toml = small_dir / "qaf.toml"
+    text = toml.read_text(encoding="utf-8").replace("data/cases.csv", str(path))
+    if sheet:
+        text = text.replace('# sheet = "Open cases"', f'sheet = "{sheet}"')
+    toml.write_text(text, encoding="utf-8")
+    return toml
+
+
+def test_header_row_below_title_rows_is_found(tmp_path: Path) -> None:
+    # F3: headers on row 3 under a merged title; row numbers stay the spreadsheet's (S3)
+    path = mosaic_export(tmp_path / "cases.xlsx", read_me=False)
+    mapping = dict(zip(FIELDS, CASES[:6], strict=True))
+    cases = read_cases(SourceSpec(path, mapping))
+    assert [c.case_id for c in cases.cases] == ["P000001", "P000002"]
+    [dup] = cases.problems
+    assert (dup.rule, dup.cell) == ("S3", "row 6")
+    assert "first on row 4" in dup.message
+
+
+def test_csv_with_title_rows_above_the_headers(tmp_path: Path) -> None:
+    # F3: the same for a CSV export
+    path = write_csv(
+        tmp_path / "c.csv",
+        ["Open cases report - run 30/11/2026"],
+        [[], HEADERS, ["P1", "A", "W", "S", "CiN", "Open"]],
+    )
+    assert [c.case_id for c in read_cases(SourceSpec(path, MAPPING)).cases] == ["P1"]
+
+
+def test_list_on_another_sheet_names_the_sheet_to_set_exit_1(
+    small_dir: Path, tmp_path: Path
+) -> None:
+    # F3: the error names the workbook's sheets and the `sheet` key; a source file problem
+    # is exit 1 (config check --help), not 2
+    path = mosaic_export(tmp_path / "cases.xlsx")
+    toml = point_at(small_dir, path)
+    result = CliRunner().invoke(app, ["config", "check", "--config", str(toml)])
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: {path}, sheet Read me: the case list has no column "
+        '"Child Unique ID" (for case_id), "Allocated Team" (for team), "Allocated Worker" '
+        '(for worker), "Service Area" (for service), "Category" (for category); its columns '
+        "are: Case list export - run 30/11/2026 - OFFICIAL SENSITIVE (row 1). Fix the file or "
+        'the column mapping in qaf.toml. The workbook\'s sheets are "Read me", "Open cases", '
+        'and the columns are on sheet "Open cases": set sheet = "Open cases" under [cases] in '
+        "qaf.toml\n"
+    )
+    point_at(small_dir, path, sheet="Open cases")
+    ok = CliRunner().invoke(app, ["config", "check", "--config", str(toml)])
+    assert f"case list: {path} — 2 cases, 2 open" in ok.stderr
+    assert ok.exit_code == 1  # the duplicate P000001 on row 6 (S3 error)
+
+
+def test_headers_not_in_the_first_rows_say_where_qaf_looked(tmp_path: Path) -> None:
+    # F3: more than 10 title rows: not found, and the message says how far qaf looked
+    path = mosaic_export(tmp_path / "cases.xlsx", title_rows=11, read_me=False)
+    mapping = dict(zip(FIELDS, CASES[:6], strict=True))
+    with pytest.raises(QafError) as e:
+        read_cases(SourceSpec(path, mapping))
+    assert e.value.exit_code == 1
+    assert str(e.value).endswith(
+        "its columns are: Open cases report (row 1). Fix the file or the column mapping in "
+        "qaf.toml (qaf looks for the column names in the first 10 rows)"
+    )
+
+
+@pytest.mark.parametrize("framework", ["generic", "haringey", "bedford", "lancashire", "rochdale"])
+def test_init_config_has_commented_sheet_lines(tmp_path: Path, framework: str) -> None:
+    # F3: a `sheet = "..."` line to uncomment under [cases] and [staff]
+    result = CliRunner().invoke(app, ["init", str(tmp_path / "c"), "--framework", framework])
+    assert result.exit_code == 0, result.stderr
+    text = (tmp_path / "c" / "qaf.toml").read_text(encoding="utf-8")
+    cases = text[text.index("[cases]") : text.index("[staff]")]
+    staff = text[text.index("[staff]") :].split("\n[", 1)[0]
+    assert '# sheet = "Open cases"' in cases
+    assert '# sheet = "Staff"' in staff
