@@ -196,7 +196,8 @@ def config_check(config: ConfigOpt = None, fmt: FormatOpt = Format.table) -> Non
     else:
         _print_config(data)
     con = err_console()
-    con.print(f"[green]Configuration OK[/]: {cfg.path}")
+    style = "yellow" if summary.problems else "green"
+    con.print(f"[{style}]{_escape(summary.headline())}[/]: {cfg.path}")
     for line in summary.lines():
         con.print(f"  {_escape(line)}")
     for p in summary.problems:

@@ -27,6 +27,8 @@ from qaf.records import Case, StaffMember
 HEADER_SCAN_ROWS = 10  # the header row is looked for in a sheet's first rows (title rows above)
 SECTION_OF = {"case list": "cases", "staff roster": "staff"}  # qaf.toml section of each source
 
+DATE_COLUMNS = frozenset({"dob", "cp_plan_start", "referral_date", "last_visit"})  # case list
+
 CASE_FIELDS = ("case_id", "team", "worker", "service", "category", "status", "name")
 
 # A row of a case list that is a report's footer or note, not a case: its "case ID" reads
@@ -300,6 +302,8 @@ def read_cases(spec: SourceSpec) -> CaseList:
     p_service, p_category = positions["service"], positions["category"]
     p_status, p_name = positions.get("status"), positions.get("name")
     extras = [(k, i) for k, i in positions.items() if k not in CASE_FIELDS]
+    date_extras = [(k, i) for k, i in extras if k in DATE_COLUMNS]
+    dates_read: set[str] = set()
     pad = (None,) * width
     for offset, row in enumerate(table.rows):
         if len(row) < width:
@@ -343,7 +347,33 @@ def read_cases(spec: SourceSpec) -> CaseList:
                 {k: _cell_value(row[i]) for k, i in extras},
             )
         )
+        for key, i in date_extras:
+            if type(row[i]) is str and row[i] not in dates_read:
+                bad = _unreadable_date(spec, table, rownum, key, row[i])
+                if bad is None:
+                    dates_read.add(row[i])
+                else:
+                    problems.append(bad)
     return CaseList(tuple(cases), tuple(problems))
+
+
+def _unreadable_date(
+    spec: SourceSpec, table: Table, rownum: int, key: str, value: str
+) -> Problem | None:
+    """A date column of the case list holding text that is not a date (F7), else None."""
+    try:
+        parse_date(value)
+    except ValueError as e:
+        header = spec.columns.get(key, key)
+        return Problem(
+            "S3",
+            f'{key} ("{header}"): {e}',
+            "warning",
+            str(spec.path),
+            table.sheet,
+            f"row {rownum}",
+        )
+    return None
 
 
 def _not_a_case(
@@ -381,6 +411,39 @@ def _not_a_case(
         "(fill it in the case list)"
     )
     return Problem("S3", message, "error", str(spec.path), table.sheet, where)
+
+
+def _blank_staff_values(
+    spec: SourceSpec, table: Table, cell: str, name: str, values: Mapping[str, Any]
+) -> list[Problem]:
+    """A roster row kept with a blank role (no audits, no escalations: rule A1) or a blank
+    e-mail (nobody can tell them anything) is worth a warning (F7)."""
+    out = []
+    if not _text(values.get("role")):
+        out.append(
+            Problem(
+                "A1",
+                f'"{name}" has no role ("{spec.columns.get("role", "role")}"): they get no '
+                "audits and no escalations until it is filled in",
+                "warning",
+                str(spec.path),
+                table.sheet,
+                cell,
+            )
+        )
+    if not _text(values.get("email")):
+        out.append(
+            Problem(
+                "A1",
+                f'"{name}" has no e-mail ("{spec.columns.get("email", "email")}"): allocations, '
+                "alerts and reminders cannot reach them",
+                "warning",
+                str(spec.path),
+                table.sheet,
+                cell,
+            )
+        )
+    return out
 
 
 def _cell_value(v: Any) -> Any:
@@ -423,6 +486,7 @@ def read_staff(spec: SourceSpec) -> Roster:
             )
             continue
         seen.add(normalise(name))
+        problems.extend(_blank_staff_values(spec, table, cell, name, values))
         available_text = normalise(_text(values.get("available")))
         if available_text in YES:
             available = True
