@@ -1422,7 +1422,7 @@ class Ingestor:
         early = self.register.unstored_safety_followup(ret.audit_id, ret.case_id)
         if early is None:
             return list(followups)
-        self.register.adopt_followup(conn, early, rid)
+        self.register.adopt_followup(conn, early, rid, ret.audit_id)
         return [f for f in followups if f.kind != "safety"]
 
     def _with_notices(

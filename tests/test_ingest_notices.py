@@ -210,3 +210,30 @@ def test_warning_count_matches_the_problems_listed(cfg: Config, tmp_path: Path) 
     assert report.counts()["warnings"] == sum(1 for _, p in listed if p.level == "warning")
     assert report.counts()["superseded"] == 1
     assert not any(p.rule == "I5" for _, p in listed)
+
+
+def test_concern_of_a_return_matching_no_allocation_is_adopted_by_the_matched_one(
+    cfg: Config, tmp_path: Path
+) -> None:
+    # rules E3, I2: keyed by case ID when no allocation matched; the later return of the
+    # audit for that case takes it over (one follow-up, now carrying the audit ID)
+    from openpyxl import load_workbook
+
+    setup_register(cfg, [allocation()])
+    path = unsafe_return(cfg, tmp_path / "returns" / "a.xlsx", form_error=False)
+    edit(path, {find(path, "Audit ID"): "2026-12-999", find(path, "Auditor"): "Nia Nobody"})
+    wb = load_workbook(path)
+    wb["qaf"]["B1"] = "2026-12-999"
+    wb.save(path)
+    [f] = ingest_paths(cfg, [path], as_of=AS_OF).files
+    assert f.status == "rejected"
+    assert "I2" in {p.rule for p in f.problems}
+    assert f.safety is not None and f.safety.audit_id is None
+    assert f.safety.message().startswith("SAFETY: a.xlsx (case P000001): the auditor answered No")
+    assert safety_followups(cfg) == [(None, "P000001", None, "Tia Manager", "2027-01-08")]
+    fixed = unsafe_return(cfg, tmp_path / "returns2" / "a.xlsx", form_error=False)
+    [ok] = ingest_paths(cfg, [fixed], as_of=date(2027, 1, 11)).files
+    assert ok.status == "accepted"
+    assert safety_followups(cfg) == [
+        ("2026-12-001", "P000001", ok.return_id, "Tia Manager", "2027-01-08")
+    ]
