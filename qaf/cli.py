@@ -196,7 +196,8 @@ def config_check(config: ConfigOpt = None, fmt: FormatOpt = Format.table) -> Non
     else:
         _print_config(data)
     con = err_console()
-    con.print(f"[green]Configuration OK[/]: {cfg.path}")
+    style = "yellow" if summary.problems else "green"
+    con.print(f"[{style}]{_escape(summary.headline())}[/]: {cfg.path}")
     for line in summary.lines():
         con.print(f"  {_escape(line)}")
     for p in summary.problems:
@@ -392,10 +393,14 @@ def ingest(
         fail(str(e), e.exit_code)
     if fmt is Format.json:
         emit_json(result.as_json())
+        _ingest_safety(result, con)
     elif fmt is Format.csv:
         _ingest_csv(result.as_json())
+        _ingest_safety(result, con)
     else:
+        _ingest_safety(result, out_console())
         _ingest_table(result)
+        _ingest_notes(result)
     counts = result.counts()
     summary = ", ".join(f"{v} {k}" for k, v in counts.items())
     con.print(("Dry run (nothing stored): " if dry_run else "") + summary)
@@ -447,6 +452,22 @@ def _inert(value: str) -> str:
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
+def _ingest_safety(result: Any, console: Console) -> None:
+    """Rule E3: each safety concern on a line of its own, before anything else."""
+    for notice in result.safety_notices():
+        console.print(f"[bold red]{_escape(notice.message())}[/]")
+
+
+def _ingest_notes(result: Any) -> None:
+    """The alerts the run raised (E1, E2 ...) and the files skipped, a short line each."""
+    console = out_console()
+    for f in result.files:
+        for line in f.alerts:
+            console.print(f"Alert {_escape(line)}")
+    for path, why in result.skipped:
+        console.print(f"Skipped {_escape(Path(path).name)}: {_escape(why)}")
+
+
 def _ingest_table(result: Any) -> None:
     from rich.table import Table
 
@@ -470,9 +491,7 @@ def _ingest_table(result: Any) -> None:
             f.overall or "",
         )
     console.print(files)
-    rows = [
-        (f, p) for f in result.files for p in f.problems if p.rule != "I5" or f.status == "rejected"
-    ]
+    rows = result.listed_problems()
     if rows:
         probs = Table(title="Problems", show_header=True, title_justify="left")
         for col in ("file", "sheet", "cell", "rule", "level", "message"):

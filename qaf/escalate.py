@@ -361,6 +361,48 @@ def _responsible(
     return (available or people)[0].name, role, ""
 
 
+SAFETY_DETAIL = "acknowledge the safety concern raised by the auditor and act on it"
+
+
+def safety_consequences(facts: ReturnFacts, roster: Roster, cfg: Config) -> Consequences:
+    """Rule E3 alone: ``escalation.safety_notify`` told at once, and a "safety" follow-up
+    owned by the case's Team Manager, due the day received (overdue lists it first).
+
+    Also used for a return rejected for form errors (``facts.return_id`` None): its
+    safety concern cannot wait for the corrected re-submission.
+    """
+    alerts = _alerts(
+        "E3",
+        f"immediate safety concern raised by the auditor on case {facts.case_id}",
+        recipients(cfg.escalation.safety_notify, case=facts, auditor=facts.auditor, roster=roster),
+        set(),
+    )
+    received = facts.received_on
+    name, role, why = _responsible(TEAM_MANAGER, facts, facts.auditor, roster, received)
+    if why:
+        alerts.append(
+            Alert(
+                "E3",
+                f"safety follow-up for case {facts.case_id} has nobody responsible: {why}",
+                TEAM_MANAGER,
+                "",
+                "",
+            )
+        )
+    followup = FollowUp(
+        kind="safety",
+        rule="E3",
+        audit_id=facts.audit_id,
+        case_id=facts.case_id,
+        responsible=name,
+        responsible_role=role,
+        due=received,
+        return_id=facts.return_id,
+        detail=SAFETY_DETAIL,
+    )
+    return Consequences(tuple(alerts), (followup,))
+
+
 def consequences_of_return(
     facts: ReturnFacts, roster: Roster, cfg: Config, calendar: WorkingCalendar
 ) -> Consequences:
@@ -435,19 +477,9 @@ def consequences_of_return(
 
     # rule E3: a safety concern first, whatever the type of return
     if facts.safety_concern:
-        alerts += _alerts(
-            "E3",
-            f"immediate safety concern raised by the auditor on case {facts.case_id}",
-            people(esc.safety_notify),
-            seen,
-        )
-        follow(
-            "safety",
-            "E3",
-            TEAM_MANAGER,
-            received,
-            "acknowledge the safety concern raised by the auditor and act on it",
-        )
+        safety = safety_consequences(facts, roster, cfg)
+        alerts += safety.alerts
+        followups += safety.followups
 
     if facts.type == "moderation":
         return Consequences(tuple(alerts), tuple(followups))

@@ -756,6 +756,43 @@ class Register:
             ],
         )
 
+    # --- safety concerns of returns not stored (rule E3)
+    # A return rejected for form errors may still say the child is not safe: its "safety"
+    # follow-up is stored without a return (return_id NULL), keyed by audit ID (or, for an
+    # return matching no allocation, by case ID), and adopted by the return once one is accepted.
+
+    @staticmethod
+    def _safety_key(audit_id: str | None, case_id: str) -> tuple[str, tuple[str, ...]]:
+        # one raised for the case by a return matching no allocation counts for its audit too
+        if audit_id:
+            return "(audit_id = ? OR (audit_id IS NULL AND case_id = ?))", (audit_id, case_id)
+        return "audit_id IS NULL AND case_id = ?", (case_id,)
+
+    def safety_followup_due(self, audit_id: str | None, case_id: str) -> date | None:
+        """When a safety concern of this audit (or unallocated case) was first raised, if ever."""
+        where, params = self._safety_key(audit_id, case_id)
+        return from_iso(
+            self.scalar(f"SELECT min(due) FROM followups WHERE kind = 'safety' AND {where}", params)
+        )
+
+    def unstored_safety_followup(self, audit_id: str | None, case_id: str) -> int | None:
+        """The safety follow-up raised by a rejected return of this audit, not yet adopted."""
+        where, params = self._safety_key(audit_id, case_id)
+        found = self.scalar(
+            "SELECT min(id) FROM followups "
+            f"WHERE kind = 'safety' AND return_id IS NULL AND {where}",
+            params,
+        )
+        return None if found is None else int(found)
+
+    def adopt_followup(
+        self, conn: sqlite3.Connection, followup_id: int, return_id: int, audit_id: str | None
+    ) -> None:
+        conn.execute(
+            "UPDATE followups SET return_id = ?, audit_id = COALESCE(audit_id, ?) WHERE id = ?",
+            (return_id, audit_id, followup_id),
+        )
+
     # --- end ingest section
 
     # ============================================================ overdue
