@@ -552,6 +552,13 @@ def overdue_items(reg: Any, roster: Any, cfg: Config, calendar: Any, as_of: date
     return compute_overdue(as_of, reg.pending(as_of, moderation_due), roster, cfg, calendar)
 
 
+def pending_alerts(reg: Any, as_of: date) -> list[Any]:
+    """Alerts raised by returns (rules E1, E2) not yet e-mailed on ``as_of``."""
+    from qaf.escalate import alert_window, alerts_to_send
+
+    return alerts_to_send(reg.unsent_alerts(*alert_window(as_of)), as_of)
+
+
 def _notify_text(n: Any) -> str:
     r = n.recipient
     if r.resolved:
@@ -605,6 +612,34 @@ def _print_overdue(items: list[Any], as_of: date) -> None:
     sys.stdout.write("\n".join(out) + "\n")
 
 
+def _print_alerts(alerts: list[Any], sending: bool) -> None:
+    """The grade alerts (E1, E2) this run e-mails, or would with --notify."""
+    head = ("Item", "Rule", "Case", "Received", "Tell", "Why")
+    rows = [
+        (
+            a.item_id,
+            a.rule,
+            a.case_id,
+            a.received_on.isoformat(),
+            f"{a.recipient.name} ({a.recipient.role})"
+            if a.recipient.resolved
+            else f"NOBODY: {a.recipient.role}",
+            a.reason,
+        )
+        for a in alerts
+    ]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head[:-1])]
+
+    def line(cells: tuple[str, ...]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(cells[:-1], widths, strict=True)) + (
+            "  " + cells[-1]
+        )
+
+    title = "Alerts e-mailed now" if sending else "Alerts to e-mail (with --notify)"
+    out = [f"{title}: {len(alerts)}", line(head), *(line(r) for r in rows)]
+    sys.stdout.write("\n".join(out) + "\n")
+
+
 def _write_overdue_csv(items: list[Any]) -> None:
     import csv
 
@@ -630,8 +665,9 @@ def overdue(
         bool,
         typer.Option(
             "--notify",
-            help="Send each recipient one message with all their new escalations "
-            "(.eml files in the outbox, or SMTP when [smtp] is configured); each is sent once.",
+            help="Send each recipient one message with all their new escalations and grade "
+            "alerts (.eml files in the outbox, or SMTP when [smtp] is configured); each is "
+            "sent once.",
         ),
     ] = False,
     fail_on_overdue: Annotated[
@@ -644,7 +680,10 @@ def overdue(
 ) -> None:
     """List everything late, the escalation level reached and who must be told.
 
-    Quiet (no output, exit 0) when nothing is late. Rules T1-T7, E3, M1.
+    Also lists the alerts raised by returns (grade, re-audit: rules E1, E2) not yet
+    e-mailed; --notify sends them with the escalations, each once.
+    Quiet (no output, exit 0) when nothing is late and no alert is waiting.
+    Rules T1-T7, E1-E3, M1.
 
     Example: qaf overdue --notify --fail-on-overdue
     """
@@ -662,9 +701,10 @@ def overdue(
             reg = _register(cfg)
             try:
                 items = overdue_items(reg, roster, cfg, calendar, day)
+                alerts = pending_alerts(reg, day)
                 delivery = None
                 if notify:
-                    delivery = _send(items, reg, cfg, day)
+                    delivery = _send(items, reg, cfg, day, alerts)
             finally:
                 reg.close()
     except Timeout:
@@ -673,7 +713,11 @@ def overdue(
             2,
         )
     if fmt is Format.json:
-        data: dict[str, Any] = {"as_of": day.isoformat(), "items": [it.as_json() for it in items]}
+        data: dict[str, Any] = {
+            "as_of": day.isoformat(),
+            "items": [it.as_json() for it in items],
+            "alerts": [a.as_json() for a in alerts],
+        }
         if delivery is not None:
             data["sent"] = delivery.sent_keys
             data["messages"] = len(delivery.sent)
@@ -681,8 +725,11 @@ def overdue(
         emit_json(data)
     elif fmt is Format.csv:
         _write_overdue_csv(items)
-    elif items:
-        _print_overdue(items, day)
+    else:
+        if items:
+            _print_overdue(items, day)
+        if alerts:
+            _print_alerts(alerts, sending=notify)
     if delivery is not None:
         failed = _report_delivery(delivery)
     if failed:
@@ -691,11 +738,11 @@ def overdue(
         raise typer.Exit(1)
 
 
-def _send(items: list[Any], reg: Any, cfg: Config, day: date) -> Any:
+def _send(items: list[Any], reg: Any, cfg: Config, day: date, alerts: list[Any]) -> Any:
     from qaf.notify import NotifyError, notify_overdue
 
     try:
-        return notify_overdue(items, register=reg, cfg=cfg, as_of=day)
+        return notify_overdue(items, register=reg, cfg=cfg, as_of=day, alerts=alerts)
     except NotifyError as e:
         fail(str(e), 2)
 
@@ -703,9 +750,11 @@ def _send(items: list[Any], reg: Any, cfg: Config, day: date) -> Any:
 def _report_delivery(delivery: Any) -> int:
     con = err_console()
     if delivery.sent:
-        con.print(
-            f"sent {len(delivery.sent)} message(s) carrying {delivery.sent_keys} escalation(s)"
-        )
+        alerts = sum(1 for m, _ in delivery.sent for key in m.keys if key[0].startswith("alert:"))
+        escalations = delivery.sent_keys - alerts
+        parts = [f"{escalations} escalation(s)"] if escalations else []
+        what = " and ".join(parts + ([f"{alerts} alert(s)"] if alerts else []))
+        con.print(f"sent {len(delivery.sent)} message(s) carrying {what}")
     for msg, error in delivery.failed:
         con.print(f"[red]not sent[/] to {_escape(msg.email)}: {_escape(error)} (retried next run)")
     seen: set[tuple[str, str]] = set()
@@ -1041,7 +1090,7 @@ def demo(
         "qaf-demo"
     ),
 ) -> None:
-    """Run a quarter of audit cycles on the fictional sample authority; leave the outputs to look at.
+    """Run a quarter of audit cycles on the fictional sample authority; leave the outputs.
 
     Example: qaf demo qaf-demo
     """

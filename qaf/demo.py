@@ -152,7 +152,7 @@ def overdue_step(cfg: Config, *, say: Say, as_of: date | None = None) -> None:
     """Run ``qaf overdue --notify`` as of a later day (default: 10 working days after the
     latest due date in the register) so the outbox holds the escalations to look at."""
     from qaf.calendar import WorkingCalendar, parse_duration
-    from qaf.escalate import compute_overdue
+    from qaf.escalate import alert_window, alerts_to_send, compute_overdue
     from qaf.notify import notify_overdue
     from qaf.register import Register
     from qaf.sources import read_staff
@@ -173,7 +173,8 @@ def overdue_step(cfg: Config, *, say: Say, as_of: date | None = None) -> None:
             return calendar.add(calendar.cycle_window(cycle)[0], window)
 
         items = compute_overdue(as_of, reg.pending(as_of, moderation_due), roster, cfg, calendar)
-        delivery = notify_overdue(items, register=reg, cfg=cfg, as_of=as_of)
+        alerts = alerts_to_send(reg.unsent_alerts(*alert_window(as_of)), as_of)
+        delivery = notify_overdue(items, register=reg, cfg=cfg, as_of=as_of, alerts=alerts)
     say(
         f"Overdue on {as_of.isoformat()}: {len(items)} item(s); "
         f"{len(delivery.sent)} message(s) written to {cfg.notify.outbox}"

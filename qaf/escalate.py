@@ -834,6 +834,83 @@ def _severity(item: OverdueItem) -> tuple[int, int, int, date, str]:
     return (0 if item.safety else 1, -item.level, -item.working_days_late, item.due, item.id)
 
 
+# ------------------------------------------------------------ alerts to mail (E1-E3)
+
+ALERT = "alert"
+# Alerts of returns received longer ago than this are not mailed any more: a day or a
+# week without a run is caught up, but a register that never mailed its alerts (older
+# versions stored them only) does not send years of stale news on its first run.
+ALERT_LOOKBACK_MONTHS = 3
+
+
+@dataclass(frozen=True)
+class RaisedAlert:
+    """An alert stored by ``qaf ingest`` (rules E1-E3) and not yet mailed, with its return."""
+
+    id: int
+    rule: str
+    reason: str
+    recipient_role: str
+    recipient_name: str
+    recipient_email: str
+    audit_id: str | None
+    case_id: str
+    overall: str | None
+    received_on: date
+
+    @property
+    def item_id(self) -> str:
+        """The key it is recorded under once sent: ``alert:<id>`` (always level 0)."""
+        return item_id(ALERT, str(self.id))
+
+    @property
+    def safety(self) -> bool:
+        return self.rule == "E3"
+
+    @property
+    def recipient(self) -> Recipient:
+        if self.recipient_name and self.recipient_email.strip():
+            return Recipient(self.recipient_role, self.recipient_name, self.recipient_email)
+        reason = self.reason.partition("; not sent: ")[2] or (
+            f"{self.recipient_name} has no e-mail address in the roster"
+            if self.recipient_name
+            else f"nobody holds the role {self.recipient_role}"
+        )
+        return Recipient(self.recipient_role, reason=reason)
+
+    def as_json(self) -> dict[str, object]:
+        """One entry of ``qaf overdue --format json`` ``alerts`` (README "JSON output")."""
+        return {
+            "id": self.item_id,
+            "rule": self.rule,
+            "audit_id": self.audit_id,
+            "case_id": self.case_id,
+            "overall": self.overall,
+            "received_on": self.received_on.isoformat(),
+            "reason": self.reason,
+            "recipient": self.recipient.as_json(),
+        }
+
+
+def alert_window(as_of: date) -> tuple[date, date]:
+    """(first, last) day a return may have been received for its alerts to be mailed."""
+    return as_of - relativedelta(months=ALERT_LOOKBACK_MONTHS), as_of
+
+
+def alerts_to_send(raised: Iterable[RaisedAlert], as_of: date) -> list[RaisedAlert]:
+    """Rules E1, E2 by mail: the unsent alerts of returns received in the window ending on
+    ``as_of`` (a return received later does not exist yet on that day), oldest first.
+
+    E3 alerts are left out: the return's "safety" follow-up already tells the same people
+    (``escalation.safety_notify``) at once, as level 1 of an overdue item, and keeps
+    telling until acknowledged; mailing the alert as well would say it twice. Alerts with
+    nobody to tell (a role nobody holds) stay in the list so the sender reports them."""
+    first, last = alert_window(as_of)
+    due = [a for a in raised if not a.safety and first <= a.received_on <= last]
+    due.sort(key=lambda a: (a.received_on, a.id))
+    return due
+
+
 def parse_item_id(text: str) -> tuple[str, str]:
     """(kind, ref) of an item id; ValueError when it has no ``kind:ref`` shape."""
     kind, sep, ref = text.strip().partition(":")

@@ -29,9 +29,10 @@ from types import TracebackType
 from typing import Protocol
 
 from qaf.config import Config, NotifyConfig
-from qaf.escalate import OverdueItem
+from qaf.escalate import ALERT, OverdueItem, RaisedAlert
 
 Key = tuple[str, int, str]  # (item id, level, recipient e-mail casefolded)
+NOBODY_CHANNEL = "nobody"  # recorded for an alert whose role nobody holds (reported once)
 
 KIND_LABELS = {
     "late-return": "Audit not returned (T4)",
@@ -44,6 +45,12 @@ KIND_LABELS = {
     "closing-loop": "Closing the loop form (T7)",
     "closing-loop-reaudit": "Learning-held audit (T7)",
     "moderation": "Moderation not done (M1)",
+}
+
+ALERT_LABELS = {
+    "E1": "Audit returned with a grade you are told of (E1)",
+    "E2": "Re-audit not improved (E2)",
+    "E3": "Immediate safety concern (E3)",
 }
 
 
@@ -90,15 +97,28 @@ def overdue_messages(
     *,
     as_of: date,
     organisation: str,
+    alerts: Sequence[RaisedAlert] = (),
 ) -> tuple[list[Outgoing], list[Unsendable]]:
     """Group the unsent (item, level, recipient) triples into one message per recipient.
 
     Every rung reached and never sent is included, so a skipped day is caught up. A
     recipient listed twice for one item (two rungs) gets that item once in the text.
+    ``alerts`` (rules E1, E2) go in the same message, keyed ``(alert:<id>, 0, e-mail)``.
     """
     per_person: dict[str, list[tuple[OverdueItem, int, str]]] = {}
+    news_for: dict[str, list[RaisedAlert]] = {}
     names: dict[str, str] = {}
     unsendable: list[Unsendable] = []
+    for alert in alerts:
+        r = alert.recipient
+        if not r.resolved:
+            unsendable.append(Unsendable(alert.item_id, 0, r.role, r.name, r.reason))
+            continue
+        email = r.email.strip().casefold()
+        if (alert.item_id, 0, email) in already_sent:
+            continue
+        news_for.setdefault(email, []).append(alert)
+        names.setdefault(email, r.name)
     for item in items:
         for notice in item.notify:
             r = notice.recipient
@@ -112,30 +132,45 @@ def overdue_messages(
             per_person.setdefault(email, []).append((item, notice.level, r.role))
             names.setdefault(email, r.name)
     messages = []
-    for email in sorted(per_person, key=lambda e: (names[e].casefold(), e)):
-        entries = per_person[email]
-        keys = tuple(dict.fromkeys((it.id, lvl, email) for it, lvl, _ in entries))
+    for email in sorted(names, key=lambda e: (names[e].casefold(), e)):
+        entries = per_person.get(email, [])
+        news = news_for.get(email, [])
+        keys = tuple(
+            dict.fromkeys(
+                [(a.item_id, 0, email) for a in news]
+                + [(it.id, lvl, email) for it, lvl, _ in entries]
+            )
+        )
         messages.append(
             Outgoing(
                 name=names[email],
                 email=email,
-                subject=_subject(entries, as_of),
-                body=_body(names[email], entries, as_of, organisation),
+                subject=_subject(entries, as_of, news),
+                body=_body(names[email], entries, as_of, organisation, news),
                 keys=keys,
             )
         )
     return messages, unsendable
 
 
-def _subject(entries: Sequence[tuple[OverdueItem, int, str]], as_of: date) -> str:
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' if n != 1 else ''}"
+
+
+def _subject(
+    entries: Sequence[tuple[OverdueItem, int, str]],
+    as_of: date,
+    news: Sequence[RaisedAlert] = (),
+) -> str:
     items = {it.id: it for it, _, _ in entries}
-    n = len(items)
     safety = sum(1 for it in items.values() if it.safety)
-    head = f"{safety} safety concern{'s' if safety != 1 else ''} and " if safety else ""
-    return (
-        f"[qaf] {head}{n} overdue item{'s' if n != 1 else ''} needing your attention "
-        f"({as_of.isoformat()})"
-    )
+    parts = [_count(safety, "safety concern")] if safety else []
+    if news:
+        parts.append(_count(len(news), "audit alert"))
+    if items or not news:
+        parts.append(_count(len(items), "overdue item"))
+    what = ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
+    return f"[qaf] {what} needing your attention ({as_of.isoformat()})"
 
 
 def _body(
@@ -143,20 +178,29 @@ def _body(
     entries: Sequence[tuple[OverdueItem, int, str]],
     as_of: date,
     organisation: str,
+    news: Sequence[RaisedAlert] = (),
 ) -> str:
     seen: dict[str, tuple[OverdueItem, int, str]] = {}
     for it, lvl, role in entries:
         prev = seen.get(it.id)
         if prev is None or lvl > prev[1]:
             seen[it.id] = (it, lvl, role)
-    lines = [
-        f"Dear {name},",
-        "",
-        f"On {as_of.strftime('%A %d %B %Y')} the following audit work is overdue and has "
-        "reached the point where you are to be told.",
-        "Cases are identified by case ID only; open the case record for details.",
-        "",
-    ]
+    lines = [f"Dear {name},", ""]
+    if news:
+        lines += [
+            "The following audits have been returned with findings you are to be told of.",
+            "Cases are identified by case ID only; open the case record for details.",
+            "",
+        ]
+        lines += _alert_lines(news)
+    if seen:
+        lines += [
+            f"On {as_of.strftime('%A %d %B %Y')} the following audit work is overdue and has "
+            "reached the point where you are to be told.",
+        ]
+        if not news:
+            lines.append("Cases are identified by case ID only; open the case record for details.")
+        lines.append("")
     for it, lvl, role in seen.values():
         label = KIND_LABELS.get(it.kind, it.kind)
         lines.append(f"* {label}")
@@ -173,14 +217,36 @@ def _body(
             lines.append(f"  What is needed: {it.detail}")
         lines.append(f"  Item: {it.id}")
         lines.append("")
-    lines += [
-        "When the work is done, tell the QA team so it can be closed "
-        "(qaf done ITEM); a return closes its own item when it is received.",
-        "",
-        f"Quality Assurance team, {organisation}",
-        "(sent by qaf)",
-    ]
+    if seen:
+        lines += [
+            "When the work is done, tell the QA team so it can be closed "
+            "(qaf done ITEM); a return closes its own item when it is received.",
+            "",
+        ]
+    else:
+        lines += [
+            "These alerts are for your information; the discussion of findings and any "
+            "actions are followed up separately.",
+            "",
+        ]
+    lines += [f"Quality Assurance team, {organisation}", "(sent by qaf)"]
     return "\n".join(lines) + "\n"
+
+
+def _alert_lines(news: Sequence[RaisedAlert]) -> list[str]:
+    lines = []
+    for a in news:
+        lines.append(f"* {ALERT_LABELS.get(a.rule, a.rule)}")
+        lines.append(
+            f"  Case ID: {a.case_id}" + (f"   Audit ID: {a.audit_id}" if a.audit_id else "")
+        )
+        grade = f"   Overall grade: {a.overall}" if a.overall else ""
+        lines.append(f"  Received: {a.received_on.isoformat()}{grade}")
+        lines.append(f"  Why you are told: {a.reason}")
+        lines.append(f"  You are told as: {a.recipient_role}")
+        lines.append(f"  Item: {a.item_id}")
+        lines.append("")
+    return lines
 
 
 def build_email(msg: Outgoing, sender: str, *, organisation: str = "") -> EmailMessage:
@@ -407,11 +473,15 @@ def notify_overdue(
     cfg: Config,
     as_of: date,
     transport: Transport | None = None,
+    alerts: Sequence[RaisedAlert] = (),
 ) -> Delivery:
-    """``qaf overdue --notify``: compose the unsent escalations, send, record each send."""
-    already = register.notifications_sent(it.id for it in items)
+    """``qaf overdue --notify``: compose the unsent escalations and alerts (rules E1, E2,
+    from ``escalate.alerts_to_send``), send, record each send."""
+    already = register.notifications_sent([it.id for it in items] + [a.item_id for a in alerts])
     org = cfg.organisation.name
-    messages, unsendable = overdue_messages(items, already, as_of=as_of, organisation=org)
+    messages, unsendable = overdue_messages(
+        items, already, as_of=as_of, organisation=org, alerts=alerts
+    )
     if transport is None:
         transport = transport_for(cfg.notify, as_of.isoformat())
     sender = cfg.notify.smtp.sender if cfg.notify.smtp else cfg.notify.sender
@@ -423,6 +493,13 @@ def notify_overdue(
 
     delivery = send_messages(messages, transport, sender=sender, organisation=org, record=record)
     delivery.unsendable = unsendable
+    # An alert is news of one day: one with nobody to tell is reported in this run (by the
+    # caller) and recorded as such, so it is not reported again every morning.
+    register.record_notifications(
+        (u.item_id, u.level, "", f"nobody: {u.role}", NOBODY_CHANNEL, "")
+        for u in unsendable
+        if u.item_id.startswith(ALERT + ":")
+    )
     return delivery
 
 
