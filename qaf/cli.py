@@ -879,6 +879,7 @@ def done(
 class ReportFormat(StrEnum):
     md = "md"
     html = "html"
+    json = "json"
 
 
 # Options whose value may be left out ("--quarter" alone = the last complete quarter).
@@ -922,16 +923,22 @@ def report(
         typer.Option("--year", help="Annual report for YYYY (financial year when configured)."),
     ] = None,
     fmt: Annotated[
-        ReportFormat, typer.Option("--format", "-f", help="md or html.")
+        ReportFormat,
+        typer.Option("--format", "-f", help="md, html, or json (the pack's data, to stdout)."),
     ] = ReportFormat.html,
     out: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="File to write (default: reports/<period>.<format>)."),
+        typer.Option(
+            "--out",
+            "-o",
+            help="File to write (default: reports/<period>.<format>; json: standard output).",
+        ),
     ] = None,
     as_of: AsOfOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Write the monthly, quarterly or annual report pack (Markdown or HTML).
+    """Write the monthly, quarterly or annual report pack (Markdown or HTML), or print its
+    data as JSON (the same figures, small counts suppressed, rule P3).
 
     Example: qaf report --quarter 2026Q3 --format html --out dmt-2026Q3.html
     """
@@ -961,7 +968,10 @@ def report(
         with Register.open(cfg.register_path, create=False) as reg:
             rows = reg.report_rows(rp.report_scope(period, today))
         data = rp.build_report(rows, period, cfg, as_of=today)
-        text = rp.render(data, fmt.value, config_root=cfg.root)
+        if fmt is ReportFormat.json:
+            text = json.dumps(rp.report_json(data), indent=2, ensure_ascii=False) + "\n"
+        else:
+            text = rp.render(data, "md" if fmt is ReportFormat.md else "html", config_root=cfg.root)
     except QafError as e:
         fail(str(e), e.exit_code)
     except Exception as e:  # a broken council template is a usage problem, not a crash
@@ -970,14 +980,19 @@ def report(
         if isinstance(e, jinja2.TemplateError):
             fail(f"report template: {e}")
         raise
-    target = out or cfg.root / "reports" / f"{period.key}.{fmt.value}"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text, encoding="utf-8")
     con = err_console()
-    con.print(
+    summary = (
         f"{_escape(period.label)}: {data.completion.returned} returns of "
         f"{data.completion.allocated} allocated ({time.perf_counter() - started:.2f} s)"
     )
+    if fmt is ReportFormat.json and out is None:
+        con.print(summary)
+        sys.stdout.write(text)
+        return
+    target = out or cfg.root / "reports" / f"{period.key}.{fmt.value}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    con.print(summary)
     sys.stdout.write(f"{target}\n")
 
 
