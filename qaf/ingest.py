@@ -1031,6 +1031,8 @@ def _parse_grade(scale: Scale, cell: Cell | None, what: str, col: _Collector) ->
 def _parse_day(cell: Cell | None, what: str, col: _Collector, rule: str = "I3") -> date | None:
     if cell is None or cell.blank:
         return None
+    if any(p.rule == rule and p.cell == cell.cell and p.sheet == cell.sheet for p in col.problems):
+        return None  # the reader already said why this date cannot be read (SurveyMonkey)
     try:
         return parse_date(cell.value)
     except ValueError as e:
