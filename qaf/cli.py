@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
@@ -248,6 +249,15 @@ def allocate(
         Path | None,
         typer.Option("--out", help="Folder for the workbooks (default: cycles/YYYY-MM/)."),
     ] = None,
+    notify: Annotated[
+        bool,
+        typer.Option(
+            "--notify",
+            help="E-mail each auditor their allocations (workbooks attached) and each Team "
+            "Manager their team's cases chosen, each once; on a cycle already allocated, send "
+            "what was not sent yet. Without it nothing is sent.",
+        ),
+    ] = False,
     config: ConfigOpt = None,
     as_of: AsOfOpt = None,
     fmt: FormatOpt = Format.table,
@@ -256,16 +266,21 @@ def allocate(
 
     Writes allocation-YYYY-MM.xlsx and .csv and one pre-filled audit workbook per
     allocation, and records the cycle with its seed. Exit 1 when cases are left
-    unallocated (listed with the reason), 2 when the cycle exists (without --replace),
-    is a practice week (without --force) or the configuration is wrong.
+    unallocated (listed with the reason) or allocation mail could not be sent, 2 when
+    the cycle exists (without --replace or --notify), is a practice week (without
+    --force) or the configuration is wrong.
 
-    Example: qaf allocate --month 2026-12 --seed 7
+    Example: qaf allocate --month 2026-12 --seed 7 --notify
     """
     from qaf.allocate_run import run_allocate, summary_lines
     from qaf.problems import QafError
 
     cfg = load(config)
     day = parse_as_of(as_of)
+    if notify and not replace and not dry_run:
+        recorded = _recorded_allocations(cfg, month)
+        if recorded is not None:  # already allocated: send only what was not sent yet
+            raise typer.Exit(_mail_allocations(cfg, recorded, day, out, fmt))
     try:
         run = run_allocate(
             cfg,
@@ -293,8 +308,100 @@ def allocate(
         con.print(f"[yellow]{_escape(str(p))}[/]")
     for line in summary_lines(run):
         con.print(_escape(line))
-    if result.unallocated:
+    failed = 0
+    if notify and dry_run:
+        _list_allocation_mail(cfg, result.allocations)
+    elif notify:
+        failed = _mail_allocations(cfg, result.allocations, day, run.out_dir, None)
+    elif not dry_run and result.allocations:
+        con.print(
+            f"Allocation mail not sent: `qaf allocate --month {result.cycle} --notify` "
+            "e-mails auditors and Team Managers (each once)"
+        )
+    if result.unallocated or failed:
         raise typer.Exit(1)
+
+
+def _recorded_allocations(cfg: Config, month: str) -> list[Any] | None:
+    """The allocations of a cycle already in the register, or None."""
+    from qaf.allocate_run import check_month
+    from qaf.problems import QafError
+    from qaf.register import Register
+
+    try:
+        cycle = check_month(cfg, month, force=True)
+    except QafError as e:
+        fail(str(e), e.exit_code)
+    if not cfg.register_path.exists():
+        return None
+    with Register.open(cfg.register_path) as reg:
+        return reg.allocations(cycle) if reg.cycle_exists(cycle) else None
+
+
+def _list_allocation_mail(cfg: Config, allocations: Sequence[Any]) -> None:
+    """--dry-run --notify: who would be e-mailed, nothing sent or recorded."""
+    from qaf.notify import allocation_messages
+
+    messages, unsendable = allocation_messages(
+        allocations, set(), _roster(cfg), organisation=cfg.organisation.name
+    )
+    con = err_console()
+    con.print(f"Would e-mail {len(messages)} message(s):")
+    for m in messages:
+        con.print(f"  {_escape(m.name)} <{_escape(m.email)}>: {_escape(m.subject)}")
+    _report_unsendable(unsendable)
+
+
+def _mail_allocations(
+    cfg: Config, allocations: Sequence[Any], day: date, out: Path | None, fmt: Format | None
+) -> int:
+    """--notify: send the unsent allocation mail; returns the number of failed messages."""
+    from qaf.notify import NotifyError, notify_allocations
+    from qaf.register import Register
+
+    cycle = allocations[0].cycle if allocations else ""
+    folder = (out or cfg.root / "cycles" / cycle) / "audits"
+    roster = _roster(cfg)
+    with Register.open(cfg.register_path) as reg:
+        try:
+            delivery = notify_allocations(
+                allocations, register=reg, cfg=cfg, roster=roster, as_of=day, audits_dir=folder
+            )
+        except NotifyError as e:
+            fail(str(e), 2)
+    if fmt is Format.json:
+        emit_json(
+            {
+                "cycle": cycle,
+                "sent": delivery.sent_keys,
+                "messages": len(delivery.sent),
+                "failed": [{"email": m.email, "error": e} for m, e in delivery.failed],
+            }
+        )
+    con = err_console()
+    attached = sum(len(m.attachments) for m, _ in delivery.sent)
+    if delivery.sent:
+        con.print(
+            f"Allocation mail: sent {len(delivery.sent)} message(s) "
+            f"({attached} workbook(s) attached)"
+        )
+    elif not delivery.failed:
+        con.print(f"Allocation mail for {cycle}: nothing new to send")
+    for msg, error in delivery.failed:
+        con.print(
+            f"[red]not sent[/] to {_escape(msg.email)}: {_escape(error)} "
+            "(sent by the next --notify)"
+        )
+    _report_unsendable(delivery.unsendable)
+    return len(delivery.failed)
+
+
+def _report_unsendable(unsendable: list[Any]) -> None:
+    con = err_console()
+    for u in unsendable:
+        con.print(
+            f"[yellow]nobody to tell[/] for {u.item_id} as {_escape(u.role)}: {_escape(u.reason)}"
+        )
 
 
 def _allocation_table(result: Any) -> None:

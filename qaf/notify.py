@@ -19,7 +19,7 @@ import os
 import re
 import smtplib
 import ssl
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from email.message import EmailMessage
@@ -29,7 +29,9 @@ from types import TracebackType
 from typing import Protocol
 
 from qaf.config import Config, NotifyConfig
-from qaf.escalate import ALERT, OverdueItem, RaisedAlert
+from qaf.escalate import ALERT, TEAM_MANAGER, OverdueItem, RaisedAlert, recipients
+from qaf.records import Allocation
+from qaf.sources import Roster
 
 Key = tuple[str, int, str]  # (item id, level, recipient e-mail casefolded)
 NOBODY_CHANNEL = "nobody"  # recorded for an alert whose role nobody holds (reported once)
@@ -501,6 +503,176 @@ def notify_overdue(
         if u.item_id.startswith(ALERT + ":")
     )
     return delivery
+
+
+# ------------------------------------------------------------ allocation mail (issue 5)
+
+ALLOCATION = "allocation"
+
+
+def allocation_key(a: Allocation) -> str:
+    """The sent-once key of one allocation: a replaced cycle that gives the same audit ID
+    to another case (or another auditor, by the recipient) is new news."""
+    return f"{ALLOCATION}:{a.audit_id}:{a.case_id}"
+
+
+def _month(cycle: str) -> str:
+    return datetime.strptime(cycle, "%Y-%m").strftime("%B %Y")
+
+
+def allocation_messages(
+    allocations: Sequence[Allocation],
+    already_sent: set[Key],
+    roster: Roster,
+    *,
+    organisation: str,
+    workbook_for: Callable[[Allocation], Path | None] = lambda a: None,
+    tool_names: Mapping[str, str] | None = None,
+) -> tuple[list[Outgoing], list[Unsendable]]:
+    """``qaf allocate --notify`` (issue 5, Haringey App A): each auditor their allocations
+    with the pre-filled workbooks attached; each Team Manager the cases of their team
+    chosen for audit. One message per recipient; each (allocation, recipient) once."""
+    mine: dict[str, list[Allocation]] = {}
+    team: dict[str, list[Allocation]] = {}
+    names: dict[str, str] = {}
+    unsendable: list[Unsendable] = []
+
+    def add(into: dict[str, list[Allocation]], a: Allocation, name: str, email: str) -> None:
+        key = email.strip().casefold()
+        if (allocation_key(a), 0, key) in already_sent:
+            return
+        into.setdefault(key, []).append(a)
+        names.setdefault(key, name)
+
+    for a in allocations:
+        if a.auditor_email.strip():
+            add(mine, a, a.auditor, a.auditor_email)
+        else:
+            reason = f"{a.auditor} has no e-mail address in the roster"
+            unsendable.append(Unsendable(allocation_key(a), 0, "Auditor", a.auditor, reason))
+        if a.type == "moderation":
+            continue  # a second look at a return, not a case chosen in a team
+        for r in recipients([TEAM_MANAGER], case=a, auditor=a.auditor, roster=roster):
+            if r.resolved and r.email.strip():
+                add(team, a, r.name, r.email)
+            else:
+                reason = r.reason or f"{r.name} has no e-mail address in the roster"
+                unsendable.append(Unsendable(allocation_key(a), 0, r.role, r.name, reason))
+    messages = []
+    for email in sorted(names, key=lambda e: (names[e].casefold(), e)):
+        own, others = mine.get(email, []), team.get(email, [])
+        keys = tuple(dict.fromkeys((allocation_key(a), 0, email) for a in own + others))
+        attachments = tuple(p for a in own if (p := workbook_for(a)) is not None)
+        messages.append(
+            Outgoing(
+                name=names[email],
+                email=email,
+                subject=_allocation_subject(own, others),
+                body=_allocation_body(names[email], own, others, organisation, tool_names or {}),
+                keys=keys,
+                attachments=attachments,
+            )
+        )
+    return messages, unsendable
+
+
+def _allocation_subject(own: Sequence[Allocation], team: Sequence[Allocation]) -> str:
+    cycle = (own or team)[0].cycle
+    parts = []
+    if own:
+        due = min(a.due for a in own)
+        parts.append(f"{_count(len(own), 'case file audit')} for you (due {due:%d/%m/%Y})")
+    if team:
+        parts.append(f"{_count(len(team), 'case')} in your team chosen for audit")
+    return f"[qaf] {' and '.join(parts)}: {_month(cycle)}"
+
+
+def _allocation_body(
+    name: str,
+    own: Sequence[Allocation],
+    team: Sequence[Allocation],
+    organisation: str,
+    tool_names: Mapping[str, str],
+) -> str:
+    cycle = (own or team)[0].cycle
+    lines = [f"Dear {name},", ""]
+    if own:
+        lines += [
+            f"You have been allocated the following case file audits for {_month(cycle)}.",
+            "Cases are identified by case ID only; open the case record for details.",
+            "The pre-filled audit workbooks are attached: complete each one and return it "
+            "to the QA team by its due date.",
+            "",
+        ]
+        for a in own:
+            kind = {"reaudit": "re-audit", "moderation": "moderation"}.get(a.type, "audit")
+            if a.type == "reaudit" and a.reaudit_of:
+                kind += f" of {a.reaudit_of} (round {max(1, a.reaudit_round)})"
+            if a.type == "moderation" and a.moderates:
+                kind += f" of {a.moderates}"
+            lines += [
+                f"* Audit ID: {a.audit_id}   Case ID: {a.case_id}",
+                f"  Team: {a.team}   Category: {a.category}   Social worker: {a.worker}",
+                f"  Type: {kind}   Tool: {tool_names.get(a.tool, a.tool)}",
+                f"  Due: {a.due.strftime('%A %d %B %Y')}",
+                "",
+            ]
+    if team:
+        lines += [
+            f"These cases in your team have been chosen for audit in {_month(cycle)}. "
+            "Please make sure the records are up to date; the auditor may contact you and "
+            "the social worker.",
+            "",
+        ]
+        for a in team:
+            lines.append(
+                f"* Case ID: {a.case_id}   Social worker: {a.worker}   Auditor: {a.auditor} "
+                f"({a.auditor_role})   Due: {a.due:%d/%m/%Y}"
+            )
+        lines.append("")
+    lines += [f"Quality Assurance team, {organisation}", "(sent by qaf)"]
+    return "\n".join(lines) + "\n"
+
+
+def notify_allocations(
+    allocations: Sequence[Allocation],
+    *,
+    register: RegisterLike,
+    cfg: Config,
+    roster: Roster,
+    as_of: date,
+    audits_dir: Path,
+    transport: Transport | None = None,
+) -> Delivery:
+    """``qaf allocate --notify``: compose the unsent allocation mail, send, record each send.
+
+    Each auditor's workbooks come from ``audits_dir`` (``<audit_id>.xlsx``)."""
+    already = register.notifications_sent(allocation_key(a) for a in allocations)
+    org = cfg.organisation.name
+    messages, unsendable = allocation_messages(
+        allocations,
+        already,
+        roster,
+        organisation=org,
+        workbook_for=lambda a: _existing(audits_dir / f"{a.audit_id}.xlsx"),
+        tool_names={k: t.name for k, t in cfg.tools.items()},
+    )
+    if transport is None:
+        transport = transport_for(cfg.notify, f"{as_of.isoformat()}-allocation")
+    sender = cfg.notify.smtp.sender if cfg.notify.smtp else cfg.notify.sender
+
+    def record(msg: Outgoing, channel: str, message_id: str) -> None:
+        register.record_notifications(
+            (key, level, email, msg.name, channel, message_id) for key, level, email in msg.keys
+        )
+
+    delivery = send_messages(messages, transport, sender=sender, organisation=org, record=record)
+    delivery.unsendable = unsendable
+    return delivery
+
+
+def _existing(path: Path) -> Path | None:
+    return path if path.is_file() else None
 
 
 class RegisterLike(Protocol):
