@@ -930,14 +930,23 @@ def done(
     on: Annotated[str | None, typer.Option("--on", help="Day it was done (default today).")] = None,
     by: Annotated[str, typer.Option("--by", help="Who did it.")] = "",
     note: Annotated[str, typer.Option("--note", help="A short note.")] = "",
+    amend: Annotated[
+        str,
+        typer.Option(
+            "--amend",
+            help="With a QA check: what the auditor must amend; opens an amendments item "
+            "due in timescales.amendments (rule T1).",
+        ),
+    ] = "",
     config: ConfigOpt = None,
 ) -> None:
     """Record a discussion held, an action completed, a form returned, a safety concern
     acknowledged or a moderation done. Late returns close themselves when ingested.
+    A QA check done with --amend sends the return back to its auditor (rule T1).
 
     Example: qaf done discussion:42 --on 2027-01-08 --by "Tia Manager"
     """
-    from qaf.escalate import LATE_RETURN, MODERATION, parse_item_id
+    from qaf.escalate import LATE_RETURN, MODERATION, QA_CHECK, parse_item_id
 
     cfg = load(config)
     day = _parse_day(on, "--on") if on else date.today()
@@ -950,6 +959,8 @@ def done(
             f"{item} closes by itself when the return is ingested (`qaf ingest`); "
             "to move its deadline use `qaf extend`"
         )
+    if amend.strip() and kind != QA_CHECK:
+        fail(f"--amend: only a QA check (qa-check:N) asks for amendments (rule T1), not {item}")
     reg = _register(cfg)
     con = err_console()
     try:
@@ -973,10 +984,31 @@ def done(
         if followup.done_on is not None:
             con.print(f"{item} was already done on {followup.done_on.isoformat()}")
             return
+        if amend.strip():
+            _request_amendments(reg, cfg, followup, int(ref), day, by, note, amend.strip())
+            return
         reg.close_followup(int(ref), day, by, note)
         con.print(f"{item} ({followup.case_id}) done on {day.isoformat()}")
     finally:
         reg.close()
+
+
+def _request_amendments(
+    reg: Any, cfg: Config, qa_check: Any, ref: int, day: date, by: str, note: str, what: str
+) -> None:
+    """Rule T1: close the QA check and ask the return's auditor for an amended return."""
+    from qaf.escalate import amendments_request
+
+    current = reg.current_return(qa_check.audit_id) if qa_check.audit_id else None
+    auditor = current["auditor"] if current is not None else ""
+    request = amendments_request(
+        qa_check, auditor=auditor, on=day, what=what, cfg=cfg, calendar=_calendar(cfg)
+    )
+    new_id = reg.request_amendments(ref, day, by, note or f"amendments asked: {what}", request)
+    err_console().print(
+        f"qa-check:{ref} ({qa_check.case_id}) done on {day.isoformat()}; amendments:{new_id} "
+        f"asked of {_escape(request.responsible)}, due {request.due.isoformat()} (rule T1)"
+    )
 
 
 # --- end overdue

@@ -375,7 +375,9 @@ def consequences_of_return(
       worst grade, or a re-audit same/downgraded; else the second-worst grade); T3
       "action-notification" by the auditor when the return lists actions; one "action"
       follow-up per action (T5) owned by the named person (else the Team Manager);
-      T7 "closing-loop" for the worst grade, by a Service Manager of the case's service.
+      T7 "closing-loop" for the worst grade, by a Service Manager of the case's service,
+      and T7 "closing-loop-reaudit" (the learning-held audit, ``timescales.
+      closing_loop_reaudit_after`` later) for the QA Officer.
 
     Moderation returns create no grade alerts or deadlines (the moderated audit already
     did); only their safety concern counts. A role nobody holds becomes an alert with an
@@ -558,6 +560,17 @@ def consequences_of_return(
             calendar.add(received, parse_duration(ts.closing_loop)),
             "meet worker and manager, check remedial actions are done, return the Closing the "
             "Loop form authorised by the Head of Service",
+        )
+        # rule T7: "3 months later" a new audit checks the learning held; the QA team
+        # arranges it, and the case's next re-audit return closes it (register)
+        later = ts.closing_loop_reaudit_after
+        follow(
+            "closing-loop-reaudit",
+            "T7",
+            QA_OFFICER,
+            calendar.add(received, parse_duration(later)),
+            f"a new audit {later} after the Inadequate return checks that the learning has "
+            "been held (the case's re-audit, or another case of the same worker)",
         )
 
     return Consequences(tuple(alerts), tuple(followups))
@@ -920,6 +933,33 @@ def parse_item_id(text: str) -> tuple[str, str]:
             "late-return:A-2026-12-0001, as `qaf overdue` shows them)"
         )
     return kind, ref
+
+
+# ------------------------------------------------------------ amendments (T1)
+
+QA_CHECK = "qa-check"
+AMENDMENTS = "amendments"
+
+
+def amendments_request(
+    qa_check: FollowUp, *, auditor: str, on: date, what: str, cfg: Config, calendar: WorkingCalendar
+) -> FollowUp:
+    """Rule T1 (Haringey 2.15): the QA check sends the return back to its auditor, who
+    provides an amended report within ``timescales.amendments`` (3 working days) of the
+    request; late, it climbs ``escalation.late_followup`` (the auditor, then the Service
+    Manager, then the Head of Service). A corrected re-submission closes it."""
+    window = cfg.timescales.amendments
+    return FollowUp(
+        kind=AMENDMENTS,
+        rule="T1",
+        audit_id=qa_check.audit_id,
+        case_id=qa_check.case_id,
+        responsible=auditor or AUDITOR,
+        responsible_role=AUDITOR,
+        due=calendar.add(on, parse_duration(window)),
+        return_id=qa_check.return_id,
+        detail=f"send the amended return (within {window}): {what}",
+    )
 
 
 # ------------------------------------------------------------ extensions (T6)

@@ -1305,6 +1305,8 @@ class Ingestor:
             movement=movement,
             row_sha=row_sha,
         )
+        if ret.type == "reaudit":  # rule T7: the learning-held audit has come back
+            reg.close_learning_held(conn, ret.case_id, rid, ret.audit_id, ret.received_on)
         if superseded is not None:
             reg.supersede(conn, superseded, rid, self.as_of)
             status = "superseded"

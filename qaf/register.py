@@ -736,6 +736,18 @@ class Register:
             (on.isoformat(), f"superseded by return {new_id}", old_id),
         )
 
+    def close_learning_held(
+        self, conn: sqlite3.Connection, case_id: str, return_id: int, audit_id: str | None, on: date
+    ) -> None:
+        """Rule T7: a re-audit return of the case closes its open learning-held follow-ups
+        ("closing-loop-reaudit") raised by earlier returns."""
+        conn.execute(
+            "UPDATE followups SET done_on = ?, done_by = 'qaf', note = ? "
+            "WHERE kind = 'closing-loop-reaudit' AND case_id = ? AND done_on IS NULL "
+            "AND return_id <> ?",
+            (on.isoformat(), f"re-audit {audit_id or return_id} returned", case_id, return_id),
+        )
+
     def add_alerts(self, conn: sqlite3.Connection, return_id: int, alerts: Iterable[Any]) -> None:
         """Store ``qaf.records.Alert`` values raised by a return (rules E1-E3)."""
         now = _now()
@@ -962,6 +974,19 @@ class Register:
                     "(action = ? OR ? LIKE action || ' (no date given%') ORDER BY id LIMIT 1)",
                     (on.isoformat(), row["return_id"], row["detail"], row["detail"]),
                 )
+
+    def request_amendments(
+        self, qa_check_id: int, on: date, by: str, note: str, amendments: FollowUp
+    ) -> int:
+        """Rule T1: close the QA check and open the amendments follow-up, in one transaction;
+        returns the new follow-up's id."""
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE followups SET done_on = ?, done_by = ?, note = ? WHERE id = ?",
+                (on.isoformat(), by, note, qa_check_id),
+            )
+            self.add_followups(conn, [amendments])
+            return int(conn.execute("SELECT max(id) FROM followups").fetchone()[0])
 
     def moderation(self, audit_id: str, cycle: str) -> sqlite3.Row | None:
         rows = self.query(
