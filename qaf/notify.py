@@ -1,4 +1,5 @@
-"""Sending the messages of ``qaf overdue --notify`` (and any other qaf mail), exactly once.
+"""Sending qaf's mail exactly once: ``qaf overdue --notify`` (escalations of late items and
+the alerts raised by returns, rules E1, E2) and ``qaf allocate --notify`` (allocations).
 
 One message per recipient per run, listing all of their items (case IDs, never
 children's names). Messages go to ``.eml`` files in ``notify.outbox`` by default, or
@@ -6,9 +7,10 @@ through SMTP when ``[smtp]`` is configured (STARTTLS, credentials read from the
 environment variables the config names, never from the file).
 
 "Exactly once": each message carries the keys it delivers — (item id, ladder level,
-recipient e-mail) — and the caller records them in the register **only after** the
-message was accepted. A key already recorded is never sent again; a message that fails
-is reported and, not being recorded, goes out on the next run. Because an overdue item
+recipient e-mail); ``alert:<id>`` and ``allocation:<audit id>:<case id>`` at level 0 —
+and the caller records them in the register **only after** the message was accepted.
+A key already recorded is never sent again; a message that fails is reported and, not
+being recorded, goes out on the next run. Because an overdue item
 lists the recipients of every rung it has reached, a day when nothing ran (a bank
 holiday, a server down) is caught up: the rungs reached meanwhile are all still unsent.
 """
