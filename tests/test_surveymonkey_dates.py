@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from qaf.calendar import DateOrder, numeric_date_readings, parse_ordered_date
@@ -346,3 +346,33 @@ def test_i3_bad_date_order_setting_is_a_config_error(small_dir: Path) -> None:
     assert str(e.value).endswith(
         'tool[0].surveymonkey.date_order: "US" is not one of "day-first" | "month-first"'
     )
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(st.integers(min_value=1, max_value=31), min_size=3, max_size=3),
+    st.sampled_from(["day-first", "month-first"]),
+)
+def test_i3_order_of_a_whole_export_is_found_or_asked_for(
+    small_dir: Path, tmp_path_factory: pytest.TempPathFactory, days: list[int], order: DateOrder
+) -> None:
+    """Without date_order: every date is read right when one of them shows the order (a day
+    above 12, or all days equal to the month), else each ambiguous one is an I3 error."""
+    cfg = (
+        config(small_dir, None)
+        if "date_order" in (small_dir / "qaf.toml").read_text()
+        else (read_config(small_dir / "qaf.toml"))
+    )
+    dates = [date(2026, 12, d) for d in days]
+    texts = [d.strftime("%d/%m/%Y" if order == "day-first" else "%m/%d/%Y") for d in dates]
+    path = export(cfg, tmp_path_factory.mktemp("h"), dates, texts)
+    raws = read_export_csv(path.read_bytes(), "export.csv", cfg.tools)
+    settled = any(d > 12 for d in days)
+    for raw, d in zip(raws, dates, strict=True):
+        problems = [p for p in raw.problems if p.rule == "I3"]
+        if settled or d.day == 12:
+            assert not problems and raw.fields["Date of audit"].value == d
+        else:
+            assert len(problems) == 1 and "could be" in problems[0].message
