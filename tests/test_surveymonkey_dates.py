@@ -171,8 +171,12 @@ def test_i3_day_month_without_year_within_five_months(d: date, offset: int) -> N
 def config(small_dir: Path, date_order: str | None) -> Config:
     path = small_dir / "qaf.toml"
     text = path.read_text(encoding="utf-8")
-    line = next(x for x in text.splitlines() if x.startswith("date_order ="))
-    text = text.replace(line, f'date_order = "{date_order}"' if date_order else "")
+    line = next((x for x in text.splitlines() if x.startswith("date_order =")), None)
+    new = f'date_order = "{date_order}"' if date_order else ""
+    if line is not None:
+        text = text.replace(line, new)
+    elif new:
+        text = text.replace("[tool.surveymonkey]\n", f"[tool.surveymonkey]\n{new}\n", 1)
     path.write_text(text, encoding="utf-8")
     return read_config(path)
 
@@ -359,12 +363,8 @@ def test_i3_order_of_a_whole_export_is_found_or_asked_for(
     small_dir: Path, tmp_path_factory: pytest.TempPathFactory, days: list[int], order: DateOrder
 ) -> None:
     """Without date_order: every date is read right when one of them shows the order (a day
-    above 12, or all days equal to the month), else each ambiguous one is an I3 error."""
-    cfg = (
-        config(small_dir, None)
-        if "date_order" in (small_dir / "qaf.toml").read_text()
-        else (read_config(small_dir / "qaf.toml"))
-    )
+    above 12); otherwise each ambiguous one is an I3 error (12/12 reads the same both ways)."""
+    cfg = config(small_dir, None)  # the same folder for every example: idempotent
     dates = [date(2026, 12, d) for d in days]
     texts = [d.strftime("%d/%m/%Y" if order == "day-first" else "%m/%d/%Y") for d in dates]
     path = export(cfg, tmp_path_factory.mktemp("h"), dates, texts)
