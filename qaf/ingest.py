@@ -1032,6 +1032,8 @@ def _parse_grade(scale: Scale, cell: Cell | None, what: str, col: _Collector) ->
 def _parse_day(cell: Cell | None, what: str, col: _Collector, rule: str = "I3") -> date | None:
     if cell is None or cell.blank:
         return None
+    if any(p.rule == rule and p.cell == cell.cell and p.sheet == cell.sheet for p in col.problems):
+        return None  # the reader already said why this date cannot be read (SurveyMonkey)
     try:
         return parse_date(cell.value)
     except ValueError as e:
@@ -1330,6 +1332,8 @@ class Ingestor:
             movement=movement,
             row_sha=row_sha,
         )
+        if ret.type == "reaudit":  # rule T7: the learning-held audit has come back
+            reg.close_learning_held(conn, ret.case_id, rid, ret.audit_id, ret.received_on)
         if superseded is not None:
             reg.supersede(conn, superseded, rid, self.as_of)
             status = "superseded"
