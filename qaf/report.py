@@ -648,12 +648,14 @@ def build_report(rows: ReportRows, period: Period, cfg: Config, *, as_of: date) 
         good,
         rationales,
         ret_by_id,
+        sup,
     )
     improvements = _learned(
         [d for d in domains if d.graded > d.good_or_better],
         bad,
         rationales,
         ret_by_id,
+        sup,
     )
 
     # --- comparison and trend (per-cycle aggregates)
@@ -835,28 +837,45 @@ def _learned(
     wanted: set[str],
     rationales: Mapping[tuple[str, str], list[tuple[str, int, str]]],
     returns: Mapping[int, Any],
+    sup: Suppression,
 ) -> list[Quote]:
-    """Up to QUOTES_PER_DOMAIN rationales (longest first) for each of the first domains."""
+    """Up to QUOTES_PER_DOMAIN rationales (longest first) for each of the first domains.
+
+    Only rationales given with a ``wanted`` grade are quoted (strengths: Good or better;
+    areas for improvement: the rest); domains without one are passed over.
+    """
     out: list[Quote] = []
-    seen: set[str] = set()
-    for d in domains[:LEARNED_DOMAINS]:
+    seen_raw: set[str] = set()
+    seen_quoted: set[str] = set()  # apart from seen_raw: a text with no name to mask is both
+    with_quotes = [d for d in domains if _has_rationale(d, wanted, rationales)]
+    # domains graded often enough to show their counts come first: they are the firmer lessons
+    with_quotes.sort(key=lambda d: sup.small(d.graded))
+    for d in with_quotes[:LEARNED_DOMAINS]:
         candidates = [c for c in rationales.get((d.tool, d.domain_id), []) if c[0] in wanted]
         candidates.sort(key=lambda c: (-len(c[2]), c[1]))
         taken = 0
         for grade, rid, raw in candidates:
-            if raw in seen:
+            if raw in seen_raw:
                 continue
-            seen.add(raw)
+            seen_raw.add(raw)
             r = returns[rid]
             quoted = _quote(raw, _names_of(r))
-            if quoted in seen:
+            if quoted in seen_quoted:
                 continue
-            seen.add(quoted)
+            seen_quoted.add(quoted)
             out.append(Quote(r["case_id"], f"{d.domain_id} {d.title}".strip(), grade, quoted))
             taken += 1
             if taken == QUOTES_PER_DOMAIN:
                 break
     return out
+
+
+def _has_rationale(
+    d: DomainLine,
+    wanted: set[str],
+    rationales: Mapping[tuple[str, str], list[tuple[str, int, str]]],
+) -> bool:
+    return any(c[0] in wanted for c in rationales.get((d.tool, d.domain_id), ()))
 
 
 def _comparison_table(

@@ -262,6 +262,52 @@ def test_p3_no_staff_or_child_names_in_the_report(workdir: Path) -> None:
     assert not {"name", "child_name"} & columns  # the register has nowhere to keep them
 
 
+def test_p2_what_we_learned_quotes_rationales_that_name_nobody(tmp_path: Path) -> None:
+    """Rule P2 (F16): a rationale with no staff name to mask used to be dropped as a duplicate
+    of itself, so the section was always empty unless every text named someone."""
+    wd = make_workdir(tmp_path, first="2026-07", last="2026-09", as_of=AS_OF, per_cycle=30)
+    conn = connect(wd / "qaf.db")
+    conn.execute(
+        "UPDATE domain_grades SET rationale = CASE WHEN grade IN ('Good', 'Outstanding') "
+        "THEN 'Visits are purposeful and the plan is reviewed (' || domain_id || ').' "
+        "ELSE 'Plan drifts between reviews (' || domain_id || ' ' || return_id || ').' END"
+    )
+    conn.commit()
+    cases = {r[0] for r in conn.execute("SELECT case_id FROM returns WHERE cycle = '2026-08'")}
+    conn.close()
+    data = build(wd, rp.month_period("2026-08"))
+    assert data.strengths and data.improvements
+    assert {q.grade for q in data.strengths} <= {"Good", "Outstanding"}
+    assert {q.grade for q in data.improvements} <= {"Requires Improvement", "Inadequate"}
+    assert {q.case_id for q in data.strengths + data.improvements} <= cases  # P3: case IDs
+    assert len({q.text for q in data.strengths}) == len(data.strengths)  # no repeats
+    weakest = {d.domain_id for d in data.domains[:3]}
+    assert {q.about.split()[0] for q in data.improvements} & weakest
+    md = rp.render(data, "md")
+    learned = md[md.index("## What we learned") :]
+    assert "_None in this period._" not in learned
+    assert "Plan drifts between reviews" in learned
+
+
+def test_p2_learning_prefers_domains_graded_often_enough_to_show(tmp_path: Path) -> None:
+    """Rule P2/P3: a domain graded fewer times than suppress_below gives no lesson ahead of
+    one whose counts are shown."""
+    wd = make_workdir(tmp_path, first="2026-07", last="2026-09", as_of=AS_OF, per_cycle=30)
+    conn = connect(wd / "qaf.db")
+    ids = [r[0] for r in conn.execute("SELECT id FROM returns WHERE cycle = '2026-08'")]
+    conn.executemany(
+        "INSERT INTO domain_grades (return_id, domain_id, grade, na, rationale) "
+        "VALUES (?, 'D99', 'Inadequate', 0, 'A rare domain, weakest of all.')",
+        [(i,) for i in ids[:2]],
+    )
+    conn.commit()
+    conn.close()
+    data = build(wd, rp.month_period("2026-08"))
+    assert data.domains[0].domain_id == "D99"  # weakest, but graded only twice
+    assert data.improvements
+    assert data.improvements[0].about.split()[0] != "D99"
+
+
 # ------------------------------------------------------------- suppression
 
 
