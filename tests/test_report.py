@@ -354,6 +354,107 @@ def test_p3_suppression_rules() -> None:
     assert rp.Suppression(0).count(1) == "1"
 
 
+def _hidden(cell: str) -> bool:
+    return cell.startswith("<") or cell == rp.DASH
+
+
+def _check_grade_rows(table: rp.Table, levels: tuple[str, ...], fixed_n: bool) -> int:
+    """Each relation of a grade row (grades + returns; good grades + Good or better; the
+    rest + Good or better + returns) has 0 or 2+ hidden figures; the number of hidden."""
+    count = 0
+    for row in table.rows:
+        n, grades, gob = row[1], dict(zip(levels, row[2 : 2 + len(levels)], strict=True)), row[-1]
+        n_hidden = _hidden(n) and not fixed_n
+        good = [_hidden(grades[lvl]) for lvl in levels[:2]]
+        bad = [_hidden(grades[lvl]) for lvl in levels[2:]]
+        for rel in ([*good, *bad, n_hidden], [*good, _hidden(gob)], [*bad, _hidden(gob), n_hidden]):
+            assert sum(rel) != 1, (table.title, row)
+        count += sum(good) + sum(bad)
+    return count
+
+
+def test_p3_secondary_suppression_in_grade_tables(tmp_path: Path) -> None:
+    """Rule P3 (F17): a hidden grade count cannot be worked out by subtraction from the
+    returns or the Good-or-better share of its row, or from the overall row."""
+    wd = make_workdir(tmp_path, first="2026-07", last="2026-09", as_of=AS_OF, per_cycle=30)
+    data = build(wd, rp.month_period("2026-08"))
+    levels = data.levels
+    overall = rp.Table(
+        ("", "n", *levels, "gob"),
+        (
+            (
+                "all",
+                str(data.graded),
+                *(r[1] for r in data.tables["grades_overall"].rows),
+                data.good_share_text,
+            ),
+        ),
+    )
+    hidden = _check_grade_rows(overall, levels, fixed_n=True)
+    for key in ("grades_team", "grades_service", "grades_category", "domains"):
+        hidden += _check_grade_rows(data.tables[key], levels, fixed_n=False)
+        for i in range(1, len(levels) + 2):  # a column of a breakdown adds up to the overall
+            if key != "domains":
+                assert sum(_hidden(row[i]) for row in data.tables[key].rows) != 1 or all(
+                    _hidden(c) for c in overall.rows[0][i : i + 1]
+                ), (key, i)
+    assert hidden  # the fixture does have small counts
+    secondary = [
+        c
+        for key in ("grades_overall", "grades_team", "grades_service", "grades_category")
+        for r in data.tables[key].rows
+        for c in r[1:-1]
+        if c == rp.DASH
+    ]
+    assert secondary  # some figures were hidden only to protect small ones
+    comparison = {row[0]: row[1] for row in data.tables["comparison"].rows}
+    for lvl, row in zip(levels, data.tables["grades_overall"].rows, strict=True):
+        assert _hidden(comparison[f"{lvl} %"]) == _hidden(row[1])  # the same figures hidden
+    assert any("a second figure is also shown" in n for n in data.notes)
+
+
+def test_p3_headline_safety_count_is_suppressed_like_the_table(tmp_path: Path) -> None:
+    """Rule P3 (F17): 'Immediate safety concerns raised' said 1 while the table said <5."""
+    wd = make_workdir(tmp_path, first="2026-07", last="2026-09", as_of=AS_OF, per_cycle=30)
+    conn = connect(wd / "qaf.db")
+    conn.execute("UPDATE returns SET safety_concern = 0")
+    conn.execute(
+        "UPDATE returns SET safety_concern = 1 WHERE id = "
+        "(SELECT min(id) FROM returns WHERE cycle = '2026-08' AND superseded_by IS NULL)"
+    )
+    conn.commit()
+    conn.close()
+    data = build(wd, rp.month_period("2026-08"))
+    assert data.safety_concerns == 1 and data.safety_text == "<5"
+    assert "Immediate safety concerns raised: **<5**" in rp.render(data, "md")
+    assert '<span class="v">&lt;5</span><span class="l">immediate safety' in rp.render(data, "html")
+
+
+def test_p3_chart_tooltips_carry_no_hidden_share(tmp_path: Path) -> None:
+    """Rule P3 (F17): the domain chart's tooltip said '75% Good or better of 4'."""
+    wd = make_workdir(tmp_path, first="2026-07", last="2026-09", as_of=AS_OF, per_cycle=30)
+    conn = connect(wd / "qaf.db")
+    ids = [r[0] for r in conn.execute("SELECT id FROM returns WHERE cycle = '2026-08'")]
+    conn.executemany(
+        "INSERT INTO domain_grades (return_id, domain_id, grade, na, rationale) "
+        "VALUES (?, 'D77', ?, 0, '')",
+        [(ids[0], "Inadequate"), *((i, "Good") for i in ids[1:4])],
+    )
+    conn.commit()
+    conn.close()
+    data = build(wd, rp.month_period("2026-08"))
+    small = next(d for d in data.domains if d.domain_id == "D77")
+    assert small.graded == 4 and small.share_hidden
+    html = rp.render(data, "html")
+    titles = re.findall(r"<title>([^<]*)</title>", html)
+    assert "D77: share hidden (&lt;5 graded; P3)" in titles
+    assert not any(t.startswith("D77") and "%" in t for t in titles)
+    for d in data.domains:
+        if d.share_hidden:
+            assert not any(t.startswith(f"{d.domain_id} ") and "%" in t for t in titles)
+    assert "under 50% Good or better" in html and "75% or more Good or better" in html
+
+
 # ------------------------------------------------------------- empty period
 
 
