@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from qaf.calendar import cycle_start_end, cycles_between, parse_cycle, parse_quarter, shift_cycle
 from qaf.disclosure import Hidden, grade_relations, protect
-from qaf.grades import YES_NO, GradeError, Scale
+from qaf.grades import YES_NO, GradeError, Scale, normalise
 
 if TYPE_CHECKING:
     from qaf.config import Config
@@ -56,6 +56,13 @@ MONTHS = [
     "December",
 ]
 DASH = "—"  # a hidden or undefined percentage
+NO_TEAM, NO_ROLE = "(no team)", "(no role)"
+BLANK_EXPLAINED = {
+    NO_TEAM: "(no team): the case list gave no team for these cases; fix the case list.",
+    "(no service)": "(no service): the case list gave no service for these cases.",
+    "(no category)": "(no category): the case list gave no category for these cases.",
+    NO_ROLE: "(no role): the roster gave no role for these auditors.",
+}
 QUOTE_MAX = 400  # characters of a quoted rationale
 QUOTES_PER_DOMAIN = 2
 LEARNED_DOMAINS = 3
@@ -412,6 +419,7 @@ def build_report(rows: ReportRows, period: Period, cfg: Config, *, as_of: date) 
     by_team: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
     by_role: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
     total = [0, 0, 0, 0, 0, 0]  # allocated, returned, on time, late, outstanding, overdue
+    role_name = _role_names(cfg.staff.roles, (a["auditor_role"] for a in rows.allocations))
     for a in rows.allocations:
         received, due = a["received_on"], a["due"]
         status = (
@@ -420,7 +428,8 @@ def build_report(rows: ReportRows, period: Period, cfg: Config, *, as_of: date) 
             else (0, 0, 0, 1)
         )
         overdue = 1 if not received and due < iso_as_of else 0
-        for acc in (by_team[a["team"] or "(no team)"], by_role[a["auditor_role"] or "(no role)"]):
+        role = role_name.get(normalise(a["auditor_role"] or ""), NO_ROLE)
+        for acc in (by_team[a["team"] or NO_TEAM], by_role[role]):
             acc[0] += 1
             for i, v in enumerate(status):
                 acc[i + 1] += v
@@ -455,6 +464,7 @@ def build_report(rows: ReportRows, period: Period, cfg: Config, *, as_of: date) 
                 )
                 for name, acc in sorted(groups.items())
             ),
+            note=_blank_note(groups),
         )
 
     # --- grade profile (current returns of the period)
@@ -579,7 +589,7 @@ def build_report(rows: ReportRows, period: Period, cfg: Config, *, as_of: date) 
         if a in levels and b in levels:
             pair = (scale.rank(a), scale.rank(b))
             pairs_all.append(pair)
-            pairs_team[m["team"] or "(no team)"].append(pair)
+            pairs_team[m["team"] or NO_TEAM].append(pair)
     agreement = agreement_of(pairs_all, len(levels))
     tables["moderation"] = Table(
         ("Team", "Pairs", "Exact agreement", "Weighted kappa"),
@@ -588,6 +598,7 @@ def build_report(rows: ReportRows, period: Period, cfg: Config, *, as_of: date) 
             for team, p in sorted(pairs_team.items())
         )
         + ((("All teams", *_agreement_cells(agreement, sup)),) if pairs_all else ()),
+        note=_blank_note(pairs_team),
     )
 
     # --- escalations and follow-ups
@@ -820,7 +831,25 @@ def _grade_table(
                 else pct_text(sum(v for lvl, v in counts.items() if lvl in good), n),
             )
         )
-    return Table((title, "Returns", *levels, "Good or better"), tuple(rows))
+    return Table(
+        (title, "Returns", *levels, "Good or better"), tuple(rows), note=_blank_note(groups)
+    )
+
+
+def _role_names(configured: Iterable[str], seen: Iterable[str | None]) -> dict[str, str]:
+    """How each role is shown (F18): the config's spelling, else the first spelling seen,
+    so "team manager" and "Team Manager " are one row, "Team Manager"."""
+    names: dict[str, str] = {}
+    for role in (*configured, *(r for r in seen if r)):
+        names.setdefault(normalise(role), role.strip())
+    names.pop("", None)
+    return names
+
+
+def _blank_note(groups: Iterable[str]) -> str:
+    """Why a "(no team)" row is there (F18): the source left the value blank."""
+    blank = [g for g in groups if g in BLANK_EXPLAINED]
+    return " ".join(BLANK_EXPLAINED[g] for g in sorted(blank))
 
 
 def _grade_values(

@@ -317,3 +317,24 @@ def test_sheet_names_valid_unique() -> None:
         "ANN (2)",
     ]
     assert all(len(n) <= 31 for n in names)
+
+
+def test_a1_roles_are_written_in_the_configured_spelling(work: Path) -> None:
+    """F18: roster roles "team manager" / "TEAM MANAGER " match the quota's "Team Manager"
+    and are shown in that spelling in the allocation (and so in reports), not the roster's."""
+    staff = work / "data" / "staff.csv"
+    rows = list(csv.reader(staff.open(encoding="utf-8")))
+    messy = 0
+    for i, row in enumerate(rows[1:]):
+        if row[2] == "Team Manager":
+            row[2] = "team manager" if i % 2 else " TEAM  MANAGER "
+            messy += 1
+    assert messy > 2
+    with staff.open("w", encoding="utf-8", newline="") as f:
+        csv.writer(f).writerows(rows)
+    assert "Team Manager" in read_config(work / "qaf.toml").staff.roles
+    result = run(work, "--month", "2026-12", "--seed", "7", "--format", "json", "--dry-run")
+    assert result.exit_code == 0, result.stderr
+    roles = {a["auditor_role"] for a in json.loads(result.stdout)["allocations"]}
+    assert "Team Manager" in roles
+    assert not {"team manager", "TEAM  MANAGER", " TEAM  MANAGER "} & roles

@@ -455,6 +455,39 @@ def test_p3_chart_tooltips_carry_no_hidden_share(tmp_path: Path) -> None:
     assert "under 50% Good or better" in html and "75% or more Good or better" in html
 
 
+def test_p2_roles_grouped_in_the_configured_spelling_and_blank_teams_explained(
+    tmp_path: Path,
+) -> None:
+    """F18: "team manager" and "Team Manager " are one row, "Team Manager"; a "(no team)"
+    row says where it comes from."""
+    wd = make_workdir(tmp_path, first="2026-07", last="2026-09", as_of=AS_OF, per_cycle=30)
+    conn = connect(wd / "qaf.db")
+    ids = [
+        r[0]
+        for r in conn.execute(
+            "SELECT audit_id FROM allocations WHERE cycle = '2026-08' "
+            "AND auditor_role = 'Team Manager' ORDER BY audit_id"
+        )
+    ]
+    assert len(ids) >= 3
+    conn.execute("UPDATE allocations SET auditor_role = 'team manager' WHERE audit_id = ?", ids[:1])
+    conn.execute(
+        "UPDATE allocations SET auditor_role = 'Team Manager ' WHERE audit_id = ?", ids[1:2]
+    )
+    conn.execute("UPDATE allocations SET team = '' WHERE audit_id = ?", ids[2:3])
+    conn.commit()
+    conn.close()
+    data = build(wd, rp.month_period("2026-08"))
+    roles = [row[0] for row in data.tables["completion_role"].rows]
+    assert roles.count("Team Manager") == 1
+    assert not {"team manager", "Team Manager "} & set(roles)
+    team_table = data.tables["completion_team"]
+    assert "(no team)" in [row[0] for row in team_table.rows]
+    assert "the case list gave no team" in team_table.note
+    assert "the case list gave no team" in rp.render(data, "md")
+    assert not data.tables["grades_category"].note  # nothing blank there
+
+
 # ------------------------------------------------------------- empty period
 
 
