@@ -496,7 +496,7 @@ def _ingest_table(result: Any) -> None:
 
 # ================================================================= overdue
 # Exit codes of overdue / extend / done (README "Running from cron"):
-#   overdue: 0 ran (late items are listed, or nothing is late: no output at all);
+#   overdue: 0 ran (late items are listed, or "Nothing is overdue", silent with --quiet);
 #            1 --fail-on-overdue and something is late, or a message could not be sent;
 #            2 configuration, register or roster error, or the lock is held too long.
 #   extend:  0 recorded; 1 refused under rule T6 (reason given); 2 unknown audit, bad date.
@@ -600,7 +600,8 @@ def _print_overdue(items: list[Any], as_of: date) -> None:
             + cells[-1]
         )
 
-    out = [f"Overdue on {as_of.isoformat()}: {len(items)}", line(head)]
+    n = len(items)
+    out = [f"Overdue on {as_of.strftime('%d/%m/%Y')}: {n} item{'s' if n != 1 else ''}", line(head)]
     out += [line(r) for r in rows]
     sys.stdout.write("\n".join(out) + "\n")
 
@@ -637,6 +638,10 @@ def overdue(
     fail_on_overdue: Annotated[
         bool, typer.Option("--fail-on-overdue", help="Exit 1 when anything is late (for cron).")
     ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option("--quiet", "-q", help="Print nothing when nothing is late (for cron)."),
+    ] = False,
     lock_wait: Annotated[
         float,
         typer.Option("--lock-wait", help="Seconds to wait for another run to finish.", hidden=True),
@@ -644,9 +649,10 @@ def overdue(
 ) -> None:
     """List everything late, the escalation level reached and who must be told.
 
-    Quiet (no output, exit 0) when nothing is late. Rules T1-T7, E3, M1.
+    When nothing is late it says so (exit 0); --quiet prints nothing then, for cron.
+    Rules T1-T7, E3, M1.
 
-    Example: qaf overdue --notify --fail-on-overdue
+    Example: qaf overdue --notify --fail-on-overdue --quiet
     """
     from filelock import FileLock, Timeout
 
@@ -683,6 +689,8 @@ def overdue(
         _write_overdue_csv(items)
     elif items:
         _print_overdue(items, day)
+    elif not quiet:
+        sys.stdout.write(f"Nothing is overdue on {day.strftime('%d/%m/%Y')}.\n")
     if delivery is not None:
         failed = _report_delivery(delivery)
     if failed:

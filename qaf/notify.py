@@ -130,12 +130,42 @@ def overdue_messages(
 def _subject(entries: Sequence[tuple[OverdueItem, int, str]], as_of: date) -> str:
     items = {it.id: it for it, _, _ in entries}
     n = len(items)
-    safety = sum(1 for it in items.values() if it.safety)
-    head = f"{safety} safety concern{'s' if safety != 1 else ''} and " if safety else ""
+    safety_cases = _safety_cases(items.values())
+    if safety_cases:  # rule E3: a safety concern is not "an overdue item"; say it first
+        others = n - sum(1 for it in items.values() if it.safety)
+        more = f" and {others} overdue item{'s' if others != 1 else ''}" if others else ""
+        return (
+            f"[qaf] Safety concern{'s' if len(safety_cases) != 1 else ''}: "
+            f"case{'s' if len(safety_cases) != 1 else ''} {', '.join(safety_cases)}{more} "
+            f"({as_of.strftime('%d/%m/%Y')})"
+        )
     return (
-        f"[qaf] {head}{n} overdue item{'s' if n != 1 else ''} needing your attention "
+        f"[qaf] {n} overdue item{'s' if n != 1 else ''} needing your attention "
         f"({as_of.isoformat()})"
     )
+
+
+def _safety_cases(items: Iterable[OverdueItem]) -> list[str]:
+    return list(dict.fromkeys(it.case_id for it in items if it.safety))
+
+
+def _opening(items: Sequence[OverdueItem], as_of: date) -> list[str]:
+    """The first lines: a safety concern (rule E3) is named before any overdue work."""
+    day = as_of.strftime("%A %d %B %Y")
+    cases = _safety_cases(items)
+    if not cases:
+        return [
+            f"On {day} the following audit work is overdue and has "
+            "reached the point where you are to be told."
+        ]
+    lines = [
+        f"SAFETY CONCERN: an auditor has raised an immediate safety concern about "
+        f"case{'s' if len(cases) != 1 else ''} {', '.join(cases)} (rule E3). "
+        "Please act on it today and let the QA team know it is acknowledged.",
+    ]
+    if any(not it.safety for it in items):
+        lines += ["", f"On {day} the other audit work below is overdue."]
+    return lines
 
 
 def _body(
@@ -152,8 +182,7 @@ def _body(
     lines = [
         f"Dear {name},",
         "",
-        f"On {as_of.strftime('%A %d %B %Y')} the following audit work is overdue and has "
-        "reached the point where you are to be told.",
+        *_opening([it for it, _, _ in seen.values()], as_of),
         "Cases are identified by case ID only; open the case record for details.",
         "",
     ]

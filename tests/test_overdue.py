@@ -153,10 +153,49 @@ def test_unresolved_recipient_is_listed_with_reason(cfg: Config, tmp_path: Path)
 # ------------------------------------------------------------- the CLI, quiet
 
 
-def test_quiet_when_nothing_is_late(cfg: Config) -> None:
+def test_says_so_when_nothing_is_late(cfg: Config) -> None:
+    """F14: a plain line instead of no output at all; exit 0; JSON stays an empty list."""
     Register.open(cfg.register_path).close()
     code, out, err = run(cfg, "overdue", "--as-of", "2027-01-05", "--fail-on-overdue")
+    assert (code, out, err) == (0, "Nothing is overdue on 05/01/2027.\n", "")
+    assert overdue_json(cfg, date(2027, 1, 5)) == (0, {"as_of": "2027-01-05", "items": []})
+
+
+def test_quiet_when_nothing_is_late_with_quiet(cfg: Config) -> None:
+    Register.open(cfg.register_path).close()
+    code, out, err = run(cfg, "overdue", "--as-of", "2027-01-05", "--fail-on-overdue", "--quiet")
     assert (code, out, err) == (0, "", "")
+
+
+def test_safety_concern_email_says_so_in_subject_and_first_line(cfg: Config) -> None:
+    """Rule E3 (F14): a new safety concern is not "1 overdue item needing your attention"."""
+    from qaf.notify import overdue_messages
+
+    items = compute_overdue(
+        date(2027, 1, 21),
+        [
+            pending("safety", date(2027, 1, 21), ref="2", rule="E3", responsible="Tia Manager"),
+            pending("late-return", DEC_DUE, ref="A"),
+        ],
+        read_staff(cfg.staff),
+        cfg,
+        calendar(cfg),
+    )
+    messages, _ = overdue_messages(items, set(), as_of=date(2027, 1, 21), organisation="Testshire")
+    by_name = {m.name: m for m in messages}
+    tia = by_name["Tia Manager"]
+    case = items[0].case_id
+    assert tia.subject.startswith(f"[qaf] Safety concern: case {case}")
+    assert tia.subject.endswith("(21/01/2027)")
+    assert "overdue item" not in tia.subject or " and 1 overdue item" in tia.subject
+    opening = tia.body.splitlines()[2]
+    assert opening.startswith(
+        f"SAFETY CONCERN: an auditor has raised an immediate safety concern "
+        f"about case {case} (rule E3)."
+    )
+    plain = [m for m in messages if not any(k[0].startswith("safety:") for k in m.keys)]
+    assert plain and all("overdue item" in m.subject for m in plain)
+    assert all("Safety" not in m.subject for m in plain)
 
 
 def test_fail_on_overdue_and_formats(cfg: Config) -> None:
@@ -164,6 +203,7 @@ def test_fail_on_overdue_and_formats(cfg: Config) -> None:
         reg.overdue_fixture_allocations([allocation("A-2026-12-0001", DEC_DUE)])
     code, out, _ = run(cfg, "overdue", "--as-of", "2027-01-12", "--fail-on-overdue")
     assert code == 1 and "late-return:A-2026-12-0001" in out
+    assert out.startswith("Overdue on 12/01/2027: 1 item\n")  # F1: "1 item", not ": 1"
     code, out, _ = run(cfg, "overdue", "--as-of", "2027-01-12")
     assert code == 0
     code, data = overdue_json(cfg, date(2027, 1, 12))
