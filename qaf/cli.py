@@ -61,7 +61,8 @@ ConfigOpt = Annotated[
     ),
 ]
 AsOfOpt = Annotated[
-    str | None, typer.Option("--as-of", help="Act as if today were this date (YYYY-MM-DD).")
+    str | None,
+    typer.Option("--as-of", help="Act as if today were this date (dd/mm/yyyy or YYYY-MM-DD)."),
 ]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 
@@ -105,10 +106,7 @@ def load(config: Path | None) -> Config:
 def parse_as_of(value: str | None) -> date:
     if value is None:
         return date.today()
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        fail(f'--as-of: "{value}" is not a date (expected YYYY-MM-DD)')
+    return _parse_day(value, "--as-of")
 
 
 def emit_json(data: Any) -> None:
@@ -230,7 +228,9 @@ def _fmt_value(v: Any) -> str:
 # ================================================================ allocate
 @app.command()
 def allocate(
-    month: Annotated[str, typer.Option("--month", help="Cycle to allocate, YYYY-MM.")],
+    month: Annotated[
+        str, typer.Option("--month", help='Cycle to allocate: YYYY-MM or "Dec 2026".')
+    ],
     seed: Annotated[
         int | None,
         typer.Option("--seed", help="Random seed (default: a fresh one, recorded and printed)."),
@@ -532,10 +532,12 @@ def _register(cfg: Config) -> Any:
 
 
 def _parse_day(value: str, option: str) -> date:
+    from qaf.calendar import parse_day
+
     try:
-        return date.fromisoformat(value)
-    except ValueError:
-        fail(f'{option}: "{value}" is not a date (expected YYYY-MM-DD)')
+        return parse_day(value)
+    except ValueError as e:
+        fail(f"{option}: {e}")
 
 
 def overdue_items(reg: Any, roster: Any, cfg: Config, calendar: Any, as_of: date) -> list[Any]:
@@ -730,7 +732,7 @@ def _report_delivery(delivery: Any) -> int:
 @app.command()
 def extend(
     audit_id: Annotated[str, typer.Argument(help="The allocation's audit ID.")],
-    to: Annotated[str, typer.Option("--to", help="New deadline, YYYY-MM-DD.")],
+    to: Annotated[str, typer.Option("--to", help="New deadline, dd/mm/yyyy or YYYY-MM-DD.")],
     agreed_by: Annotated[
         str, typer.Option("--agreed-by", help="Who agreed it (a Head of Service, rule T6).")
     ],
@@ -977,7 +979,8 @@ def moderate(
     by: Annotated[str, typer.Option("--by", help="The moderator's name.")],
     note: Annotated[str, typer.Option("--note", help="The moderator's note.")] = "",
     on: Annotated[
-        str | None, typer.Option("--on", help="Date moderated, YYYY-MM-DD (default today).")
+        str | None,
+        typer.Option("--on", help="Date moderated, dd/mm/yyyy or YYYY-MM-DD (default today)."),
     ] = None,
     config: ConfigOpt = None,
     fmt: FormatOpt = Format.table,
@@ -991,7 +994,7 @@ def moderate(
     from qaf.register import Register
 
     cfg = load(config)
-    day = parse_as_of(on)
+    day = _parse_day(on, "--on") if on else date.today()
     if not by.strip():
         fail("--by: the moderator's name is needed")
     try:

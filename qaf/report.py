@@ -31,7 +31,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from qaf.calendar import cycle_start_end, cycles_between, parse_cycle, parse_quarter, shift_cycle
+from qaf.calendar import cycle_start_end, cycles_between, parse_month, parse_quarter, shift_cycle
 from qaf.disclosure import Hidden, grade_relations, protect
 from qaf.grades import YES_NO, GradeError, Scale, normalise
 
@@ -133,7 +133,7 @@ def _span(cycles: Sequence[str]) -> str:
 
 
 def month_period(text: str) -> Period:
-    cycle = parse_cycle(text)
+    cycle = parse_month(text)
     label = f"{MONTHS[int(cycle[5:]) - 1]} {cycle[:4]}"
     return Period("month", cycle, label, (cycle,))
 

@@ -273,6 +273,23 @@ def test_extend_rule_t6(cfg: Config) -> None:  # rule T6
     assert code == 1 and "2027-01-15" in err
 
 
+def test_extend_and_overdue_take_uk_dates_f20(cfg: Config) -> None:
+    """F20: --to, --on and --as-of accept dd/mm/yyyy as well as YYYY-MM-DD (rule T6)."""
+    with Register.open(cfg.register_path) as reg:
+        reg.overdue_fixture_allocations([allocation("A1", DEC_DUE)])
+    code, _, err = run(
+        cfg, "extend", "A1", "--to", "15/01/2027", "--agreed-by", "Hal Head", "--on", "31/12/2026"
+    )
+    assert code == 0, err
+    _, data = overdue_json(cfg, date(2027, 1, 19))
+    assert [i["due"] for i in data["items"]] == ["2027-01-15"]
+    code, out, _ = run(cfg, "overdue", "--as-of", "15/01/2027")
+    assert (code, out) == (0, "Nothing is overdue on 15/01/2027.\n")
+    code, _, err = run(cfg, "extend", "A1", "--to", "2027/01/29", "--agreed-by", "Hal Head")
+    assert code == 2
+    assert '--to: "2027/01/29" is not a date: expected dd/mm/yyyy or YYYY-MM-DD' in err
+
+
 def test_done_closes_followups_and_refuses_late_returns(cfg: Config) -> None:
     a = allocation("A4", date(2026, 11, 30), cycle="2026-11")
     with Register.open(cfg.register_path) as reg:

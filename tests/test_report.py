@@ -715,6 +715,13 @@ def test_p1_cli_bad_period_is_a_usage_error(workdir: Path, args: list[str]) -> N
     assert res.exit_code == 2
 
 
+def test_p1_month_in_words_like_the_quarter_f20() -> None:
+    assert rp.month_period("October 2026") == rp.month_period("2026-10")
+    assert rp.month_period("Oct 2026").label == "October 2026"
+    with pytest.raises(ValueError, match="is not a month"):
+        rp.month_period("October")
+
+
 def test_p1_cli_report_without_register_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "qaf.toml").write_text(preset_text("generic"), encoding="utf-8")
     res = runner.invoke(
