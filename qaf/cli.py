@@ -166,6 +166,11 @@ def init(
     con = err_console()
     for path in written:
         con.print(f"wrote {path}")
+    if not demo:
+        con.print(
+            "Set your council's name and the QA team's e-mail address in qaf.toml "
+            "(they say CHANGE ME), and your practice weeks and focus themes if you use them."
+        )
     con.print(f"Next: cd {directory} && qaf config check")
 
 
@@ -396,8 +401,9 @@ def ingest(
         _ingest_csv(result.as_json())
     else:
         _ingest_table(result)
-    counts = result.counts()
-    summary = ", ".join(f"{v} {k}" for k, v in counts.items())
+    from qaf.ingest import counts_in_words
+
+    summary = counts_in_words(result.counts())
     con.print(("Dry run (nothing stored): " if dry_run else "") + summary)
     if result.rejected:
         raise typer.Exit(1)
