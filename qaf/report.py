@@ -1000,7 +1000,7 @@ def _learned(
     """
     out: list[Quote] = []
     seen_raw: set[str] = set()
-    seen_quoted: set[str] = set()  # apart from seen_raw: a text with no name to mask is both
+    seen_quoted: set[frozenset[str]] = set()  # the same sentences in another order: seen
     with_quotes = [d for d in domains if _has_rationale(d, wanted, rationales)]
     # domains graded often enough to show their counts come first: they are the firmer lessons
     with_quotes.sort(key=lambda d: sup.small(d.graded))
@@ -1014,14 +1014,19 @@ def _learned(
             seen_raw.add(raw)
             r = returns[rid]
             quoted = _quote(raw, _names_of(r))
-            if quoted in seen_quoted:
+            gist = _sentences(quoted)
+            if gist in seen_quoted:
                 continue
-            seen_quoted.add(quoted)
+            seen_quoted.add(gist)
             out.append(Quote(r["case_id"], f"{d.domain_id} {d.title}".strip(), grade, quoted))
             taken += 1
             if taken == QUOTES_PER_DOMAIN:
                 break
     return out
+
+
+def _sentences(text: str) -> frozenset[str]:
+    return frozenset(p.casefold() for p in re.split(r"(?<=[.!?])\s+", text) if p)
 
 
 def _has_rationale(

@@ -770,3 +770,18 @@ def test_p1_demo_report_step_writes_both_formats(workdir: Path) -> None:
     assert [p.name for p in paths] == ["2027-06.md", "2027-06.html"]
     assert all(p.exists() for p in paths)
     assert said and said[0].startswith("June 2027:")
+
+
+def test_p2_what_we_learned_skips_the_same_sentences_in_another_order(tmp_path: Path) -> None:
+    """Rule P2: "A. B." and "B. A." are one lesson, quoted once."""
+    wd = make_workdir(tmp_path, first="2026-07", last="2026-09", as_of=AS_OF, per_cycle=30)
+    conn = connect(wd / "qaf.db")
+    conn.execute(
+        "UPDATE domain_grades SET rationale = CASE WHEN return_id % 2 = 0 "
+        "THEN 'Visits are purposeful. The plan is reviewed.' "
+        "ELSE 'The plan is reviewed. Visits are purposeful.' END"
+    )
+    conn.commit()
+    conn.close()
+    data = build(wd, rp.month_period("2026-08"))
+    assert len(data.strengths) == 1 and len(data.improvements) == 1
