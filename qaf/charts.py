@@ -123,12 +123,12 @@ def stacked_share_bars(
     colours = colours_for(levels)
     hidden = hidden or {}
     legend = list(zip(levels, colours, strict=True))
-    if any(hidden.get(label) for label, _ in rows):
+    if any(set(hidden.get(label, ())) & set(levels) for label, _ in rows):
         legend.append(("hidden (small numbers)", HIDDEN_COLOUR))
     body = _legend(legend, 6)
     bar_h, gap, top = 22, 8, 16 + LEGEND_LINE * _legend_lines(body)
     height = top + len(rows) * (bar_h + gap) + 10
-    plot_w = WIDTH - label_width - 60
+    plot_w = WIDTH - label_width - 74  # room for "n hidden" on the right
     for i, (label, counts) in enumerate(rows):
         y = top + i * (bar_h + gap)
         n = sum(counts.get(lvl, 0) for lvl in levels)
@@ -140,7 +140,9 @@ def stacked_share_bars(
         x0 = float(label_width)
         segments = [(lvl, colour, counts.get(lvl, 0)) for lvl, colour in legend[: len(levels)]]
         segments = [s for s in segments if s[0] not in secret]
-        segments.append(("hidden", HIDDEN_COLOUR, sum(counts.get(lvl, 0) for lvl in secret)))
+        segments.append(
+            ("hidden", HIDDEN_COLOUR, sum(counts.get(lvl, 0) for lvl in secret & set(levels)))
+        )
         for lvl, colour, count in segments:
             share = count / n if n else 0
             w = share * plot_w
@@ -163,7 +165,8 @@ def stacked_share_bars(
                     f'fill="{ink}">{round(100 * share)}%</text>'
                 )
             x0 += w
-        body.append(f'<text x="{label_width + plot_w + 6}" y="{y + bar_h - 7}">n={n}</text>')
+        shown_n = "n hidden" if "n" in secret else f"n={n}"
+        body.append(f'<text x="{label_width + plot_w + 6}" y="{y + bar_h - 7}">{shown_n}</text>')
     return _svg(height, title, body)
 
 

@@ -392,7 +392,7 @@ class ReportData:
     feedback: tuple[Quote, ...] = ()
     feedback_total: int = 0
     team_grades: Mapping[str, Mapping[str, int]] = field(default_factory=dict)  # for charts
-    team_hidden: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # levels hidden (P3)
+    team_hidden: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # hidden, P3
     notes: tuple[str, ...] = ()
     good_share_text: str = DASH  # the headline share, suppressed like every other (P3)
     safety_text: str = "0"  # the headline count of safety concerns, suppressed (P3)
@@ -509,7 +509,9 @@ def build_report(rows: ReportRows, period: Period, cfg: Config, *, as_of: date) 
     for dim, title in (("team", "Team"), ("service", "Service area"), ("category", "Category")):
         tables[f"grades_{dim}"] = _grade_table(title, dim, groups_by[dim], levels, good, ghid, sup)
     team_grades = {t: dict(c) for t, c in sorted(groups_by["team"].items())}
-    team_hidden = {t: tuple(lvl for lvl in levels if ("team", t, lvl) in ghid) for t in team_grades}
+    team_hidden = {  # the levels (and "n", the number of returns) the tables hide
+        t: tuple(c for c in (*levels, "n") if ("team", t, c) in ghid) for t in team_grades
+    }
 
     # --- domain profile
     dom_counts: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)

@@ -43,3 +43,15 @@ def test_p3_hidden_grades_of_a_team_are_one_grey_segment_without_a_share() -> No
     assert not any(re.search(r"(Outstanding|Inadequate) \d+%", t) for t in titles)
     assert "Safeguarding Team A: Good 48%" in titles
     assert "hidden (small numbers)" in svg and charts.HIDDEN_COLOUR in svg
+
+
+def test_p3_a_hidden_number_of_returns_is_not_printed_beside_the_bar() -> None:
+    counts = {"Outstanding": 0, "Good": 10, "Requires Improvement": 6, "Inadequate": 3}
+    svg = charts.stacked_share_bars(
+        [("Team B", counts)],
+        tuple(counts),
+        "t",
+        hidden={"Team B": ("Inadequate", "n")},
+    )
+    assert "n hidden" in svg and "n=19" not in svg
+    assert "Team B: Inadequate hidden (small numbers)" in svg
