@@ -803,6 +803,109 @@ def parse_us_datetime(text: str) -> datetime:
         ) from None
 
 
+# ------------------------------------------------------------ dates in a known order
+
+DateOrder = Literal["day-first", "month-first"]
+DATE_ORDERS: tuple[DateOrder, ...] = ("day-first", "month-first")
+
+_NUMERIC_DATE = re.compile(
+    r"^(\d{1,2})\s*([/.\-])\s*(\d{1,2})\s*\2\s*(\d{2}|\d{4})"
+    r"(?:[ t]+(\d{1,2}):(\d{2})(?::(\d{2}))?\s*(am|pm)?)?$"
+)
+# Excel's "d-mmm" display of a date typed without a year ("2-Jan"): the year is lost.
+_DAY_MONTH = re.compile(r"^(\d{1,2})(?:st|nd|rd|th)?[\s\-/.]*([a-z]+)\.?$")
+
+
+def _date_or_none(year: int, month: int, day: int) -> date | None:
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+def numeric_date_readings(value: object) -> tuple[date | None, date | None] | None:
+    """(day-first reading, month-first reading) of a numeric date such as "03/12/2026" or
+    "12/01/2026 09:14:00 AM" (each None when impossible); None when ``value`` is not
+    written that way. Equal readings (05/05/2026) are not ambiguous."""
+    if not isinstance(value, str):
+        return None
+    t = re.sub(r"\s+", " ", value.replace("\u00a0", " ").strip().casefold())
+    m = _NUMERIC_DATE.match(t)
+    if not m:
+        return None
+    a, b, year = int(m.group(1)), int(m.group(3)), _full_year(m.group(4))
+    if m.group(5) is not None:
+        hour, minute, second = int(m.group(5)), int(m.group(6)), int(m.group(7) or 0)
+        if minute > 59 or second > 59 or hour > (12 if m.group(8) else 23):
+            return None, None
+    return _date_or_none(year, b, a), _date_or_none(year, a, b)
+
+
+def parse_ordered_date(value: object, order: DateOrder, *, near: date | None = None) -> date | None:
+    """A date written by a system whose numeric order is known (a SurveyMonkey Date/Time
+    answer, its Start/End Date), also after a trip through Excel.
+
+    Numeric dates ("12/01/2026", "12/1/26", "12-01-2026", with an optional time
+    "09:14:00 AM" or "21:14", which is dropped) are read in ``order``; one that is only
+    valid the other way round is an error saying so. Everything ``parse_date`` reads is
+    read too: ISO dates, Excel serial numbers ("46022"), month names ("02-Jan-26",
+    "12 November 2026"). Excel's "2-Jan" (a date without its year) takes the year that
+    puts it nearest to ``near`` (e.g. the day the response was submitted); without
+    ``near`` it is an error. Blank -> None; anything else raises ``ValueError``.
+    """
+    readings = numeric_date_readings(value)
+    if readings is not None:
+        day_first, month_first = readings
+        chosen, other = (day_first, month_first) if order == "day-first" else readings[::-1]
+        if chosen is not None:
+            return chosen
+        shape = "dd/mm/yyyy" if order == "day-first" else "mm/dd/yyyy"
+        hint = (
+            f"; read the other way round it would be {other.day} {MONTH_NAMES[other.month]} "
+            f"{other.year}: check the date order"
+            if other is not None
+            else ""
+        )
+        raise ValueError(f"{value!r} is not a date read {order.replace('-', ' ')} ({shape}){hint}")
+    if isinstance(value, str):
+        t = re.sub(r"\s+", " ", value.replace("\u00a0", " ").strip().casefold())
+        m = _DAY_MONTH.match(t)
+        if m and m.group(2) in _MONTHS:
+            return _nearest_year(int(m.group(1)), _MONTHS[m.group(2)], near, value)
+    return parse_date(value)
+
+
+MONTH_NAMES = (
+    "",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+
+
+def _nearest_year(day: int, month: int, near: date | None, original: object) -> date:
+    if near is None:
+        raise ValueError(
+            f"{original!r} has no year (Excel shows a date typed without one like this); "
+            "write the full date"
+        )
+    candidates = [
+        d for y in (near.year - 1, near.year, near.year + 1) if (d := _date_or_none(y, month, day))
+    ]
+    if not candidates:
+        raise ValueError(f"{original!r} is not a date (no day {day} in that month)")
+    return min(candidates, key=lambda d: (abs((d - near).days), d))
+
+
 # ---------------------------------------------------------------------------
 # Dates and months typed on the command line (F20)
 

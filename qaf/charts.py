@@ -1,6 +1,6 @@
 """Inline SVG charts for the HTML report: small, static, self-contained.
 
-Hand-written SVG rather than pygal (which is installed). pygal can be made to
+Hand-written SVG rather than pygal (tried, and not a dependency). pygal can be made to
 avoid network requests (``js=[]``) but it still embeds a ``<script>``, random
 chart IDs (so two runs over the same register differ), comments with URLs and
 monospace fonts, and importing it costs about 140 ms of the one-second budget of

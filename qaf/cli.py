@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
@@ -199,7 +200,8 @@ def config_check(config: ConfigOpt = None, fmt: FormatOpt = Format.table) -> Non
     else:
         _print_config(data)
     con = err_console()
-    con.print(f"[green]Configuration OK[/]: {cfg.path}")
+    style = "yellow" if summary.problems else "green"
+    con.print(f"[{style}]{_escape(summary.headline())}[/]: {cfg.path}")
     for line in summary.lines():
         con.print(f"  {_escape(line)}")
     for p in summary.problems:
@@ -253,6 +255,15 @@ def allocate(
         Path | None,
         typer.Option("--out", help="Folder for the workbooks (default: cycles/YYYY-MM/)."),
     ] = None,
+    notify: Annotated[
+        bool,
+        typer.Option(
+            "--notify",
+            help="E-mail each auditor their allocations (workbooks attached) and each Team "
+            "Manager their team's cases chosen, each once; on a cycle already allocated, send "
+            "what was not sent yet. Without it nothing is sent.",
+        ),
+    ] = False,
     config: ConfigOpt = None,
     as_of: AsOfOpt = None,
     fmt: FormatOpt = Format.table,
@@ -261,16 +272,21 @@ def allocate(
 
     Writes allocation-YYYY-MM.xlsx and .csv and one pre-filled audit workbook per
     allocation, and records the cycle with its seed. Exit 1 when cases are left
-    unallocated (listed with the reason), 2 when the cycle exists (without --replace),
-    is a practice week (without --force) or the configuration is wrong.
+    unallocated (listed with the reason) or allocation mail could not be sent, 2 when
+    the cycle exists (without --replace or --notify), is a practice week (without
+    --force) or the configuration is wrong.
 
-    Example: qaf allocate --month 2026-12 --seed 7
+    Example: qaf allocate --month 2026-12 --seed 7 --notify
     """
     from qaf.allocate_run import run_allocate, summary_lines
     from qaf.problems import QafError
 
     cfg = load(config)
     day = parse_as_of(as_of)
+    if notify and not replace and not dry_run:
+        recorded = _recorded_allocations(cfg, month)
+        if recorded is not None:  # already allocated: send only what was not sent yet
+            raise typer.Exit(_mail_allocations(cfg, recorded, day, out, fmt))
     try:
         run = run_allocate(
             cfg,
@@ -298,8 +314,100 @@ def allocate(
         con.print(f"[yellow]{_escape(str(p))}[/]")
     for line in summary_lines(run):
         con.print(_escape(line))
-    if result.unallocated:
+    failed = 0
+    if notify and dry_run:
+        _list_allocation_mail(cfg, result.allocations)
+    elif notify:
+        failed = _mail_allocations(cfg, result.allocations, day, run.out_dir, None)
+    elif not dry_run and result.allocations:
+        con.print(
+            f"Allocation mail not sent: `qaf allocate --month {result.cycle} --notify` "
+            "e-mails auditors and Team Managers (each once)"
+        )
+    if result.unallocated or failed:
         raise typer.Exit(1)
+
+
+def _recorded_allocations(cfg: Config, month: str) -> list[Any] | None:
+    """The allocations of a cycle already in the register, or None."""
+    from qaf.allocate_run import check_month
+    from qaf.problems import QafError
+    from qaf.register import Register
+
+    try:
+        cycle = check_month(cfg, month, force=True)
+    except QafError as e:
+        fail(str(e), e.exit_code)
+    if not cfg.register_path.exists():
+        return None
+    with Register.open(cfg.register_path) as reg:
+        return reg.allocations(cycle) if reg.cycle_exists(cycle) else None
+
+
+def _list_allocation_mail(cfg: Config, allocations: Sequence[Any]) -> None:
+    """--dry-run --notify: who would be e-mailed, nothing sent or recorded."""
+    from qaf.notify import allocation_messages
+
+    messages, unsendable = allocation_messages(
+        allocations, set(), _roster(cfg), organisation=cfg.organisation.name
+    )
+    con = err_console()
+    con.print(f"Would e-mail {len(messages)} message(s):")
+    for m in messages:
+        con.print(f"  {_escape(m.name)} <{_escape(m.email)}>: {_escape(m.subject)}")
+    _report_unsendable(unsendable)
+
+
+def _mail_allocations(
+    cfg: Config, allocations: Sequence[Any], day: date, out: Path | None, fmt: Format | None
+) -> int:
+    """--notify: send the unsent allocation mail; returns the number of failed messages."""
+    from qaf.notify import NotifyError, notify_allocations
+    from qaf.register import Register
+
+    cycle = allocations[0].cycle if allocations else ""
+    folder = (out or cfg.root / "cycles" / cycle) / "audits"
+    roster = _roster(cfg)
+    with Register.open(cfg.register_path) as reg:
+        try:
+            delivery = notify_allocations(
+                allocations, register=reg, cfg=cfg, roster=roster, as_of=day, audits_dir=folder
+            )
+        except NotifyError as e:
+            fail(str(e), 2)
+    if fmt is Format.json:
+        emit_json(
+            {
+                "cycle": cycle,
+                "sent": delivery.sent_keys,
+                "messages": len(delivery.sent),
+                "failed": [{"email": m.email, "error": e} for m, e in delivery.failed],
+            }
+        )
+    con = err_console()
+    attached = sum(len(m.attachments) for m, _ in delivery.sent)
+    if delivery.sent:
+        con.print(
+            f"Allocation mail: sent {len(delivery.sent)} message(s) "
+            f"({attached} workbook(s) attached)"
+        )
+    elif not delivery.failed:
+        con.print(f"Allocation mail for {cycle}: nothing new to send")
+    for msg, error in delivery.failed:
+        con.print(
+            f"[red]not sent[/] to {_escape(msg.email)}: {_escape(error)} "
+            "(sent by the next --notify)"
+        )
+    _report_unsendable(delivery.unsendable)
+    return len(delivery.failed)
+
+
+def _report_unsendable(unsendable: list[Any]) -> None:
+    con = err_console()
+    for u in unsendable:
+        con.print(
+            f"[yellow]nobody to tell[/] for {u.item_id} as {_escape(u.role)}: {_escape(u.reason)}"
+        )
 
 
 def _allocation_table(result: Any) -> None:
@@ -397,10 +505,14 @@ def ingest(
         fail(str(e), e.exit_code)
     if fmt is Format.json:
         emit_json(result.as_json())
+        _ingest_safety(result, con)
     elif fmt is Format.csv:
         _ingest_csv(result.as_json())
+        _ingest_safety(result, con)
     else:
+        _ingest_safety(result, out_console())
         _ingest_table(result)
+        _ingest_notes(result)
     from qaf.ingest import counts_in_words
 
     summary = counts_in_words(result.counts())
@@ -453,6 +565,22 @@ def _inert(value: str) -> str:
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
+def _ingest_safety(result: Any, console: Console) -> None:
+    """Rule E3: each safety concern on a line of its own, before anything else."""
+    for notice in result.safety_notices():
+        console.print(f"[bold red]{_escape(notice.message())}[/]")
+
+
+def _ingest_notes(result: Any) -> None:
+    """The alerts the run raised (E1, E2 ...) and the files skipped, a short line each."""
+    console = out_console()
+    for f in result.files:
+        for line in f.alerts:
+            console.print(f"Alert {_escape(line)}")
+    for path, why in result.skipped:
+        console.print(f"Skipped {_escape(Path(path).name)}: {_escape(why)}")
+
+
 def _ingest_table(result: Any) -> None:
     from rich.table import Table
 
@@ -476,9 +604,7 @@ def _ingest_table(result: Any) -> None:
             f.overall or "",
         )
     console.print(files)
-    rows = [
-        (f, p) for f in result.files for p in f.problems if p.rule != "I5" or f.status == "rejected"
-    ]
+    rows = result.listed_problems()
     if rows:
         probs = Table(title="Problems", show_header=True, title_justify="left")
         for col in ("file", "sheet", "cell", "rule", "level", "message"):
@@ -560,6 +686,13 @@ def overdue_items(reg: Any, roster: Any, cfg: Config, calendar: Any, as_of: date
     return compute_overdue(as_of, reg.pending(as_of, moderation_due), roster, cfg, calendar)
 
 
+def pending_alerts(reg: Any, as_of: date) -> list[Any]:
+    """Alerts raised by returns (rules E1, E2) not yet e-mailed on ``as_of``."""
+    from qaf.escalate import alert_window, alerts_to_send
+
+    return alerts_to_send(reg.unsent_alerts(*alert_window(as_of)), as_of)
+
+
 def _notify_text(n: Any) -> str:
     r = n.recipient
     if r.resolved:
@@ -614,6 +747,34 @@ def _print_overdue(items: list[Any], as_of: date) -> None:
     sys.stdout.write("\n".join(out) + "\n")
 
 
+def _print_alerts(alerts: list[Any], sending: bool) -> None:
+    """The grade alerts (E1, E2) this run e-mails, or would with --notify."""
+    head = ("Item", "Rule", "Case", "Received", "Tell", "Why")
+    rows = [
+        (
+            a.item_id,
+            a.rule,
+            a.case_id,
+            a.received_on.isoformat(),
+            f"{a.recipient.name} ({a.recipient.role})"
+            if a.recipient.resolved
+            else f"NOBODY: {a.recipient.role}",
+            a.reason,
+        )
+        for a in alerts
+    ]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head[:-1])]
+
+    def line(cells: tuple[str, ...]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(cells[:-1], widths, strict=True)) + (
+            "  " + cells[-1]
+        )
+
+    title = "Alerts e-mailed now" if sending else "Alerts to e-mail (with --notify)"
+    out = [f"{title}: {len(alerts)}", line(head), *(line(r) for r in rows)]
+    sys.stdout.write("\n".join(out) + "\n")
+
+
 def _write_overdue_csv(items: list[Any]) -> None:
     import csv
 
@@ -639,8 +800,9 @@ def overdue(
         bool,
         typer.Option(
             "--notify",
-            help="Send each recipient one message with all their new escalations "
-            "(.eml files in the outbox, or SMTP when [smtp] is configured); each is sent once.",
+            help="Send each recipient one message with all their new escalations and grade "
+            "alerts (.eml files in the outbox, or SMTP when [smtp] is configured); each is "
+            "sent once.",
         ),
     ] = False,
     fail_on_overdue: Annotated[
@@ -657,8 +819,10 @@ def overdue(
 ) -> None:
     """List everything late, the escalation level reached and who must be told.
 
-    When nothing is late it says so (exit 0); --quiet prints nothing then, for cron.
-    Rules T1-T7, E3, M1.
+    Also lists the alerts raised by returns (grade, re-audit: rules E1, E2) not yet
+    e-mailed; --notify sends them with the escalations, each once.
+    When nothing is late and no alert is waiting it says so (exit 0); --quiet prints
+    nothing then, for cron. Rules T1-T7, E1-E3, M1.
 
     Example: qaf overdue --notify --fail-on-overdue --quiet
     """
@@ -676,9 +840,10 @@ def overdue(
             reg = _register(cfg)
             try:
                 items = overdue_items(reg, roster, cfg, calendar, day)
+                alerts = pending_alerts(reg, day)
                 delivery = None
                 if notify:
-                    delivery = _send(items, reg, cfg, day)
+                    delivery = _send(items, reg, cfg, day, alerts)
             finally:
                 reg.close()
     except Timeout:
@@ -687,7 +852,11 @@ def overdue(
             2,
         )
     if fmt is Format.json:
-        data: dict[str, Any] = {"as_of": day.isoformat(), "items": [it.as_json() for it in items]}
+        data: dict[str, Any] = {
+            "as_of": day.isoformat(),
+            "items": [it.as_json() for it in items],
+            "alerts": [a.as_json() for a in alerts],
+        }
         if delivery is not None:
             data["sent"] = delivery.sent_keys
             data["messages"] = len(delivery.sent)
@@ -695,10 +864,13 @@ def overdue(
         emit_json(data)
     elif fmt is Format.csv:
         _write_overdue_csv(items)
-    elif items:
-        _print_overdue(items, day)
-    elif not quiet:
-        sys.stdout.write(f"Nothing is overdue on {day.strftime('%d/%m/%Y')}.\n")
+    else:
+        if items:
+            _print_overdue(items, day)
+        if alerts:
+            _print_alerts(alerts, sending=notify)
+        if not items and not alerts and not quiet:
+            sys.stdout.write(f"Nothing is overdue on {day.strftime('%d/%m/%Y')}.\n")
     if delivery is not None:
         failed = _report_delivery(delivery)
     if failed:
@@ -707,11 +879,11 @@ def overdue(
         raise typer.Exit(1)
 
 
-def _send(items: list[Any], reg: Any, cfg: Config, day: date) -> Any:
+def _send(items: list[Any], reg: Any, cfg: Config, day: date, alerts: list[Any]) -> Any:
     from qaf.notify import NotifyError, notify_overdue
 
     try:
-        return notify_overdue(items, register=reg, cfg=cfg, as_of=day)
+        return notify_overdue(items, register=reg, cfg=cfg, as_of=day, alerts=alerts)
     except NotifyError as e:
         fail(str(e), 2)
 
@@ -719,9 +891,11 @@ def _send(items: list[Any], reg: Any, cfg: Config, day: date) -> Any:
 def _report_delivery(delivery: Any) -> int:
     con = err_console()
     if delivery.sent:
-        con.print(
-            f"sent {len(delivery.sent)} message(s) carrying {delivery.sent_keys} escalation(s)"
-        )
+        alerts = sum(1 for m, _ in delivery.sent for key in m.keys if key[0].startswith("alert:"))
+        escalations = delivery.sent_keys - alerts
+        parts = [f"{escalations} escalation(s)"] if escalations else []
+        what = " and ".join(parts + ([f"{alerts} alert(s)"] if alerts else []))
+        con.print(f"sent {len(delivery.sent)} message(s) carrying {what}")
     for msg, error in delivery.failed:
         con.print(f"[red]not sent[/] to {_escape(msg.email)}: {_escape(error)} (retried next run)")
     seen: set[tuple[str, str]] = set()
@@ -790,14 +964,23 @@ def done(
     on: Annotated[str | None, typer.Option("--on", help="Day it was done (default today).")] = None,
     by: Annotated[str, typer.Option("--by", help="Who did it.")] = "",
     note: Annotated[str, typer.Option("--note", help="A short note.")] = "",
+    amend: Annotated[
+        str,
+        typer.Option(
+            "--amend",
+            help="With a QA check: what the auditor must amend; opens an amendments item "
+            "due in timescales.amendments (rule T1).",
+        ),
+    ] = "",
     config: ConfigOpt = None,
 ) -> None:
     """Record a discussion held, an action completed, a form returned, a safety concern
     acknowledged or a moderation done. Late returns close themselves when ingested.
+    A QA check done with --amend sends the return back to its auditor (rule T1).
 
     Example: qaf done discussion:42 --on 2027-01-08 --by "Tia Manager"
     """
-    from qaf.escalate import LATE_RETURN, MODERATION, parse_item_id
+    from qaf.escalate import LATE_RETURN, MODERATION, QA_CHECK, parse_item_id
 
     cfg = load(config)
     day = _parse_day(on, "--on") if on else date.today()
@@ -810,6 +993,8 @@ def done(
             f"{item} closes by itself when the return is ingested (`qaf ingest`); "
             "to move its deadline use `qaf extend`"
         )
+    if amend.strip() and kind != QA_CHECK:
+        fail(f"--amend: only a QA check (qa-check:N) asks for amendments (rule T1), not {item}")
     reg = _register(cfg)
     con = err_console()
     try:
@@ -833,10 +1018,31 @@ def done(
         if followup.done_on is not None:
             con.print(f"{item} was already done on {followup.done_on.isoformat()}")
             return
+        if amend.strip():
+            _request_amendments(reg, cfg, followup, int(ref), day, by, note, amend.strip())
+            return
         reg.close_followup(int(ref), day, by, note)
         con.print(f"{item} ({followup.case_id}) done on {day.isoformat()}")
     finally:
         reg.close()
+
+
+def _request_amendments(
+    reg: Any, cfg: Config, qa_check: Any, ref: int, day: date, by: str, note: str, what: str
+) -> None:
+    """Rule T1: close the QA check and ask the return's auditor for an amended return."""
+    from qaf.escalate import amendments_request
+
+    current = reg.current_return(qa_check.audit_id) if qa_check.audit_id else None
+    auditor = current["auditor"] if current is not None else ""
+    request = amendments_request(
+        qa_check, auditor=auditor, on=day, what=what, cfg=cfg, calendar=_calendar(cfg)
+    )
+    new_id = reg.request_amendments(ref, day, by, note or f"amendments asked: {what}", request)
+    err_console().print(
+        f"qa-check:{ref} ({qa_check.case_id}) done on {day.isoformat()}; amendments:{new_id} "
+        f"asked of {_escape(request.responsible)}, due {request.due.isoformat()} (rule T1)"
+    )
 
 
 # --- end overdue
@@ -846,6 +1052,7 @@ def done(
 class ReportFormat(StrEnum):
     md = "md"
     html = "html"
+    json = "json"
 
 
 # Options whose value may be left out ("--quarter" alone = the last complete quarter).
@@ -889,16 +1096,22 @@ def report(
         typer.Option("--year", help="Annual report for YYYY (financial year when configured)."),
     ] = None,
     fmt: Annotated[
-        ReportFormat, typer.Option("--format", "-f", help="md or html.")
+        ReportFormat,
+        typer.Option("--format", "-f", help="md, html, or json (the pack's data, to stdout)."),
     ] = ReportFormat.html,
     out: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="File to write (default: reports/<period>.<format>)."),
+        typer.Option(
+            "--out",
+            "-o",
+            help="File to write (default: reports/<period>.<format>; json: standard output).",
+        ),
     ] = None,
     as_of: AsOfOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Write the monthly, quarterly or annual report pack (Markdown or HTML).
+    """Write the monthly, quarterly or annual report pack (Markdown or HTML), or print its
+    data as JSON (the same figures, small counts suppressed, rule P3).
 
     Example: qaf report --quarter 2026Q3 --format html --out dmt-2026Q3.html
     """
@@ -928,7 +1141,10 @@ def report(
         with Register.open(cfg.register_path, create=False) as reg:
             rows = reg.report_rows(rp.report_scope(period, today))
         data = rp.build_report(rows, period, cfg, as_of=today)
-        text = rp.render(data, fmt.value, config_root=cfg.root)
+        if fmt is ReportFormat.json:
+            text = json.dumps(rp.report_json(data), indent=2, ensure_ascii=False) + "\n"
+        else:
+            text = rp.render(data, "md" if fmt is ReportFormat.md else "html", config_root=cfg.root)
     except QafError as e:
         fail(str(e), e.exit_code)
     except Exception as e:  # a broken council template is a usage problem, not a crash
@@ -937,14 +1153,19 @@ def report(
         if isinstance(e, jinja2.TemplateError):
             fail(f"report template: {e}")
         raise
-    target = out or cfg.root / "reports" / f"{period.key}.{fmt.value}"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text, encoding="utf-8")
     con = err_console()
-    con.print(
+    summary = (
         f"{_escape(period.label)}: {data.completion.returned} returns of "
         f"{data.completion.allocated} allocated ({time.perf_counter() - started:.2f} s)"
     )
+    if fmt is ReportFormat.json and out is None:
+        con.print(summary)
+        sys.stdout.write(text)
+        return
+    target = out or cfg.root / "reports" / f"{period.key}.{fmt.value}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    con.print(summary)
     sys.stdout.write(f"{target}\n")
 
 

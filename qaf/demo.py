@@ -50,11 +50,30 @@ def allocate_step(
             if reg.cycle_summary(month) is not None:
                 say(f"Cycle {month} is already allocated in {cfg.register_path}; not redone")
                 return None
-    say(f"$ qaf allocate --month {month} --seed {seed} --as-of {as_of.isoformat()}")
+    say(f"$ qaf allocate --month {month} --seed {seed} --as-of {as_of.isoformat()} --notify")
     run = run_allocate(cfg, month, seed=seed, as_of=as_of)
     for line in summary_lines(run):
         say(line)
+    _allocation_mail(cfg, run, as_of, say)
     return run
+
+
+def _allocation_mail(cfg: Config, run: AllocateRun, as_of: date, say: Say) -> None:
+    """The ``--notify`` part: each auditor their workbooks, each Team Manager their list."""
+    from qaf.notify import notify_allocations
+    from qaf.register import Register
+    from qaf.sources import read_staff
+
+    with Register.open(cfg.register_path) as reg:
+        delivery = notify_allocations(
+            run.result.allocations,
+            register=reg,
+            cfg=cfg,
+            roster=read_staff(cfg.staff),
+            as_of=as_of,
+            audits_dir=run.out_dir / "audits",
+        )
+    say(f"Allocation mail: {len(delivery.sent)} message(s) written to {cfg.notify.outbox}")
 
 
 def run_demo(directory: Path, *, say: Say = print, cycles: tuple[str, ...] = DEMO_CYCLES) -> Path:
@@ -90,7 +109,7 @@ def run_demo(directory: Path, *, say: Say = print, cycles: tuple[str, ...] = DEM
     say("Look at:")
     say(f"  {config_path}  (the configuration: every rule is a setting)")
     say(f"  {cfg.root / 'cycles'}  (allocation workbooks, pre-filled audits, simulated returns)")
-    say(f"  {cfg.notify.outbox}  (escalation e-mails, as .eml files)")
+    say(f"  {cfg.notify.outbox}  (allocation, alert and escalation e-mails, as .eml files)")
     say(f"  {cfg.root / 'reports'}  (the report packs)")
     say(f"  then try: cd {directory} && qaf overdue --as-of {last_day.isoformat()}")
     return directory
@@ -152,7 +171,7 @@ def overdue_step(cfg: Config, *, say: Say, as_of: date | None = None) -> None:
     """Run ``qaf overdue --notify`` as of a later day (default: 10 working days after the
     latest due date in the register) so the outbox holds the escalations to look at."""
     from qaf.calendar import WorkingCalendar, parse_duration
-    from qaf.escalate import compute_overdue
+    from qaf.escalate import alert_window, alerts_to_send, compute_overdue
     from qaf.notify import notify_overdue
     from qaf.register import Register
     from qaf.sources import read_staff
@@ -173,7 +192,8 @@ def overdue_step(cfg: Config, *, say: Say, as_of: date | None = None) -> None:
             return calendar.add(calendar.cycle_window(cycle)[0], window)
 
         items = compute_overdue(as_of, reg.pending(as_of, moderation_due), roster, cfg, calendar)
-        delivery = notify_overdue(items, register=reg, cfg=cfg, as_of=as_of)
+        alerts = alerts_to_send(reg.unsent_alerts(*alert_window(as_of)), as_of)
+        delivery = notify_overdue(items, register=reg, cfg=cfg, as_of=as_of, alerts=alerts)
     say(
         f"Overdue on {as_of.isoformat()}: {len(items)} item(s); "
         f"{len(delivery.sent)} message(s) written to {cfg.notify.outbox}"

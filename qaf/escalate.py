@@ -361,6 +361,48 @@ def _responsible(
     return (available or people)[0].name, role, ""
 
 
+SAFETY_DETAIL = "acknowledge the safety concern raised by the auditor and act on it"
+
+
+def safety_consequences(facts: ReturnFacts, roster: Roster, cfg: Config) -> Consequences:
+    """Rule E3 alone: ``escalation.safety_notify`` told at once, and a "safety" follow-up
+    owned by the case's Team Manager, due the day received (overdue lists it first).
+
+    Also used for a return rejected for form errors (``facts.return_id`` None): its
+    safety concern cannot wait for the corrected re-submission.
+    """
+    alerts = _alerts(
+        "E3",
+        f"immediate safety concern raised by the auditor on case {facts.case_id}",
+        recipients(cfg.escalation.safety_notify, case=facts, auditor=facts.auditor, roster=roster),
+        set(),
+    )
+    received = facts.received_on
+    name, role, why = _responsible(TEAM_MANAGER, facts, facts.auditor, roster, received)
+    if why:
+        alerts.append(
+            Alert(
+                "E3",
+                f"safety follow-up for case {facts.case_id} has nobody responsible: {why}",
+                TEAM_MANAGER,
+                "",
+                "",
+            )
+        )
+    followup = FollowUp(
+        kind="safety",
+        rule="E3",
+        audit_id=facts.audit_id,
+        case_id=facts.case_id,
+        responsible=name,
+        responsible_role=role,
+        due=received,
+        return_id=facts.return_id,
+        detail=SAFETY_DETAIL,
+    )
+    return Consequences(tuple(alerts), (followup,))
+
+
 def consequences_of_return(
     facts: ReturnFacts, roster: Roster, cfg: Config, calendar: WorkingCalendar
 ) -> Consequences:
@@ -375,7 +417,9 @@ def consequences_of_return(
       worst grade, or a re-audit same/downgraded; else the second-worst grade); T3
       "action-notification" by the auditor when the return lists actions; one "action"
       follow-up per action (T5) owned by the named person (else the Team Manager);
-      T7 "closing-loop" for the worst grade, by a Service Manager of the case's service.
+      T7 "closing-loop" for the worst grade, by a Service Manager of the case's service,
+      and T7 "closing-loop-reaudit" (the learning-held audit, ``timescales.
+      closing_loop_reaudit_after`` later) for the QA Officer.
 
     Moderation returns create no grade alerts or deadlines (the moderated audit already
     did); only their safety concern counts. A role nobody holds becomes an alert with an
@@ -435,19 +479,9 @@ def consequences_of_return(
 
     # rule E3: a safety concern first, whatever the type of return
     if facts.safety_concern:
-        alerts += _alerts(
-            "E3",
-            f"immediate safety concern raised by the auditor on case {facts.case_id}",
-            people(esc.safety_notify),
-            seen,
-        )
-        follow(
-            "safety",
-            "E3",
-            TEAM_MANAGER,
-            received,
-            "acknowledge the safety concern raised by the auditor and act on it",
-        )
+        safety = safety_consequences(facts, roster, cfg)
+        alerts += safety.alerts
+        followups += safety.followups
 
     if facts.type == "moderation":
         return Consequences(tuple(alerts), tuple(followups))
@@ -558,6 +592,17 @@ def consequences_of_return(
             calendar.add(received, parse_duration(ts.closing_loop)),
             "meet worker and manager, check remedial actions are done, return the Closing the "
             "Loop form authorised by the Head of Service",
+        )
+        # rule T7: "3 months later" a new audit checks the learning held; the QA team
+        # arranges it, and the case's next re-audit return closes it (register)
+        later = ts.closing_loop_reaudit_after
+        follow(
+            "closing-loop-reaudit",
+            "T7",
+            QA_OFFICER,
+            calendar.add(received, parse_duration(later)),
+            f"a new audit {later} after the Inadequate return checks that the learning has "
+            "been held (the case's re-audit, or another case of the same worker)",
         )
 
     return Consequences(tuple(alerts), tuple(followups))
@@ -834,6 +879,83 @@ def _severity(item: OverdueItem) -> tuple[int, int, int, date, str]:
     return (0 if item.safety else 1, -item.level, -item.working_days_late, item.due, item.id)
 
 
+# ------------------------------------------------------------ alerts to mail (E1-E3)
+
+ALERT = "alert"
+# Alerts of returns received longer ago than this are not mailed any more: a day or a
+# week without a run is caught up, but a register that never mailed its alerts (older
+# versions stored them only) does not send years of stale news on its first run.
+ALERT_LOOKBACK_MONTHS = 3
+
+
+@dataclass(frozen=True)
+class RaisedAlert:
+    """An alert stored by ``qaf ingest`` (rules E1-E3) and not yet mailed, with its return."""
+
+    id: int
+    rule: str
+    reason: str
+    recipient_role: str
+    recipient_name: str
+    recipient_email: str
+    audit_id: str | None
+    case_id: str
+    overall: str | None
+    received_on: date
+
+    @property
+    def item_id(self) -> str:
+        """The key it is recorded under once sent: ``alert:<id>`` (always level 0)."""
+        return item_id(ALERT, str(self.id))
+
+    @property
+    def safety(self) -> bool:
+        return self.rule == "E3"
+
+    @property
+    def recipient(self) -> Recipient:
+        if self.recipient_name and self.recipient_email.strip():
+            return Recipient(self.recipient_role, self.recipient_name, self.recipient_email)
+        reason = self.reason.partition("; not sent: ")[2] or (
+            f"{self.recipient_name} has no e-mail address in the roster"
+            if self.recipient_name
+            else f"nobody holds the role {self.recipient_role}"
+        )
+        return Recipient(self.recipient_role, reason=reason)
+
+    def as_json(self) -> dict[str, object]:
+        """One entry of ``qaf overdue --format json`` ``alerts`` (README "JSON output")."""
+        return {
+            "id": self.item_id,
+            "rule": self.rule,
+            "audit_id": self.audit_id,
+            "case_id": self.case_id,
+            "overall": self.overall,
+            "received_on": self.received_on.isoformat(),
+            "reason": self.reason,
+            "recipient": self.recipient.as_json(),
+        }
+
+
+def alert_window(as_of: date) -> tuple[date, date]:
+    """(first, last) day a return may have been received for its alerts to be mailed."""
+    return as_of - relativedelta(months=ALERT_LOOKBACK_MONTHS), as_of
+
+
+def alerts_to_send(raised: Iterable[RaisedAlert], as_of: date) -> list[RaisedAlert]:
+    """Rules E1, E2 by mail: the unsent alerts of returns received in the window ending on
+    ``as_of`` (a return received later does not exist yet on that day), oldest first.
+
+    E3 alerts are left out: the return's "safety" follow-up already tells the same people
+    (``escalation.safety_notify``) at once, as level 1 of an overdue item, and keeps
+    telling until acknowledged; mailing the alert as well would say it twice. Alerts with
+    nobody to tell (a role nobody holds) stay in the list so the sender reports them."""
+    first, last = alert_window(as_of)
+    due = [a for a in raised if not a.safety and first <= a.received_on <= last]
+    due.sort(key=lambda a: (a.received_on, a.id))
+    return due
+
+
 def parse_item_id(text: str) -> tuple[str, str]:
     """(kind, ref) of an item id; ValueError when it has no ``kind:ref`` shape."""
     kind, sep, ref = text.strip().partition(":")
@@ -843,6 +965,33 @@ def parse_item_id(text: str) -> tuple[str, str]:
             "late-return:A-2026-12-0001, as `qaf overdue` shows them)"
         )
     return kind, ref
+
+
+# ------------------------------------------------------------ amendments (T1)
+
+QA_CHECK = "qa-check"
+AMENDMENTS = "amendments"
+
+
+def amendments_request(
+    qa_check: FollowUp, *, auditor: str, on: date, what: str, cfg: Config, calendar: WorkingCalendar
+) -> FollowUp:
+    """Rule T1 (Haringey 2.15): the QA check sends the return back to its auditor, who
+    provides an amended report within ``timescales.amendments`` (3 working days) of the
+    request; late, it climbs ``escalation.late_followup`` (the auditor, then the Service
+    Manager, then the Head of Service). A corrected re-submission closes it."""
+    window = cfg.timescales.amendments
+    return FollowUp(
+        kind=AMENDMENTS,
+        rule="T1",
+        audit_id=qa_check.audit_id,
+        case_id=qa_check.case_id,
+        responsible=auditor or AUDITOR,
+        responsible_role=AUDITOR,
+        due=calendar.add(on, parse_duration(window)),
+        return_id=qa_check.return_id,
+        detail=f"send the amended return (within {window}): {what}",
+    )
 
 
 # ------------------------------------------------------------ extensions (T6)

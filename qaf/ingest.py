@@ -56,6 +56,7 @@ from qaf.xlsxsafe import Sheet, UnreadableFile, Workbook, cell_ref, read_bytes, 
 if TYPE_CHECKING:
     from qaf.calendar import WorkingCalendar
     from qaf.config import Config
+    from qaf.ingest_notices import SafetyNotice
     from qaf.register import Register
     from qaf.sources import Roster
 
@@ -1031,6 +1032,8 @@ def _parse_grade(scale: Scale, cell: Cell | None, what: str, col: _Collector) ->
 def _parse_day(cell: Cell | None, what: str, col: _Collector, rule: str = "I3") -> date | None:
     if cell is None or cell.blank:
         return None
+    if any(p.rule == rule and p.cell == cell.cell and p.sheet == cell.sheet for p in col.problems):
+        return None  # the reader already said why this date cannot be read (SurveyMonkey)
     try:
         return parse_date(cell.value)
     except ValueError as e:
@@ -1054,6 +1057,8 @@ class FileResult:
     problems: tuple[Problem, ...] = ()
     ref: str | None = None  # SurveyMonkey: "response <Respondent ID>"
     return_id: int | None = None
+    safety: SafetyNotice | None = None  # rule E3, also for a rejected return
+    alerts: tuple[str, ...] = ()  # one line per alert raised (E1, E2 ...)
 
     def as_json(self) -> dict[str, Any]:
         """The documented JSON shape (README: ingest --format json)."""
@@ -1073,21 +1078,43 @@ class FileResult:
 class IngestReport:
     files: list[FileResult] = field(default_factory=list)
     dry_run: bool = False
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
 
     def counts(self) -> dict[str, int]:
         c = {"accepted": 0, "rejected": 0, "already-ingested": 0, "superseded": 0, "warnings": 0}
         for f in self.files:
             c[f.status] += 1
-            if f.status in ("accepted", "superseded"):
-                c["warnings"] += sum(1 for p in f.problems if p.level == "warning")
+        c["warnings"] = sum(1 for _, p in self.listed_problems() if p.level == "warning")
         return c
+
+    def listed_problems(self) -> list[tuple[FileResult, Problem]]:
+        """The problems shown to the user: a file-level I5 note only on a rejected file."""
+        return [
+            (f, p)
+            for f in self.files
+            for p in f.problems
+            if p.rule != "I5" or f.status == "rejected"
+        ]
+
+    def safety_notices(self) -> list[SafetyNotice]:
+        """Rule E3: every safety concern of the run, stored with its return or not."""
+        return [f.safety for f in self.files if f.safety is not None]
 
     @property
     def rejected(self) -> bool:
         return any(f.status == "rejected" for f in self.files)
 
     def as_json(self) -> dict[str, Any]:
-        return {"files": [f.as_json() for f in self.files]}
+        return {
+            "safety": [n.as_json() for n in self.safety_notices()],
+            "alerts": [
+                {"path": f.path, "audit_id": f.audit_id, "case_id": f.case_id, "message": line}
+                for f in self.files
+                for line in f.alerts
+            ],
+            "skipped": [{"path": path, "reason": why} for path, why in self.skipped],
+            "files": [f.as_json() for f in self.files],
+        }
 
 
 # ------------------------------------------------------------------ storing
@@ -1214,6 +1241,7 @@ class Ingestor:
         name = str(path)
         tools: Mapping[str, Tool] = self.cfg.tools
         built: list[tuple[RawReturn, Return | None, list[Problem]]] = []
+        matched: list[tuple[Tool, Allocation | None]] = []
         for raw in raws:
             alloc = self._match(raw)
             tool = choose_tool(raw, alloc, tools)
@@ -1221,6 +1249,7 @@ class Ingestor:
                 raw, tool, alloc, as_of=self.as_of, unallocated_ok=self.unallocated
             )
             built.append((raw, ret, problems))
+            matched.append((tool, alloc))
         if not raws:
             return [
                 _rejected(name, sha, [Problem("I4", "the export has no responses", "error", name)])
@@ -1241,7 +1270,7 @@ class Ingestor:
                         )
                     )
                 results.append(_rejected(name, sha, ps, raw))
-            return results
+            return self._with_unstored_safety(results, raws, matched)
         reg = self.register
         results = []
         try:
@@ -1303,6 +1332,8 @@ class Ingestor:
             movement=movement,
             row_sha=row_sha,
         )
+        if ret.type == "reaudit":  # rule T7: the learning-held audit has come back
+            reg.close_learning_held(conn, ret.case_id, rid, ret.audit_id, ret.received_on)
         if superseded is not None:
             reg.supersede(conn, superseded, rid, self.as_of)
             status = "superseded"
@@ -1336,24 +1367,78 @@ class Ingestor:
         assert self.roster is not None and self.calendar is not None
         cons = self.consequences_fn(facts, self.roster, self.cfg, self.calendar)
         reg.add_alerts(conn, rid, cons.alerts)
+        followups = self._adopt_unstored_safety(conn, ret, rid, cons.followups)
         reg.add_followups(
             conn,
-            [
-                f if f.return_id == rid else dataclasses.replace(f, return_id=rid)
-                for f in cons.followups
-            ],
+            [f if f.return_id == rid else dataclasses.replace(f, return_id=rid) for f in followups],
         )
-        return FileResult(
-            name,
-            sha,
-            status,
-            ret.audit_id or ret.given_audit_id or None,
-            ret.case_id,
-            ret.overall,
-            tuple(ps),
-            raw.ref or None,
-            rid,
+        return self._with_notices(
+            FileResult(
+                name,
+                sha,
+                status,
+                ret.audit_id or ret.given_audit_id or None,
+                ret.case_id,
+                ret.overall,
+                tuple(ps),
+                raw.ref or None,
+                rid,
+            ),
+            raw,
+            ret,
+            cons.alerts,
         )
+
+    # -- safety concerns and alerts named in the output (rule E3, E1, E2)
+
+    def _with_unstored_safety(
+        self,
+        results: list[FileResult],
+        raws: list[RawReturn],
+        matched: list[tuple[Tool, Allocation | None]],
+    ) -> list[FileResult]:
+        """Rule E3 for returns not stored: their safety concern is raised all the same."""
+        from qaf.ingest_notices import raise_unstored_safety
+
+        assert self.roster is not None
+        out = []
+        for result, raw, (tool, alloc) in zip(results, raws, matched, strict=True):
+            notice = raise_unstored_safety(
+                raw,
+                tool,
+                alloc,
+                register=self.register,
+                roster=self.roster,
+                cfg=self.cfg,
+                as_of=self.as_of,
+                dry_run=self.dry_run,
+            )
+            out.append(dataclasses.replace(result, safety=notice) if notice else result)
+        return out
+
+    def _adopt_unstored_safety(
+        self, conn: Any, ret: Return, rid: int, followups: Sequence[FollowUp]
+    ) -> list[FollowUp]:
+        """A safety concern raised earlier by a rejected return of this audit is adopted by
+        the accepted one instead of being raised a second time."""
+        if not ret.safety_concern:
+            return list(followups)
+        early = self.register.unstored_safety_followup(ret.audit_id, ret.case_id)
+        if early is None:
+            return list(followups)
+        self.register.adopt_followup(conn, early, rid, ret.audit_id)
+        return [f for f in followups if f.kind != "safety"]
+
+    def _with_notices(
+        self, result: FileResult, raw: RawReturn, ret: Return, alerts: Sequence[Alert]
+    ) -> FileResult:
+        from qaf.ingest_notices import alert_lines, stored_safety_notice
+
+        safety = None
+        if ret.safety_concern:
+            tool = self.cfg.tools[ret.tool]
+            safety = stored_safety_notice(raw, tool, ret.audit_id, ret.case_id, alerts)
+        return dataclasses.replace(result, safety=safety, alerts=alert_lines(alerts))
 
     # -- many files
 
@@ -1398,6 +1483,12 @@ def _response_hash(ret: Return) -> str:
 
 
 # ------------------------------------------------------------------ entry point
+
+
+def _skipped(paths: Iterable[Path]) -> list[tuple[str, str]]:
+    from qaf.ingest_notices import skipped_files
+
+    return skipped_files(paths, FILE_SUFFIXES)
 
 
 def discover(paths: Iterable[Path]) -> list[Path]:
@@ -1449,6 +1540,7 @@ def ingest_paths(
     try:
         ing = Ingestor(cfg, reg, as_of or date.today(), dry_run=dry_run, unallocated=unallocated)
         report.files.extend(ing.run(files, progress))
+        report.skipped = _skipped(paths)
     finally:
         if own:
             reg.close()

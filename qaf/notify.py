@@ -1,4 +1,5 @@
-"""Sending the messages of ``qaf overdue --notify`` (and any other qaf mail), exactly once.
+"""Sending qaf's mail exactly once: ``qaf overdue --notify`` (escalations of late items and
+the alerts raised by returns, rules E1, E2) and ``qaf allocate --notify`` (allocations).
 
 One message per recipient per run, listing all of their items (case IDs, never
 children's names). Messages go to ``.eml`` files in ``notify.outbox`` by default, or
@@ -6,9 +7,10 @@ through SMTP when ``[smtp]`` is configured (STARTTLS, credentials read from the
 environment variables the config names, never from the file).
 
 "Exactly once": each message carries the keys it delivers — (item id, ladder level,
-recipient e-mail) — and the caller records them in the register **only after** the
-message was accepted. A key already recorded is never sent again; a message that fails
-is reported and, not being recorded, goes out on the next run. Because an overdue item
+recipient e-mail); ``alert:<id>`` and ``allocation:<audit id>:<case id>`` at level 0 —
+and the caller records them in the register **only after** the message was accepted.
+A key already recorded is never sent again; a message that fails is reported and, not
+being recorded, goes out on the next run. Because an overdue item
 lists the recipients of every rung it has reached, a day when nothing ran (a bank
 holiday, a server down) is caught up: the rungs reached meanwhile are all still unsent.
 """
@@ -19,7 +21,7 @@ import os
 import re
 import smtplib
 import ssl
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from email.message import EmailMessage
@@ -29,9 +31,12 @@ from types import TracebackType
 from typing import Protocol
 
 from qaf.config import Config, NotifyConfig
-from qaf.escalate import OverdueItem
+from qaf.escalate import ALERT, TEAM_MANAGER, OverdueItem, RaisedAlert, recipients
+from qaf.records import Allocation
+from qaf.sources import Roster
 
 Key = tuple[str, int, str]  # (item id, level, recipient e-mail casefolded)
+NOBODY_CHANNEL = "nobody"  # recorded for an alert whose role nobody holds (reported once)
 
 KIND_LABELS = {
     "late-return": "Audit not returned (T4)",
@@ -44,6 +49,12 @@ KIND_LABELS = {
     "closing-loop": "Closing the loop form (T7)",
     "closing-loop-reaudit": "Learning-held audit (T7)",
     "moderation": "Moderation not done (M1)",
+}
+
+ALERT_LABELS = {
+    "E1": "Audit returned with a grade you are told of (E1)",
+    "E2": "Re-audit not improved (E2)",
+    "E3": "Immediate safety concern (E3)",
 }
 
 
@@ -90,15 +101,28 @@ def overdue_messages(
     *,
     as_of: date,
     organisation: str,
+    alerts: Sequence[RaisedAlert] = (),
 ) -> tuple[list[Outgoing], list[Unsendable]]:
     """Group the unsent (item, level, recipient) triples into one message per recipient.
 
     Every rung reached and never sent is included, so a skipped day is caught up. A
     recipient listed twice for one item (two rungs) gets that item once in the text.
+    ``alerts`` (rules E1, E2) go in the same message, keyed ``(alert:<id>, 0, e-mail)``.
     """
     per_person: dict[str, list[tuple[OverdueItem, int, str]]] = {}
+    news_for: dict[str, list[RaisedAlert]] = {}
     names: dict[str, str] = {}
     unsendable: list[Unsendable] = []
+    for alert in alerts:
+        r = alert.recipient
+        if not r.resolved:
+            unsendable.append(Unsendable(alert.item_id, 0, r.role, r.name, r.reason))
+            continue
+        email = r.email.strip().casefold()
+        if (alert.item_id, 0, email) in already_sent:
+            continue
+        news_for.setdefault(email, []).append(alert)
+        names.setdefault(email, r.name)
     for item in items:
         for notice in item.notify:
             r = notice.recipient
@@ -112,37 +136,56 @@ def overdue_messages(
             per_person.setdefault(email, []).append((item, notice.level, r.role))
             names.setdefault(email, r.name)
     messages = []
-    for email in sorted(per_person, key=lambda e: (names[e].casefold(), e)):
-        entries = per_person[email]
-        keys = tuple(dict.fromkeys((it.id, lvl, email) for it, lvl, _ in entries))
+    for email in sorted(names, key=lambda e: (names[e].casefold(), e)):
+        entries = per_person.get(email, [])
+        news = news_for.get(email, [])
+        keys = tuple(
+            dict.fromkeys(
+                [(a.item_id, 0, email) for a in news]
+                + [(it.id, lvl, email) for it, lvl, _ in entries]
+            )
+        )
         messages.append(
             Outgoing(
                 name=names[email],
                 email=email,
-                subject=_subject(entries, as_of),
-                body=_body(names[email], entries, as_of, organisation),
+                subject=_subject(entries, as_of, news),
+                body=_body(names[email], entries, as_of, organisation, news),
                 keys=keys,
             )
         )
     return messages, unsendable
 
 
-def _subject(entries: Sequence[tuple[OverdueItem, int, str]], as_of: date) -> str:
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' if n != 1 else ''}"
+
+
+def _subject(
+    entries: Sequence[tuple[OverdueItem, int, str]],
+    as_of: date,
+    news: Sequence[RaisedAlert] = (),
+) -> str:
     items = {it.id: it for it, _, _ in entries}
     n = len(items)
     safety_cases = _safety_cases(items.values())
     if safety_cases:  # rule E3: a safety concern is not "an overdue item"; say it first
         others = n - sum(1 for it in items.values() if it.safety)
-        more = f" and {others} overdue item{'s' if others != 1 else ''}" if others else ""
-        return (
-            f"[qaf] Safety concern{'s' if len(safety_cases) != 1 else ''}: "
-            f"case{'s' if len(safety_cases) != 1 else ''} {', '.join(safety_cases)}{more} "
-            f"({as_of.strftime('%d/%m/%Y')})"
-        )
-    return (
-        f"[qaf] {n} overdue item{'s' if n != 1 else ''} needing your attention "
-        f"({as_of.isoformat()})"
-    )
+        plural = "s" if len(safety_cases) != 1 else ""
+        parts = [f"Safety concern{plural}: case{plural} {', '.join(safety_cases)}"]
+        if news:
+            parts.append(_count(len(news), "audit alert"))
+        if others:
+            parts.append(_count(others, "overdue item"))
+        what = ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
+        return f"[qaf] {what} ({as_of.strftime('%d/%m/%Y')})"
+    parts = []
+    if news:
+        parts.append(_count(len(news), "audit alert"))
+    if items or not news:
+        parts.append(_count(n, "overdue item"))
+    what = ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
+    return f"[qaf] {what} needing your attention ({as_of.isoformat()})"
 
 
 def _safety_cases(items: Iterable[OverdueItem]) -> list[str]:
@@ -150,7 +193,8 @@ def _safety_cases(items: Iterable[OverdueItem]) -> list[str]:
 
 
 def _opening(items: Sequence[OverdueItem], as_of: date) -> list[str]:
-    """The first lines: a safety concern (rule E3) is named before any overdue work."""
+    """The safety line (rule E3: named before anything else) when there is a safety
+    concern, and last the line that introduces the list of items."""
     day = as_of.strftime("%A %d %B %Y")
     cases = _safety_cases(items)
     if not cases:
@@ -164,7 +208,9 @@ def _opening(items: Sequence[OverdueItem], as_of: date) -> list[str]:
         "Please act on it today and let the QA team know it is acknowledged.",
     ]
     if any(not it.safety for it in items):
-        lines += ["", f"On {day} the other audit work below is overdue."]
+        lines.append(f"On {day} the safety concern and the overdue audit work below need you.")
+    else:
+        lines.append("The safety concern is below.")
     return lines
 
 
@@ -173,19 +219,29 @@ def _body(
     entries: Sequence[tuple[OverdueItem, int, str]],
     as_of: date,
     organisation: str,
+    news: Sequence[RaisedAlert] = (),
 ) -> str:
     seen: dict[str, tuple[OverdueItem, int, str]] = {}
     for it, lvl, role in entries:
         prev = seen.get(it.id)
         if prev is None or lvl > prev[1]:
             seen[it.id] = (it, lvl, role)
-    lines = [
-        f"Dear {name},",
-        "",
-        *_opening([it for it, _, _ in seen.values()], as_of),
-        "Cases are identified by case ID only; open the case record for details.",
-        "",
-    ]
+    lines = [f"Dear {name},", ""]
+    safety = _opening([it for it, _, _ in seen.values()], as_of)
+    if _safety_cases(it for it, _, _ in seen.values()):
+        lines += [safety[0], ""]  # rule E3: before anything else
+    if news:
+        lines += [
+            "The following audits have been returned with findings you are to be told of.",
+            "Cases are identified by case ID only; open the case record for details.",
+            "",
+        ]
+        lines += _alert_lines(news)
+    if seen:
+        lines.append(safety[-1])
+        if not news:
+            lines.append("Cases are identified by case ID only; open the case record for details.")
+        lines.append("")
     for it, lvl, role in seen.values():
         label = KIND_LABELS.get(it.kind, it.kind)
         lines.append(f"* {label}")
@@ -202,14 +258,36 @@ def _body(
             lines.append(f"  What is needed: {it.detail}")
         lines.append(f"  Item: {it.id}")
         lines.append("")
-    lines += [
-        "When the work is done, tell the QA team so it can be closed "
-        "(qaf done ITEM); a return closes its own item when it is received.",
-        "",
-        f"Quality Assurance team, {organisation}",
-        "(sent by qaf)",
-    ]
+    if seen:
+        lines += [
+            "When the work is done, tell the QA team so it can be closed "
+            "(qaf done ITEM); a return closes its own item when it is received.",
+            "",
+        ]
+    else:
+        lines += [
+            "These alerts are for your information; the discussion of findings and any "
+            "actions are followed up separately.",
+            "",
+        ]
+    lines += [f"Quality Assurance team, {organisation}", "(sent by qaf)"]
     return "\n".join(lines) + "\n"
+
+
+def _alert_lines(news: Sequence[RaisedAlert]) -> list[str]:
+    lines = []
+    for a in news:
+        lines.append(f"* {ALERT_LABELS.get(a.rule, a.rule)}")
+        lines.append(
+            f"  Case ID: {a.case_id}" + (f"   Audit ID: {a.audit_id}" if a.audit_id else "")
+        )
+        grade = f"   Overall grade: {a.overall}" if a.overall else ""
+        lines.append(f"  Received: {a.received_on.isoformat()}{grade}")
+        lines.append(f"  Why you are told: {a.reason}")
+        lines.append(f"  You are told as: {a.recipient_role}")
+        lines.append(f"  Item: {a.item_id}")
+        lines.append("")
+    return lines
 
 
 def build_email(msg: Outgoing, sender: str, *, organisation: str = "") -> EmailMessage:
@@ -436,11 +514,15 @@ def notify_overdue(
     cfg: Config,
     as_of: date,
     transport: Transport | None = None,
+    alerts: Sequence[RaisedAlert] = (),
 ) -> Delivery:
-    """``qaf overdue --notify``: compose the unsent escalations, send, record each send."""
-    already = register.notifications_sent(it.id for it in items)
+    """``qaf overdue --notify``: compose the unsent escalations and alerts (rules E1, E2,
+    from ``escalate.alerts_to_send``), send, record each send."""
+    already = register.notifications_sent([it.id for it in items] + [a.item_id for a in alerts])
     org = cfg.organisation.name
-    messages, unsendable = overdue_messages(items, already, as_of=as_of, organisation=org)
+    messages, unsendable = overdue_messages(
+        items, already, as_of=as_of, organisation=org, alerts=alerts
+    )
     if transport is None:
         transport = transport_for(cfg.notify, as_of.isoformat())
     sender = cfg.notify.smtp.sender if cfg.notify.smtp else cfg.notify.sender
@@ -452,7 +534,184 @@ def notify_overdue(
 
     delivery = send_messages(messages, transport, sender=sender, organisation=org, record=record)
     delivery.unsendable = unsendable
+    # An alert is news of one day: one with nobody to tell is reported in this run (by the
+    # caller) and recorded as such, so it is not reported again every morning.
+    register.record_notifications(
+        (u.item_id, u.level, "", f"nobody: {u.role}", NOBODY_CHANNEL, "")
+        for u in unsendable
+        if u.item_id.startswith(ALERT + ":")
+    )
     return delivery
+
+
+# ------------------------------------------------------------ allocation mail (issue 5)
+
+ALLOCATION = "allocation"
+
+
+def allocation_key(a: Allocation) -> str:
+    """The sent-once key of one allocation: a replaced cycle that gives the same audit ID
+    to another case (or another auditor, by the recipient) is new news."""
+    return f"{ALLOCATION}:{a.audit_id}:{a.case_id}"
+
+
+def _month(cycle: str) -> str:
+    return datetime.strptime(cycle, "%Y-%m").strftime("%B %Y")
+
+
+def allocation_messages(
+    allocations: Sequence[Allocation],
+    already_sent: set[Key],
+    roster: Roster,
+    *,
+    organisation: str,
+    workbook_for: Callable[[Allocation], Path | None] = lambda a: None,
+    tool_names: Mapping[str, str] | None = None,
+) -> tuple[list[Outgoing], list[Unsendable]]:
+    """``qaf allocate --notify`` (issue 5, Haringey App A): each auditor their allocations
+    with the pre-filled workbooks attached; each Team Manager the cases of their team
+    chosen for audit. One message per recipient; each (allocation, recipient) once."""
+    mine: dict[str, list[Allocation]] = {}
+    team: dict[str, list[Allocation]] = {}
+    names: dict[str, str] = {}
+    unsendable: list[Unsendable] = []
+
+    def add(into: dict[str, list[Allocation]], a: Allocation, name: str, email: str) -> None:
+        key = email.strip().casefold()
+        if (allocation_key(a), 0, key) in already_sent:
+            return
+        into.setdefault(key, []).append(a)
+        names.setdefault(key, name)
+
+    for a in allocations:
+        if a.auditor_email.strip():
+            add(mine, a, a.auditor, a.auditor_email)
+        else:
+            reason = f"{a.auditor} has no e-mail address in the roster"
+            unsendable.append(Unsendable(allocation_key(a), 0, "Auditor", a.auditor, reason))
+        if a.type == "moderation":
+            continue  # a second look at a return, not a case chosen in a team
+        for r in recipients([TEAM_MANAGER], case=a, auditor=a.auditor, roster=roster):
+            if r.resolved and r.email.strip():
+                add(team, a, r.name, r.email)
+            else:
+                reason = r.reason or f"{r.name} has no e-mail address in the roster"
+                unsendable.append(Unsendable(allocation_key(a), 0, r.role, r.name, reason))
+    messages = []
+    for email in sorted(names, key=lambda e: (names[e].casefold(), e)):
+        own, others = mine.get(email, []), team.get(email, [])
+        keys = tuple(dict.fromkeys((allocation_key(a), 0, email) for a in own + others))
+        attachments = tuple(p for a in own if (p := workbook_for(a)) is not None)
+        messages.append(
+            Outgoing(
+                name=names[email],
+                email=email,
+                subject=_allocation_subject(own, others),
+                body=_allocation_body(names[email], own, others, organisation, tool_names or {}),
+                keys=keys,
+                attachments=attachments,
+            )
+        )
+    return messages, unsendable
+
+
+def _allocation_subject(own: Sequence[Allocation], team: Sequence[Allocation]) -> str:
+    cycle = (own or team)[0].cycle
+    parts = []
+    if own:
+        due = min(a.due for a in own)
+        parts.append(f"{_count(len(own), 'case file audit')} for you (due {due:%d/%m/%Y})")
+    if team:
+        parts.append(f"{_count(len(team), 'case')} in your team chosen for audit")
+    return f"[qaf] {' and '.join(parts)}: {_month(cycle)}"
+
+
+def _allocation_body(
+    name: str,
+    own: Sequence[Allocation],
+    team: Sequence[Allocation],
+    organisation: str,
+    tool_names: Mapping[str, str],
+) -> str:
+    cycle = (own or team)[0].cycle
+    lines = [f"Dear {name},", ""]
+    if own:
+        lines += [
+            f"You have been allocated the following case file audits for {_month(cycle)}.",
+            "Cases are identified by case ID only; open the case record for details.",
+            "The pre-filled audit workbooks are attached: complete each one and return it "
+            "to the QA team by its due date.",
+            "",
+        ]
+        for a in own:
+            kind = {"reaudit": "re-audit", "moderation": "moderation"}.get(a.type, "audit")
+            if a.type == "reaudit" and a.reaudit_of:
+                kind += f" of {a.reaudit_of} (round {max(1, a.reaudit_round)})"
+            if a.type == "moderation" and a.moderates:
+                kind += f" of {a.moderates}"
+            lines += [
+                f"* Audit ID: {a.audit_id}   Case ID: {a.case_id}",
+                f"  Team: {a.team}   Category: {a.category}   Social worker: {a.worker}",
+                f"  Type: {kind}   Tool: {tool_names.get(a.tool, a.tool)}",
+                f"  Due: {a.due.strftime('%A %d %B %Y')}",
+                "",
+            ]
+    if team:
+        lines += [
+            f"These cases in your team have been chosen for audit in {_month(cycle)}. "
+            "Please make sure the records are up to date; the auditor may contact you and "
+            "the social worker.",
+            "",
+        ]
+        for a in team:
+            lines.append(
+                f"* Case ID: {a.case_id}   Social worker: {a.worker}   Auditor: {a.auditor} "
+                f"({a.auditor_role})   Due: {a.due:%d/%m/%Y}"
+            )
+        lines.append("")
+    lines += [f"Quality Assurance team, {organisation}", "(sent by qaf)"]
+    return "\n".join(lines) + "\n"
+
+
+def notify_allocations(
+    allocations: Sequence[Allocation],
+    *,
+    register: RegisterLike,
+    cfg: Config,
+    roster: Roster,
+    as_of: date,
+    audits_dir: Path,
+    transport: Transport | None = None,
+) -> Delivery:
+    """``qaf allocate --notify``: compose the unsent allocation mail, send, record each send.
+
+    Each auditor's workbooks come from ``audits_dir`` (``<audit_id>.xlsx``)."""
+    already = register.notifications_sent(allocation_key(a) for a in allocations)
+    org = cfg.organisation.name
+    messages, unsendable = allocation_messages(
+        allocations,
+        already,
+        roster,
+        organisation=org,
+        workbook_for=lambda a: _existing(audits_dir / f"{a.audit_id}.xlsx"),
+        tool_names={k: t.name for k, t in cfg.tools.items()},
+    )
+    if transport is None:
+        transport = transport_for(cfg.notify, f"{as_of.isoformat()}-allocation")
+    sender = cfg.notify.smtp.sender if cfg.notify.smtp else cfg.notify.sender
+
+    def record(msg: Outgoing, channel: str, message_id: str) -> None:
+        register.record_notifications(
+            (key, level, email, msg.name, channel, message_id) for key, level, email in msg.keys
+        )
+
+    delivery = send_messages(messages, transport, sender=sender, organisation=org, record=record)
+    delivery.unsendable = unsendable
+    return delivery
+
+
+def _existing(path: Path) -> Path | None:
+    return path if path.is_file() else None
 
 
 class RegisterLike(Protocol):

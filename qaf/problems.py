@@ -27,14 +27,14 @@ class Problem:
     cell: str | None = None
 
     def where(self) -> str:
-        """'file, sheet Audit, cell B7' — the position as a person reads it."""
+        """'file, sheet Audit, cell B7' or 'file, sheet Staff, row 5': the position as read."""
         parts = []
         if self.file:
             parts.append(self.file)
         if self.sheet:
             parts.append(f"sheet {self.sheet}")
-        if self.cell:
-            parts.append(f"cell {self.cell}")
+        if self.cell:  # a cell "B7", or a whole row of a list: "row 5"
+            parts.append(self.cell if self.cell.startswith("row ") else f"cell {self.cell}")
         return ", ".join(parts)
 
     def __str__(self) -> str:

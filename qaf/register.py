@@ -27,7 +27,7 @@ from qaf.records import Allocation, FollowUp
 
 if TYPE_CHECKING:
     from qaf.allocate import AllocationResult, History
-    from qaf.escalate import Pending
+    from qaf.escalate import Pending, RaisedAlert
 
 BUSY_TIMEOUT_MS = 15_000
 
@@ -736,6 +736,18 @@ class Register:
             (on.isoformat(), f"superseded by return {new_id}", old_id),
         )
 
+    def close_learning_held(
+        self, conn: sqlite3.Connection, case_id: str, return_id: int, audit_id: str | None, on: date
+    ) -> None:
+        """Rule T7: a re-audit return of the case closes its open learning-held follow-ups
+        ("closing-loop-reaudit") raised by earlier returns."""
+        conn.execute(
+            "UPDATE followups SET done_on = ?, done_by = 'qaf', note = ? "
+            "WHERE kind = 'closing-loop-reaudit' AND case_id = ? AND done_on IS NULL "
+            "AND return_id <> ?",
+            (on.isoformat(), f"re-audit {audit_id or return_id} returned", case_id, return_id),
+        )
+
     def add_alerts(self, conn: sqlite3.Connection, return_id: int, alerts: Iterable[Any]) -> None:
         """Store ``qaf.records.Alert`` values raised by a return (rules E1-E3)."""
         now = _now()
@@ -754,6 +766,43 @@ class Register:
                 )
                 for a in alerts
             ],
+        )
+
+    # --- safety concerns of returns not stored (rule E3)
+    # A return rejected for form errors may still say the child is not safe: its "safety"
+    # follow-up is stored without a return (return_id NULL), keyed by audit ID (or, for an
+    # return matching no allocation, by case ID), and adopted by the return once one is accepted.
+
+    @staticmethod
+    def _safety_key(audit_id: str | None, case_id: str) -> tuple[str, tuple[str, ...]]:
+        # one raised for the case by a return matching no allocation counts for its audit too
+        if audit_id:
+            return "(audit_id = ? OR (audit_id IS NULL AND case_id = ?))", (audit_id, case_id)
+        return "audit_id IS NULL AND case_id = ?", (case_id,)
+
+    def safety_followup_due(self, audit_id: str | None, case_id: str) -> date | None:
+        """When a safety concern of this audit (or unallocated case) was first raised, if ever."""
+        where, params = self._safety_key(audit_id, case_id)
+        return from_iso(
+            self.scalar(f"SELECT min(due) FROM followups WHERE kind = 'safety' AND {where}", params)
+        )
+
+    def unstored_safety_followup(self, audit_id: str | None, case_id: str) -> int | None:
+        """The safety follow-up raised by a rejected return of this audit, not yet adopted."""
+        where, params = self._safety_key(audit_id, case_id)
+        found = self.scalar(
+            "SELECT min(id) FROM followups "
+            f"WHERE kind = 'safety' AND return_id IS NULL AND {where}",
+            params,
+        )
+        return None if found is None else int(found)
+
+    def adopt_followup(
+        self, conn: sqlite3.Connection, followup_id: int, return_id: int, audit_id: str | None
+    ) -> None:
+        conn.execute(
+            "UPDATE followups SET return_id = ?, audit_id = COALESCE(audit_id, ?) WHERE id = ?",
+            (return_id, audit_id, followup_id),
         )
 
     # --- end ingest section
@@ -963,6 +1012,19 @@ class Register:
                     (on.isoformat(), row["return_id"], row["detail"], row["detail"]),
                 )
 
+    def request_amendments(
+        self, qa_check_id: int, on: date, by: str, note: str, amendments: FollowUp
+    ) -> int:
+        """Rule T1: close the QA check and open the amendments follow-up, in one transaction;
+        returns the new follow-up's id."""
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE followups SET done_on = ?, done_by = ?, note = ? WHERE id = ?",
+                (on.isoformat(), by, note, qa_check_id),
+            )
+            self.add_followups(conn, [amendments])
+            return int(conn.execute("SELECT max(id) FROM followups").fetchone()[0])
+
     def moderation(self, audit_id: str, cycle: str) -> sqlite3.Row | None:
         rows = self.query(
             "SELECT * FROM moderations WHERE audit_id = ? AND picked_cycle = ?", (audit_id, cycle)
@@ -1003,6 +1065,49 @@ class Register:
 
     def notifications(self) -> list[sqlite3.Row]:
         return self.query("SELECT * FROM notifications ORDER BY id")
+
+    def unsent_alerts(self, since: date, until: date) -> list[RaisedAlert]:
+        """Alerts (rules E1-E3) of current returns received from ``since`` to ``until``
+        never mailed under their key ``alert:<id>``. An alert already mailed for an earlier
+        return of the same audit (same rule, reason and recipient) counts as sent: a
+        corrected re-submission does not tell the same news twice."""
+        from qaf.escalate import RaisedAlert
+
+        rows = self.conn.execute(
+            """
+            SELECT al.id, al.rule, al.reason, al.recipient_role, al.recipient_name,
+                   al.recipient_email, r.audit_id, r.case_id, r.overall, r.received_on
+            FROM returns r JOIN alerts al ON al.return_id = r.id
+            WHERE r.received_on >= :since AND r.received_on <= :until
+              AND r.superseded_by IS NULL
+              AND NOT EXISTS (SELECT 1 FROM notifications n
+                              WHERE n.item_key = 'alert:' || al.id)
+              AND NOT EXISTS (SELECT 1 FROM returns p
+                              JOIN alerts pa ON pa.return_id = p.id
+                              JOIN notifications n ON n.item_key = 'alert:' || pa.id
+                              WHERE r.audit_id IS NOT NULL AND p.audit_id = r.audit_id
+                                AND p.id <> r.id AND pa.rule = al.rule
+                                AND pa.reason = al.reason
+                                AND pa.recipient_email = al.recipient_email)
+            ORDER BY r.received_on, al.id
+            """,
+            {"since": since.isoformat(), "until": until.isoformat() + "~"},
+        )
+        return [
+            RaisedAlert(
+                id=int(r[0]),
+                rule=r[1],
+                reason=r[2],
+                recipient_role=r[3],
+                recipient_name=r[4],
+                recipient_email=r[5],
+                audit_id=r[6],
+                case_id=r[7],
+                overall=r[8],
+                received_on=date.fromisoformat(r[9][:10]),
+            )
+            for r in rows
+        ]
 
     # Test and demo helpers: allocations and returns written straight into their tables
     # (the allocate and ingest sections own the real writers).

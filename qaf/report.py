@@ -1135,3 +1135,86 @@ def render(data: ReportData, fmt: Literal["md", "html"], *, config_root: Path | 
         svg = {k: jinja2.utils.markupsafe.Markup(v) for k, v in charts.report_charts(data).items()}
     template = env.get_template(f"report.{fmt}.j2")
     return template.render(d=data, t=data.tables, charts=svg, DASH=DASH)
+
+
+# ------------------------------------------------------------------ JSON
+
+
+def _small_count(n: int, threshold: int) -> str:
+    return f"<{threshold}" if 0 < n < threshold else str(n)
+
+
+def report_json(data: ReportData) -> dict[str, Any]:
+    """``qaf report --format json``: what the Markdown and HTML packs show, as data.
+
+    The same disclosure control (rule P3): breakdown tables carry their cells exactly as
+    printed ("<5", "—"), headline totals are plain counts as in the pack's summary, the
+    trend's small cycles are suppressed as in the pack, and the raw per-team and
+    per-domain counts behind the charts are left out. Quotes carry case IDs and masked
+    text; the register holds no child's name (P3). Field names: README "JSON output".
+    """
+    t = max(1, data.suppress_below)
+    c = data.completion
+    p = data.period
+    return {
+        "organisation": data.organisation,
+        "audience": data.audience,
+        "period": {
+            "kind": p.kind,
+            "key": p.key,
+            "label": p.label,
+            "cycles": list(p.cycles),
+            "start": p.start.isoformat(),
+            "end": p.end.isoformat(),
+            "financial_year": p.financial_year,
+        },
+        "as_of": data.as_of.isoformat(),
+        "levels": list(data.levels),
+        "suppress_below": data.suppress_below,
+        "empty": data.empty,
+        "summary": {
+            "allocated": c.allocated,
+            "returned": c.returned,
+            "returned_share": DASH if c.rate is None else f"{round(c.rate)}%",
+            "on_time": c.on_time,
+            "late": c.late,
+            "outstanding": c.outstanding,
+            "overdue": c.overdue,
+            "graded": data.graded,
+            "good_or_better_share": data.good_share_text,
+            "safety_concerns": data.safety_text,  # as the pack prints it: "<5" when small
+            "reaudits": data.reaudits,
+            "moderation_pairs": data.agreement.pairs,
+            "alerts": data.alerts_total,
+            "followups": dict(data.followups),
+            "actions": dict(data.actions),
+            "feedback_answers": data.feedback_total,
+        },
+        "tables": {
+            key: {
+                "title": tb.title,
+                "columns": list(tb.columns),
+                "rows": [list(row) for row in tb.rows],
+                "note": tb.note,
+            }
+            for key, tb in data.tables.items()
+        },
+        "trend": [
+            {
+                "cycle": pt.cycle,
+                "graded": _small_count(pt.graded, t),
+                "good_or_better_share": DASH
+                if pt.share is None or pt.graded < t
+                else f"{round(pt.share)}%",
+            }
+            for pt in data.trend
+        ],
+        "strengths": [_quote_json(q) for q in data.strengths],
+        "improvements": [_quote_json(q) for q in data.improvements],
+        "feedback": [_quote_json(q) for q in data.feedback],
+        "notes": list(data.notes),
+    }
+
+
+def _quote_json(q: Quote) -> dict[str, str]:
+    return {"case_id": q.case_id, "about": q.about, "grade": q.grade, "text": q.text}

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator, Mapping
+import re
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -23,7 +24,21 @@ from qaf.grades import normalise
 from qaf.problems import Problem, QafError
 from qaf.records import Case, StaffMember
 
+HEADER_SCAN_ROWS = 10  # the header row is looked for in a sheet's first rows (title rows above)
+SECTION_OF = {"case list": "cases", "staff roster": "staff"}  # qaf.toml section of each source
+
+DATE_COLUMNS = frozenset({"dob", "cp_plan_start", "referral_date", "last_visit"})  # case list
+
 CASE_FIELDS = ("case_id", "team", "worker", "service", "category", "status", "name")
+
+# A row of a case list that is a report's footer or note, not a case: its "case ID" reads
+# like "Total: 62 rows", "Count of records", "Report run 30/11/2026", "Page 2 of 3".
+NOTE_ROW = re.compile(
+    r"\s*(grand\s+)?(sub\s*)?totals?\b|\s*(count|number)\s+of\b|\s*(rows|records)\s*:"
+    r"|\s*page\s+\d|\s*end\s+of\s+(the\s+)?report|\s*report\s+(run|generated|produced|date)"
+    r"|\s*(generated|printed|produced|extracted|run)\s+(on|by|at)\b|\s*(source|notes?)\s*:",
+    re.IGNORECASE,
+)
 
 YES = frozenset({"yes", "y", "true", "1", "available", ""})
 NO = frozenset({"no", "n", "false", "0", "unavailable", "on leave", "absent"})
@@ -76,8 +91,13 @@ class Roster:
 # ----------------------------------------------------------------- tables
 
 
-def read_table(path: Path, sheet: str | None = None) -> Table:
-    """Read a CSV or the first (or named) sheet of an XLSX into a Table."""
+def read_table(path: Path, sheet: str | None = None, expected: Sequence[str] = ()) -> Table:
+    """Read a CSV or the first (or named) sheet of an XLSX into a Table.
+
+    The header row is the row among the first ``HEADER_SCAN_ROWS`` holding most of the
+    ``expected`` column names (title rows above the headers are common in exports);
+    without them, or when none is found, the first non-empty row.
+    """
     if not path.exists():
         raise QafError(f"{path} does not exist", file=str(path))
     suffix = path.suffix.lower()
@@ -91,11 +111,48 @@ def read_table(path: Path, sheet: str | None = None) -> Table:
             "as .xlsx first)",
             file=str(path),
         )
-    header_index = next((i for i, row in enumerate(grid) if any(_filled(v) for v in row)), None)
+    header_index = _header_row(grid, expected)
     if header_index is None:
-        raise QafError(f"{path.name} is empty", file=str(path))
+        raise QafError(f"{path.name} is empty", file=str(path), exit_code=1)
     headers = tuple(_text(v) for v in grid[header_index])
     return Table(path, sheet_name, headers, grid[header_index + 1 :], header_index + 2)
+
+
+def _header_row(grid: list[tuple[Any, ...]], expected: Sequence[str]) -> int | None:
+    """The index of the header row: most expected names among the first rows, else the
+    first non-empty row (None when the sheet is empty)."""
+    first = next((i for i, row in enumerate(grid) if any(_filled(v) for v in row)), None)
+    wanted = {normalise(h) for h in expected}
+    if first is None or not wanted:
+        return first
+    best, best_count = first, 0
+    for i in range(first, min(len(grid), first + HEADER_SCAN_ROWS)):
+        count = len(wanted & {normalise(_text(v)) for v in grid[i] if _filled(v)})
+        if count > best_count:
+            best, best_count = i, count
+    return best
+
+
+def _sheet_names(path: Path) -> tuple[str, ...]:
+    from python_calamine import CalamineWorkbook
+
+    return tuple(CalamineWorkbook.from_path(str(path)).sheet_names)
+
+
+def _sheet_with(path: Path, expected: Sequence[str], skip: str | None) -> str | None:
+    """The first other sheet of the workbook whose first rows hold the expected headers."""
+    from python_calamine import CalamineWorkbook
+
+    wanted = {normalise(h) for h in expected}
+    wb = CalamineWorkbook.from_path(str(path))
+    for name in wb.sheet_names:
+        if name == skip:
+            continue
+        rows = wb.get_sheet_by_name(name).to_python(skip_empty_area=False)
+        for row in rows[:HEADER_SCAN_ROWS]:
+            if wanted <= {normalise(_text(v)) for v in row if _filled(v)}:
+                return name
+    return None
 
 
 def _xlsx_grid(path: Path, sheet: str | None) -> tuple[list[tuple[Any, ...]], str]:
@@ -117,8 +174,28 @@ def _xlsx_grid(path: Path, sheet: str | None) -> tuple[list[tuple[Any, ...]], st
                 f'{path.name} has no sheet "{sheet}" (sheets: {", ".join(names)})', file=str(path)
             )
         name = match[0]
-    rows = wb.get_sheet_by_name(name).to_python(skip_empty_area=False)
-    return [tuple(r) for r in rows], name
+    found = wb.get_sheet_by_name(name)
+    rows = found.to_python(skip_empty_area=False)
+    return _fill_merged([tuple(r) for r in rows], found.merged_cell_ranges), name
+
+
+def _fill_merged(grid: list[tuple[Any, ...]], merged: Any) -> list[tuple[Any, ...]]:
+    """Every cell of a merged range holds the range's top-left value.
+
+    A team cell merged over the rows of its cases means "this team" on each of them (F5).
+    ``merged`` is calamine's list of inclusive 0-based ((row, col), (row, col)) corners.
+    """
+    for (r0, c0), (r1, c1) in merged or ():
+        if r0 >= len(grid) or c0 >= len(grid[r0]):
+            continue
+        value = grid[r0][c0]
+        for r in range(r0, min(r1, len(grid) - 1) + 1):
+            row = list(grid[r])
+            if len(row) <= c1:
+                row.extend([None] * (c1 + 1 - len(row)))
+            row[c0 : c1 + 1] = [value] * (c1 + 1 - c0)
+            grid[r] = tuple(row)
+    return grid
 
 
 def _csv_grid(path: Path) -> list[tuple[Any, ...]]:
@@ -166,11 +243,34 @@ def column_positions(
         where = f"{table.path}" + (f", sheet {table.sheet}" if table.sheet else "")
         raise QafError(
             f"the {what} has no column {', '.join(missing)}; its columns are: "
-            f"{', '.join(h for h in table.headers if h)}. Fix the file or the column mapping "
-            f"in qaf.toml",
+            f"{', '.join(dict.fromkeys(h for h in table.headers if h))} "
+            f"(row {table.first_row - 1}). "
+            f"Fix the file or the column mapping in qaf.toml"
+            + _sheet_hint(table, [mapping[n] for n in required if n in mapping], what),
             file=where,
+            exit_code=1,
         )
     return positions
+
+
+def _sheet_hint(table: Table, expected: Sequence[str], what: str) -> str:
+    """Where else to look: the workbook's other sheets, and the `sheet` key to set (F3)."""
+    section = SECTION_OF.get(what, "cases")
+    scanned = f" (qaf looks for the column names in the first {HEADER_SCAN_ROWS} rows)"
+    sheets = _sheet_names(table.path) if table.sheet is not None else ()
+    if len(sheets) <= 1:
+        return scanned
+    names = ", ".join(f'"{n}"' for n in sheets)
+    other = _sheet_with(table.path, expected, table.sheet)
+    if other is not None:
+        return (
+            f". The workbook's sheets are {names}, and the columns are on sheet "
+            f'"{other}": set sheet = "{other}" under [{section}] in qaf.toml'
+        )
+    return (
+        f". The workbook's sheets are {names}: if the list is on another one, set "
+        f'sheet = "…" under [{section}] in qaf.toml{scanned}'
+    )
 
 
 def _rows(table: Table, positions: dict[str, int]) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -189,7 +289,7 @@ def _rows(table: Table, positions: dict[str, int]) -> Iterator[tuple[int, dict[s
 def read_cases(spec: SourceSpec) -> CaseList:
     from qaf.config import CASE_COLUMNS_REQUIRED
 
-    table = read_table(spec.path, spec.sheet)
+    table = read_table(spec.path, spec.sheet, list(spec.columns.values()))
     positions = column_positions(table, spec.columns, CASE_COLUMNS_REQUIRED, "case list")
     cases: list[Case] = []
     problems: list[Problem] = []
@@ -202,24 +302,23 @@ def read_cases(spec: SourceSpec) -> CaseList:
     p_service, p_category = positions["service"], positions["category"]
     p_status, p_name = positions.get("status"), positions.get("name")
     extras = [(k, i) for k, i in positions.items() if k not in CASE_FIELDS]
+    date_extras = [(k, i) for k, i in extras if k in DATE_COLUMNS]
+    dates_read: set[str] = set()
     pad = (None,) * width
     for offset, row in enumerate(table.rows):
         if len(row) < width:
             row = (*row, *pad[len(row) :])
         case_id = _text(row[p_id])
-        if not case_id:
+        required = (_text(row[p_team]), _text(row[p_worker]), _text(row[p_service]))
+        category = _text(row[p_category])
+        if (
+            not (case_id and all(required) and category)
+            or case_id == required[0]
+            or NOTE_ROW.match(case_id)
+        ):
             if any(_filled(v) for v in row):
                 rownum = table.first_row + offset
-                problems.append(
-                    Problem(
-                        "S3",
-                        f"row {rownum} has no case ID and was skipped",
-                        "warning",
-                        file,
-                        table.sheet,
-                        f"row {rownum}",
-                    )
-                )
+                problems.append(_not_a_case(spec, table, rownum, case_id, (*required, category)))
             continue
         rownum = table.first_row + offset
         first = seen.setdefault(case_id, rownum)
@@ -248,7 +347,103 @@ def read_cases(spec: SourceSpec) -> CaseList:
                 {k: _cell_value(row[i]) for k, i in extras},
             )
         )
+        for key, i in date_extras:
+            if type(row[i]) is str and row[i] not in dates_read:
+                bad = _unreadable_date(spec, table, rownum, key, row[i])
+                if bad is None:
+                    dates_read.add(row[i])
+                else:
+                    problems.append(bad)
     return CaseList(tuple(cases), tuple(problems))
+
+
+def _unreadable_date(
+    spec: SourceSpec, table: Table, rownum: int, key: str, value: str
+) -> Problem | None:
+    """A date column of the case list holding text that is not a date (F7), else None."""
+    try:
+        parse_date(value)
+    except ValueError as e:
+        header = spec.columns.get(key, key)
+        return Problem(
+            "S3",
+            f'{key} ("{header}"): {e}',
+            "warning",
+            str(spec.path),
+            table.sheet,
+            f"row {rownum}",
+        )
+    return None
+
+
+def _not_a_case(
+    spec: SourceSpec, table: Table, rownum: int, case_id: str, values: tuple[str, ...]
+) -> Problem:
+    """Rule S3: why a filled row of the case list is not a case (it never enters the sample).
+
+    A footer or note ("Total: 62 rows", a text merged across the row) is a warning; a case
+    with a blank required value is an error: that case cannot be sampled (its team decides
+    who may audit it, rule A2) until the list is fixed.
+    """
+    where = f"row {rownum}"
+    shown = case_id if len(case_id) <= 40 else case_id[:40] + "…"
+    same_text = bool(case_id) and all(v == case_id for v in values)
+    if case_id and (NOTE_ROW.match(case_id) or same_text):
+        why = "a total or note row" if NOTE_ROW.match(case_id) else "the same text across the row"
+        message = f'"{shown}" is not a case ({why}); skipped'
+        return Problem("S3", message, "warning", str(spec.path), table.sheet, where)
+    if not case_id:
+        return Problem(
+            "S3",
+            "the row has a value but no case ID; skipped",
+            "warning",
+            str(spec.path),
+            table.sheet,
+            where,
+        )
+    names = ("team", "worker", "service", "category")
+    blank = [
+        f'{n} ("{spec.columns.get(n, n)}")' for n, v in zip(names, values, strict=True) if not v
+    ]
+    verb = "is" if len(blank) == 1 else "are"
+    message = (
+        f"case {shown}: {' and '.join(blank)} {verb} blank; the row is not read as a case "
+        "(fill it in the case list)"
+    )
+    return Problem("S3", message, "error", str(spec.path), table.sheet, where)
+
+
+def _blank_staff_values(
+    spec: SourceSpec, table: Table, cell: str, name: str, values: Mapping[str, Any]
+) -> list[Problem]:
+    """A roster row kept with a blank role (no audits, no escalations: rule A1) or a blank
+    e-mail (nobody can tell them anything) is worth a warning (F7)."""
+    out = []
+    if not _text(values.get("role")):
+        out.append(
+            Problem(
+                "A1",
+                f'"{name}" has no role ("{spec.columns.get("role", "role")}"): they get no '
+                "audits and no escalations until it is filled in",
+                "warning",
+                str(spec.path),
+                table.sheet,
+                cell,
+            )
+        )
+    if not _text(values.get("email")):
+        out.append(
+            Problem(
+                "A1",
+                f'"{name}" has no e-mail ("{spec.columns.get("email", "email")}"): allocations, '
+                "alerts and reminders cannot reach them",
+                "warning",
+                str(spec.path),
+                table.sheet,
+                cell,
+            )
+        )
+    return out
 
 
 def _cell_value(v: Any) -> Any:
@@ -262,7 +457,7 @@ def _cell_value(v: Any) -> Any:
 def read_staff(spec: SourceSpec) -> Roster:
     from qaf.config import STAFF_COLUMNS_REQUIRED
 
-    table = read_table(spec.path, spec.sheet)
+    table = read_table(spec.path, spec.sheet, list(spec.columns.values()))
     positions = column_positions(table, spec.columns, STAFF_COLUMNS_REQUIRED, "staff roster")
     staff: list[StaffMember] = []
     problems: list[Problem] = []
@@ -294,6 +489,7 @@ def read_staff(spec: SourceSpec) -> Roster:
             )
             continue
         seen.add(normalise(name))
+        problems.extend(_blank_staff_values(spec, table, cell, name, values))
         available_text = normalise(_text(values.get("available")))
         if available_text in YES:
             available = True

@@ -16,7 +16,12 @@ The shape of a real export (DESIGN §5 "Inputs"):
   option (the cell holds the option text when ticked; we join them);
 - UTF-8 with or without BOM (Windows-1252 accepted too); quoted cells hold line
   breaks (the file is parsed as CSV, never line by line); dates in the
-  metadata are US month-first ("11/14/2024 10:02:31 AM").
+  metadata are US month-first ("11/14/2024 10:02:31 AM");
+- date answers (a Date/Time question, or a typed date) are read in the order
+  ``[tool.surveymonkey] date_order`` says, else the order the export's own
+  unambiguous dates show; a date that could be read either way with nothing to
+  settle it is an error (rule I3) naming the setting. Excel's re-saved forms
+  ("02-Jan-26", "2-Jan", serial numbers such as 46022) are read too.
 
 Which tool an export belongs to is found from the ``[tool.surveymonkey]``
 table of each tool: the one whose ``grades`` question is in row 1. The
@@ -38,9 +43,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from qaf.calendar import parse_us_datetime
+from qaf.calendar import DateOrder, numeric_date_readings, parse_ordered_date
 from qaf.grades import normalise
 from qaf.ingest import BLANK, Cell, RawAction, RawReturn, text_of
+from qaf.problems import Problem
 from qaf.tools import SurveyMonkeyMap, Tool
 from qaf.xlsxsafe import UnreadableFile, Workbook, cell_ref
 
@@ -193,13 +199,111 @@ def read_export_grid(
     sm = tool.surveymonkey
     assert sm is not None
     plan = _Plan.make(header, tool, sm)
+    data_rows = [
+        r for r in range(header.first_data_row, len(grid)) if any(text_of(v) for v in grid[r])
+    ]
+    dates = _DateReading.make(plan, grid, data_rows, sheet, tool)
     out: list[RawReturn] = []
-    for r in range(header.first_data_row, len(grid)):
-        row = grid[r]
-        if not any(text_of(v) for v in row):
-            continue
-        out.append(plan.read(row, r, file, sheet))
+    for r in data_rows:
+        raw = plan.read(grid[r], r, file, sheet)
+        dates.apply(raw, plan)
+        out.append(raw)
     return out
+
+
+# ------------------------------------------------------------------ dates
+
+
+@dataclass(frozen=True)
+class _DateReading:
+    """How this export's date answers are read: the configured ``date_order``, else the
+    order its unambiguous dates show (a day above 12 says which comes first).
+
+    SurveyMonkey writes a Date/Time answer in the format chosen for the question
+    (MM/DD/YYYY or DD/MM/YYYY, optionally with a time "09:14 AM"); an export opened and
+    saved again in Excel may hold "02-Jan-26", "2-Jan" or a serial number instead.
+    """
+
+    tool: Tool
+    configured: DateOrder | None
+    seen: dict[DateOrder, str]  # order -> an example showing it: "'14/11/2026' (cell D5)"
+
+    @classmethod
+    def make(
+        cls,
+        plan: _Plan,
+        grid: Sequence[Sequence[Any]],
+        rows: Sequence[int],
+        sheet: str | None,
+        tool: Tool,
+    ) -> _DateReading:
+        sm = tool.surveymonkey
+        configured: DateOrder | None = None
+        if sm is not None and sm.date_order in ("day-first", "month-first"):
+            configured = sm.date_order  # type: ignore[assignment]
+        seen: dict[DateOrder, str] = {}
+        for name in plan.date_fields:
+            for col in plan.fields[name]:
+                for r in rows:
+                    row = grid[r]
+                    value = row[col.index] if col.index < len(row) else None
+                    readings = numeric_date_readings(value)
+                    if readings is None or (readings[0] is None) == (readings[1] is None):
+                        continue
+                    order: DateOrder = "day-first" if readings[0] else "month-first"
+                    seen.setdefault(order, f"{text_of(value)!r} (cell {cell_ref(r, col.index)})")
+        return cls(tool, configured, seen)
+
+    @property
+    def order(self) -> DateOrder | None:
+        if self.configured:
+            return self.configured
+        return next(iter(self.seen)) if len(self.seen) == 1 else None
+
+    def apply(self, raw: RawReturn, plan: _Plan) -> None:
+        """Replace each date answer by its date, or report it (rule I3) when it cannot be
+        read; ingest then checks the date itself (after today, before the cycle)."""
+        for name in plan.date_fields:
+            c = raw.fields.get(name)
+            if c is None or c.blank:
+                continue
+            what = f"the {name[:1].lower()}{name[1:]}"
+            try:
+                day = self._read(c.value, raw.received_on)
+            except ValueError as e:
+                raw.problems.append(
+                    Problem("I3", f"{what}: {e}", "error", raw.file, c.sheet, c.cell)
+                )
+                continue
+            raw.fields[name] = Cell(day, c.sheet, c.cell)
+
+    def _read(self, value: Any, near: date | None) -> date | None:
+        order = self.order
+        readings = numeric_date_readings(value)
+        if order is None and readings is not None:
+            day_first, month_first = readings
+            if day_first is not None and month_first is not None and day_first != month_first:
+                raise ValueError(self._ambiguous(value, day_first, month_first))
+            order = "day-first" if day_first is not None else "month-first"
+        return parse_ordered_date(value, order or "day-first", near=near)
+
+    def _ambiguous(self, value: Any, day_first: date, month_first: date) -> str:
+        why = (
+            f"this export writes dates both day first ({self.seen['day-first']}) and month "
+            f"first ({self.seen['month-first']})"
+            if len(self.seen) > 1
+            else "no date in this export shows which comes first"
+        )
+        return (
+            f"{text_of(value)!r} could be {_long(day_first)} (day first) or "
+            f"{_long(month_first)} (month first), and {why}: set date_order = "
+            '"day-first" or "month-first" (the format of the survey\'s date question) under '
+            f'[tool.surveymonkey] of tool "{self.tool.id}"'
+        )
+
+
+def _long(d: date) -> str:
+    return f"{d.day} {d:%B %Y}"
 
 
 @dataclass
@@ -217,6 +321,11 @@ class _Plan:
     singles: dict[str, list[Column]]
     compliance: dict[str, list[Column]]
     feedback: dict[str, list[Column]]
+
+    @property
+    def date_fields(self) -> list[str]:
+        """The fields answered with a date ("Date of audit", any field named "... date ...")."""
+        return [name for name in self.fields if "date" in normalise(name).split()]
 
     @classmethod
     def make(cls, header: Header, tool: Tool, sm: SurveyMonkeyMap) -> _Plan:
@@ -311,15 +420,16 @@ class _Plan:
 
 
 def _end_date(value: Any) -> date | None:
+    """The response's End Date: SurveyMonkey writes it month first, always
+    ("11/14/2024 10:09:54 AM"); Excel may have made it a serial number or "14-Nov-24"."""
     if isinstance(value, datetime):
         return value.date()
     if isinstance(value, date):
         return value
-    text = text_of(value)
-    if not text:
-        return None
     try:
-        return parse_us_datetime(text).date()
+        return parse_ordered_date(
+            text_of(value) if isinstance(value, str) else value, "month-first"
+        )
     except ValueError:
         return None
 

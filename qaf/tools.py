@@ -88,6 +88,10 @@ class SurveyMonkeyMap:
     actions: str | None = None
     compliance: Mapping[str, str] = field(default_factory=dict)  # tool question -> survey question
     feedback: Mapping[str, str] = field(default_factory=dict)
+    # How the survey's date answers are written ("day-first" dd/mm/yyyy or "month-first"
+    # mm/dd/yyyy, SurveyMonkey's Date/Time question formats); None: found from the
+    # export's own unambiguous dates, an error when every date could be read either way.
+    date_order: str | None = None
 
 
 SURVEYMONKEY_TEXT_KEYS = (
@@ -246,6 +250,11 @@ def _surveymonkey(s: Section, tool: Tool) -> SurveyMonkeyMap:
         if did not in ids:
             raise s.error(f"domain_labels.{did}", f'"{did}" is not a domain of tool "{tool.id}"')
     texts = {k: s.opt_str(k) for k in SURVEYMONKEY_TEXT_KEYS}
+    from qaf.calendar import DATE_ORDERS
+
+    date_order = s.opt_str("date_order")
+    if date_order is not None and date_order not in DATE_ORDERS:
+        raise s.error("date_order", f'"{date_order}" is not one of "day-first" | "month-first"')
     compliance = s.str_map("compliance")
     feedback = s.str_map("feedback")
     sm = SurveyMonkeyMap(
@@ -254,6 +263,7 @@ def _surveymonkey(s: Section, tool: Tool) -> SurveyMonkeyMap:
         domain_labels=labels,
         compliance=compliance,
         feedback=feedback,
+        date_order=date_order,
         **texts,
     )
     s.done()

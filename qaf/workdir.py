@@ -138,6 +138,15 @@ class SourceSummary:
     cases_path: Path
     staff_path: Path
 
+    def headline(self) -> str:
+        """ "Configuration OK", with the count of source-file problems when there are any."""
+        errors = sum(1 for p in self.problems if p.level == "error")
+        warnings = len(self.problems) - errors
+        if not self.problems:
+            return "Configuration OK"
+        counts = f"{_plural(errors, 'error')} and {_plural(warnings, 'warning')}"
+        return f"Configuration OK, but {counts} in the source files"
+
     def lines(self) -> list[str]:
         return [
             f"case list: {self.cases_path} — {self.cases:,} cases, {self.open_cases:,} open",
@@ -157,6 +166,7 @@ class SourceSummary:
 
 def check_sources(cfg: Config, today: date | None = None) -> SourceSummary:
     """Read the case list and roster the config names, collecting their problems."""
+    from qaf.roster_checks import check_roster
     from qaf.sources import read_cases, read_staff
 
     today = today or date.today()
@@ -169,26 +179,21 @@ def check_sources(cfg: Config, today: date | None = None) -> SourceSummary:
     problems.extend(cases.problems)
     problems.extend(roster.problems)
     problems.extend(sample_leftovers(cfg, (s.email for s in roster.staff)))
-    roles = {s.role for s in roster.staff}
-    for q in cfg.quotas:
-        if q.role not in roles:
-            problems.append(
-                Problem(
-                    "A1",
-                    f'quota role "{q.role}" has nobody in the staff roster',
-                    "warning",
-                    str(cfg.path),
-                )
-            )
+    open_cases = cases.open_cases(cfg.cases.closed)
+    problems.extend(check_roster(cfg, roster, open_cases))
     return SourceSummary(
         cases=len(cases.cases),
-        open_cases=len(cases.open_cases(cfg.cases.closed)),
+        open_cases=len(open_cases),
         staff=len(roster.staff),
         available_staff=sum(1 for s in roster.staff if s.available_on(today)),
         problems=tuple(problems),
         cases_path=cfg.cases.path,
         staff_path=cfg.staff.path,
     )
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def effective_config(cfg: Config) -> dict[str, Any]:

@@ -101,3 +101,20 @@ def test_demo_twice_in_the_same_folder_does_not_redo_cycles(demo_dir: tuple[Path
     result = CliRunner().invoke(app, ["demo", str(folder)])
     assert result.exit_code == 0, result.output
     assert "already allocated" in result.stderr
+
+
+def test_demo_sends_the_allocation_mail_once(demo_dir: tuple[Path, str]) -> None:
+    # issue 5 "allocation mail": `qaf allocate --notify` on each first working day
+    folder, said = demo_dir
+    assert said.count("--notify\n") >= 3 and "Allocation mail: " in said
+    sent = list((folder / "outbox").glob("*-allocation-*.eml"))
+    assert sent and any("A-2026-07-" in p.read_text(encoding="utf-8") for p in sent)
+    db = sqlite3.connect(folder / "qaf.db")
+    try:
+        keys = db.execute(
+            "SELECT item_key, recipient_email, count(*) FROM notifications "
+            "WHERE item_key LIKE 'allocation:%' GROUP BY 1, 2"
+        ).fetchall()
+    finally:
+        db.close()
+    assert keys and all(n == 1 for _, _, n in keys)

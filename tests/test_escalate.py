@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from qaf.calendar import WorkingCalendar
+from qaf.calendar import WorkingCalendar, parse_duration
 from qaf.config import Config, parse_config
 from qaf.escalate import consequences_of_return, recipients, resolve_role
 from qaf.records import ActionItem, ReturnFacts, StaffMember
@@ -325,14 +325,32 @@ def test_t7_closing_loop_for_inadequate(cfg: Config) -> None:  # rule T7
     loop = kinds["closing-loop"][0]
     assert loop.responsible == "Sol Senior"
     assert loop.due == CAL.add_working_days(date(2026, 12, 18), 20)
-    assert "closing-loop" not in by_kind(
-        consequences_of_return(facts(overall="Requires Improvement"), ROSTER, cfg, CAL)
+    ri = by_kind(consequences_of_return(facts(overall="Requires Improvement"), ROSTER, cfg, CAL))
+    assert "closing-loop" not in ri and "closing-loop-reaudit" not in ri
+
+
+def test_t7_learning_held_audit_three_months_later(cfg: Config) -> None:  # rule T7
+    """Lancashire "3 months later": the QA team arranges a new audit of the learning held."""
+    kinds = by_kind(consequences_of_return(facts(overall="Inadequate"), ROSTER, cfg, CAL))
+    [later] = kinds["closing-loop-reaudit"]
+    assert (later.rule, later.responsible, later.responsible_role) == (
+        "T7",
+        "Quin Officer",
+        "QA Officer",
     )
+    assert later.due == CAL.add(date(2026, 12, 18), parse_duration("3 months"))
+    assert later.detail.startswith("a new audit 3 months after the Inadequate return")
 
 
 def test_followups_carry_return_and_audit(cfg: Config) -> None:
     out = consequences_of_return(facts(overall="Inadequate", safety_concern=True), ROSTER, cfg, CAL)
-    assert {f.kind for f in out.followups} == {"safety", "qa-check", "discussion", "closing-loop"}
+    assert {f.kind for f in out.followups} == {
+        "safety",
+        "qa-check",
+        "discussion",
+        "closing-loop",
+        "closing-loop-reaudit",
+    }
     assert all(f.return_id == 7 and f.audit_id == "A-2026-12-0001" for f in out.followups)
     assert all(f.case_id == "P000001" for f in out.followups)
 

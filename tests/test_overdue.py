@@ -158,7 +158,8 @@ def test_says_so_when_nothing_is_late(cfg: Config) -> None:
     Register.open(cfg.register_path).close()
     code, out, err = run(cfg, "overdue", "--as-of", "2027-01-05", "--fail-on-overdue")
     assert (code, out, err) == (0, "Nothing is overdue on 05/01/2027.\n", "")
-    assert overdue_json(cfg, date(2027, 1, 5)) == (0, {"as_of": "2027-01-05", "items": []})
+    code, data = overdue_json(cfg, date(2027, 1, 5))
+    assert code == 0 and data["as_of"] == "2027-01-05" and data["items"] == []
 
 
 def test_quiet_when_nothing_is_late_with_quiet(cfg: Config) -> None:
@@ -271,6 +272,35 @@ def test_extend_rule_t6(cfg: Config) -> None:  # rule T6
         cfg, "extend", "A1", "--to", "2027-01-29", "--agreed-by", "Hal Head", "--on", "2027-01-18"
     )
     assert code == 1 and "2027-01-15" in err
+
+
+def test_safety_subject_names_alerts_and_overdue_items_too(cfg: Config) -> None:
+    """Rule E3 with E1 alerts in the same message: the safety concern leads the subject."""
+    from qaf.notify import _body, _subject
+
+    items = compute_overdue(
+        date(2027, 1, 21),
+        [
+            pending("safety", date(2027, 1, 21), ref="2", rule="E3", responsible="Tia Manager"),
+            pending("discussion", date(2027, 1, 18), ref="1", rule="T2", responsible="Tia Manager"),
+        ],
+        read_staff(cfg.staff),
+        cfg,
+        calendar(cfg),
+    )
+    entries = [(it, 1, "Team Manager") for it in items]
+    subject = _subject(entries, date(2027, 1, 21), news=[object()])  # type: ignore[list-item]
+    case = items[0].case_id
+    assert (
+        subject
+        == f"[qaf] Safety concern: case {case}, 1 audit alert and 1 overdue item (21/01/2027)"
+    )
+    body = _body("Tia Manager", entries, date(2027, 1, 21), "Testshire").splitlines()
+    assert body[2].startswith("SAFETY CONCERN:")
+    assert (
+        body[4]
+        == "On Thursday 21 January 2027 the safety concern and the overdue audit work below need you."
+    )
 
 
 def test_extend_and_overdue_take_uk_dates_f20(cfg: Config) -> None:

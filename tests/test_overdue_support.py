@@ -10,7 +10,7 @@ from pathlib import Path
 from qaf.calendar import WorkingCalendar
 from qaf.config import Config, read_config
 from qaf.escalate import consequences_of_return
-from qaf.records import ActionItem, Allocation, ReturnFacts
+from qaf.records import ActionItem, Allocation, Movement, ReturnFacts
 from qaf.register import Register
 from qaf.sources import read_staff
 from qaf.workdir import preset_text
@@ -87,8 +87,10 @@ def receive(
     *,
     actions: tuple[ActionItem, ...] = (),
     safety: bool = False,
+    movement: Movement | None = None,
 ) -> int:
-    """What ingest does: store the return, then its consequences (contract B)."""
+    """What ingest does: store the return, then its consequences (contract B): follow-ups
+    and alerts (rules E1-E3)."""
     roster = read_staff(cfg.staff)
     with reg.transaction() as conn:
         rid = reg.overdue_fixture_return(
@@ -111,12 +113,13 @@ def receive(
             tool=alloc.tool,
             type=alloc.type,
             overall=overall,
-            reaudit_round=0,
-            movement=None,
+            reaudit_round=alloc.reaudit_round,
+            movement=movement,
             safety_concern=safety,
             received_on=received_on,
             actions=actions,
         )
         out = consequences_of_return(facts, roster, cfg, calendar(cfg))
         reg.add_followups(conn, [replace(f, return_id=rid) for f in out.followups])
+        reg.add_alerts(conn, rid, out.alerts)
     return rid
