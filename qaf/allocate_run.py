@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from qaf.allocate import AllocationResult, History, allocate_cycle, month_name
-from qaf.calendar import WorkingCalendar, parse_cycle
+from qaf.calendar import WorkingCalendar, parse_month
 from qaf.config import Config
 from qaf.problems import Problem, QafError
 
@@ -44,11 +44,9 @@ def fresh_seed() -> int:
 def check_month(cfg: Config, month: str, *, force: bool) -> str:
     """The cycle for ``--month``; refuses practice-week months without ``force`` (rule C1)."""
     try:
-        cycle = parse_cycle(month)
-    except ValueError:
-        raise QafError(
-            f'--month: "{month}" is not a month: expected YYYY-MM, e.g. "2026-12"'
-        ) from None
+        cycle = parse_month(month)
+    except ValueError as e:
+        raise QafError(f"--month: {e}") from None
     if cycle in cfg.cycle.practice_weeks and not force:
         raise QafError(
             f"{cycle} ({month_name(cycle)}) is a practice week, not an audit cycle (rule C1): "

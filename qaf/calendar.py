@@ -904,3 +904,66 @@ def _nearest_year(day: int, month: int, near: date | None, original: object) -> 
     if not candidates:
         raise ValueError(f"{original!r} is not a date (no day {day} in that month)")
     return min(candidates, key=lambda d: (abs((d - near).days), d))
+
+
+# ---------------------------------------------------------------------------
+# Dates and months typed on the command line (F20)
+
+_MONTH_TEXT = re.compile(r"^([a-z]+)\.?[\s\-/]*(\d{4})$")
+_MONTH_NUMERIC = re.compile(r"^(\d{1,2})\s*[/.\-]\s*(\d{4})$")
+_DAY_ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
+_DAY_UK = re.compile(r"^(\d{1,2})\s*([/.\-])\s*(\d{1,2})\s*\2\s*(\d{4})$")
+
+
+def parse_month(text: str) -> str:
+    """A month typed on the command line as a cycle: "2026-12", "Dec 2026", "December 2026",
+    "dec-2026" or "12/2026" -> "2026-12" (as "Q3 2026" is accepted for a quarter).
+
+    Raises ValueError saying what is expected.
+    """
+    t = re.sub(r"\s+", " ", str(text).strip().casefold())
+    try:
+        return parse_cycle(t)
+    except ValueError:
+        pass
+    year = month = None
+    m = _MONTH_TEXT.match(t)
+    if m and m.group(1) in _MONTHS:
+        year, month = int(m.group(2)), _MONTHS[m.group(1)]
+    m = _MONTH_NUMERIC.match(t)
+    if m and 1 <= int(m.group(1)) <= 12:
+        year, month = int(m.group(2)), int(m.group(1))
+    if year is None or month is None or year < 1:
+        raise ValueError(
+            f'"{text}" is not a month: expected YYYY-MM or a month and year, '
+            'e.g. "2026-12" or "Dec 2026"'
+        )
+    return f"{year:04d}-{month:02d}"
+
+
+def parse_day(text: str) -> date:
+    """A date typed on the command line: YYYY-MM-DD or, as UK users write it, dd/mm/yyyy
+    (day first; "-" or "." also separate): "2026-12-07", "07/12/2026", "7/12/2026".
+
+    Raises ValueError saying what is expected (or which day does not exist).
+    """
+    t = str(text).strip()
+    m = _DAY_ISO.match(t)
+    if m:
+        return _cli_day(int(m.group(1)), int(m.group(2)), int(m.group(3)), text)
+    m = _DAY_UK.match(t)
+    if m:
+        return _cli_day(int(m.group(4)), int(m.group(3)), int(m.group(1)), text)
+    raise ValueError(
+        f'"{text}" is not a date: expected dd/mm/yyyy or YYYY-MM-DD, e.g. "07/12/2026"'
+    )
+
+
+def _cli_day(year: int, month: int, day: int, text: str) -> date:
+    try:
+        return date(year, month, day)
+    except ValueError:
+        raise ValueError(
+            f'"{text}" is not a date: there is no day {day:02d}/{month:02d}/{year:04d} '
+            "(dates are day first, dd/mm/yyyy, or YYYY-MM-DD)"
+        ) from None

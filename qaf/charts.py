@@ -9,12 +9,19 @@ a quarterly report. The report needs three plain charts that print well on A4:
 deterministic, with no script, no external references and every label escaped.
 
 Rule P3: the charts show shares only, and leave out any team, cycle or domain
-with fewer graded returns than ``report.suppress_below``.
+with fewer graded returns than ``report.suppress_below``; a share the tables hide
+(a small count, or one hidden so a small count cannot be worked out) is not drawn
+or printed, in a label or a tooltip: hidden grades of a team are drawn together
+as one grey "hidden" segment.
+
+Labels are cut to the room they have, measured with the widths of DejaVu Sans
+(wider than Segoe UI, Helvetica and Arial, the fonts asked for), so they never run
+off the chart; the full text is in the tooltip.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from html import escape
 from typing import TYPE_CHECKING
 
@@ -26,6 +33,41 @@ FONT = 'font-family="Segoe UI, Helvetica, Arial, sans-serif"'
 GRADE_COLOURS = ("#1a7f37", "#8cc084", "#f0a830", "#c8331e")  # best first
 OTHER_COLOURS = ("#2b6cb0", "#90cdf4", "#a0aec0", "#4a5568", "#805ad5", "#d69e2e")
 GOOD_COLOUR = "#2b6cb0"
+HIDDEN_COLOUR = "#cbd2d9"
+LEGEND_LINE = 18
+FONT_SIZE = 12
+# rule-of-thumb advance widths in em (DejaVu Sans, the widest likely fallback font)
+_NARROW, _MEDIUM, _WIDE = set("iljI!|.,:;'`"), set(" ftr()[]-/"), set("mwMW@%")
+_SMALL = set("scz")
+
+
+def text_width(text: str, size: int = FONT_SIZE) -> float:
+    """An upper estimate of the width of ``text`` in pixels at ``size``."""
+    em = 0.0
+    for ch in text:
+        if ch in _NARROW:
+            em += 0.30
+        elif ch in _MEDIUM:
+            em += 0.42
+        elif ch in _WIDE:
+            em += 1.0
+        elif ch in _SMALL:
+            em += 0.56
+        elif ch.isupper() or ch == "…":
+            em += 0.78
+        else:
+            em += 0.65
+    return em * size
+
+
+def fit(text: str, width: float, size: int = FONT_SIZE) -> str:
+    """``text``, cut at the end with an ellipsis so it is at most ``width`` pixels wide."""
+    if text_width(text, size) <= width:
+        return text
+    cut = text
+    while cut and text_width(cut.rstrip() + "…", size) > width:
+        cut = cut[:-1]
+    return cut.rstrip() + "…"
 
 
 def _e(text: object) -> str:
@@ -40,14 +82,28 @@ def _svg(height: int, title: str, body: list[str]) -> str:
     )
 
 
-def _short(text: str, n: int) -> str:
-    return text if len(text) <= n else text[: n - 1].rstrip() + "…"
-
-
 def colours_for(levels: Sequence[str]) -> tuple[str, ...]:
     if len(levels) == len(GRADE_COLOURS):
         return GRADE_COLOURS
     return tuple(OTHER_COLOURS[i % len(OTHER_COLOURS)] for i in range(len(levels)))
+
+
+def _legend(items: Sequence[tuple[str, str]], y: int, right: float = WIDTH) -> list[str]:
+    """Colour swatches with their meaning, from the left, onto a new line when one is full."""
+    body: list[str] = []
+    x = 8.0
+    for text, colour in items:
+        width = 16 + text_width(text)
+        if x > 8 and x + width > right:
+            x, y = 8.0, y + LEGEND_LINE
+        body.append(f'<rect x="{x:.1f}" y="{y}" width="12" height="12" fill="{colour}"/>')
+        body.append(f'<text x="{x + 16:.1f}" y="{y + 10}">{_e(text)}</text>')
+        x += width + 12
+    return body
+
+
+def _legend_lines(body: list[str]) -> int:
+    return len({part.split('y="')[1].split('"')[0] for part in body if part.startswith("<rect")})
 
 
 def stacked_share_bars(
@@ -57,46 +113,60 @@ def stacked_share_bars(
     *,
     label_width: int = 170,
     min_label: int = 0,
+    hidden: Mapping[str, Collection[str]] | None = None,
 ) -> str:
     """One 100% bar per row, split by level (best first), with a legend above.
 
-    A segment's percentage is printed only when its count is at least ``min_label``.
+    A segment's percentage is printed only when its count is at least ``min_label``;
+    the ``hidden`` levels of a row (rule P3) are drawn together as one grey segment.
     """
     colours = colours_for(levels)
-    bar_h, gap, top = 22, 8, 34
+    hidden = hidden or {}
+    legend = list(zip(levels, colours, strict=True))
+    if any(set(hidden.get(label, ())) & set(levels) for label, _ in rows):
+        legend.append(("hidden (small numbers)", HIDDEN_COLOUR))
+    body = _legend(legend, 6)
+    bar_h, gap, top = 22, 8, 16 + LEGEND_LINE * _legend_lines(body)
     height = top + len(rows) * (bar_h + gap) + 10
-    plot_w = WIDTH - label_width - 60
-    body: list[str] = []
-    x = label_width
-    for lvl, colour in zip(levels, colours, strict=True):  # legend
-        body.append(f'<rect x="{x}" y="6" width="12" height="12" fill="{colour}"/>')
-        body.append(f'<text x="{x + 16}" y="16">{_e(lvl)}</text>')
-        x += 24 + 7 * len(lvl)
+    plot_w = WIDTH - label_width - 74  # room for "n hidden" on the right
     for i, (label, counts) in enumerate(rows):
         y = top + i * (bar_h + gap)
         n = sum(counts.get(lvl, 0) for lvl in levels)
+        secret = set(hidden.get(label, ()))
         body.append(
             f'<text x="{label_width - 8}" y="{y + bar_h - 7}" text-anchor="end">'
-            f"{_e(_short(label, 26))}</text>"
+            f"{_e(fit(label, label_width - 12))}<title>{_e(label)}</title></text>"
         )
         x0 = float(label_width)
-        for lvl, colour in zip(levels, colours, strict=True):
-            share = counts.get(lvl, 0) / n if n else 0
+        segments = [(lvl, colour, counts.get(lvl, 0)) for lvl, colour in legend[: len(levels)]]
+        segments = [s for s in segments if s[0] not in secret]
+        segments.append(
+            ("hidden", HIDDEN_COLOUR, sum(counts.get(lvl, 0) for lvl in secret & set(levels)))
+        )
+        for lvl, colour, count in segments:
+            share = count / n if n else 0
             w = share * plot_w
             if w <= 0:
                 continue
+            tip = (
+                f"{label}: {', '.join(lvl for lvl in levels if lvl in secret)} hidden "
+                "(small numbers)"
+                if colour == HIDDEN_COLOUR
+                else f"{label}: {lvl} {round(100 * share)}%"
+            )
             body.append(
                 f'<rect x="{x0:.1f}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{colour}">'
-                f"<title>{_e(label)}: {_e(lvl)} {round(100 * share)}%</title></rect>"
+                f"<title>{_e(tip)}</title></rect>"
             )
-            if w >= 30 and counts.get(lvl, 0) >= min_label:
+            if w >= 30 and count >= min_label and colour != HIDDEN_COLOUR:
                 ink = "#fff" if colour in (GRADE_COLOURS[0], GRADE_COLOURS[3]) else "#111"
                 body.append(
                     f'<text x="{x0 + w / 2:.1f}" y="{y + bar_h - 7}" text-anchor="middle" '
                     f'fill="{ink}">{round(100 * share)}%</text>'
                 )
             x0 += w
-        body.append(f'<text x="{label_width + plot_w + 6}" y="{y + bar_h - 7}">n={n}</text>')
+        shown_n = "n hidden" if "n" in secret else f"n={n}"
+        body.append(f'<text x="{label_width + plot_w + 6}" y="{y + bar_h - 7}">{shown_n}</text>')
     return _svg(height, title, body)
 
 
@@ -152,31 +222,52 @@ def line_chart(points: Sequence[tuple[str, float | None]], title: str) -> str:
     return _svg(height, title, body)
 
 
+SHARE_BANDS = (  # the colour of a Good-or-better bar: (below, colour, legend text)
+    (50, GRADE_COLOURS[3], "under 50%"),
+    (75, GRADE_COLOURS[2], "50% to 74%"),
+    (101, GOOD_COLOUR, "75% or more"),
+)
+
+
+def _band_colour(value: float) -> str:
+    return next(colour for below, colour, _ in SHARE_BANDS if value < below)
+
+
 def bar_chart(
-    rows: Sequence[tuple[str, float | None, str]], title: str, *, label_width: int = 300
+    rows: Sequence[tuple[str, float | None, str]],
+    title: str,
+    *,
+    label_width: int = 300,
+    hidden_text: str = "— share hidden",
 ) -> str:
-    """Horizontal bars of percentages (0-100): (label, value, tooltip); None: no bar, a dash."""
-    bar_h, gap, top = 16, 6, 8
+    """Horizontal bars of percentages (0-100): (label, value, tooltip); None: no bar, a dash.
+
+    A legend above says what the bar colours mean (bands of SHARE_BANDS).
+    """
+    legend = [(f"{text} Good or better", colour) for _, colour, text in SHARE_BANDS]
+    if any(value is None for _, value, _ in rows):
+        legend.append((hidden_text, "none"))
+    body = _legend(legend, 6)
+    bar_h, gap, top = 16, 6, 12 + LEGEND_LINE * _legend_lines(body)
     height = top + len(rows) * (bar_h + gap) + 24
     plot_w = WIDTH - label_width - 50
-    body: list[str] = []
     for v in (0, 50, 100):
         x = label_width + plot_w * v / 100
         body.append(
-            f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{height - 20}" stroke="#ddd"/>'
+            f'<line x1="{x:.1f}" y1="{top - 4}" x2="{x:.1f}" y2="{height - 20}" stroke="#ddd"/>'
         )
         body.append(f'<text x="{x:.1f}" y="{height - 6}" text-anchor="middle">{v}%</text>')
     for i, (label, value, tip) in enumerate(rows):
         y = top + i * (bar_h + gap)
         body.append(
             f'<text x="{label_width - 8}" y="{y + bar_h - 4}" text-anchor="end">'
-            f"{_e(_short(label, 48))}<title>{_e(tip)}</title></text>"
+            f"{_e(fit(label, label_width - 12))}<title>{_e(tip)}</title></text>"
         )
         if value is None:
             body.append(f'<text x="{label_width + 4}" y="{y + bar_h - 4}">—</text>')
             continue
         w = plot_w * value / 100
-        colour = GRADE_COLOURS[3] if value < 50 else GRADE_COLOURS[2] if value < 75 else GOOD_COLOUR
+        colour = _band_colour(value)
         body.append(
             f'<rect x="{label_width}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{colour}">'
             f"<title>{_e(tip)}</title></rect>"
@@ -195,25 +286,37 @@ def report_charts(data: ReportData) -> dict[str, str]:
         return den == 0 or 0 < num < t or 0 < den < t
 
     out: dict[str, str] = {}
-    teams = [
-        (team, counts) for team, counts in data.team_grades.items() if sum(counts.values()) >= t
+    teams = [  # a team whose every grade is hidden would be one grey bar: left out
+        (team, counts)
+        for team, counts in data.team_grades.items()
+        if sum(counts.values()) >= t
+        and any(n and lvl not in data.team_hidden.get(team, ()) for lvl, n in counts.items())
     ]
     if teams:
         out["grades_by_team"] = stacked_share_bars(
-            teams, data.levels, f"Overall grades by team, {data.period.label}", min_label=t
+            teams,
+            data.levels,
+            f"Overall grades by team, {data.period.label}",
+            min_label=t,
+            hidden=data.team_hidden,
         )
     out["trend"] = line_chart(
         [(p.cycle, None if hidden(p.good_or_better, p.graded) else p.share) for p in data.trend],
         "Share of returns graded Good or better, last 12 cycles",
     )
-    domains = [
-        (
-            f"{d.domain_id} {d.title}".strip(),
-            None if hidden(d.good_or_better, d.graded) else d.share,
-            f"{d.domain_id} {d.title}: {round(d.share or 0)}% Good or better of {d.graded}",
-        )
-        for d in data.domains
-    ]
+    domains: list[tuple[str, float | None, str]] = []
+    for d in data.domains:
+        label = f"{d.domain_id} {d.title}".strip()
+        if d.share_hidden or hidden(d.good_or_better, d.graded):
+            graded = f"<{t}" if 0 < d.graded < t else str(d.graded)
+            domains.append((label, None, f"{label}: share hidden ({graded} graded; P3)"))
+        else:
+            tip = f"{label}: {round(d.share or 0)}% Good or better of {d.graded} graded"
+            domains.append((label, d.share, tip))
     if domains:
-        out["domains"] = bar_chart(domains, "Share Good or better by domain, weakest first")
+        out["domains"] = bar_chart(
+            domains,
+            "Share Good or better by domain, weakest first",
+            hidden_text="— share hidden (small numbers)",
+        )
     return out

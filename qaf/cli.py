@@ -62,7 +62,8 @@ ConfigOpt = Annotated[
     ),
 ]
 AsOfOpt = Annotated[
-    str | None, typer.Option("--as-of", help="Act as if today were this date (YYYY-MM-DD).")
+    str | None,
+    typer.Option("--as-of", help="Act as if today were this date (dd/mm/yyyy or YYYY-MM-DD)."),
 ]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 
@@ -106,10 +107,7 @@ def load(config: Path | None) -> Config:
 def parse_as_of(value: str | None) -> date:
     if value is None:
         return date.today()
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        fail(f'--as-of: "{value}" is not a date (expected YYYY-MM-DD)')
+    return _parse_day(value, "--as-of")
 
 
 def emit_json(data: Any) -> None:
@@ -169,6 +167,11 @@ def init(
     con = err_console()
     for path in written:
         con.print(f"wrote {path}")
+    if not demo:
+        con.print(
+            "Set your council's name and the QA team's e-mail address in qaf.toml "
+            "(they say CHANGE ME), and your practice weeks and focus themes if you use them."
+        )
     con.print(f"Next: cd {directory} && qaf config check")
 
 
@@ -232,7 +235,9 @@ def _fmt_value(v: Any) -> str:
 # ================================================================ allocate
 @app.command()
 def allocate(
-    month: Annotated[str, typer.Option("--month", help="Cycle to allocate, YYYY-MM.")],
+    month: Annotated[
+        str, typer.Option("--month", help='Cycle to allocate: YYYY-MM or "Dec 2026".')
+    ],
     seed: Annotated[
         int | None,
         typer.Option("--seed", help="Random seed (default: a fresh one, recorded and printed)."),
@@ -508,8 +513,9 @@ def ingest(
         _ingest_safety(result, out_console())
         _ingest_table(result)
         _ingest_notes(result)
-    counts = result.counts()
-    summary = ", ".join(f"{v} {k}" for k, v in counts.items())
+    from qaf.ingest import counts_in_words
+
+    summary = counts_in_words(result.counts())
     con.print(("Dry run (nothing stored): " if dry_run else "") + summary)
     if result.rejected:
         raise typer.Exit(1)
@@ -622,7 +628,7 @@ def _ingest_table(result: Any) -> None:
 
 # ================================================================= overdue
 # Exit codes of overdue / extend / done (README "Running from cron"):
-#   overdue: 0 ran (late items are listed, or nothing is late: no output at all);
+#   overdue: 0 ran (late items are listed, or "Nothing is overdue", silent with --quiet);
 #            1 --fail-on-overdue and something is late, or a message could not be sent;
 #            2 configuration, register or roster error, or the lock is held too long.
 #   extend:  0 recorded; 1 refused under rule T6 (reason given); 2 unknown audit, bad date.
@@ -658,10 +664,12 @@ def _register(cfg: Config) -> Any:
 
 
 def _parse_day(value: str, option: str) -> date:
+    from qaf.calendar import parse_day
+
     try:
-        return date.fromisoformat(value)
-    except ValueError:
-        fail(f'{option}: "{value}" is not a date (expected YYYY-MM-DD)')
+        return parse_day(value)
+    except ValueError as e:
+        fail(f"{option}: {e}")
 
 
 def overdue_items(reg: Any, roster: Any, cfg: Config, calendar: Any, as_of: date) -> list[Any]:
@@ -733,7 +741,8 @@ def _print_overdue(items: list[Any], as_of: date) -> None:
             + cells[-1]
         )
 
-    out = [f"Overdue on {as_of.isoformat()}: {len(items)}", line(head)]
+    n = len(items)
+    out = [f"Overdue on {as_of.strftime('%d/%m/%Y')}: {n} item{'s' if n != 1 else ''}", line(head)]
     out += [line(r) for r in rows]
     sys.stdout.write("\n".join(out) + "\n")
 
@@ -799,6 +808,10 @@ def overdue(
     fail_on_overdue: Annotated[
         bool, typer.Option("--fail-on-overdue", help="Exit 1 when anything is late (for cron).")
     ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option("--quiet", "-q", help="Print nothing when nothing is late (for cron)."),
+    ] = False,
     lock_wait: Annotated[
         float,
         typer.Option("--lock-wait", help="Seconds to wait for another run to finish.", hidden=True),
@@ -808,10 +821,10 @@ def overdue(
 
     Also lists the alerts raised by returns (grade, re-audit: rules E1, E2) not yet
     e-mailed; --notify sends them with the escalations, each once.
-    Quiet (no output, exit 0) when nothing is late and no alert is waiting.
-    Rules T1-T7, E1-E3, M1.
+    When nothing is late and no alert is waiting it says so (exit 0); --quiet prints
+    nothing then, for cron. Rules T1-T7, E1-E3, M1.
 
-    Example: qaf overdue --notify --fail-on-overdue
+    Example: qaf overdue --notify --fail-on-overdue --quiet
     """
     from filelock import FileLock, Timeout
 
@@ -856,6 +869,8 @@ def overdue(
             _print_overdue(items, day)
         if alerts:
             _print_alerts(alerts, sending=notify)
+        if not items and not alerts and not quiet:
+            sys.stdout.write(f"Nothing is overdue on {day.strftime('%d/%m/%Y')}.\n")
     if delivery is not None:
         failed = _report_delivery(delivery)
     if failed:
@@ -897,7 +912,7 @@ def _report_delivery(delivery: Any) -> int:
 @app.command()
 def extend(
     audit_id: Annotated[str, typer.Argument(help="The allocation's audit ID.")],
-    to: Annotated[str, typer.Option("--to", help="New deadline, YYYY-MM-DD.")],
+    to: Annotated[str, typer.Option("--to", help="New deadline, dd/mm/yyyy or YYYY-MM-DD.")],
     agreed_by: Annotated[
         str, typer.Option("--agreed-by", help="Who agreed it (a Head of Service, rule T6).")
     ],
@@ -1191,7 +1206,8 @@ def moderate(
     by: Annotated[str, typer.Option("--by", help="The moderator's name.")],
     note: Annotated[str, typer.Option("--note", help="The moderator's note.")] = "",
     on: Annotated[
-        str | None, typer.Option("--on", help="Date moderated, YYYY-MM-DD (default today).")
+        str | None,
+        typer.Option("--on", help="Date moderated, dd/mm/yyyy or YYYY-MM-DD (default today)."),
     ] = None,
     config: ConfigOpt = None,
     fmt: FormatOpt = Format.table,
@@ -1205,7 +1221,7 @@ def moderate(
     from qaf.register import Register
 
     cfg = load(config)
-    day = parse_as_of(on)
+    day = _parse_day(on, "--on") if on else date.today()
     if not by.strip():
         fail("--by: the moderator's name is needed")
     try:

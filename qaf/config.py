@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
@@ -81,6 +81,7 @@ class SourceSpec:
     columns: Mapping[str, str]
     sheet: str | None = None
     closed: tuple[str, ...] = ()  # case statuses that mean closed (rule S3)
+    roles: tuple[str, ...] = ()  # roster only: roles as the config spells them (F18)
 
 
 @dataclass(frozen=True)
@@ -488,6 +489,9 @@ def parse_config(raw: Mapping[str, Any], path: Path) -> Config:
     limits = _limits(top.sub("limits"))
     dispute = _dispute(top.sub("dispute"))
     top.done()
+    staff = replace(
+        staff, roles=_roles_named(quotas, reaudit, moderation, escalation, timescales, dispute)
+    )
     return Config(
         path=path,
         organisation=organisation,
@@ -510,6 +514,31 @@ def parse_config(raw: Mapping[str, Any], path: Path) -> Config:
         dispute=dispute,
         grade_display=grade_display,
     )
+
+
+def _roles_named(
+    quotas: tuple[Quota, ...],
+    reaudit: ReauditConfig,
+    moderation: ModerationConfig,
+    escalation: EscalationConfig,
+    timescales: Timescales,
+    dispute: DisputeConfig,
+) -> tuple[str, ...]:
+    """Every role the config names, in its spelling, so roster roles can be written the same."""
+    e = escalation
+    named = [
+        *(r for q in quotas for r in (q.role, *q.subject_roles)),
+        reaudit.role,
+        moderation.role,
+        *(r for g in e.on_grade for r in g.notify),
+        *(r for ra in e.on_reaudit for r in ra.notify),
+        *e.safety_notify,
+        *(r for rung in (*e.late_return, *e.late_action, *e.late_followup) for r in rung.notify),
+        *e.repeat_late_return,
+        *timescales.extension_agreed_by,
+        *(r for st in dispute.stages for r in (st.responsible, *st.notify)),
+    ]
+    return tuple(dict.fromkeys(r.strip() for r in named if r.strip()))
 
 
 def _organisation(s: Section) -> Organisation:

@@ -216,7 +216,7 @@ def demo_ingest(
     from collections import defaultdict
 
     from qaf.calendar import WorkingCalendar
-    from qaf.ingest import ingest_paths
+    from qaf.ingest import counts_in_words, ingest_paths
     from qaf.register import Register
     from qaf.samples.simulate import simulate_returns, write_surveymonkey_export
 
@@ -254,7 +254,7 @@ def demo_ingest(
             totals[status] += n
     say(
         f"Ingested on {len(arrivals)} day(s) as the returns arrived: "
-        + ", ".join(f"{v} {k}" for k, v in totals.items())
+        + counts_in_words(totals)
         + " (qaf ingest FILES --as-of DAY)"
     )
 

@@ -1,6 +1,7 @@
 """``qaf export``: the register as the QA tracker workbook teams keep in Excel today.
 
-Sheets: Allocations; Returns (overall grade plus one column per domain grade);
+Sheets: Allocations; Returns (overall grade, then one column per domain grade in
+the order of the tool's form, D1, D2 ... D10, then one per domain rationale);
 Actions; Escalations (alerts raised on returns and notifications sent);
 Moderation. Every sheet has a frozen, bold header row and a filter; dates are
 real Excel dates; text is always written as text, never as a formula
@@ -16,6 +17,7 @@ write-only mode). ``safe_text`` here is a local helper: switch to
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, datetime
 from itertools import groupby
@@ -85,10 +87,14 @@ def export_register(
 
 def _returns_sheet(reg: Register, writer: _Writer, tools: Mapping[str, Any]) -> int:
     columns, rows = reg.export_rows("Returns")
-    domains = reg.export_domain_ids()
+    domains = form_order(reg.export_domain_ids(), tools)
     index = {key: i for i, key in enumerate(domains)}
     several = len({t for t, _ in domains}) > 1
-    headers = [*columns, *(_domain_header(tools, t, d, several) for t, d in domains)]
+    headers = [
+        *columns,
+        *(_domain_header(tools, t, d, several) for t, d in domains),
+        *(f"{t + ' ' if several else ''}{d} rationale" for t, d in domains),
+    ]
     tool_col = columns.index("Tool")
     grades = groupby(reg.export_domain_grades(), key=lambda r: r["return_id"])
     pending = next(grades, None)
@@ -96,7 +102,7 @@ def _returns_sheet(reg: Register, writer: _Writer, tools: Mapping[str, Any]) -> 
     def merged() -> Iterator[tuple[Any, ...]]:
         nonlocal pending
         for r in rows:
-            extra: list[Any] = [None] * len(domains)
+            extra: list[Any] = [None] * (2 * len(domains))
             rid = r[0]
             while pending is not None and pending[0] < rid:
                 pending = next(grades, None)
@@ -106,10 +112,30 @@ def _returns_sheet(reg: Register, writer: _Writer, tools: Mapping[str, Any]) -> 
                     pos = index.get((tool, g["domain_id"]))
                     if pos is not None:
                         extra[pos] = g["grade"]
+                        extra[len(domains) + pos] = g["rationale"] or None
                 pending = next(grades, None)
             yield (*tuple(r), *extra)
 
     return writer.sheet("Returns", headers, merged())
+
+
+def form_order(
+    domains: Iterable[tuple[str, str]], tools: Mapping[str, Any]
+) -> list[tuple[str, str]]:
+    """(tool, domain) pairs by tool, then in the order of the tool's form (D1, D2 ... D10);
+    domains the tool no longer has come after its own, in natural order."""
+
+    def key(pair: tuple[str, str]) -> tuple[Any, ...]:
+        tool_id, domain_id = pair
+        tool = tools.get(tool_id)
+        ids = [d.id for d in tool.domains] if tool is not None else []
+        position = ids.index(domain_id) if domain_id in ids else len(ids)
+        natural = tuple(
+            (0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", domain_id)
+        )
+        return (tool_id, position, natural)
+
+    return sorted(domains, key=key)
 
 
 def _domain_header(tools: Mapping[str, Any], tool_id: str, domain_id: str, with_tool: bool) -> str:

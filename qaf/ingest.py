@@ -1545,3 +1545,10 @@ def ingest_paths(
         if own:
             reg.close()
     return report
+
+
+def counts_in_words(counts: Mapping[str, int]) -> str:
+    """ "3 accepted, 0 rejected, 1 warning": the summary line of a run (F1: "1 warning")."""
+    return ", ".join(
+        f"{n} {k[:-1] if n == 1 and k == 'warnings' else k}" for k, n in counts.items()
+    )

@@ -167,14 +167,51 @@ def _subject(
     news: Sequence[RaisedAlert] = (),
 ) -> str:
     items = {it.id: it for it, _, _ in entries}
-    safety = sum(1 for it in items.values() if it.safety)
-    parts = [_count(safety, "safety concern")] if safety else []
+    n = len(items)
+    safety_cases = _safety_cases(items.values())
+    if safety_cases:  # rule E3: a safety concern is not "an overdue item"; say it first
+        others = n - sum(1 for it in items.values() if it.safety)
+        plural = "s" if len(safety_cases) != 1 else ""
+        parts = [f"Safety concern{plural}: case{plural} {', '.join(safety_cases)}"]
+        if news:
+            parts.append(_count(len(news), "audit alert"))
+        if others:
+            parts.append(_count(others, "overdue item"))
+        what = ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
+        return f"[qaf] {what} ({as_of.strftime('%d/%m/%Y')})"
+    parts = []
     if news:
         parts.append(_count(len(news), "audit alert"))
     if items or not news:
-        parts.append(_count(len(items), "overdue item"))
+        parts.append(_count(n, "overdue item"))
     what = ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
     return f"[qaf] {what} needing your attention ({as_of.isoformat()})"
+
+
+def _safety_cases(items: Iterable[OverdueItem]) -> list[str]:
+    return list(dict.fromkeys(it.case_id for it in items if it.safety))
+
+
+def _opening(items: Sequence[OverdueItem], as_of: date) -> list[str]:
+    """The safety line (rule E3: named before anything else) when there is a safety
+    concern, and last the line that introduces the list of items."""
+    day = as_of.strftime("%A %d %B %Y")
+    cases = _safety_cases(items)
+    if not cases:
+        return [
+            f"On {day} the following audit work is overdue and has "
+            "reached the point where you are to be told."
+        ]
+    lines = [
+        f"SAFETY CONCERN: an auditor has raised an immediate safety concern about "
+        f"case{'s' if len(cases) != 1 else ''} {', '.join(cases)} (rule E3). "
+        "Please act on it today and let the QA team know it is acknowledged.",
+    ]
+    if any(not it.safety for it in items):
+        lines.append(f"On {day} the safety concern and the overdue audit work below need you.")
+    else:
+        lines.append("The safety concern is below.")
+    return lines
 
 
 def _body(
@@ -190,6 +227,9 @@ def _body(
         if prev is None or lvl > prev[1]:
             seen[it.id] = (it, lvl, role)
     lines = [f"Dear {name},", ""]
+    safety = _opening([it for it, _, _ in seen.values()], as_of)
+    if _safety_cases(it for it, _, _ in seen.values()):
+        lines += [safety[0], ""]  # rule E3: before anything else
     if news:
         lines += [
             "The following audits have been returned with findings you are to be told of.",
@@ -198,10 +238,7 @@ def _body(
         ]
         lines += _alert_lines(news)
     if seen:
-        lines += [
-            f"On {as_of.strftime('%A %d %B %Y')} the following audit work is overdue and has "
-            "reached the point where you are to be told.",
-        ]
+        lines.append(safety[-1])
         if not news:
             lines.append("Cases are identified by case ID only; open the case record for details.")
         lines.append("")

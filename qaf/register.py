@@ -1328,7 +1328,7 @@ class Register:
         return iter(
             self.conn.execute(
                 "SELECT d.return_id, d.domain_id, CASE WHEN d.na THEN 'N/A' ELSE d.grade END "
-                "AS grade FROM returns r JOIN domain_grades d ON d.return_id = r.id "
+                "AS grade, d.rationale FROM returns r JOIN domain_grades d ON d.return_id = r.id "
                 "WHERE r.superseded_by IS NULL ORDER BY d.return_id"
             )
         )

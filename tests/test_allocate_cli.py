@@ -134,11 +134,36 @@ def test_practice_week_refused_without_force_rule_c1(work: Path) -> None:
     assert forced.exit_code == 0, forced.stderr
 
 
-@pytest.mark.parametrize("month", ["2026-13", "12/2026", "next"])
+@pytest.mark.parametrize("month", ["2026-13", "13/2026", "next", "Dec", "Decembre 2026"])
 def test_bad_month_exit_2(work: Path, month: str) -> None:
     result = run(work, "--month", month)
     assert result.exit_code == 2
-    assert f'--month: "{month}" is not a month: expected YYYY-MM' in result.stderr
+    assert f'--month: "{month}" is not a month: expected YYYY-MM or a month and year, ' in (
+        result.stderr
+    )
+
+
+@pytest.mark.parametrize("month", ["Dec 2026", "December 2026", "12/2026", " dec-2026 "])
+def test_month_as_words_like_the_quarter_f20(work: Path, month: str) -> None:
+    """F20: --month "Dec 2026" is read as 2026-12, as --quarter "Q3 2026" is."""
+    result = run(work, "--month", month, "--seed", "7", "--dry-run", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["cycle"] == "2026-12"
+
+
+def test_as_of_day_first_uk_date_f20(work: Path) -> None:
+    """F20: --as-of 01/12/2026 is 1 December 2026, the same run as --as-of 2026-12-01."""
+    args = ["allocate", "--config", str(work / "qaf.toml"), "--month", "2026-12", "--seed", "7"]
+    uk = runner.invoke(app, [*args, "--as-of", "01/12/2026", "--dry-run", "--format", "json"])
+    iso = runner.invoke(app, [*args, "--as-of", "2026-12-01", "--dry-run", "--format", "json"])
+    assert uk.exit_code == 0, uk.stderr
+    assert json.loads(uk.stdout) == json.loads(iso.stdout)
+    bad = runner.invoke(app, [*args, "--as-of", "31/11/2026"])
+    assert bad.exit_code == 2
+    assert bad.stderr.strip() == (
+        'Error: --as-of: "31/11/2026" is not a date: there is no day 31/11/2026 '
+        "(dates are day first, dd/mm/yyyy, or YYYY-MM-DD)"
+    )
 
 
 def test_dry_run_writes_nothing(work: Path) -> None:
@@ -317,3 +342,24 @@ def test_sheet_names_valid_unique() -> None:
         "ANN (2)",
     ]
     assert all(len(n) <= 31 for n in names)
+
+
+def test_a1_roles_are_written_in_the_configured_spelling(work: Path) -> None:
+    """F18: roster roles "team manager" / "TEAM MANAGER " match the quota's "Team Manager"
+    and are shown in that spelling in the allocation (and so in reports), not the roster's."""
+    staff = work / "data" / "staff.csv"
+    rows = list(csv.reader(staff.open(encoding="utf-8")))
+    messy = 0
+    for i, row in enumerate(rows[1:]):
+        if row[2] == "Team Manager":
+            row[2] = "team manager" if i % 2 else " TEAM  MANAGER "
+            messy += 1
+    assert messy > 2
+    with staff.open("w", encoding="utf-8", newline="") as f:
+        csv.writer(f).writerows(rows)
+    assert "Team Manager" in read_config(work / "qaf.toml").staff.roles
+    result = run(work, "--month", "2026-12", "--seed", "7", "--format", "json", "--dry-run")
+    assert result.exit_code == 0, result.stderr
+    roles = {a["auditor_role"] for a in json.loads(result.stdout)["allocations"]}
+    assert "Team Manager" in roles
+    assert not {"team manager", "TEAM  MANAGER", " TEAM  MANAGER "} & roles

@@ -7,6 +7,7 @@ weeks; "working days late" for the escalation ladders).
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -590,3 +591,65 @@ def test_parse_us_datetime(text: str, expected: datetime) -> None:
 def test_parse_us_datetime_bad(text: str) -> None:
     with pytest.raises(ValueError, match="is not a date and time"):
         parse_us_datetime(text)
+
+
+# ---------------------------------------------------- command-line days and months (F20)
+
+
+@given(st.dates(min_value=date(1000, 1, 1), max_value=date(9999, 12, 31)))
+def test_parse_day_reads_iso_and_uk_day_first_alike(d: date) -> None:
+    from qaf.calendar import parse_day
+
+    assert parse_day(d.isoformat()) == d
+    assert parse_day(d.strftime("%d/%m/%Y")) == d
+    assert parse_day(f"{d.day}/{d.month}/{d.year:04d}") == d
+    assert parse_day(f" {d.day:02d}-{d.month:02d}-{d.year:04d} ") == d
+    assert parse_day(f"{d.day:02d}.{d.month:02d}.{d.year:04d}") == d
+
+
+@given(st.text(max_size=12))
+def test_parse_day_returns_a_date_or_says_what_is_expected(text: str) -> None:
+    from qaf.calendar import parse_day
+
+    try:
+        result = parse_day(text)
+    except ValueError as e:
+        assert "is not a date" in str(e) and "dd/mm/yyyy" in str(e)
+    else:
+        assert isinstance(result, date)
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("31/11/2026", "there is no day 31/11/2026"),
+        ("12/14/2026", "there is no day 12/14/2026"),  # US order is not guessed
+        ("2026/12/07", 'expected dd/mm/yyyy or YYYY-MM-DD, e.g. "07/12/2026"'),
+        ("07/12/26", "expected dd/mm/yyyy"),  # the year in full on the command line
+        ("tomorrow", "expected dd/mm/yyyy"),
+    ],
+)
+def test_parse_day_refuses_with_reasons(text: str, message: str) -> None:
+    from qaf.calendar import parse_day
+
+    with pytest.raises(ValueError, match=re.escape(message)):
+        parse_day(text)
+
+
+@given(st.integers(1, 9999), st.integers(1, 12))
+def test_parse_month_reads_numbers_and_names(year: int, month: int) -> None:
+    from qaf.calendar import parse_month
+
+    cycle = f"{year:04d}-{month:02d}"
+    name = date(2000, month, 1).strftime("%B")
+    for text in (cycle, f"{name} {year:04d}", f"{name[:3]} {year:04d}", f"{month}/{year:04d}"):
+        assert parse_month(text) == cycle
+    assert parse_month(f"  {name.upper()}-{year:04d} ") == cycle
+
+
+@pytest.mark.parametrize("text", ["2026-13", "13/2026", "Dec", "Decembre 2026", "2026", ""])
+def test_parse_month_refuses_with_the_expected_forms(text: str) -> None:
+    from qaf.calendar import parse_month
+
+    with pytest.raises(ValueError, match=r'expected YYYY-MM or a month and year, e\.g\. "2026-12"'):
+        parse_month(text)

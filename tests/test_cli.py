@@ -73,3 +73,61 @@ def test_init_unknown_framework_exits_2(tmp_path: Path) -> None:
     result = runner.invoke(app, ["init", str(tmp_path / "x"), "--framework", "atlantis"])
     assert result.exit_code == 2
     assert '"atlantis" is not a preset' in result.stderr
+
+
+def test_config_check_warns_about_the_sample_authoritys_values_f2(small_dir: Path) -> None:
+    """F2: a folder whose qaf.toml still has Northvale's name, sender, focus themes and
+    practice weeks (rules C1, C3) is told so, once per setting; exit 0 (warnings)."""
+    result = runner.invoke(app, ["config", "check", "--config", str(small_dir / "qaf.toml")])
+    assert result.exit_code == 0, result.output
+    err = " ".join(result.stderr.split())
+    for text in (
+        "[P1] warning: organisation.name is still the sample authority's value (\"Northvale "
+        "Borough Council\": set your council's name)",
+        "[T3] warning: notify.sender is still the sample authority's value "
+        '("qa-team@northvale.example": set the QA team\'s e-mail address)',
+        "[C3] warning: cycle.focus is still the sample authority's value (the sample's focus "
+        "themes: set yours, or {})",
+        "[C1] warning: cycle.practice_weeks is still the sample authority's value (2027-06 came "
+        "with the preset: set yours)",
+    ):
+        assert text in err
+
+
+def test_init_leaves_placeholders_that_config_check_flags_f2(small_dir: Path) -> None:
+    from qaf.workdir import own_council_text, preset_text
+
+    result = runner.invoke(app, ["init", str(small_dir / "new")])
+    assert result.exit_code == 0, result.output
+    assert "they say CHANGE ME" in result.stderr
+    text = (small_dir / "new" / "qaf.toml").read_text(encoding="utf-8")
+    assert "Northvale" not in text.split("[notify]")[0].split("[organisation]")[1]
+    assert 'name = "CHANGE ME: your council\'s name"' in text
+    assert "northvale.example" not in text
+    own = own_council_text(preset_text("generic")).replace("data/cases.xlsx", "data/cases.csv")
+    (small_dir / "qaf.toml").write_text(own, encoding="utf-8")
+    check = runner.invoke(app, ["config", "check", "--config", str(small_dir / "qaf.toml")])
+    assert check.exit_code == 0, check.output
+    err = " ".join(check.stderr.split())
+    assert "organisation.name is still the sample authority's value (\"CHANGE ME" in err
+    assert "notify.sender is still the sample authority's value (\"qa-team@change-me" in err
+    assert "cycle.focus" not in err and "cycle.practice_weeks" not in err  # commented out
+
+
+def test_demo_folder_keeps_the_sample_values_without_warnings_f2(small_dir: Path) -> None:
+    from qaf.config import read_config
+    from qaf.workdir import sample_leftovers
+
+    cfg = read_config(small_dir / "qaf.toml")
+    assert cfg.organisation.name == "Northvale Borough Council"
+    assert sample_leftovers(cfg, ["ann.other@northvale.example"]) == []  # the demo roster
+    assert len(sample_leftovers(cfg, ["ann.other@mycouncil.example"])) == 4
+
+
+def test_run_counts_say_1_warning_not_1_warnings_f1() -> None:
+    from qaf.ingest import counts_in_words
+
+    assert counts_in_words({"accepted": 1, "rejected": 0, "warnings": 1}) == (
+        "1 accepted, 0 rejected, 1 warning"
+    )
+    assert counts_in_words({"accepted": 2, "warnings": 0}) == "2 accepted, 0 warnings"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 
@@ -79,6 +80,20 @@ def test_demo_reports_carry_no_child_name(demo_dir: tuple[Path, str]) -> None:
     ]
     leaked = sorted(n for n in names for t in texts if n in t)
     assert leaked == []
+
+
+def test_p2_demo_quarter_report_says_what_we_learned(demo_dir: tuple[Path, str]) -> None:
+    # rule P2 (F16): the simulated rationales name nobody, and were all dropped as duplicates
+    folder, _ = demo_dir
+    md = (folder / "reports" / "2026Q3.md").read_text(encoding="utf-8")
+    learned = md[md.index("## What we learned") :]
+    strengths = learned[: learned.index("### Areas for improvement")]
+    improvements = learned[learned.index("### Areas for improvement") :]
+    for part in (strengths, improvements):
+        assert "_None in this period._" not in part
+        assert re.search(r"^> — Case P\d+ · \S+ .* · graded ", part, re.M)
+    assert "graded Good" in strengths or "graded Outstanding" in strengths
+    assert "graded Requires Improvement" in improvements or "graded Inadequate" in improvements
 
 
 def test_demo_twice_in_the_same_folder_does_not_redo_cycles(demo_dir: tuple[Path, str]) -> None:

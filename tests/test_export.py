@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import zipfile
 from datetime import datetime
 from pathlib import Path
@@ -134,3 +135,54 @@ def test_export_of_an_empty_register(tmp_path: Path) -> None:
         counts = export_register(reg, tmp_path / "out" / "empty.xlsx", tools=cfg.tools)
     assert counts == dict.fromkeys(SHEETS, 0)
     assert load_workbook(tmp_path / "out" / "empty.xlsx").sheetnames == list(SHEETS)
+
+
+def test_export_domain_columns_in_form_order_with_rationales(exported: tuple[Path, Path]) -> None:
+    """F12: D1, D2 ... D10 as on the form (not D1, D10, D11, D2), then each rationale."""
+    root, path = exported
+    ws = load_workbook(path)["Returns"]
+    headers = [c.value for c in ws[1]]
+    grade_ids = [
+        h.split()[0] for h in headers if re.match(r"D\d+ ", h) and not h.endswith("rationale")
+    ]
+    assert grade_ids == [f"D{i}" for i in range(1, 17)]
+    why = [h for h in headers if h.endswith(" rationale")]
+    assert why == [f"D{i} rationale" for i in range(1, 17)]
+    assert headers.index("D1 rationale") > max(
+        i for i, h in enumerate(headers) if h.startswith("D16 ") and h != "D16 rationale"
+    )
+    conn = connect(root / "qaf.db")
+    col = headers.index("D2 rationale")
+    for row in ws.iter_rows(min_row=2, max_row=10, values_only=True):
+        expected = conn.execute(
+            "SELECT rationale FROM domain_grades WHERE return_id = ? AND domain_id = 'D2'",
+            (row[0],),
+        ).fetchone()[0]
+        assert row[col] == (expected or None)
+    conn.close()
+
+
+def test_form_order_puts_unknown_domains_after_known_ones_naturally() -> None:
+    from qaf.export import form_order
+
+    cfg = read_config_text()
+    pairs = [("case-audit", d) for d in ("D10", "X2", "D2", "X10", "D1")]
+    assert form_order(pairs, cfg.tools) == [
+        ("case-audit", "D1"),
+        ("case-audit", "D2"),
+        ("case-audit", "D10"),
+        ("case-audit", "X2"),
+        ("case-audit", "X10"),
+    ]
+    assert form_order([("other", "R10"), ("other", "R9")], {}) == [
+        ("other", "R9"),
+        ("other", "R10"),
+    ]
+
+
+def read_config_text() -> object:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        (Path(d) / "qaf.toml").write_text(preset_text("generic"), encoding="utf-8")
+        return read_config(Path(d) / "qaf.toml")

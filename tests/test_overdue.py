@@ -153,10 +153,50 @@ def test_unresolved_recipient_is_listed_with_reason(cfg: Config, tmp_path: Path)
 # ------------------------------------------------------------- the CLI, quiet
 
 
-def test_quiet_when_nothing_is_late(cfg: Config) -> None:
+def test_says_so_when_nothing_is_late(cfg: Config) -> None:
+    """F14: a plain line instead of no output at all; exit 0; JSON stays an empty list."""
     Register.open(cfg.register_path).close()
     code, out, err = run(cfg, "overdue", "--as-of", "2027-01-05", "--fail-on-overdue")
+    assert (code, out, err) == (0, "Nothing is overdue on 05/01/2027.\n", "")
+    code, data = overdue_json(cfg, date(2027, 1, 5))
+    assert code == 0 and data["as_of"] == "2027-01-05" and data["items"] == []
+
+
+def test_quiet_when_nothing_is_late_with_quiet(cfg: Config) -> None:
+    Register.open(cfg.register_path).close()
+    code, out, err = run(cfg, "overdue", "--as-of", "2027-01-05", "--fail-on-overdue", "--quiet")
     assert (code, out, err) == (0, "", "")
+
+
+def test_safety_concern_email_says_so_in_subject_and_first_line(cfg: Config) -> None:
+    """Rule E3 (F14): a new safety concern is not "1 overdue item needing your attention"."""
+    from qaf.notify import overdue_messages
+
+    items = compute_overdue(
+        date(2027, 1, 21),
+        [
+            pending("safety", date(2027, 1, 21), ref="2", rule="E3", responsible="Tia Manager"),
+            pending("late-return", DEC_DUE, ref="A"),
+        ],
+        read_staff(cfg.staff),
+        cfg,
+        calendar(cfg),
+    )
+    messages, _ = overdue_messages(items, set(), as_of=date(2027, 1, 21), organisation="Testshire")
+    by_name = {m.name: m for m in messages}
+    tia = by_name["Tia Manager"]
+    case = items[0].case_id
+    assert tia.subject.startswith(f"[qaf] Safety concern: case {case}")
+    assert tia.subject.endswith("(21/01/2027)")
+    assert "overdue item" not in tia.subject or " and 1 overdue item" in tia.subject
+    opening = tia.body.splitlines()[2]
+    assert opening.startswith(
+        f"SAFETY CONCERN: an auditor has raised an immediate safety concern "
+        f"about case {case} (rule E3)."
+    )
+    plain = [m for m in messages if not any(k[0].startswith("safety:") for k in m.keys)]
+    assert plain and all("overdue item" in m.subject for m in plain)
+    assert all("Safety" not in m.subject for m in plain)
 
 
 def test_fail_on_overdue_and_formats(cfg: Config) -> None:
@@ -164,6 +204,7 @@ def test_fail_on_overdue_and_formats(cfg: Config) -> None:
         reg.overdue_fixture_allocations([allocation("A-2026-12-0001", DEC_DUE)])
     code, out, _ = run(cfg, "overdue", "--as-of", "2027-01-12", "--fail-on-overdue")
     assert code == 1 and "late-return:A-2026-12-0001" in out
+    assert out.startswith("Overdue on 12/01/2027: 1 item\n")  # F1: "1 item", not ": 1"
     code, out, _ = run(cfg, "overdue", "--as-of", "2027-01-12")
     assert code == 0
     code, data = overdue_json(cfg, date(2027, 1, 12))
@@ -231,6 +272,52 @@ def test_extend_rule_t6(cfg: Config) -> None:  # rule T6
         cfg, "extend", "A1", "--to", "2027-01-29", "--agreed-by", "Hal Head", "--on", "2027-01-18"
     )
     assert code == 1 and "2027-01-15" in err
+
+
+def test_safety_subject_names_alerts_and_overdue_items_too(cfg: Config) -> None:
+    """Rule E3 with E1 alerts in the same message: the safety concern leads the subject."""
+    from qaf.notify import _body, _subject
+
+    items = compute_overdue(
+        date(2027, 1, 21),
+        [
+            pending("safety", date(2027, 1, 21), ref="2", rule="E3", responsible="Tia Manager"),
+            pending("discussion", date(2027, 1, 18), ref="1", rule="T2", responsible="Tia Manager"),
+        ],
+        read_staff(cfg.staff),
+        cfg,
+        calendar(cfg),
+    )
+    entries = [(it, 1, "Team Manager") for it in items]
+    subject = _subject(entries, date(2027, 1, 21), news=[object()])  # type: ignore[list-item]
+    case = items[0].case_id
+    assert (
+        subject
+        == f"[qaf] Safety concern: case {case}, 1 audit alert and 1 overdue item (21/01/2027)"
+    )
+    body = _body("Tia Manager", entries, date(2027, 1, 21), "Testshire").splitlines()
+    assert body[2].startswith("SAFETY CONCERN:")
+    assert (
+        body[4]
+        == "On Thursday 21 January 2027 the safety concern and the overdue audit work below need you."
+    )
+
+
+def test_extend_and_overdue_take_uk_dates_f20(cfg: Config) -> None:
+    """F20: --to, --on and --as-of accept dd/mm/yyyy as well as YYYY-MM-DD (rule T6)."""
+    with Register.open(cfg.register_path) as reg:
+        reg.overdue_fixture_allocations([allocation("A1", DEC_DUE)])
+    code, _, err = run(
+        cfg, "extend", "A1", "--to", "15/01/2027", "--agreed-by", "Hal Head", "--on", "31/12/2026"
+    )
+    assert code == 0, err
+    _, data = overdue_json(cfg, date(2027, 1, 19))
+    assert [i["due"] for i in data["items"]] == ["2027-01-15"]
+    code, out, _ = run(cfg, "overdue", "--as-of", "15/01/2027")
+    assert (code, out) == (0, "Nothing is overdue on 15/01/2027.\n")
+    code, _, err = run(cfg, "extend", "A1", "--to", "2027/01/29", "--agreed-by", "Hal Head")
+    assert code == 2
+    assert '--to: "2027/01/29" is not a date: expected dd/mm/yyyy or YYYY-MM-DD' in err
 
 
 def test_done_closes_followups_and_refuses_late_returns(cfg: Config) -> None:

@@ -262,6 +262,52 @@ def test_p3_no_staff_or_child_names_in_the_report(workdir: Path) -> None:
     assert not {"name", "child_name"} & columns  # the register has nowhere to keep them
 
 
+def test_p2_what_we_learned_quotes_rationales_that_name_nobody(tmp_path: Path) -> None:
+    """Rule P2 (F16): a rationale with no staff name to mask used to be dropped as a duplicate
+    of itself, so the section was always empty unless every text named someone."""
+    wd = make_workdir(tmp_path, first="2026-07", last="2026-09", as_of=AS_OF, per_cycle=30)
+    conn = connect(wd / "qaf.db")
+    conn.execute(
+        "UPDATE domain_grades SET rationale = CASE WHEN grade IN ('Good', 'Outstanding') "
+        "THEN 'Visits are purposeful and the plan is reviewed (' || domain_id || ').' "
+        "ELSE 'Plan drifts between reviews (' || domain_id || ' ' || return_id || ').' END"
+    )
+    conn.commit()
+    cases = {r[0] for r in conn.execute("SELECT case_id FROM returns WHERE cycle = '2026-08'")}
+    conn.close()
+    data = build(wd, rp.month_period("2026-08"))
+    assert data.strengths and data.improvements
+    assert {q.grade for q in data.strengths} <= {"Good", "Outstanding"}
+    assert {q.grade for q in data.improvements} <= {"Requires Improvement", "Inadequate"}
+    assert {q.case_id for q in data.strengths + data.improvements} <= cases  # P3: case IDs
+    assert len({q.text for q in data.strengths}) == len(data.strengths)  # no repeats
+    weakest = {d.domain_id for d in data.domains[:3]}
+    assert {q.about.split()[0] for q in data.improvements} & weakest
+    md = rp.render(data, "md")
+    learned = md[md.index("## What we learned") :]
+    assert "_None in this period._" not in learned
+    assert "Plan drifts between reviews" in learned
+
+
+def test_p2_learning_prefers_domains_graded_often_enough_to_show(tmp_path: Path) -> None:
+    """Rule P2/P3: a domain graded fewer times than suppress_below gives no lesson ahead of
+    one whose counts are shown."""
+    wd = make_workdir(tmp_path, first="2026-07", last="2026-09", as_of=AS_OF, per_cycle=30)
+    conn = connect(wd / "qaf.db")
+    ids = [r[0] for r in conn.execute("SELECT id FROM returns WHERE cycle = '2026-08'")]
+    conn.executemany(
+        "INSERT INTO domain_grades (return_id, domain_id, grade, na, rationale) "
+        "VALUES (?, 'D99', 'Inadequate', 0, 'A rare domain, weakest of all.')",
+        [(i,) for i in ids[:2]],
+    )
+    conn.commit()
+    conn.close()
+    data = build(wd, rp.month_period("2026-08"))
+    assert data.domains[0].domain_id == "D99"  # weakest, but graded only twice
+    assert data.improvements
+    assert data.improvements[0].about.split()[0] != "D99"
+
+
 # ------------------------------------------------------------- suppression
 
 
@@ -306,6 +352,140 @@ def test_p3_suppression_rules() -> None:
     assert sup.pct(0, 20) == "0%"
     assert sup.pct(15, 20) == "75%"
     assert rp.Suppression(0).count(1) == "1"
+
+
+def _hidden(cell: str) -> bool:
+    return cell.startswith("<") or cell == rp.DASH
+
+
+def _check_grade_rows(table: rp.Table, levels: tuple[str, ...], fixed_n: bool) -> int:
+    """Each relation of a grade row (grades + returns; good grades + Good or better; the
+    rest + Good or better + returns) has 0 or 2+ hidden figures; the number of hidden."""
+    count = 0
+    for row in table.rows:
+        n, grades, gob = row[1], dict(zip(levels, row[2 : 2 + len(levels)], strict=True)), row[-1]
+        n_hidden = _hidden(n) and not fixed_n
+        good = [_hidden(grades[lvl]) for lvl in levels[:2]]
+        bad = [_hidden(grades[lvl]) for lvl in levels[2:]]
+        for rel in ([*good, *bad, n_hidden], [*good, _hidden(gob)], [*bad, _hidden(gob), n_hidden]):
+            assert sum(rel) != 1, (table.title, row)
+        count += sum(good) + sum(bad)
+    return count
+
+
+def test_p3_secondary_suppression_in_grade_tables(tmp_path: Path) -> None:
+    """Rule P3 (F17): a hidden grade count cannot be worked out by subtraction from the
+    returns or the Good-or-better share of its row, or from the overall row."""
+    wd = make_workdir(tmp_path, first="2026-07", last="2026-09", as_of=AS_OF, per_cycle=30)
+    data = build(wd, rp.month_period("2026-08"))
+    levels = data.levels
+    overall = rp.Table(
+        ("", "n", *levels, "gob"),
+        (
+            (
+                "all",
+                str(data.graded),
+                *(r[1] for r in data.tables["grades_overall"].rows),
+                data.good_share_text,
+            ),
+        ),
+    )
+    hidden = _check_grade_rows(overall, levels, fixed_n=True)
+    for key in ("grades_team", "grades_service", "grades_category", "domains"):
+        hidden += _check_grade_rows(data.tables[key], levels, fixed_n=False)
+        for i in range(1, len(levels) + 2):  # a column of a breakdown adds up to the overall
+            if key != "domains":
+                assert sum(_hidden(row[i]) for row in data.tables[key].rows) != 1 or all(
+                    _hidden(c) for c in overall.rows[0][i : i + 1]
+                ), (key, i)
+    assert hidden  # the fixture does have small counts
+    secondary = [
+        c
+        for key in ("grades_overall", "grades_team", "grades_service", "grades_category")
+        for r in data.tables[key].rows
+        for c in r[1:-1]
+        if c == rp.DASH
+    ]
+    assert secondary  # some figures were hidden only to protect small ones
+    comparison = {row[0]: row[1] for row in data.tables["comparison"].rows}
+    for lvl, row in zip(levels, data.tables["grades_overall"].rows, strict=True):
+        assert _hidden(comparison[f"{lvl} %"]) == _hidden(row[1])  # the same figures hidden
+    assert any("a second figure is also shown" in n for n in data.notes)
+
+
+def test_p3_headline_safety_count_is_suppressed_like_the_table(tmp_path: Path) -> None:
+    """Rule P3 (F17): 'Immediate safety concerns raised' said 1 while the table said <5."""
+    wd = make_workdir(tmp_path, first="2026-07", last="2026-09", as_of=AS_OF, per_cycle=30)
+    conn = connect(wd / "qaf.db")
+    conn.execute("UPDATE returns SET safety_concern = 0")
+    conn.execute(
+        "UPDATE returns SET safety_concern = 1 WHERE id = "
+        "(SELECT min(id) FROM returns WHERE cycle = '2026-08' AND superseded_by IS NULL)"
+    )
+    conn.commit()
+    conn.close()
+    data = build(wd, rp.month_period("2026-08"))
+    assert data.safety_concerns == 1 and data.safety_text == "<5"
+    assert "Immediate safety concerns raised: **<5**" in rp.render(data, "md")
+    assert '<span class="v">&lt;5</span><span class="l">immediate safety' in rp.render(data, "html")
+
+
+def test_p3_chart_tooltips_carry_no_hidden_share(tmp_path: Path) -> None:
+    """Rule P3 (F17): the domain chart's tooltip said '75% Good or better of 4'."""
+    wd = make_workdir(tmp_path, first="2026-07", last="2026-09", as_of=AS_OF, per_cycle=30)
+    conn = connect(wd / "qaf.db")
+    ids = [r[0] for r in conn.execute("SELECT id FROM returns WHERE cycle = '2026-08'")]
+    conn.executemany(
+        "INSERT INTO domain_grades (return_id, domain_id, grade, na, rationale) "
+        "VALUES (?, 'D77', ?, 0, '')",
+        [(ids[0], "Inadequate"), *((i, "Good") for i in ids[1:4])],
+    )
+    conn.commit()
+    conn.close()
+    data = build(wd, rp.month_period("2026-08"))
+    small = next(d for d in data.domains if d.domain_id == "D77")
+    assert small.graded == 4 and small.share_hidden
+    html = rp.render(data, "html")
+    titles = re.findall(r"<title>([^<]*)</title>", html)
+    assert "D77: share hidden (&lt;5 graded; P3)" in titles
+    assert not any(t.startswith("D77") and "%" in t for t in titles)
+    for d in data.domains:
+        if d.share_hidden:
+            assert not any(t.startswith(f"{d.domain_id} ") and "%" in t for t in titles)
+    assert "under 50% Good or better" in html and "75% or more Good or better" in html
+
+
+def test_p2_roles_grouped_in_the_configured_spelling_and_blank_teams_explained(
+    tmp_path: Path,
+) -> None:
+    """F18: "team manager" and "Team Manager " are one row, "Team Manager"; a "(no team)"
+    row says where it comes from."""
+    wd = make_workdir(tmp_path, first="2026-07", last="2026-09", as_of=AS_OF, per_cycle=30)
+    conn = connect(wd / "qaf.db")
+    ids = [
+        r[0]
+        for r in conn.execute(
+            "SELECT audit_id FROM allocations WHERE cycle = '2026-08' "
+            "AND auditor_role = 'Team Manager' ORDER BY audit_id"
+        )
+    ]
+    assert len(ids) >= 3
+    conn.execute("UPDATE allocations SET auditor_role = 'team manager' WHERE audit_id = ?", ids[:1])
+    conn.execute(
+        "UPDATE allocations SET auditor_role = 'Team Manager ' WHERE audit_id = ?", ids[1:2]
+    )
+    conn.execute("UPDATE allocations SET team = '' WHERE audit_id = ?", ids[2:3])
+    conn.commit()
+    conn.close()
+    data = build(wd, rp.month_period("2026-08"))
+    roles = [row[0] for row in data.tables["completion_role"].rows]
+    assert roles.count("Team Manager") == 1
+    assert not {"team manager", "Team Manager "} & set(roles)
+    team_table = data.tables["completion_team"]
+    assert "(no team)" in [row[0] for row in team_table.rows]
+    assert "the case list gave no team" in team_table.note
+    assert "the case list gave no team" in rp.render(data, "md")
+    assert not data.tables["grades_category"].note  # nothing blank there
 
 
 # ------------------------------------------------------------- empty period
@@ -535,6 +715,13 @@ def test_p1_cli_bad_period_is_a_usage_error(workdir: Path, args: list[str]) -> N
     assert res.exit_code == 2
 
 
+def test_p1_month_in_words_like_the_quarter_f20() -> None:
+    assert rp.month_period("October 2026") == rp.month_period("2026-10")
+    assert rp.month_period("Oct 2026").label == "October 2026"
+    with pytest.raises(ValueError, match="is not a month"):
+        rp.month_period("October")
+
+
 def test_p1_cli_report_without_register_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "qaf.toml").write_text(preset_text("generic"), encoding="utf-8")
     res = runner.invoke(
@@ -583,3 +770,18 @@ def test_p1_demo_report_step_writes_both_formats(workdir: Path) -> None:
     assert [p.name for p in paths] == ["2027-06.md", "2027-06.html"]
     assert all(p.exists() for p in paths)
     assert said and said[0].startswith("June 2027:")
+
+
+def test_p2_what_we_learned_skips_the_same_sentences_in_another_order(tmp_path: Path) -> None:
+    """Rule P2: "A. B." and "B. A." are one lesson, quoted once."""
+    wd = make_workdir(tmp_path, first="2026-07", last="2026-09", as_of=AS_OF, per_cycle=30)
+    conn = connect(wd / "qaf.db")
+    conn.execute(
+        "UPDATE domain_grades SET rationale = CASE WHEN return_id % 2 = 0 "
+        "THEN 'Visits are purposeful. The plan is reviewed.' "
+        "ELSE 'The plan is reviewed. Visits are purposeful.' END"
+    )
+    conn.commit()
+    conn.close()
+    data = build(wd, rp.month_period("2026-08"))
+    assert len(data.strengths) == 1 and len(data.improvements) == 1

@@ -115,3 +115,45 @@ def test_p3_html_report_is_self_contained(report_html: Path) -> None:
     assert "<script" not in html
     assert not re.search(r"<[^>]*\s(?:src|href)\s*=", html)  # no attribute fetching anything
     assert "@import" not in html and "url(" not in html
+
+
+MEASURE = """<script>
+const out = [];
+document.querySelectorAll("svg").forEach((svg, i) => {
+  const width = svg.viewBox.baseVal.width;
+  svg.querySelectorAll("text").forEach((t) => {
+    const b = t.getBBox();
+    if (b.x < -0.5 || b.x + b.width > width + 0.5) out.push(i + ": " + t.textContent);
+  });
+});
+document.body.setAttribute("data-overflow", JSON.stringify(out));
+document.body.setAttribute("data-texts", document.querySelectorAll("svg text").length);
+</script>"""
+
+
+def test_p2_chart_labels_stay_inside_the_charts(report_html: Path, tmp_path: Path) -> None:
+    """F17: domain labels ran off the left edge (")2 Risk is identified…"); every text of
+    every chart, the report's and one with very long labels, is measured in Chromium."""
+    from qaf import charts
+
+    svgs = re.findall(
+        r"<svg class=\"chart\".*?</svg>", report_html.read_text(encoding="utf-8"), re.S
+    )
+    assert len(svgs) == 3
+    long = "D13 " + "Wide Words Make Wide Labels " * 4
+    svgs.append(charts.bar_chart([(long, 60.0, long), ("D9 " + "m" * 80, None, "x")], "t"))
+    svgs.append(
+        charts.stacked_share_bars(
+            [("Multi-Agency Safeguarding Hub West", {"Good": 6, "Inadequate": 5})],
+            ("Outstanding", "Good", "Requires Improvement", "Inadequate"),
+            "t",
+        )
+    )
+    page = tmp_path / "charts.html"
+    page.write_text("<html><body>" + "".join(svgs) + MEASURE + "</body></html>", encoding="utf-8")
+    dom = chromium(["--dump-dom", page.as_uri()], tmp_path)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    texts = re.search(r'data-texts="(\d+)"', dom.stdout)
+    assert texts and int(texts.group(1)) > 50
+    overflow = re.search(r'data-overflow="([^"]*)"', dom.stdout)
+    assert overflow and overflow.group(1) == "[]", overflow and overflow.group(1)

@@ -163,3 +163,12 @@ def test_p2_json_for_an_empty_period(small: Path) -> None:
     data = json.loads(out)
     assert data["empty"] is True
     assert data["summary"]["allocated"] == 0 and data["summary"]["returned_share"] == rp.DASH
+
+
+def test_p3_json_safety_count_is_suppressed_like_the_pack(small: Path) -> None:
+    """F17: the headline safety count is "<5" in the pack, so in the JSON too."""
+    data = build(small, rp.quarter_period("2026Q3"))
+    out = rp.report_json(data)
+    assert out["summary"]["safety_concerns"] == data.safety_text
+    if 0 < data.safety_concerns < 5:
+        assert out["summary"]["safety_concerns"] == "<5"
