@@ -628,7 +628,7 @@ def _ingest_table(result: Any) -> None:
 
 # ================================================================= overdue
 # Exit codes of overdue / extend / done (README "Running from cron"):
-#   overdue: 0 ran (late items are listed, or "Nothing is overdue", silent with --quiet);
+#   overdue: 0 ran (late items are listed; nothing printed when none, but at a terminal);
 #            1 --fail-on-overdue and something is late, or a message could not be sent;
 #            2 configuration, register or roster error, or the lock is held too long.
 #   extend:  0 recorded; 1 refused under rule T6 (reason given); 2 unknown audit, bad date.
@@ -791,6 +791,11 @@ def _write_overdue_csv(items: list[Any]) -> None:
         w.writerow([d[k] for k in OVERDUE_CSV_FIELDS])
 
 
+def _interactive() -> bool:
+    """True when a person is reading stdout (a terminal), not cron or a pipe."""
+    return sys.stdout.isatty()
+
+
 @app.command()
 def overdue(
     config: ConfigOpt = None,
@@ -810,7 +815,9 @@ def overdue(
     ] = False,
     quiet: Annotated[
         bool,
-        typer.Option("--quiet", "-q", help="Print nothing when nothing is late (for cron)."),
+        typer.Option(
+            "--quiet", "-q", help="Print nothing when nothing is late, even at a terminal."
+        ),
     ] = False,
     lock_wait: Annotated[
         float,
@@ -821,8 +828,8 @@ def overdue(
 
     Also lists the alerts raised by returns (grade, re-audit: rules E1, E2) not yet
     e-mailed; --notify sends them with the escalations, each once.
-    When nothing is late and no alert is waiting it says so (exit 0); --quiet prints
-    nothing then, for cron. Rules T1-T7, E1-E3, M1.
+    When nothing is late and no alert is waiting it prints nothing (exit 0), so cron
+    mails only bad news; at a terminal it says so (--quiet: not even then). Rules T1-T7, E1-E3, M1.
 
     Example: qaf overdue --notify --fail-on-overdue --quiet
     """
@@ -869,7 +876,7 @@ def overdue(
             _print_overdue(items, day)
         if alerts:
             _print_alerts(alerts, sending=notify)
-        if not items and not alerts and not quiet:
+        if not items and not alerts and not quiet and _interactive():
             sys.stdout.write(f"Nothing is overdue on {day.strftime('%d/%m/%Y')}.\n")
     if delivery is not None:
         failed = _report_delivery(delivery)

@@ -153,8 +153,11 @@ def test_unresolved_recipient_is_listed_with_reason(cfg: Config, tmp_path: Path)
 # ------------------------------------------------------------- the CLI, quiet
 
 
-def test_says_so_when_nothing_is_late(cfg: Config) -> None:
-    """F14: a plain line instead of no output at all; exit 0; JSON stays an empty list."""
+def test_says_so_at_a_terminal_when_nothing_is_late(
+    cfg: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """F14: at a terminal, a plain line instead of no output at all; exit 0; JSON an empty list."""
+    monkeypatch.setattr("qaf.cli._interactive", lambda: True)
     Register.open(cfg.register_path).close()
     code, out, err = run(cfg, "overdue", "--as-of", "2027-01-05", "--fail-on-overdue")
     assert (code, out, err) == (0, "Nothing is overdue on 05/01/2027.\n", "")
@@ -162,8 +165,12 @@ def test_says_so_when_nothing_is_late(cfg: Config) -> None:
     assert code == 0 and data["as_of"] == "2027-01-05" and data["items"] == []
 
 
-def test_quiet_when_nothing_is_late_with_quiet(cfg: Config) -> None:
+def test_silent_for_cron_when_nothing_is_late(cfg: Config, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 5: quiet when nothing is late (cron mails any output), and --quiet at a terminal."""
     Register.open(cfg.register_path).close()
+    code, out, err = run(cfg, "overdue", "--as-of", "2027-01-05", "--fail-on-overdue")
+    assert (code, out, err) == (0, "", "")
+    monkeypatch.setattr("qaf.cli._interactive", lambda: True)
     code, out, err = run(cfg, "overdue", "--as-of", "2027-01-05", "--fail-on-overdue", "--quiet")
     assert (code, out, err) == (0, "", "")
 
@@ -313,8 +320,8 @@ def test_extend_and_overdue_take_uk_dates_f20(cfg: Config) -> None:
     assert code == 0, err
     _, data = overdue_json(cfg, date(2027, 1, 19))
     assert [i["due"] for i in data["items"]] == ["2027-01-15"]
-    code, out, _ = run(cfg, "overdue", "--as-of", "15/01/2027")
-    assert (code, out) == (0, "Nothing is overdue on 15/01/2027.\n")
+    code, out, _ = run(cfg, "overdue", "--as-of", "15/01/2027", "--format", "json")
+    assert code == 0 and (json.loads(out)["as_of"], json.loads(out)["items"]) == ("2027-01-15", [])
     code, _, err = run(cfg, "extend", "A1", "--to", "2027/01/29", "--agreed-by", "Hal Head")
     assert code == 2
     assert '--to: "2027/01/29" is not a date: expected dd/mm/yyyy or YYYY-MM-DD' in err
