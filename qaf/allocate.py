@@ -36,6 +36,7 @@ officer (DESIGN §1):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from collections import defaultdict, deque
@@ -173,6 +174,7 @@ class Arithmetic:
     theme_mode: str
     theme_cases: int  # eligible cases in the theme
     words: str
+    extra: tuple[tuple[str, int], ...] = ()  # (quota name, cases) drawn on top of the sample
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -191,6 +193,7 @@ class Arithmetic:
             "theme": self.theme,
             "theme_mode": self.theme_mode,
             "theme_cases": self.theme_cases,
+            "extra": [{"quota": q, "cases": n} for q, n in self.extra],
             "words": self.words,
         }
 
@@ -350,21 +353,29 @@ def largest_remainder(
 
 @dataclass(frozen=True)
 class Auditor:
+    """A node of the assignment: one auditor under one quota (or a team, ``unit = "team"``)."""
+
     member: StaffMember
     capacity: int
     scope: str
     tool: str
+    quota: Quota | None = None
+    # unit = "team": the team's available holders of the role, who share its count; the
+    # node's ``member`` then stands for the team (no name, so no own-caseload test at the node)
+    members: tuple[StaffMember, ...] = ()
+    filter_id: int = -1  # index of the quota's ``cases`` filter (rule A1, GAPS 4); -1: none
 
 
 @dataclass
 class _Group:
-    key: tuple[str, ...]
+    key: tuple[Any, ...]
     team: str
     service: str
     worker: str  # only set when the worker is an auditor
     excluded: str  # another auditor name excluded (re-audit: the previous auditor)
     items: list[Any] = field(default_factory=list)
     manager: str = ""  # the worker's line manager, when a "line-managed" scope needs it
+    tags: frozenset[int] = frozenset()  # the quota ``cases`` filters its cases match
 
 
 def may_audit(
@@ -418,12 +429,15 @@ def eligibility(groups: Sequence[_Group], auditors: Sequence[Auditor]) -> list[l
     keys = [_auditor_key(a) for a in auditors]
     by_name: dict[str, list[int]] = defaultdict(list)
     for j, k in enumerate(keys):
-        by_name[k[0]].append(j)
+        if k[0]:  # a team node has no name (unit = "team")
+            by_name[k[0]].append(j)
     by_scope: dict[str, list[int]] = defaultdict(list)
     for j, k in enumerate(keys):
         by_scope[k[3]].append(j)
     team = [k[1] for k in keys]
     service = [k[2] for k in keys]
+    filters = [a.filter_id for a in auditors]
+    filtered = any(f >= 0 for f in filters)
     out = []
     for g in groups:
         gt, gs, gw, gx, gm = _group_key(g)
@@ -444,6 +458,8 @@ def eligibility(groups: Sequence[_Group], auditors: Sequence[Auditor]) -> list[l
                 if gm and keys[j][0] == gm and j not in banned
             ]
         )
+        if filtered:
+            allowed = [j for j in allowed if filters[j] < 0 or filters[j] in g.tags]
         allowed.sort()
         out.append(allowed)
     return out
@@ -567,20 +583,216 @@ def quota_auditors(
     staff: Sequence[StaffMember], quotas: Sequence[Quota], day: date
 ) -> tuple[list[Auditor], int]:
     """Available staff with a quota role (rules A1, A3); also how many are unavailable."""
-    by_role: dict[str, Quota] = {}
+    found = quota_nodes(staff, quotas, day)
+    return found.nodes, found.away
+
+
+def member_matches(member: StaffMember, criteria: Mapping[str, tuple[str, ...]]) -> bool:
+    """A roster row is in a quota's ``auditors`` filter when any listed column has a listed value
+    (the same reading as a theme's case filter, rule C3)."""
+    for column, values in criteria.items():
+        v = getattr(member, column, None)
+        if v is not None and _norm(str(v)) in {_norm(x) for x in values}:
+            return True
+    return False
+
+
+def quotas_of(member: StaffMember, quotas: Sequence[Quota]) -> list[Quota]:
+    """The case quotas that apply to a member of staff (rule A1).
+
+    Precedence: a quota with an ``auditors`` filter that matches the member replaces the
+    quotas of the same role and tool without one (Lancashire's MASH managers do two
+    learning spaces a month instead of one a quarter). A filtered quota that does not
+    match does not apply. Quotas whose subject is a person (``subject = "staff"``) are not
+    case quotas and are left out here.
+    """
+    role = _norm(member.role)
+    mine = [q for q in quotas if _norm(q.role) == role and q.subject == "case"]
+    hits = [q for q in mine if q.auditors and member_matches(member, q.auditors)]
+    replaced = {_norm(q.tool) for q in hits}
+    return [
+        q
+        for q in mine
+        if any(q is h for h in hits) or (not q.auditors and _norm(q.tool) not in replaced)
+    ]
+
+
+@dataclass
+class QuotaNodes:
+    """The assignment nodes of some quotas on one day (rules A1, A3)."""
+
+    nodes: list[Auditor]
+    away: int  # unavailable staff who hold one of these quotas
+    # unit = "team": normalised team -> why its cases cannot be placed (nobody available, A3)
+    team_gaps: dict[str, str] = field(default_factory=dict)
+
+
+def case_filter_ids(quotas: Sequence[Quota]) -> list[Mapping[str, tuple[str, ...]]]:
+    """The distinct ``cases`` filters of the quotas; a quota's filter id is its index here."""
+    out: list[Mapping[str, tuple[str, ...]]] = []
     for q in quotas:
-        by_role.setdefault(normalise(q.role), q)
-    out: list[Auditor] = []
+        if q.cases and q.cases not in out:
+            out.append(q.cases)
+    return out
+
+
+def quota_nodes(
+    staff: Sequence[StaffMember],
+    quotas: Sequence[Quota],
+    day: date,
+    *,
+    only: Callable[[Quota], bool] | None = None,
+    capacity: Callable[[Quota, StaffMember], int] | None = None,
+    filters: Sequence[Mapping[str, tuple[str, ...]]] = (),
+) -> QuotaNodes:
+    """One node per available auditor and quota, in roster order, or per team (``unit =
+    "team"``: the team's count, shared by its available holders of the role).
+
+    ``quotas`` are all the quotas (precedence looks at every one, :func:`quotas_of`); ``only``
+    keeps the ones wanted here (e.g. the sample's). ``capacity`` gives the auditor's count
+    this cycle (default ``per_cycle``; quarter and year quotas pass what is owed, rule A1).
+    A team whose holders of the role are all unavailable gets no node; ``team_gaps`` says
+    why its cases stay unallocated (rule A3).
+    """
+    nodes: list[Auditor] = []
     away = 0
+    teams: dict[tuple[int, str], list[StaffMember]] = {}  # (quota index, team) -> holders
+    team_slot: dict[tuple[int, str], int] = {}  # where the team's node goes in ``nodes``
+    index = {id(q): i for i, q in enumerate(quotas)}
     for m in staff:
-        quota = by_role.get(_norm(m.role))
-        if quota is None or quota.per_cycle <= 0:
+        mine = [q for q in quotas_of(m, quotas) if only is None or only(q)]
+        if not mine:
             continue
-        if not m.available_on(day):
-            away += 1
-            continue
-        out.append(Auditor(m, quota.per_cycle, quota.scope, quota.tool))
-    return out, away
+        present = m.available_on(day)
+        counted = False
+        for q in mine:
+            if q.unit == "team":
+                key = (index[id(q)], _norm(m.team))
+                if key not in team_slot:
+                    team_slot[key] = len(nodes)
+                    nodes.append(Auditor(m, 0, q.scope, q.tool, q))  # placeholder
+                    teams[key] = []
+                if present:
+                    teams[key].append(m)
+                elif not counted:
+                    away += 1
+                    counted = True
+                continue
+            n = capacity(q, m) if capacity else q.per_cycle
+            if n <= 0:
+                continue
+            if not present:
+                if not counted:
+                    away += 1
+                    counted = True
+                continue
+            fid = filters.index(q.cases) if q.cases and q.cases in filters else -1
+            nodes.append(Auditor(m, n, q.scope, q.tool, q, filter_id=fid))
+    gaps: dict[str, str] = {}
+    for key, slot in team_slot.items():
+        first = nodes[slot]
+        tq = first.quota
+        assert tq is not None
+        holders = teams[key]
+        fid = filters.index(tq.cases) if tq.cases and tq.cases in filters else -1
+        if holders and tq.per_cycle > 0:
+            stand_in = StaffMember("", "", tq.role, first.member.team, first.member.service)
+            nodes[slot] = Auditor(
+                stand_in, tq.per_cycle, tq.scope, tq.tool, tq, tuple(holders), filter_id=fid
+            )
+        else:
+            nodes[slot] = Auditor(first.member, 0, tq.scope, tq.tool, tq)
+            if tq.per_cycle > 0:
+                team = first.member.team or "no team"
+                gaps[key[1]] = (
+                    f"no available {tq.role} in {team} for the team's "
+                    f"{_n(tq.per_cycle, tq.name or 'audit')} "
+                    f"(rule A3: every {tq.role} of the team is unavailable)"
+                )
+    return QuotaNodes([a for a in nodes if a.capacity > 0], away, gaps)
+
+
+def cycle_themes(cfg: Config, cycle: str) -> tuple[str, ...]:
+    """The cycle's programme-of-focus themes this month (rule C3)."""
+    themes = cfg.cycle.focus_themes.get(cycle)
+    if themes:
+        return tuple(themes)
+    theme = cfg.cycle.focus.get(cycle)
+    return (theme,) if theme else ()
+
+
+def quota_themes(cfg: Config, quota: Quota, cycle: str) -> tuple[str, ...]:
+    """A quota's themes this month: its own programme when it has one, else the cycle's (C3)."""
+    if quota.focus is not None:
+        return tuple(quota.focus.get(cycle, ()))
+    return cycle_themes(cfg, cycle)
+
+
+def theme_criteria(cfg: Config, themes: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """The case filters of several themes merged: a case in any of them is in focus (C3)."""
+    criteria: dict[str, tuple[str, ...]] = {}
+    for t in themes:
+        for column, values in cfg.cycle.themes.get(t, {}).items():
+            criteria[column] = (*criteria.get(column, ()), *values)
+    return criteria
+
+
+FOCUS_TAG = -1  # a group tag: the group's cases are in the quota's focus (extra draws)
+
+
+def _tagger(
+    filters: Sequence[Mapping[str, tuple[str, ...]]],
+    focus: Callable[[Case], bool] | None = None,
+) -> Callable[[Case], frozenset[int]] | None:
+    """Which quota ``cases`` filters (by index) a case matches, plus FOCUS_TAG when in focus."""
+    if not filters and focus is None:
+        return None
+    tests = [(i, _theme_test(_theme_sets(f))) for i, f in enumerate(filters)]
+
+    def tags(case: Case) -> frozenset[int]:
+        out = {i for i, test in tests if test(case)}
+        if focus is not None and focus(case):
+            out.add(FOCUS_TAG)
+        return frozenset(out)
+
+    return tags
+
+
+class _ToolChooser:
+    """Rule A1 (GAPS 6): the tool of an allocation is the first ``tool_by_theme`` theme its
+    case is in, else the quota's tool."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.tests: dict[str, Callable[[Case], bool]] = {}
+
+    def __call__(self, node: Auditor, case: Case) -> str:
+        q = node.quota
+        if q is None or not q.tool_by_theme:
+            return node.tool
+        for theme, tool in q.tool_by_theme.items():
+            test = self.tests.get(theme)
+            if test is None:
+                sets = _theme_sets(self.cfg.cycle.themes.get(theme, {}))
+                test = self.tests[theme] = _theme_test(sets) if sets else (lambda c: False)
+            if test(case):
+                return tool
+        return node.tool
+
+
+Placed = tuple[Case, StaffMember, str, str, "PriorReturn | None"]  # case, auditor, tool, type, prev
+
+
+def period_capacity(
+    cfg: Config,
+    cycle: str,
+    staff: Sequence[StaffMember],
+    day: date,
+    history: History,
+    seed: int,
+) -> Callable[[Quota, StaffMember], int] | None:
+    """Counts for quarter and year quotas this cycle (rule A1, GAPS 1); None when none."""
+    return None
 
 
 def allocate_cycle(
@@ -600,24 +812,34 @@ def allocate_cycle(
     window = cfg.sample.exclude_audited_within_months
     closed = {normalise(s) for s in cfg.cases.closed}
     notes: list[str] = []
+    case_quotas = [q for q in cfg.quotas if q.subject == "case"]
+    sample_quotas = [q for q in case_quotas if q.draw == "sample"]
+    extra_quotas = [q for q in case_quotas if q.draw == "extra"]
+    for q in cfg.quotas:
+        if q.subject != "case":
+            notes.append(
+                f'quota "{q.name or q.tool}" for {q.role} audits staff, not cases '
+                '(subject = "staff"): not allocated by qaf yet'
+            )
 
     # ---- re-audits first: they are "already allocated this cycle" for the sample (A4, S3)
-    reaudits, reaudit_unallocated = _reaudits(cycle, cases, closed, cfg, history)
+    reaudits, reaudit_unallocated = _reaudits(cycle, cases, closed, cfg, history, seed)
     reaudit_cases = {r[0].case_id for r in reaudits}
 
-    # ---- eligibility (S3, C3)
-    theme = cfg.cycle.focus.get(cycle)
-    themes = cfg.cycle.focus_themes.get(cycle) or ((theme,) if theme else ())
-    criteria: dict[str, tuple[str, ...]] = {}
-    for t in themes:  # a month may name several themes: a case in any of them is in focus
-        for column, values in cfg.cycle.themes.get(t, {}).items():
-            criteria[column] = (*criteria.get(column, ()), *values)
+    # ---- eligibility (S3, C3): the cycle's focus, or the sample quotas' own programmes
+    if any(q.focus is not None for q in sample_quotas):
+        themes = tuple(dict.fromkeys(t for q in sample_quotas for t in quota_themes(cfg, q, cycle)))
+    else:
+        themes = cycle_themes(cfg, cycle)
+    theme = " / ".join(themes) or None
+    criteria = theme_criteria(cfg, themes)
     sets = _theme_sets(criteria)
     restrict = bool(theme and criteria and cfg.cycle.focus_mode == "restrict")
     recent_reason = RECENT.format(n=window)
     theme_reason = OUTSIDE_THEME.format(theme=theme)
     excluded: dict[str, int] = defaultdict(int)
     eligible: list[Case] = []
+    unrestricted: list[Case] = []  # eligible before the theme restriction (extra draws)
     in_theme: set[str] = set()
     open_count = 0
     recent = history.recently_audited if window > 0 else frozenset()
@@ -637,6 +859,8 @@ def allocate_cycle(
         if c.case_id in recent:
             excluded[recent_reason] += 1
             continue
+        if extra_quotas:
+            unrestricted.append(c)
         if sets:
             if in_theme_of(c):
                 in_theme.add(c.case_id)
@@ -646,7 +870,17 @@ def allocate_cycle(
         eligible.append(c)
 
     # ---- auditors (A1, A3)
-    auditors, away = quota_auditors(staff, cfg.quotas, first_day)
+    filters = case_filter_ids(case_quotas)
+    capacity = period_capacity(cfg, cycle, staff, first_day, history, seed)
+    found = quota_nodes(
+        staff,
+        cfg.quotas,
+        first_day,
+        only=lambda q: q.draw == "sample",
+        capacity=capacity,
+        filters=filters,
+    )
+    auditors, away = found.nodes, found.away
     rng.shuffle(auditors)  # who gets the spare capacity varies by seed, fairly
 
     # ---- size (S1, A1)
@@ -661,13 +895,19 @@ def allocate_cycle(
 
     # ---- strata and the seeded draw (S1, S2, C3)
     strat = cfg.sample.stratify_by
+    floor = cfg.sample.team_floor if strat else 0
+    if strat == "team":  # a team quota within the team is a floor for every team (GAPS 2)
+        team_counts = [
+            q.per_cycle for q in sample_quotas if q.unit == "team" and q.scope == "own-team"
+        ]
+        floor = max(floor, sum(team_counts))
     strata: dict[str, list[Case]] = defaultdict(list)
     for c in eligible:
         strata[(c.value(strat) or "") if strat else ""].append(c)
     shares = largest_remainder(
         {k: len(v) for k, v in strata.items()},
         base,
-        cfg.sample.team_floor if strat else 0,
+        floor,
         every=bool(strat) and cfg.sample.size != "quotas",
     )
     weight = cfg.cycle.focus_weight if (theme and sets and not restrict) else 1.0
@@ -686,6 +926,64 @@ def allocate_cycle(
     size = len(sample)
     sample.sort(key=lambda c: (c.team, c.case_id))
 
+    # ---- assignment of the sample (A1-A3)
+    tool_for = _ToolChooser(cfg)
+    placed: list[Placed] = []
+    unallocated: list[Unallocated] = []
+    auditor_names = {normalise(a.member.name) for a in auditors} | {
+        _norm(m.name) for a in auditors for m in a.members
+    }
+    line_managed = any(a.scope == "line-managed" for a in auditors)
+    managers = _managers(staff) if line_managed else None
+    groups = _group(
+        [(c, "") for c in sample], auditor_names, managers=managers, tagger=_tagger(filters)
+    )
+    allowed = eligibility(groups, auditors)
+    plan = assign(groups, auditors, allowed)
+    team_items: dict[int, list[Case]] = defaultdict(list)
+    for gi, g in enumerate(groups):
+        cursor = 0
+        for j, count in sorted(plan.get(gi, []), key=lambda x: auditors[x[0]].member.name):
+            for item in g.items[cursor : cursor + count]:
+                if auditors[j].members:
+                    team_items[j].append(item[0])
+                else:
+                    a = auditors[j]
+                    placed.append((item[0], a.member, tool_for(a, item[0]), "audit", None))
+            cursor += count
+        if g.items[cursor:]:
+            why = found.team_gaps.get(_norm(g.team)) or _why(
+                g, [auditors[j] for j in allowed[gi]], len(auditors), away
+            )
+            unallocated.extend(
+                Unallocated(item[0].case_id, why, "audit") for item in g.items[cursor:]
+            )
+    for j in sorted(team_items):
+        got, left = _share_in_team(auditors[j], team_items[j], tool_for)
+        placed.extend(got)
+        unallocated.extend(left)
+
+    # ---- quotas drawn on top of the sample (A1, GAPS 3): same exclusions, own scope
+    extra_rows: list[tuple[str, int]] = []
+    if extra_quotas:
+        xrng = random.Random(f"{seed}:extra")
+        taken = {c.case_id for c in sample}
+        for q in extra_quotas:
+            nodes = quota_nodes(
+                staff,
+                cfg.quotas,
+                first_day,
+                only=lambda x, q=q: x is q,  # type: ignore[misc]
+                capacity=capacity,
+                filters=filters,
+            )
+            pool = [c for c in unrestricted if c.case_id not in taken]
+            got, said = _draw_extra(q, nodes, pool, cfg, cycle, staff, xrng, tool_for)
+            taken.update(x[0].case_id for x in got)
+            placed.extend(got)
+            notes.extend(said)
+            extra_rows.append((q.name or q.tool, len(got)))
+
     arithmetic = _arithmetic(
         open_count=open_count,
         eligible=len(eligible),
@@ -698,29 +996,12 @@ def allocate_cycle(
         strata_rows=strata_rows,
         theme=theme,
         theme_cases=len(in_theme) if sets else len(eligible),
-        auditors=len(auditors),
+        auditors=sum(1 for a in auditors if not a.members),
+        teams=sum(1 for a in auditors if a.members),
         quota_total=quota_total,
+        floor=floor,
+        extra=extra_rows,
     )
-
-    # ---- assignment of the sample (A1-A3)
-    allocations_pre: list[tuple[Case, Auditor, str, PriorReturn | None]] = []
-    unallocated: list[Unallocated] = []
-    auditor_names = {normalise(a.member.name) for a in auditors}
-    managers = _managers(staff) if any(a.scope == "line-managed" for a in auditors) else None
-    groups = _group([(c, "") for c in sample], auditor_names, managers=managers)
-    allowed = eligibility(groups, auditors)
-    plan = assign(groups, auditors, allowed)
-    for gi, g in enumerate(groups):
-        cursor = 0
-        for j, count in sorted(plan.get(gi, []), key=lambda x: auditors[x[0]].member.name):
-            for item in g.items[cursor : cursor + count]:
-                allocations_pre.append((item[0], auditors[j], "audit", None))
-            cursor += count
-        if g.items[cursor:]:
-            why = _why(g, [auditors[j] for j in allowed[gi]], len(auditors), away)
-            unallocated.extend(
-                Unallocated(item[0].case_id, why, "audit") for item in g.items[cursor:]
-            )
 
     # ---- assignment of re-audits (A4): the re-audit role, balanced, no quota ceiling
     re_staff = [m for m in staff if normalise(m.role) == normalise(cfg.reaudit.role)]
@@ -741,7 +1022,8 @@ def allocate_cycle(
         cursor = 0
         for j, count in sorted(re_plan.get(gi, []), key=lambda x: re_auditors[x[0]].member.name):
             for item in g.items[cursor : cursor + count]:
-                allocations_pre.append((item[0], re_auditors[j], "reaudit", item[2]))
+                a = re_auditors[j]
+                placed.append((item[0], a.member, a.tool, "reaudit", item[2]))
             cursor += count
         if g.items[cursor:]:
             why = _why(
@@ -758,9 +1040,9 @@ def allocate_cycle(
 
     # ---- audit IDs in a stable order: audits by team and case, then re-audits
     order = {"audit": 0, "reaudit": 1, "moderation": 2}
-    allocations_pre.sort(key=lambda x: (order[x[2]], x[0].team, x[0].case_id))
+    placed.sort(key=lambda x: (order[x[3]], x[0].team, x[0].case_id))
     allocations = []
-    for n, (c, a, kind, prev) in enumerate(allocations_pre, start=1):
+    for n, (c, member, tool, kind, prev) in enumerate(placed, start=1):
         allocations.append(
             Allocation(
                 audit_id=f"A-{cycle}-{n:04d}",
@@ -770,10 +1052,10 @@ def allocate_cycle(
                 service=c.service,
                 category=c.category,
                 worker=c.worker,
-                auditor=a.member.name,
-                auditor_email=a.member.email,
-                auditor_role=a.member.role,
-                tool=a.tool,
+                auditor=member.name,
+                auditor_email=member.email,
+                auditor_role=member.role,
+                tool=tool,
                 type=kind,  # type: ignore[arg-type]
                 due=due,
                 reaudit_of=prev.audit_id if prev else None,
@@ -799,25 +1081,133 @@ def allocate_cycle(
     )
 
 
+def _share_in_team(
+    node: Auditor, cases: Sequence[Case], tool_for: Callable[[Auditor, Case], str]
+) -> tuple[list[Placed], list[Unallocated]]:
+    """A team's cases (``unit = "team"``) shared out among its available holders of the role,
+    balanced; nobody gets a case they hold (rule A2)."""
+    members = [Auditor(m, len(cases), "any", node.tool, node.quota) for m in node.members]
+    names = {_norm(m.name) for m in node.members}
+    groups = _group([(c,) for c in cases], names)
+    plan = assign(groups, members)
+    got: list[Placed] = []
+    left: list[Unallocated] = []
+    for gi, g in enumerate(groups):
+        cursor = 0
+        for j, count in sorted(plan.get(gi, []), key=lambda x: members[x[0]].member.name):
+            for item in g.items[cursor : cursor + count]:
+                got.append((item[0], members[j].member, tool_for(node, item[0]), "audit", None))
+            cursor += count
+        for item in g.items[cursor:]:
+            left.append(
+                Unallocated(
+                    item[0].case_id,
+                    f"the only available {node.member.role} of {node.member.team or 'the team'} "
+                    "holds the case (rule A2: own caseload)",
+                )
+            )
+    return got, left
+
+
+def _draw_extra(
+    quota: Quota,
+    found: QuotaNodes,
+    pool: Sequence[Case],
+    cfg: Config,
+    cycle: str,
+    staff: Sequence[StaffMember],
+    rng: random.Random,
+    tool_for: Callable[[Auditor, Case], str],
+) -> tuple[list[Placed], list[str]]:
+    """A ``draw = "extra"`` quota (GAPS 3): each node gets exactly its count of cases drawn at
+    random from ``pool`` (eligible cases not in the sample: same exclusions S3) among the
+    cases it may audit (scope and own caseload A2, the quota's ``cases`` filter), cases in
+    the quota's focus weighted or restricted like the sample (C3). A node that finds too
+    few cases is said in a note."""
+    label = quota.name or quota.tool
+    notes = [f"{label}: {why}" for why in found.team_gaps.values()]
+    nodes = list(found.nodes)
+    if not nodes:
+        return [], notes
+    rng.shuffle(nodes)
+    criteria = theme_criteria(cfg, quota_themes(cfg, quota, cycle))
+    focus = _theme_test(_theme_sets(criteria)) if criteria else None
+    restrict = focus is not None and cfg.cycle.focus_mode == "restrict"
+    weight = cfg.cycle.focus_weight if (focus is not None and not restrict) else 1.0
+    if restrict and focus is not None:
+        pool = [c for c in pool if focus(c)]
+    filters = [quota.cases] if quota.cases else []
+    nodes = [dataclasses.replace(a, filter_id=0 if filters else -1) for a in nodes]
+    names = {_norm(a.member.name) for a in nodes} | {
+        _norm(m.name) for a in nodes for m in a.members
+    }
+    managers = _managers(staff) if quota.scope == "line-managed" else None
+    groups = _group(
+        [(c,) for c in pool],
+        names,
+        managers=managers,
+        tagger=_tagger(filters, focus if weight != 1.0 else None),
+    )
+    allowed = eligibility(groups, nodes)
+    by_node: dict[int, list[int]] = defaultdict(list)
+    for gi, js in enumerate(allowed):
+        for j in js:
+            by_node[j].append(gi)
+    got: list[Placed] = []
+    for j, node in enumerate(nodes):
+        drawn: list[Case] = []
+        for _ in range(node.capacity):
+            live = [gi for gi in by_node[j] if groups[gi].items]
+            weights = [
+                len(groups[gi].items) * (weight if FOCUS_TAG in groups[gi].tags else 1.0)
+                for gi in live
+            ]
+            if not live:
+                break
+            gi = rng.choices(live, weights)[0]
+            items = groups[gi].items
+            k = rng.randrange(len(items))
+            items[k], items[-1] = items[-1], items[k]
+            drawn.append(items.pop()[0])
+        if len(drawn) < node.capacity:
+            who = node.member.name or f"{node.member.role}s of {node.member.team or 'no team'}"
+            notes.append(
+                f"{label}: {who} gets {len(drawn)} of {node.capacity}: no other eligible case "
+                "they may audit (rules A2, S3)"
+            )
+        if node.members:
+            shared, left = _share_in_team(node, drawn, tool_for)
+            got.extend(shared)
+            notes.extend(f"{label}: {u.case_id}: {u.reason}" for u in left)
+        else:
+            got.extend((c, node.member, tool_for(node, c), "audit", None) for c in drawn)
+    return got, notes
+
+
 def _group(
     items: Sequence[tuple[Any, ...]],
     auditor_names: set[str],
     *,
     reaudit: bool = False,
     managers: Mapping[str, str] | None = None,
+    tagger: Callable[[Case], frozenset[int]] | None = None,
 ) -> list[_Group]:
     """Interchangeable cases: same team and service, and same worker when the worker audits
-    (and the same line manager of the worker when a "line-managed" scope is in use)."""
-    groups: dict[tuple[str, ...], _Group] = {}
+    (and the same line manager of the worker when a "line-managed" scope is in use, and the
+    same quota case filters / focus when ``tagger`` says which a case matches)."""
+    groups: dict[tuple[Any, ...], _Group] = {}
     for item in items:
         c: Case = item[0]
         prev_auditor = item[1] if reaudit else ""
         worker = c.worker if (reaudit or _norm(c.worker) in auditor_names) else ""
         manager = managers.get(_norm(c.worker), "") if managers else ""
-        key = (c.team, c.service, worker, prev_auditor, manager)
+        tags = tagger(c) if tagger else frozenset()
+        key = (c.team, c.service, worker, prev_auditor, manager, tuple(sorted(tags)))
         g = groups.get(key)
         if g is None:
-            g = groups[key] = _Group(key, c.team, c.service, worker, prev_auditor, manager=manager)
+            g = groups[key] = _Group(
+                key, c.team, c.service, worker, prev_auditor, manager=manager, tags=tags
+            )
         g.items.append(item)
     return [groups[k] for k in sorted(groups)]
 
@@ -854,6 +1244,7 @@ def _reaudits(
     closed: set[str],
     cfg: Config,
     history: History,
+    seed: int = 0,
 ) -> tuple[list[tuple[Case, PriorReturn]], list[Unallocated]]:
     """Rule A4: cases whose latest return is in reaudit.grades and whose re-audit is due."""
     grades = {normalise(g) for g in cfg.reaudit.grades}
@@ -962,12 +1353,23 @@ def _arithmetic(
     theme_cases: int,
     auditors: int,
     quota_total: int,
+    floor: int = 0,
+    extra: Sequence[tuple[str, int]] = (),
+    teams: int = 0,
 ) -> Arithmetic:
     s = cfg.sample
     pct = f"{s.fraction * 100:g}%"
     if s.size == "quotas":
+        whose = " and ".join(
+            x
+            for x in (
+                _n(auditors, "available auditor") if auditors or not teams else "",
+                _n(teams, "team") if teams else "",
+            )
+            if x
+        )
         words = (
-            f"{_n(size, 'case')}: the quotas of {_n(auditors, 'available auditor')} "
+            f"{_n(size, 'case')}: the quotas of {whose} "
             f"({quota_total:,} a cycle), from {eligible:,} eligible open cases"
         )
     elif s.per == "year":
@@ -981,11 +1383,18 @@ def _arithmetic(
             words += f" ({names} {verb})"
     else:
         words = f"{_n(base, 'case')}: {pct} of {eligible:,} eligible open cases, every cycle"
-    if size != base and s.size != "quotas":
-        floor = max(s.team_floor, 1)
-        words += f"; {size:,} to give every {s.stratify_by or 'stratum'} at least {floor}" + (
+    if size != base and (s.size != "quotas" or floor > 1):
+        at_least = max(floor, 1)
+        words += f"; {size:,} to give every {s.stratify_by or 'stratum'} at least {at_least}" + (
             f" (sample.team_floor = {s.team_floor})" if s.team_floor > 1 else ""
         )
+    drawn: dict[str, int] = {}
+    for label, n in extra:
+        drawn[label] = drawn.get(label, 0) + n
+    if drawn:
+        total = sum(drawn.values())
+        parts = ", ".join(_n(n, label) for label, n in drawn.items())
+        words += f"; plus {total:,} drawn on top of the sample ({parts})"
     if theme:
         words += f'; focus theme "{theme}" ({cfg.cycle.focus_mode}, {theme_cases:,} cases in it)'
     excl = sorted(excluded.items(), key=lambda kv: (-kv[1], kv[0]))
@@ -1006,6 +1415,7 @@ def _arithmetic(
         theme_mode=cfg.cycle.focus_mode,
         theme_cases=theme_cases,
         words=words,
+        extra=tuple(drawn.items()),
     )
 
 

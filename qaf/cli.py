@@ -1041,7 +1041,7 @@ def demo(
         "qaf-demo"
     ),
 ) -> None:
-    """Run a quarter of audit cycles on the fictional sample authority; leave the outputs to look at.
+    """Run a quarter of audit cycles on the fictional sample authority; leave outputs to look at.
 
     Example: qaf demo qaf-demo
     """
