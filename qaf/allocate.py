@@ -39,7 +39,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -48,7 +48,7 @@ from functools import lru_cache, partial
 from operator import attrgetter
 from typing import Any
 
-from qaf.calendar import WorkingCalendar, parse_duration, shift_cycle
+from qaf.calendar import WorkingCalendar, parse_duration, parse_quarter, quarter_of, shift_cycle
 from qaf.config import Config, Quota
 from qaf.grades import normalise
 from qaf.records import Allocation, AllocationType, Case, StaffMember
@@ -111,6 +111,9 @@ class History:
     previous_cycle: str | None = None  # M1: the cycle whose returns are moderated
     previous_returns: tuple[PriorReturn, ...] = ()  # M1
     already_moderated: frozenset[str] = frozenset()  # M1: audit IDs picked before
+    # A1: (cycle, auditor, tool, allocations) of audits since the first cycle of the
+    # quarter / year quotas' periods (GAPS 1)
+    period_counts: tuple[tuple[str, str, str, int], ...] = ()
 
 
 # ----------------------------------------------------------------- outputs
@@ -783,6 +786,29 @@ class _ToolChooser:
 Placed = tuple[Case, StaffMember, str, str, "PriorReturn | None"]  # case, auditor, tool, type, prev
 
 
+def period_cycles(cycle: str, period: str, financial_year: bool = False) -> tuple[str, ...]:
+    """The cycles of the quarter or year ``cycle`` is in (financial: from April), or itself."""
+    if period == "quarter":
+        return parse_quarter(quarter_of(cycle, financial_year), financial_year)
+    if period == "year":
+        year, month = int(cycle[:4]), int(cycle[5:7])
+        start = f"{year - 1 if financial_year and month < 4 else year:04d}-" + (
+            "04" if financial_year else "01"
+        )
+        return tuple(shift_cycle(start, i) for i in range(12))
+    return (cycle,)
+
+
+def period_start(cfg: Config, cycle: str) -> str | None:
+    """The earliest first cycle of the quarter / year quotas' periods (None: none)."""
+    starts = [
+        period_cycles(cycle, q.period, cfg.report.financial_year)[0]
+        for q in cfg.quotas
+        if q.period != "cycle"
+    ]
+    return min(starts) if starts else None
+
+
 def period_capacity(
     cfg: Config,
     cycle: str,
@@ -791,8 +817,53 @@ def period_capacity(
     history: History,
     seed: int,
 ) -> Callable[[Quota, StaffMember], int] | None:
-    """Counts for quarter and year quotas this cycle (rule A1, GAPS 1); None when none."""
-    return None
+    """Counts for quarter and year quotas this cycle (rule A1, GAPS 1); None when none.
+
+    Each holder of the quota owes ``per_period`` minus the allocations of the quota's
+    tools they have had since the period's first cycle (``history.period_counts``). The
+    owed audits are spread evenly over the cycles left in the period (practice weeks
+    left out, rule C1): each available holder gets ``owed // cycles_left`` this cycle,
+    and ``ceil(sum of the remainders / cycles_left)`` holders (seeded, largest remainder
+    first) one more; in the last cycle everyone gets what they still owe. A holder away
+    now (A3) is simply owed more later. ``unit = "team"`` quotas keep ``per_cycle``.
+    """
+    periodic = [q for q in cfg.quotas if q.period != "cycle" and q.unit != "team"]
+    if not periodic:
+        return None
+    practice = set(cfg.cycle.practice_weeks)
+    counts: dict[tuple[str, str], int] = defaultdict(int)
+    for c, auditor, tool, n in history.period_counts:
+        counts[(_norm(auditor), c + "|" + tool)] += n
+    given: dict[tuple[int, str], int] = {}
+    for qi, q in enumerate(periodic):
+        cycles = period_cycles(cycle, q.period, cfg.report.financial_year)
+        done_cycles = [c for c in cycles if c < cycle]
+        left = max(1, sum(1 for c in cycles if c >= cycle and (c == cycle or c not in practice)))
+        tools = {q.tool, *q.tool_by_theme.values()}
+        owed: list[tuple[StaffMember, int]] = []
+        for m in staff:
+            if not any(x is q for x in quotas_of(m, cfg.quotas)) or not m.available_on(day):
+                continue
+            had = sum(
+                counts.get((_norm(m.name), c + "|" + t), 0) for c in done_cycles for t in tools
+            )
+            if q.per_period > had:
+                owed.append((m, q.per_period - had))
+        rng = random.Random(f"{seed}:period:{qi}")
+        owed.sort(key=lambda x: x[0].name)
+        rng.shuffle(owed)
+        owed.sort(key=lambda x: -(x[1] % left))
+        extra = math.ceil(sum(n % left for _, n in owed) / left)
+        for i, (m, n) in enumerate(owed):
+            bonus = 1 if (i < extra and n % left) else 0
+            given[(id(q), _norm(m.name))] = n // left + bonus
+
+    def capacity(q: Quota, m: StaffMember) -> int:
+        if q.period == "cycle" or q.unit == "team":
+            return q.per_cycle
+        return given.get((id(q), _norm(m.name)), 0)
+
+    return capacity
 
 
 def allocate_cycle(
@@ -941,9 +1012,12 @@ def allocate_cycle(
     allowed = eligibility(groups, auditors)
     plan = assign(groups, auditors, allowed)
     team_items: dict[int, list[Case]] = defaultdict(list)
+    used = [0] * len(auditors)
+    unplaced: list[tuple[Case, str]] = []
     for gi, g in enumerate(groups):
         cursor = 0
         for j, count in sorted(plan.get(gi, []), key=lambda x: auditors[x[0]].member.name):
+            used[j] += count
             for item in g.items[cursor : cursor + count]:
                 if auditors[j].members:
                     team_items[j].append(item[0])
@@ -955,9 +1029,37 @@ def allocate_cycle(
             why = found.team_gaps.get(_norm(g.team)) or _why(
                 g, [auditors[j] for j in allowed[gi]], len(auditors), away
             )
-            unallocated.extend(
-                Unallocated(item[0].case_id, why, "audit") for item in g.items[cursor:]
+            unplaced.extend((item[0], why) for item in g.items[cursor:])
+    if cfg.sample.size == "quotas" and unplaced:
+        # The sample is the quotas (A1): a drawn case no quota with room may take (scopes)
+        # goes back, and the auditors with room draw cases they may audit instead.
+        unplaced, topped, short = _top_up(
+            auditors,
+            used,
+            unplaced,
+            found,
+            eligible,
+            sample,
+            staff,
+            filters,
+            in_theme,
+            weight,
+            random.Random(f"{seed}:top-up"),
+        )
+        for j, c in topped:
+            if auditors[j].members:
+                team_items[j].append(c)
+            else:
+                placed.append((c, auditors[j].member, tool_for(auditors[j], c), "audit", None))
+        size = len(sample)
+        drawn_in = Counter((c.value(strat) or "") if strat else "" for c in sample)
+        strata_rows = [(k, n, drawn_in[k]) for k, n, _old in strata_rows]
+        for who, n in short:
+            notes.append(
+                f"{who}: {_n(n, 'quota audit')} not given: no eligible case left that they "
+                "may audit (rules A1, A2, S3)"
             )
+    unallocated.extend(Unallocated(c.case_id, why, "audit") for c, why in unplaced)
     for j in sorted(team_items):
         got, left = _share_in_team(auditors[j], team_items[j], tool_for)
         placed.extend(got)
@@ -1081,6 +1183,48 @@ def allocate_cycle(
     )
 
 
+def _top_up(
+    auditors: Sequence[Auditor],
+    used: Sequence[int],
+    unplaced: list[tuple[Case, str]],
+    found: QuotaNodes,
+    eligible: Sequence[Case],
+    sample: list[Case],
+    staff: Sequence[StaffMember],
+    filters: Sequence[Mapping[str, tuple[str, ...]]],
+    in_theme: set[str],
+    weight: float,
+    rng: random.Random,
+) -> tuple[list[tuple[Case, str]], list[tuple[int, Case]], list[tuple[str, int]]]:
+    """``sample.size = "quotas"``: replace the drawn cases no auditor with room may take by
+    cases drawn for the auditors with room (rule A1). Cases of a team whose holders are all
+    away stay unallocated (A3). ``sample`` is updated in place; returns what is still
+    unplaced and (auditor index, case) for the new draws."""
+    keep = [(c, why) for c, why in unplaced if _norm(c.team) in found.team_gaps]
+    back = {c.case_id for c, why in unplaced if _norm(c.team) not in found.team_gaps}
+    room = [(j, auditors[j].capacity - used[j]) for j in range(len(auditors))]
+    room = [(j, n) for j, n in room if n > 0]
+    if not room:
+        return unplaced, [], []
+    in_sample = {c.case_id for c in sample}
+    pool = [c for c in eligible if c.case_id not in in_sample]
+    nodes = [dataclasses.replace(auditors[j], capacity=n) for j, n in room]
+    focus = (lambda c: c.case_id in in_theme) if weight != 1.0 else None
+    drawn = draw_for_nodes(nodes, pool, staff, rng, filters=filters, focus=focus, weight=weight)
+    sample[:] = [c for c in sample if c.case_id not in back]
+    topped: list[tuple[int, Case]] = []
+    for (j, _n), cases in zip(room, drawn, strict=True):
+        sample.extend(cases)
+        topped.extend((j, c) for c in cases)
+    sample.sort(key=lambda c: (c.team, c.case_id))
+    short = [
+        (auditors[j].member.name or auditors[j].member.team, n - len(cases))
+        for (j, n), cases in zip(room, drawn, strict=True)
+        if len(cases) < n
+    ]
+    return keep, topped, short
+
+
 def _share_in_team(
     node: Auditor, cases: Sequence[Case], tool_for: Callable[[Auditor, Case], str]
 ) -> tuple[list[Placed], list[Unallocated]]:
@@ -1138,37 +1282,17 @@ def _draw_extra(
         pool = [c for c in pool if focus(c)]
     filters = [quota.cases] if quota.cases else []
     nodes = [dataclasses.replace(a, filter_id=0 if filters else -1) for a in nodes]
-    names = {_norm(a.member.name) for a in nodes} | {
-        _norm(m.name) for a in nodes for m in a.members
-    }
-    managers = _managers(staff) if quota.scope == "line-managed" else None
-    groups = _group(
-        [(c,) for c in pool],
-        names,
-        managers=managers,
-        tagger=_tagger(filters, focus if weight != 1.0 else None),
+    drawn_by = draw_for_nodes(
+        nodes,
+        pool,
+        staff,
+        rng,
+        filters=filters,
+        focus=focus if weight != 1.0 else None,
+        weight=weight,
     )
-    allowed = eligibility(groups, nodes)
-    by_node: dict[int, list[int]] = defaultdict(list)
-    for gi, js in enumerate(allowed):
-        for j in js:
-            by_node[j].append(gi)
     got: list[Placed] = []
-    for j, node in enumerate(nodes):
-        drawn: list[Case] = []
-        for _ in range(node.capacity):
-            live = [gi for gi in by_node[j] if groups[gi].items]
-            weights = [
-                len(groups[gi].items) * (weight if FOCUS_TAG in groups[gi].tags else 1.0)
-                for gi in live
-            ]
-            if not live:
-                break
-            gi = rng.choices(live, weights)[0]
-            items = groups[gi].items
-            k = rng.randrange(len(items))
-            items[k], items[-1] = items[-1], items[k]
-            drawn.append(items.pop()[0])
+    for node, drawn in zip(nodes, drawn_by, strict=True):
         if len(drawn) < node.capacity:
             who = node.member.name or f"{node.member.role}s of {node.member.team or 'no team'}"
             notes.append(
@@ -1182,6 +1306,55 @@ def _draw_extra(
         else:
             got.extend((c, node.member, tool_for(node, c), "audit", None) for c in drawn)
     return got, notes
+
+
+def draw_for_nodes(
+    nodes: Sequence[Auditor],
+    pool: Sequence[Case],
+    staff: Sequence[StaffMember],
+    rng: random.Random,
+    *,
+    filters: Sequence[Mapping[str, tuple[str, ...]]] = (),
+    focus: Callable[[Case], bool] | None = None,
+    weight: float = 1.0,
+) -> list[list[Case]]:
+    """For each node in turn, ``capacity`` cases drawn at random (seeded) from the cases of
+    ``pool`` it may audit (rule A2 and its quota's ``cases`` filter, by ``filter_id`` into
+    ``filters``); cases in ``focus`` are ``weight`` times as likely (C3). No case twice.
+    O(groups) per case drawn: the pool is grouped once into interchangeable cases."""
+    names = {_norm(a.member.name) for a in nodes if a.member.name} | {
+        _norm(m.name) for a in nodes for m in a.members
+    }
+    line_managed = any(a.scope == "line-managed" for a in nodes)
+    groups = _group(
+        [(c,) for c in pool],
+        names,
+        managers=_managers(staff) if line_managed else None,
+        tagger=_tagger(filters, focus),
+    )
+    allowed = eligibility(groups, nodes)
+    by_node: dict[int, list[int]] = defaultdict(list)
+    for gi, js in enumerate(allowed):
+        for j in js:
+            by_node[j].append(gi)
+    out: list[list[Case]] = []
+    for j, node in enumerate(nodes):
+        drawn: list[Case] = []
+        for _ in range(node.capacity):
+            live = [gi for gi in by_node[j] if groups[gi].items]
+            if not live:
+                break
+            weights = [
+                len(groups[gi].items) * (weight if FOCUS_TAG in groups[gi].tags else 1.0)
+                for gi in live
+            ]
+            gi = rng.choices(live, weights)[0]
+            items = groups[gi].items
+            k = rng.randrange(len(items))
+            items[k], items[-1] = items[-1], items[k]
+            drawn.append(items.pop()[0])
+        out.append(drawn)
+    return out
 
 
 def _group(

@@ -528,6 +528,19 @@ class Register:
             already_moderated=frozenset(moderated),
         )
 
+    def allocation_counts(self, since: str, before: str) -> list[tuple[str, str, str, int]]:
+        """(cycle, auditor, tool, allocations) of the audits allocated in the cycles from
+        ``since`` up to ``before`` (excluded): what quarter and year quotas have had (A1)."""
+        return [
+            (r[0], r[1], r[2], r[3])
+            for r in self.conn.execute(
+                "SELECT cycle, auditor, tool, count(*) FROM allocations "
+                "WHERE cycle >= ? AND cycle < ? AND type = 'audit' "
+                "GROUP BY cycle, auditor, tool ORDER BY cycle, auditor, tool",
+                (since, before),
+            )
+        ]
+
     def record_cycle(self, result: AllocationResult, *, as_of: date, replace: bool = False) -> None:
         """Cycle, seed, arithmetic, allocations, unallocated cases and moderation picks,
         in ONE transaction (rules S2, A1-A4, M1). ``replace`` deletes the cycle's earlier

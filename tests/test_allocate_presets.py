@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
+from datetime import date
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from qaf.allocate import History, allocate_cycle
+from qaf.allocate import AllocationResult, History, allocate_cycle, period_cycles
+from qaf.allocate_run import run_allocate
 from qaf.calendar import WorkingCalendar
 from qaf.cli import app
-from qaf.config import Quota, read_config
+from qaf.config import Config, Quota, read_config
 from qaf.records import Case, StaffMember
+from qaf.register import Register
 from qaf.sources import read_cases, read_staff
 from qaf.workdir import init_directory
 from tests.test_allocate import BASE, case, make_cfg, staff
@@ -258,3 +261,200 @@ def test_each_preset_runs_the_demo_end_to_end(name: str, tmp_path: Path) -> None
     for cycle in ("2026-07", "2026-08", "2026-09"):
         assert (folder / "cycles" / cycle / f"allocation-{cycle}.xlsx").exists()
     assert list((folder / "reports").glob("*.html"))
+
+
+# ------------------------------------------------------------------ GAPS 1: quarter / year quotas
+
+
+def run_cycles(
+    cfg: Config, cycles: list[str], cases: list[Case], people: list[StaffMember]
+) -> dict[str, AllocationResult]:
+    """Allocate cycle after cycle, each seeing the earlier ones' allocations (the register)."""
+    out: dict[str, AllocationResult] = {}
+    counts: Counter[tuple[str, str, str]] = Counter()
+    for i, cycle in enumerate(cycles):
+        hist = History(period_counts=tuple((c, a, t, n) for (c, a, t), n in counts.items()))
+        r = allocate_cycle(cycle, cases, people, cfg, CAL, hist, seed=20 + i)
+        counts.update((a.cycle, a.auditor, a.tool) for a in r.allocations if a.type == "audit")
+        out[cycle] = r
+    return out
+
+
+def quarterly(**kw: object) -> Quota:
+    fields: dict[str, object] = {"period": "quarter", "per_period": 1, "name": "learning space"}
+    fields.update(kw)
+    return Quota("Team Manager", 1, "any", "case-audit", **fields)  # type: ignore[arg-type]
+
+
+def test_quarter_quota_one_each_spread_evenly_over_the_three_months_rule_a1_gaps1() -> None:
+    cfg = make_cfg(BASE, quotas=(quarterly(),), sample={"size": "quotas", "team_floor": 0})
+    people = [staff(f"Manager {i:02d}", team=f"Team {i % 3}") for i in range(9)]
+    cases = cases_of("Team X", 200, 0)
+    runs = run_cycles(cfg, ["2026-10", "2026-11", "2026-12", "2027-01"], cases, people)
+    quarter = Counter(
+        a.auditor for c in ("2026-10", "2026-11", "2026-12") for a in runs[c].allocations
+    )
+    assert quarter == {p.name: 1 for p in people}  # each manager one a quarter
+    assert [len(runs[c].allocations) for c in runs] == [3, 3, 3, 3]  # evenly, new quarter again
+    assert runs["2026-10"].arithmetic.size == 3  # size = "quotas": this month's share
+
+
+def test_quarter_quota_catches_up_on_a_manager_who_was_away_rule_a3_gaps1() -> None:
+    cfg = make_cfg(BASE, quotas=(quarterly(),), sample={"size": "quotas", "team_floor": 0})
+    away = staff(
+        "Manager Away", team="Team 1", absent_from=date(2026, 10, 1), absent_to=date(2026, 11, 30)
+    )
+    people = [staff(f"Manager {i:02d}", team="Team 0") for i in range(5)] + [away]
+    runs = run_cycles(cfg, ["2026-10", "2026-11", "2026-12"], cases_of("Team X", 100, 0), people)
+    assert "Manager Away" in {a.auditor for a in runs["2026-12"].allocations}  # the last month
+    total = Counter(a.auditor for r in runs.values() for a in r.allocations)
+    assert total == {p.name: 1 for p in people}
+
+
+def test_year_quota_per_period_and_financial_year_start_rule_a1_c1_gaps1() -> None:
+    assert period_cycles("2027-02", "quarter", True) == ("2027-01", "2027-02", "2027-03")
+    assert period_cycles("2027-02", "year", True)[0] == "2026-04"
+    assert period_cycles("2027-02", "year", False) == tuple(f"2027-{m:02d}" for m in range(1, 13))
+    cfg = make_cfg(
+        BASE,
+        quotas=(quarterly(period="year", per_period=2),),
+        sample={"size": "quotas", "team_floor": 0},
+        cycle={"focus": {}, "focus_themes": {}, "practice_weeks": ()},
+    )
+    people = [staff(f"Manager {i:02d}", team="Team 0") for i in range(6)]
+    months = [f"2027-{m:02d}" for m in range(1, 13)]
+    runs = run_cycles(cfg, months, cases_of("Team X", 300, 0), people)
+    total = Counter(a.auditor for r in runs.values() for a in r.allocations)
+    assert total == {p.name: 2 for p in people}
+    assert [len(runs[m].allocations) for m in months] == [1] * 12  # 12 over 12 months
+
+
+def test_quarter_quota_leaves_practice_week_months_out_of_the_spread_rule_c1_gaps1() -> None:
+    cfg = make_cfg(
+        BASE,
+        quotas=(quarterly(),),
+        sample={"size": "quotas", "team_floor": 0},
+        cycle={"focus": {}, "focus_themes": {}, "practice_weeks": ("2027-06",)},
+    )
+    people = [staff(f"Manager {i:02d}", team="Team 0") for i in range(6)]
+    runs = run_cycles(cfg, ["2027-04", "2027-05"], cases_of("Team X", 100, 0), people)
+    assert [len(r.allocations) for r in runs.values()] == [3, 3]  # June is a practice week
+
+
+# ------------------------------------------------------------------ Lancashire through the register
+
+
+@pytest.fixture(scope="module")
+def lancashire_quarter(tmp_path_factory: pytest.TempPathFactory) -> tuple[Config, list[object]]:
+    """Lancashire's preset on the sample authority: `qaf allocate` for October-December 2026
+    (financial Q3), each cycle reading the earlier ones from the register."""
+    folder = tmp_path_factory.mktemp("lancashire")
+    init_directory(folder, framework="lancashire", demo=True)
+    cfg = read_config(folder / "qaf.toml")
+    runs = []
+    for i, month in enumerate(("2026-10", "2026-11", "2026-12")):
+        first = CAL.cycle_window(month)[0]
+        runs.append(run_allocate(cfg, month, seed=30 + i, as_of=first))
+    return cfg, runs
+
+
+def test_lancashire_learning_spaces_one_a_quarter_each_rule_a1_a3_gaps1_gaps4(
+    lancashire_quarter: tuple[Config, list[object]],
+) -> None:
+    cfg, runs = lancashire_quarter
+    with Register.open(cfg.register_path) as reg:
+        allocations = reg.allocations()
+        counts = reg.allocation_counts("2026-10", "2027-01")
+    assert sum(n for *_, n in counts) == len([a for a in allocations if a.type == "audit"])
+    people = {p.name: p for p in read_staff(cfg.staff).staff}
+    spaces = Counter(a.auditor for a in allocations if a.tool == "learning-space")
+    firsts = [CAL.cycle_window(m)[0] for m in ("2026-10", "2026-11", "2026-12")]
+    mash = {n for n, p in people.items() if p.team == "MASH" and p.role == "Team Manager"}
+    assert mash
+    for name in mash:  # GAPS 4: two a month instead of one a quarter
+        assert spaces[name] == 2 * sum(people[name].available_on(d) for d in firsts)
+    quarterly = {"Team Manager", "Service Manager", "IRO", "Head of Service"}
+    quarterly.add("Director of Children's Social Care")
+    services_with_cases = {a.service for a in allocations}
+    for name, p in people.items():
+        if p.role not in quarterly or name in mash:
+            continue
+        assert spaces[name] <= 1  # never more than the quarter's one
+        own_service = p.role != "IRO" and p.role != "Director of Children's Social Care"
+        if p.available_on(firsts[-1]) and (not own_service or p.service in services_with_cases):
+            assert spaces[name] == 1, name  # rule A1: each manager one a quarter
+    monthly = [sum(1 for a in r.result.allocations if a.tool == "learning-space") for r in runs]
+    assert max(monthly) - min(monthly) <= 4  # spread over the quarter's three months
+
+
+def test_lancashire_own_service_scope_and_own_caseload_rule_a2_gaps8(
+    lancashire_quarter: tuple[Config, list[object]],
+) -> None:
+    cfg, runs = lancashire_quarter
+    people = {p.name: p for p in read_staff(cfg.staff).staff}
+    own_service = {q.role for q in cfg.quotas if q.scope == "own-service"}
+    checked = 0
+    for run in runs:
+        for a in run.result.allocations:
+            assert a.worker != a.auditor  # rule A2: never their own caseload
+            if a.auditor_role in own_service and a.tool in ("learning-space", "dip-sample"):
+                if a.auditor_role == "Team Manager" and a.team == "MASH":
+                    continue  # the MASH quota is own-team
+                assert people[a.auditor].service == a.service
+                checked += 1
+    assert checked > 20
+
+
+# ------------------------------------------------------------------ GAPS 4: cases / auditors filters
+
+
+def test_quota_cases_and_auditors_filters_rule_a1_gaps4() -> None:
+    """Haringey 1.3: MASH cases only, by the Heads of Service of some services only."""
+    mash = Quota(
+        "Head of Service",
+        1,
+        "any",
+        "case-audit",
+        cases={"team": ("MASH",)},
+        auditors={"service": ("Service 1", "Service 2")},
+        draw="extra",
+        name="MASH audit",
+    )
+    cfg = make_cfg(BASE, quotas=(mash,), sample={"size": "quotas"})
+    people = [
+        staff("Hal Head", role="Head of Service", team="", service="Service 1"),
+        staff("Ivy Head", role="Head of Service", team="", service="Service 2"),
+        staff("Kit Head", role="Head of Service", team="", service="Service 3"),
+    ]
+    cases = cases_of("MASH", 5, 0) + cases_of("Team A", 20, 100)
+    r = allocate_cycle("2026-12", cases, people, cfg, CAL, History(), seed=1)
+    assert Counter(a.auditor for a in r.allocations) == {"Hal Head": 1, "Ivy Head": 1}
+    assert {a.team for a in r.allocations} == {"MASH"}
+
+
+def test_filtered_quota_replaces_the_unfiltered_one_of_the_same_role_and_tool_rule_a1_gaps4() -> (
+    None
+):
+    """Lancashire: MASH managers do 2 MASH learning spaces a month, not 1 a quarter as well."""
+    everyone = Quota("Team Manager", 1, "outside-own-team", "case-audit")
+    in_mash = Quota(
+        "Team Manager",
+        2,
+        "own-team",
+        "case-audit",
+        cases={"team": ("MASH",)},
+        auditors={"team": ("MASH",)},
+    )
+    dips = Quota("Team Manager", 1, "any", "dip-sample", draw="extra")  # another tool: kept
+    cfg = make_cfg(BASE, quotas=(everyone, in_mash, dips), sample={"size": "quotas"})
+    people = [staff("Mo Mash", team="MASH"), staff("Ann Manager", team="Team A")]
+    cases = cases_of("MASH", 10, 0) + cases_of("Team A", 10, 100) + cases_of("Team B", 10, 200)
+    r = allocate_cycle("2026-12", cases, people, cfg, CAL, History(), seed=2)
+    got = Counter((a.auditor, a.tool, a.team == "MASH") for a in r.allocations)
+    assert got[("Mo Mash", "case-audit", True)] == 2
+    assert got[("Mo Mash", "case-audit", False)] == 0
+    assert got[("Mo Mash", "dip-sample", True)] + got[("Mo Mash", "dip-sample", False)] == 1
+    assert sum(n for (who, tool, _), n in got.items() if who == "Ann Manager") == 2
+    for a in r.allocations:
+        if a.auditor == "Ann Manager" and a.tool == "case-audit":
+            assert a.team != "Team A"
