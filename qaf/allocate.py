@@ -1419,20 +1419,21 @@ def _reaudits(
     history: History,
     seed: int = 0,
 ) -> tuple[list[tuple[Case, PriorReturn]], list[Unallocated]]:
-    """Rule A4: cases whose latest return is in reaudit.grades and whose re-audit is due."""
+    """Rule A4: cases whose latest return is in reaudit.grades and whose re-audit is due.
+
+    With ``reaudit.case = "other-of-worker"`` (Lancashire closing the loop, GAPS 9) the
+    re-audit is of another open case of the same worker, picked at random (seeded) among
+    their cases not audited or allocated in the S3 window and not picked for another
+    re-audit this cycle; a worker with no such case is listed (in the cycle it fell due)."""
+    if cfg.reaudit.case == "other-of-worker":
+        return _reaudits_of_worker(cycle, cases, closed, cfg, history, seed)
     grades = {normalise(g) for g in cfg.reaudit.grades}
     wanted = {r.case_id for r in history.reaudit_candidates}
     by_id = {c.case_id: c for c in cases if c.case_id in wanted} if wanted else {}
     out: list[tuple[Case, PriorReturn]] = []
     missing: list[Unallocated] = []
-    for r in sorted(history.reaudit_candidates, key=lambda r: (r.case_id, r.return_id)):
-        if r.overall is None or normalise(r.overall) not in grades:
-            continue
-        if r.audit_id and r.audit_id in history.reaudited:
-            continue
+    for r in _due_reaudits(cycle, cfg, history, grades):
         due_cycle = shift_cycle(r.cycle, cfg.reaudit.after_cycles)
-        if due_cycle > cycle or r.cycle >= cycle:
-            continue
         case = by_id.get(r.case_id)
         if case is None or _norm(case.status or "") in closed:
             if due_cycle == cycle:  # said once, in the cycle it fell due
@@ -1446,6 +1447,69 @@ def _reaudits(
                 )
             continue
         out.append((case, r))
+    return out, missing
+
+
+def _due_reaudits(cycle: str, cfg: Config, history: History, grades: set[str]) -> list[PriorReturn]:
+    """The graded returns whose re-audit is due this cycle (carried forward while not done)."""
+    out = []
+    for r in sorted(history.reaudit_candidates, key=lambda r: (r.case_id, r.return_id)):
+        if r.overall is None or normalise(r.overall) not in grades:
+            continue
+        if r.audit_id and r.audit_id in history.reaudited:
+            continue
+        due_cycle = shift_cycle(r.cycle, cfg.reaudit.after_cycles)
+        if due_cycle > cycle or r.cycle >= cycle:
+            continue
+        out.append(r)
+    return out
+
+
+def _reaudits_of_worker(
+    cycle: str,
+    cases: Sequence[Case],
+    closed: set[str],
+    cfg: Config,
+    history: History,
+    seed: int,
+) -> tuple[list[tuple[Case, PriorReturn]], list[Unallocated]]:
+    """Rule A4 / T7, ``reaudit.case = "other-of-worker"``: see :func:`_reaudits`."""
+    due = _due_reaudits(cycle, cfg, history, {normalise(g) for g in cfg.reaudit.grades})
+    if not due:
+        return [], []
+    window = cfg.sample.exclude_audited_within_months
+    recent = history.recently_audited if window > 0 else frozenset()
+    by_id = {c.case_id: c for c in cases}
+    of_worker: dict[str, list[Case]] = defaultdict(list)
+    for c in sorted(cases, key=attrgetter("case_id")):
+        if c.worker and _norm(c.status or "") not in closed and c.case_id not in recent:
+            of_worker[_norm(c.worker)].append(c)
+    rng = random.Random(f"{seed}:reaudit-of-worker")
+    picked: set[str] = set()
+    out: list[tuple[Case, PriorReturn]] = []
+    missing: list[Unallocated] = []
+    for r in due:
+        worker = r.worker or (by_id[r.case_id].worker if r.case_id in by_id else "")
+        choices = [
+            c
+            for c in of_worker.get(_norm(worker), ())
+            if c.case_id != r.case_id and c.case_id not in picked
+        ]
+        if choices:
+            case = rng.choice(choices)
+            picked.add(case.case_id)
+            out.append((case, r))
+        elif shift_cycle(r.cycle, cfg.reaudit.after_cycles) == cycle:  # said once
+            who = worker or "the worker (not known)"
+            missing.append(
+                Unallocated(
+                    r.case_id,
+                    f"re-audit due (rule A4: {r.overall} in {r.cycle}) of another case of "
+                    f"{who}, but they have no other open case not audited in the last "
+                    f"{window} months",
+                    "reaudit",
+                )
+            )
     return out, missing
 
 

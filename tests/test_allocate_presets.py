@@ -24,7 +24,7 @@ from qaf.records import Case, StaffMember
 from qaf.register import Register
 from qaf.sources import read_cases, read_staff
 from qaf.workdir import init_directory
-from tests.test_allocate import BASE, case, make_cfg, staff
+from tests.test_allocate import BASE, case, make_cfg, ret, staff
 
 CAL = WorkingCalendar()
 runner = CliRunner()
@@ -458,3 +458,70 @@ def test_filtered_quota_replaces_the_unfiltered_one_of_the_same_role_and_tool_ru
     for a in r.allocations:
         if a.auditor == "Ann Manager" and a.tool == "case-audit":
             assert a.team != "Team A"
+
+
+# ------------------------------------------------------------------ GAPS 9: re-audit another case
+
+
+def test_closing_the_loop_reaudits_another_case_of_the_worker_rule_a4_t7_gaps9() -> None:
+    """Lancashire: "3 months later, the social worker will be allocated a different learning
+    space" — another open case of the same worker, not audited in the window."""
+    cfg = make_cfg(
+        BASE,
+        sample={"fraction": 0.0},
+        reaudit={"after_cycles": 3, "case": "other-of-worker", "role": "Team Manager"},
+    )
+    people = [staff("Tess Manager", team="Team B")]
+    cases = [
+        case(1, worker="Sam Worker"),  # the Inadequate one
+        case(2, worker="Sam Worker"),
+        case(3, worker="Sam Worker"),  # audited recently: S3
+        case(4, worker="Sam Worker", status="Closed"),
+        case(5, worker="Kim Worker"),
+    ]
+    hist = History(
+        recently_audited=frozenset({"P00001", "P00003"}),
+        reaudit_candidates=(
+            ret(1, "P00001", "Inadequate", cycle="2026-09", worker="Sam Worker"),
+            ret(2, "P00009", "Inadequate", cycle="2026-09", worker="Lee Worker"),  # no case
+            ret(3, "P00005", "Inadequate", cycle="2026-10", worker="Kim Worker"),  # not yet
+        ),
+    )
+    r = allocate_cycle("2026-12", cases, people, cfg, CAL, hist, seed=1)
+    (a,) = r.allocations
+    assert (a.case_id, a.type, a.reaudit_of, a.reaudit_round) == (
+        "P00002",
+        "reaudit",
+        "A-2026-09-0001",
+        1,
+    )
+    assert a.worker == "Sam Worker" and a.auditor == "Tess Manager"
+    assert [(u.case_id, u.reason) for u in r.unallocated] == [
+        (
+            "P00009",
+            "re-audit due (rule A4: Inadequate in 2026-09) of another case of Lee Worker, "
+            "but they have no other open case not audited in the last 6 months",
+        )
+    ]
+    later = allocate_cycle("2027-01", cases, people, cfg, CAL, hist, seed=1)
+    assert "P00009" not in {u.case_id for u in later.unallocated}  # said once
+
+
+def test_closing_the_loop_two_due_for_one_worker_get_different_cases_rule_a4_gaps9() -> None:
+    cfg = make_cfg(
+        BASE,
+        sample={"fraction": 0.0},
+        reaudit={"after_cycles": 3, "case": "other-of-worker", "role": "Team Manager"},
+    )
+    cases = [case(i, worker="Sam Worker") for i in range(1, 6)]
+    hist = History(
+        recently_audited=frozenset({"P00001", "P00002"}),
+        reaudit_candidates=(
+            ret(1, "P00001", "Inadequate", cycle="2026-09", worker="Sam Worker"),
+            ret(2, "P00002", "Inadequate", cycle="2026-09", worker="Sam Worker"),
+        ),
+    )
+    r = allocate_cycle("2026-12", cases, [staff("Tess Manager")], cfg, CAL, hist, seed=4)
+    got = sorted(a.case_id for a in r.allocations)
+    assert len(got) == 2 and len(set(got)) == 2
+    assert not set(got) & {"P00001", "P00002"}
