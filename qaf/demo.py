@@ -189,7 +189,9 @@ def overdue_step(cfg: Config, *, say: Say, as_of: date | None = None) -> None:
         def moderation_due(cycle: str) -> date:
             return calendar.add(calendar.cycle_window(cycle)[0], window)
 
-        items = compute_overdue(as_of, reg.pending(as_of, moderation_due), roster, cfg, calendar)
+        late = reg.late_return_deadlines(as_of) if cfg.escalation.repeat_late_return else None
+        pending = reg.pending(as_of, moderation_due)
+        items = compute_overdue(as_of, pending, roster, cfg, calendar, late_before=late)
         delivery = notify_overdue(items, register=reg, cfg=cfg, as_of=as_of)
     say(
         f"Overdue on {as_of.isoformat()}: {len(items)} item(s); "

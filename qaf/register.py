@@ -926,6 +926,35 @@ class Register:
             )
         return out
 
+    def late_return_deadlines(self, as_of: date, months: int = 24) -> dict[str, list[date]]:
+        """Auditor -> deadlines (extension included) in the ``months`` before ``as_of`` of
+        their allocations returned after the deadline or not returned by ``as_of`` (a repeat
+        late return, Haringey 2.15)."""
+        from dateutil.relativedelta import relativedelta
+
+        day = as_of.isoformat()
+        since = (as_of - relativedelta(months=months)).isoformat()
+        out: dict[str, list[date]] = {}
+        rows = self.conn.execute(
+            """
+            SELECT auditor, deadline FROM (
+                SELECT a.auditor,
+                       COALESCE((SELECT e.new_due FROM extensions e
+                                 WHERE e.audit_id = a.audit_id AND e.agreed_on <= :day
+                                 ORDER BY e.id DESC LIMIT 1), a.due) AS deadline,
+                       (SELECT min(r.received_on) FROM returns r
+                        WHERE r.audit_id = a.audit_id AND r.received_on <= :day) AS first_in
+                FROM allocations a
+                WHERE a.due >= :since AND a.due < :day
+            ) WHERE (first_in IS NULL AND deadline < :day) OR first_in > deadline
+            ORDER BY auditor, deadline
+            """,
+            {"day": day, "since": since},
+        )
+        for auditor, deadline in rows:
+            out.setdefault(auditor, []).append(date.fromisoformat(deadline))
+        return out
+
     def deadline(self, audit_id: str) -> tuple[Allocation, date, bool] | None:
         """(allocation, current deadline after extensions, returned?) or None when unknown."""
         alloc = self.allocation(audit_id)

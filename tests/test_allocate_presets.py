@@ -8,6 +8,7 @@ Each test names the rule IDs (DESIGN §3) and the GAPS.md row it covers.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections import Counter
 from datetime import date
 from pathlib import Path
@@ -20,13 +21,17 @@ from qaf.allocate_run import run_allocate
 from qaf.calendar import WorkingCalendar
 from qaf.cli import app
 from qaf.config import Config, Quota, read_config
+from qaf.escalate import Pending, compute_overdue
 from qaf.records import Case, StaffMember
 from qaf.register import Register
 from qaf.sources import read_cases, read_staff
 from qaf.workdir import init_directory
 from tests.test_allocate import BASE, case, make_cfg, ret, staff
+from tests.test_overdue_support import allocation, make_workdir, receive
+from tests.test_overdue_support import calendar as overdue_calendar
 
 CAL = WorkingCalendar()
+DEC_DUE = date(2026, 12, 31)  # last working day of cycle 2026-12
 runner = CliRunner()
 
 
@@ -525,3 +530,96 @@ def test_closing_the_loop_two_due_for_one_worker_get_different_cases_rule_a4_gap
     got = sorted(a.case_id for a in r.allocations)
     assert len(got) == 2 and len(set(got)) == 2
     assert not set(got) & {"P00001", "P00002"}
+
+
+# ------------------------------------------------------------------ GAPS 10: repeat late return
+
+
+def repeat_cfg(tmp_path: Path) -> Config:
+    cfg = make_workdir(tmp_path)
+    text = cfg.path.read_text(encoding="utf-8").replace(
+        "[escalation]\n", '[escalation]\nrepeat_late_return_notify = ["Assistant Director"]\n', 1
+    )
+    cfg.path.write_text(text, encoding="utf-8")
+    return read_config(cfg.path)
+
+
+def late(due: date, auditor: str = "Aud Itor") -> Pending:
+    return Pending(
+        kind="late-return",
+        ref="X1",
+        rule="T4",
+        audit_id="X1",
+        case_id="P000001",
+        due=due,
+        responsible=auditor,
+        responsible_role="Auditor",
+        auditor=auditor,
+    )
+
+
+@pytest.mark.parametrize(
+    "earlier,repeat",
+    [
+        ([date(2026, 11, 30)], True),  # late last month
+        ([date(2026, 1, 30)], True),  # within 12 months
+        ([date(2025, 12, 30)], False),  # more than 12 months before
+        ([date(2026, 12, 31)], False),  # the same deadline is not an earlier one
+        ([], False),
+    ],
+)
+def test_repeat_late_return_adds_roles_to_the_first_rung_rule_t4_gaps10(
+    tmp_path: Path, earlier: list[date], repeat: bool
+) -> None:
+    """Haringey 2.15: the same auditor late again -> the Assistant Director is told too."""
+    cfg = repeat_cfg(tmp_path)
+    (item,) = compute_overdue(
+        date(2027, 1, 5),  # 2 working days late: first rung
+        [late(DEC_DUE)],
+        read_staff(cfg.staff),
+        cfg,
+        overdue_calendar(cfg),
+        late_before={"Aud Itor": earlier},
+    )
+    told = [(n.level, n.recipient.name) for n in item.notify]
+    assert told[:2] == [(1, "Sue Senior"), (1, "Hana Head")]
+    assert ((1, "Ada Assistant") in told) is repeat
+    assert item.detail.startswith("repeat late return") is repeat
+
+
+def test_repeat_late_return_not_before_the_first_rung_rule_t4_gaps10(tmp_path: Path) -> None:
+    cfg = repeat_cfg(tmp_path)
+    (item,) = compute_overdue(
+        date(2027, 1, 4),  # 1 working day late: no rung yet
+        [late(DEC_DUE)],
+        read_staff(cfg.staff),
+        cfg,
+        overdue_calendar(cfg),
+        late_before={"Aud Itor": [date(2026, 11, 30)]},
+    )
+    assert item.level == 0 and item.notify == ()
+
+
+def test_repeat_late_return_through_the_register_and_cli_rule_t4_gaps10(tmp_path: Path) -> None:
+    cfg = repeat_cfg(tmp_path)
+    nov = allocation("A-2026-11-0001", date(2026, 11, 30), cycle="2026-11")
+    nov_on_time = dataclasses.replace(
+        allocation("A-2026-11-0002", date(2026, 11, 30), cycle="2026-11"), auditor="Tia Manager"
+    )
+    dec = allocation("A-2026-12-0001", DEC_DUE)
+    dec_tia = dataclasses.replace(allocation("A-2026-12-0002", DEC_DUE), auditor="Tia Manager")
+    with Register.open(cfg.register_path) as reg:
+        reg.overdue_fixture_allocations([nov, nov_on_time, dec, dec_tia])
+        receive(reg, cfg, nov, date(2026, 12, 3), "Good")  # late
+        receive(reg, cfg, nov_on_time, date(2026, 11, 27), "Good")
+        assert reg.late_return_deadlines(date(2027, 1, 5)) == {
+            "Aud Itor": [date(2026, 11, 30), DEC_DUE],
+            "Tia Manager": [DEC_DUE],
+        }
+    result = runner.invoke(
+        app, ["overdue", "--as-of", "2027-01-05", "--format", "json", "--config", str(cfg.path)]
+    )
+    data = json.loads(result.stdout)
+    told = {i["audit_id"]: {n["name"] for n in i["notify"]} for i in data["items"]}
+    assert "Ada Assistant" in told["A-2026-12-0001"]  # Aud Itor was late in November too
+    assert "Ada Assistant" not in told["A-2026-12-0002"]  # Tia's November return was on time
