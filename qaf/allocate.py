@@ -609,15 +609,33 @@ def quotas_of(member: StaffMember, quotas: Sequence[Quota]) -> list[Quota]:
     match does not apply. Quotas whose subject is a person (``subject = "staff"``) are not
     case quotas and are left out here.
     """
-    role = _norm(member.role)
-    mine = [q for q in quotas if _norm(q.role) == role and q.subject == "case"]
-    hits = [q for q in mine if q.auditors and member_matches(member, q.auditors)]
-    replaced = {_norm(q.tool) for q in hits}
-    return [
-        q
-        for q in mine
-        if any(q is h for h in hits) or (not q.auditors and _norm(q.tool) not in replaced)
-    ]
+    return quota_lookup(quotas)(member)
+
+
+def quota_lookup(quotas: Sequence[Quota]) -> Callable[[StaffMember], list[Quota]]:
+    """:func:`quotas_of` for many members: the quotas indexed by role once."""
+    by_role: dict[str, list[Quota]] = defaultdict(list)
+    for q in quotas:
+        if q.subject == "case":
+            by_role[_norm(q.role)].append(q)
+    filtered = {role for role, qs in by_role.items() if any(q.auditors for q in qs)}
+
+    def of(member: StaffMember) -> list[Quota]:
+        role = _norm(member.role)
+        mine = by_role.get(role)
+        if not mine:
+            return []
+        if role not in filtered:
+            return mine
+        hits = [q for q in mine if q.auditors and member_matches(member, q.auditors)]
+        replaced = {_norm(q.tool) for q in hits}
+        return [
+            q
+            for q in mine
+            if any(q is h for h in hits) or (not q.auditors and _norm(q.tool) not in replaced)
+        ]
+
+    return of
 
 
 @dataclass
@@ -662,8 +680,9 @@ def quota_nodes(
     teams: dict[tuple[int, str], list[StaffMember]] = {}  # (quota index, team) -> holders
     team_slot: dict[tuple[int, str], int] = {}  # where the team's node goes in ``nodes``
     index = {id(q): i for i, q in enumerate(quotas)}
+    applies = quota_lookup(quotas)
     for m in staff:
-        mine = [q for q in quotas_of(m, quotas) if only is None or only(q)]
+        mine = [q for q in applies(m) if only is None or only(q)]
         if not mine:
             continue
         present = m.available_on(day)
@@ -835,6 +854,7 @@ def period_capacity(
     for c, auditor, tool, n in history.period_counts:
         counts[(_norm(auditor), c + "|" + tool)] += n
     given: dict[tuple[int, str], int] = {}
+    applies = quota_lookup(cfg.quotas)
     for qi, q in enumerate(periodic):
         cycles = period_cycles(cycle, q.period, cfg.report.financial_year)
         done_cycles = [c for c in cycles if c < cycle]
@@ -842,7 +862,9 @@ def period_capacity(
         tools = {q.tool, *q.tool_by_theme.values()}
         owed: list[tuple[StaffMember, int]] = []
         for m in staff:
-            if not any(x is q for x in quotas_of(m, cfg.quotas)) or not m.available_on(day):
+            if _norm(m.role) != _norm(q.role) or not m.available_on(day):
+                continue
+            if not any(x is q for x in applies(m)):
                 continue
             had = sum(
                 counts.get((_norm(m.name), c + "|" + t), 0) for c in done_cycles for t in tools
