@@ -114,6 +114,9 @@ class History:
     # A1: (cycle, auditor, tool, allocations) of audits since the first cycle of the
     # quarter / year quotas' periods (GAPS 1)
     period_counts: tuple[tuple[str, str, str, int], ...] = ()
+    # GAPS 7: (cycle, subject, tool, allocations) of staff audits in the last 12 months and
+    # since the first cycle of the staff quotas' periods
+    subject_counts: tuple[tuple[str, str, str, int], ...] = ()
 
 
 # ----------------------------------------------------------------- outputs
@@ -612,11 +615,14 @@ def quotas_of(member: StaffMember, quotas: Sequence[Quota]) -> list[Quota]:
     return quota_lookup(quotas)(member)
 
 
-def quota_lookup(quotas: Sequence[Quota]) -> Callable[[StaffMember], list[Quota]]:
-    """:func:`quotas_of` for many members: the quotas indexed by role once."""
+def quota_lookup(
+    quotas: Sequence[Quota], subject: str = "case"
+) -> Callable[[StaffMember], list[Quota]]:
+    """:func:`quotas_of` for many members: the quotas indexed by role once (those of
+    ``subject`` "case", or "staff" for the staff-audit quotas)."""
     by_role: dict[str, list[Quota]] = defaultdict(list)
     for q in quotas:
-        if q.subject == "case":
+        if q.subject == subject:
             by_role[_norm(q.role)].append(q)
     filtered = {role for role, qs in by_role.items() if any(q.auditors for q in qs)}
 
@@ -846,7 +852,7 @@ def period_capacity(
     first) one more; in the last cycle everyone gets what they still owe. A holder away
     now (A3) is simply owed more later. ``unit = "team"`` quotas keep ``per_cycle``.
     """
-    periodic = [q for q in cfg.quotas if q.period != "cycle" and q.unit != "team"]
+    periodic = [q for q in cfg.quotas if q.period != "cycle" and q.unit == "auditor"]
     if not periodic:
         return None
     practice = set(cfg.cycle.practice_weeks)
@@ -854,8 +860,9 @@ def period_capacity(
     for c, auditor, tool, n in history.period_counts:
         counts[(_norm(auditor), c + "|" + tool)] += n
     given: dict[tuple[int, str], int] = {}
-    applies = quota_lookup(cfg.quotas)
+    lookups = {kind: quota_lookup(cfg.quotas, kind) for kind in ("case", "staff")}
     for qi, q in enumerate(periodic):
+        applies = lookups[q.subject]
         cycles = period_cycles(cycle, q.period, cfg.report.financial_year)
         done_cycles = [c for c in cycles if c < cycle]
         left = max(1, sum(1 for c in cycles if c >= cycle and (c == cycle or c not in practice)))
@@ -881,7 +888,7 @@ def period_capacity(
             given[(id(q), _norm(m.name))] = n // left + bonus
 
     def capacity(q: Quota, m: StaffMember) -> int:
-        if q.period == "cycle" or q.unit == "team":
+        if q.period == "cycle" or q.unit != "auditor":
             return q.per_cycle
         return given.get((id(q), _norm(m.name)), 0)
 
@@ -908,12 +915,6 @@ def allocate_cycle(
     case_quotas = [q for q in cfg.quotas if q.subject == "case"]
     sample_quotas = [q for q in case_quotas if q.draw == "sample"]
     extra_quotas = [q for q in case_quotas if q.draw == "extra"]
-    for q in cfg.quotas:
-        if q.subject != "case":
-            notes.append(
-                f'quota "{q.name or q.tool}" for {q.role} audits staff, not cases '
-                '(subject = "staff"): not allocated by qaf yet'
-            )
 
     # ---- re-audits first: they are "already allocated this cycle" for the sample (A4, S3)
     reaudits, reaudit_unallocated = _reaudits(cycle, cases, closed, cfg, history, seed)
@@ -1108,6 +1109,14 @@ def allocate_cycle(
             notes.extend(said)
             extra_rows.append((q.name or q.tool, len(got)))
 
+    # ---- staff audits (GAPS 7): of a person (supervision records, practice), not of a case
+    staff_rows: list[tuple[str, int]] = []
+    for qi, q in enumerate(x for x in cfg.quotas if x.subject == "staff"):
+        got, said = _staff_audits(q, qi, cfg, cycle, staff, first_day, history, seed, capacity)
+        placed.extend(got)
+        notes.extend(said)
+        staff_rows.append((q.name or q.tool, len(got)))
+
     arithmetic = _arithmetic(
         open_count=open_count,
         eligible=len(eligible),
@@ -1125,6 +1134,7 @@ def allocate_cycle(
         quota_total=quota_total,
         floor=floor,
         extra=extra_rows,
+        staff_audits=staff_rows,
     )
 
     # ---- assignment of re-audits (A4): the re-audit role, balanced, no quota ceiling
@@ -1167,6 +1177,7 @@ def allocate_cycle(
     placed.sort(key=lambda x: (order[x[3]], x[0].team, x[0].case_id))
     allocations = []
     for n, (c, member, tool, kind, prev) in enumerate(placed, start=1):
+        subject = c.worker if not c.case_id else ""  # a staff audit's stand-in case has no ID
         allocations.append(
             Allocation(
                 audit_id=f"A-{cycle}-{n:04d}",
@@ -1184,6 +1195,7 @@ def allocate_cycle(
                 due=due,
                 reaudit_of=prev.audit_id if prev else None,
                 reaudit_round=(prev.reaudit_round + 1) if prev else 0,
+                subject=subject,
             )
         )
     if not auditors and sample:
@@ -1245,6 +1257,125 @@ def _top_up(
         if len(cases) < n
     ]
     return keep, topped, short
+
+
+def may_audit_person(auditor: StaffMember, subject: StaffMember, scope: str) -> bool:
+    """Rule A2 for a staff audit (GAPS 7): never oneself; the quota's scope relative to the
+    audited person (``line-managed``: the auditor is their line manager)."""
+    if _norm(auditor.name) == _norm(subject.name):
+        return False
+    if scope == "own-team":
+        return bool(auditor.team) and _norm(auditor.team) == _norm(subject.team)
+    if scope == "outside-own-team":
+        return _norm(auditor.team) != _norm(subject.team)
+    if scope == "own-service":
+        return bool(auditor.service) and _norm(auditor.service) == _norm(subject.service)
+    if scope == "outside-own-service":
+        return _norm(auditor.service) != _norm(subject.service)
+    if scope == "line-managed":
+        return bool(subject.manager) and _norm(subject.manager or "") == _norm(auditor.name)
+    return True
+
+
+def _staff_audits(
+    quota: Quota,
+    index: int,
+    cfg: Config,
+    cycle: str,
+    staff: Sequence[StaffMember],
+    day: date,
+    history: History,
+    seed: int,
+    capacity: Callable[[Quota, StaffMember], int] | None,
+) -> tuple[list[Placed], list[str]]:
+    """A ``subject = "staff"`` quota (GAPS 7): audits of people in ``subject_roles``.
+
+    ``unit = "auditor"``: each available holder gets their count (``per_cycle``, or what a
+    quarter / year quota owes this cycle) of people they may audit (:func:`may_audit_person`),
+    those audited least with this tool in the last 12 months first. ``unit = "subject"``:
+    each available person is owed ``per_period`` in the period (counted from the register),
+    spread evenly over the cycles left, and given to an available holder who may audit them,
+    balanced. Assignment by maximum flow (:func:`assign`); who is left is said in a note.
+    """
+    label = quota.name or quota.tool
+    rng = random.Random(f"{seed}:staff:{index}")
+    applies = quota_lookup(cfg.quotas, "staff")
+    holders = [m for m in staff if m.available_on(day) and any(x is quota for x in applies(m))]
+    roles = {_norm(r) for r in quota.subject_roles}
+    people = sorted(
+        (m for m in staff if _norm(m.role) in roles and m.available_on(day)), key=attrgetter("name")
+    )
+    rng.shuffle(people)
+    tools = {quota.tool, *quota.tool_by_theme.values()}
+    since_year = shift_cycle(cycle, -12)
+    cycles = period_cycles(cycle, quota.period, cfg.report.financial_year)
+    past: dict[str, int] = defaultdict(int)  # audits of each person with these tools
+    in_period: dict[str, int] = defaultdict(int)
+    for c, subject, tool, n in history.subject_counts:
+        if tool in tools and c < cycle:
+            if c >= since_year:
+                past[_norm(subject)] += n
+            if c >= cycles[0]:
+                in_period[_norm(subject)] += n
+    notes: list[str] = []
+    if quota.unit == "subject":
+        left = max(
+            1,
+            sum(
+                1
+                for c in cycles
+                if c >= cycle and (c == cycle or c not in cfg.cycle.practice_weeks)
+            ),
+        )
+        owed = [(m, quota.per_period - in_period[_norm(m.name)]) for m in people]
+        owed = [(m, n) for m, n in owed if n > 0]
+        owed.sort(key=lambda x: -(x[1] % left))
+        extra = math.ceil(sum(n % left for _, n in owed) / left)
+        wanted: list[StaffMember] = []
+        for i, (m, n) in enumerate(owed):
+            wanted.extend([m] * (n // left + (1 if (i < extra and n % left) else 0)))
+        nodes = [Auditor(m, max(1, len(wanted)), quota.scope, quota.tool, quota) for m in holders]
+    else:
+        people.sort(key=lambda m: past[_norm(m.name)])  # stable: random among equals
+        wanted = people
+        nodes = []
+        for m in holders:
+            n = capacity(quota, m) if capacity else quota.per_cycle
+            if n > 0:
+                nodes.append(Auditor(m, n, quota.scope, quota.tool, quota))
+    rng.shuffle(nodes)
+    groups = []
+    for m in wanted:
+        g = _Group((m.name,), m.team, m.service, "", "")
+        g.items.append(m)
+        groups.append(g)
+    allowed = [
+        [j for j, a in enumerate(nodes) if may_audit_person(a.member, g.items[0], quota.scope)]
+        for g in groups
+    ]
+    plan = assign(groups, nodes, allowed)
+    got: list[Placed] = []
+    used = [0] * len(nodes)
+    for gi, g in enumerate(groups):
+        person: StaffMember = g.items[0]
+        for j, count in plan.get(gi, []):
+            used[j] += count
+            stand_in = Case("", person.team, person.name, person.service, "")
+            got.append((stand_in, nodes[j].member, quota.tool, "audit", None))
+        if not plan.get(gi) and quota.unit == "subject":
+            notes.append(
+                f"{label}: {person.name} ({person.role}) is due but no available {quota.role} "
+                f"may audit them (rule A2: scope {quota.scope}; A3)"
+            )
+    if quota.unit != "subject":
+        short = sorted(a.member.name for j, a in enumerate(nodes) if used[j] < a.capacity)
+        if short:
+            notes.append(
+                f"{label}: {_n(len(short), quota.role)} without an available "
+                f"{' / '.join(quota.subject_roles)} they may audit (rules A2, A3): "
+                + ", ".join(short)
+            )
+    return got, notes
 
 
 def _share_in_team(
@@ -1476,8 +1607,8 @@ def _due_reaudits(cycle: str, cfg: Config, history: History, grades: set[str]) -
     """The graded returns whose re-audit is due this cycle (carried forward while not done)."""
     out = []
     for r in sorted(history.reaudit_candidates, key=lambda r: (r.case_id, r.return_id)):
-        if r.overall is None or normalise(r.overall) not in grades:
-            continue
+        if r.overall is None or normalise(r.overall) not in grades or not r.case_id:
+            continue  # (a staff audit has no case to re-audit)
         if r.audit_id and r.audit_id in history.reaudited:
             continue
         due_cycle = shift_cycle(r.cycle, cfg.reaudit.after_cycles)
@@ -1615,6 +1746,7 @@ def _arithmetic(
     floor: int = 0,
     extra: Sequence[tuple[str, int]] = (),
     teams: int = 0,
+    staff_audits: Sequence[tuple[str, int]] = (),
 ) -> Arithmetic:
     s = cfg.sample
     pct = f"{s.fraction * 100:g}%"
@@ -1654,6 +1786,13 @@ def _arithmetic(
         total = sum(drawn.values())
         parts = ", ".join(_n(n, label) for label, n in drawn.items())
         words += f"; plus {total:,} drawn on top of the sample ({parts})"
+    of_staff: dict[str, int] = {}
+    for label, n in staff_audits:
+        of_staff[label] = of_staff.get(label, 0) + n
+    if of_staff:
+        total = sum(of_staff.values())
+        parts = ", ".join(_n(n, label) for label, n in of_staff.items())
+        words += f"; and {_n(total, 'staff audit')} of a person, not a case ({parts})"
     if theme:
         words += f'; focus theme "{theme}" ({cfg.cycle.focus_mode}, {theme_cases:,} cases in it)'
     excl = sorted(excluded.items(), key=lambda kv: (-kv[1], kv[0]))

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from qaf.allocate import AllocationResult, History, allocate_cycle, month_name, period_start
-from qaf.calendar import WorkingCalendar, parse_cycle
+from qaf.calendar import WorkingCalendar, parse_cycle, shift_cycle
 from qaf.config import Config
 from qaf.problems import Problem, QafError
 
@@ -109,6 +109,10 @@ def run_allocate(
             if since is not None and since < cycle:
                 counts = tuple(register.allocation_counts(since, cycle))
                 history = dataclasses.replace(history, period_counts=counts)
+            if any(q.subject == "staff" for q in cfg.quotas):  # who was audited (GAPS 7)
+                first = min(since or cycle, shift_cycle(cycle, -12))
+                subjects = tuple(register.subject_counts(first, cycle))
+                history = dataclasses.replace(history, subject_counts=subjects)
         else:
             history = History()
 

@@ -623,3 +623,178 @@ def test_repeat_late_return_through_the_register_and_cli_rule_t4_gaps10(tmp_path
     told = {i["audit_id"]: {n["name"] for n in i["notify"]} for i in data["items"]}
     assert "Ada Assistant" in told["A-2026-12-0001"]  # Aud Itor was late in November too
     assert "Ada Assistant" not in told["A-2026-12-0002"]  # Tia's November return was on time
+
+
+# ------------------------------------------------------------------ GAPS 7: staff audits
+
+
+def supervision_quota(**kw: object) -> Quota:
+    fields: dict[str, object] = {
+        "subject": "staff",
+        "subject_roles": ("Advanced Practitioner",),
+        "draw": "extra",
+        "name": "professional supervision audit",
+    }
+    fields.update(kw)
+    scope = fields.pop("scope", "line-managed")
+    return Quota("Team Manager", 1, scope, "supervision", **fields)  # type: ignore[arg-type]
+
+
+def test_staff_audit_of_a_line_managed_person_has_no_case_rule_a1_a2_gaps7() -> None:
+    """Bedford §4: a Team Manager audits their Advanced Practitioner's supervision records."""
+    cfg = make_cfg(BASE, quotas=(supervision_quota(),), sample={"fraction": 0.0})
+    people = [
+        staff("Ann Manager", team="Team A"),
+        staff(
+            "Ava Practitioner", role="Advanced Practitioner", team="Team A", manager="Ann Manager"
+        ),
+        staff("Bob Manager", team="Team B"),  # no AP of his own
+        staff("Bea Practitioner", role="Advanced Practitioner", team="Team C", manager="Cy Boss"),
+    ]
+    r = allocate_cycle("2026-12", [case(1)], people, cfg, CAL, History(), seed=1)
+    (a,) = r.allocations
+    assert (a.case_id, a.subject, a.auditor, a.tool, a.team) == (
+        "",
+        "Ava Practitioner",
+        "Ann Manager",
+        "supervision",
+        "Team A",
+    )
+    assert a.as_json()["subject"] == "Ava Practitioner"
+    assert r.notes == (
+        "professional supervision audit: 1 Team Manager without an available Advanced "
+        "Practitioner they may audit (rules A2, A3): Bob Manager",
+    )
+    assert "1 staff audit of a person, not a case (1 professional supervision audit)" in (
+        r.arithmetic.words
+    )
+
+
+def test_staff_audit_prefers_people_not_audited_lately_rule_a1_gaps7() -> None:
+    quota = supervision_quota(scope="own-service", subject_roles=("Team Manager",))
+    quota = dataclasses.replace(quota, role="Head of Service")
+    cfg = make_cfg(BASE, quotas=(quota,), sample={"fraction": 0.0})
+    people = [staff("Hal Head", role="Head of Service", team="", service="Service 1")] + [
+        staff(f"Manager {i}", team=f"Team {i}", service="Service 1") for i in range(3)
+    ]
+    people.append(staff("Other Manager", team="Team X", service="Service 2"))
+    hist = History(
+        subject_counts=(
+            ("2026-10", "Manager 0", "supervision", 1),
+            ("2026-11", "Manager 1", "supervision", 1),
+        )
+    )
+    r = allocate_cycle("2026-12", [], people, cfg, CAL, hist, seed=1)
+    assert [(a.auditor, a.subject) for a in r.allocations] == [("Hal Head", "Manager 2")]
+
+
+def test_practice_observation_each_worker_once_a_year_spread_rule_a1_a3_gaps7() -> None:
+    """Bedford §5: every worker observed at least once a year by their line manager."""
+    quota = supervision_quota(
+        period="year",
+        per_period=1,
+        unit="subject",
+        subject_roles=("Social Worker",),
+        name="practice observation",
+    )
+    cfg = make_cfg(
+        BASE,
+        quotas=(quota,),
+        sample={"fraction": 0.0},
+        cycle={"focus": {}, "focus_themes": {}, "practice_weeks": ()},
+    )
+    workers = [
+        staff(f"Worker {i:02d}", role="Social Worker", team="Team A", manager="Ann Manager")
+        for i in range(24)
+    ]
+    people = [staff("Ann Manager", team="Team A"), *workers]
+    months = [f"2027-{m:02d}" for m in range(1, 13)]
+    counts: Counter[tuple[str, str, str]] = Counter()
+    seen: Counter[str] = Counter()
+    for month in months:
+        hist = History(subject_counts=tuple((c, s, t, n) for (c, s, t), n in counts.items()))
+        r = allocate_cycle(month, [], people, cfg, CAL, hist, seed=3)
+        assert len(r.allocations) == 2  # 24 workers over 12 months
+        for a in r.allocations:
+            assert a.auditor == "Ann Manager" and a.case_id == ""
+            counts[(a.cycle, a.subject, a.tool)] += 1
+            seen[a.subject] += 1
+    assert seen == {w.name: 1 for w in workers}
+
+
+def test_staff_audits_recorded_with_their_subject_migration_2_gaps7(tmp_path: Path) -> None:
+    """Register migration 2 adds allocations.subject; a version-1 register is migrated
+    (backup first) and its rows get an empty subject."""
+    import sqlite3
+
+    from qaf.register import MIGRATIONS
+
+    path = tmp_path / "qaf.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(MIGRATIONS[0][2])
+    conn.execute(
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL, "
+        "applied_at TEXT NOT NULL)"
+    )
+    conn.execute("INSERT INTO schema_migrations VALUES (1, 'v1', 'x')")
+    conn.execute(
+        "INSERT INTO cycles (cycle, seed, created_at, as_of) VALUES ('2026-11', 1, 'x', 'y')"
+    )
+    conn.execute(
+        "INSERT INTO allocations (audit_id, cycle, case_id, auditor, tool, type, due, created_at) "
+        "VALUES ('A-2026-11-0001', '2026-11', 'P1', 'Ann Manager', 'case-audit', 'audit', "
+        "'2026-11-30', 'x')"
+    )
+    conn.commit()
+    conn.close()
+    with Register.open(path) as reg:
+        assert reg.schema_version() == 2
+        (old,) = reg.allocations()
+        assert old.subject == ""
+    assert (tmp_path / "qaf.db.before-v2.bak").exists()
+
+
+def test_bedford_staff_audits_through_allocate_workbook_and_ingest_rule_i2_gaps7(
+    tmp_path: Path,
+) -> None:
+    import random
+
+    from openpyxl import load_workbook
+
+    from qaf.ingest import ingest_paths
+    from qaf.samples.simulate import fill_workbook, simulate_answers
+
+    init_directory(tmp_path, framework="bedford", demo=True)
+    cfg = read_config(tmp_path / "qaf.toml")
+    run = run_allocate(cfg, "2026-12", seed=5, as_of=date(2026, 12, 1))
+    staff_audits = [a for a in run.result.allocations if a.subject]
+    assert {a.tool for a in staff_audits} == {
+        "professional-supervision-audit",
+        "practice-observation",
+    }
+    people = {p.name: p for p in read_staff(cfg.staff).staff}
+    for a in staff_audits:  # rule A2: line-managed / own service, never oneself
+        assert a.case_id == "" and a.subject != a.auditor
+        if a.tool == "practice-observation":
+            assert people[a.subject].manager == a.auditor
+    with Register.open(cfg.register_path) as reg:
+        stored = {x.audit_id: x.subject for x in reg.allocations("2026-12")}
+    assert all(stored[a.audit_id] == a.subject for a in staff_audits)
+    alloc = staff_audits[0]
+    book = run.out_dir / "audits" / f"{alloc.audit_id}.xlsx"
+    ws = load_workbook(book)["Audit"]
+    labels = {row[0].value: row[1].value for row in ws.iter_rows(max_col=2) if row[0].value}
+    assert labels["Subject"] == alloc.subject and "Case ID" not in labels
+    # a copy without the hidden sheet and audit ID is matched by auditor and subject (I2)
+    tool = cfg.tools[alloc.tool]
+    ret = simulate_answers(alloc, tool, random.Random(1))
+    dest = fill_workbook(book, tmp_path / "returns" / "copy.xlsx", ret, tool)
+    wb = load_workbook(dest)
+    del wb["qaf"]
+    for row in wb["Audit"].iter_rows():
+        if row[0].value == "Audit ID":
+            row[1].value = None
+    wb.save(dest)
+    [f] = ingest_paths(cfg, [dest], as_of=date(2027, 1, 8)).files
+    assert f.status == "accepted", [p.message for p in f.problems]
+    assert f.audit_id == alloc.audit_id
