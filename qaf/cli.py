@@ -1043,7 +1043,7 @@ def demo(
         "qaf-demo"
     ),
 ) -> None:
-    """Run a quarter of audit cycles on the fictional sample authority; leave outputs to look at.
+    """Run a quarter of audit cycles on the fictional sample authority; leave the outputs to read.
 
     Example: qaf demo qaf-demo
     """
