@@ -36,9 +36,10 @@ officer (DESIGN §1):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -47,7 +48,7 @@ from functools import lru_cache, partial
 from operator import attrgetter
 from typing import Any
 
-from qaf.calendar import WorkingCalendar, parse_duration, shift_cycle
+from qaf.calendar import WorkingCalendar, parse_duration, parse_quarter, quarter_of, shift_cycle
 from qaf.config import Config, Quota
 from qaf.grades import normalise
 from qaf.records import Allocation, AllocationType, Case, StaffMember
@@ -110,6 +111,12 @@ class History:
     previous_cycle: str | None = None  # M1: the cycle whose returns are moderated
     previous_returns: tuple[PriorReturn, ...] = ()  # M1
     already_moderated: frozenset[str] = frozenset()  # M1: audit IDs picked before
+    # A1: (cycle, auditor, tool, allocations) of audits since the first cycle of the
+    # quarter / year quotas' periods (GAPS 1)
+    period_counts: tuple[tuple[str, str, str, int], ...] = ()
+    # GAPS 7: (cycle, subject, tool, allocations) of staff audits in the last 12 months and
+    # since the first cycle of the staff quotas' periods
+    subject_counts: tuple[tuple[str, str, str, int], ...] = ()
 
 
 # ----------------------------------------------------------------- outputs
@@ -173,6 +180,7 @@ class Arithmetic:
     theme_mode: str
     theme_cases: int  # eligible cases in the theme
     words: str
+    extra: tuple[tuple[str, int], ...] = ()  # (quota name, cases) drawn on top of the sample
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -191,6 +199,7 @@ class Arithmetic:
             "theme": self.theme,
             "theme_mode": self.theme_mode,
             "theme_cases": self.theme_cases,
+            "extra": [{"quota": q, "cases": n} for q, n in self.extra],
             "words": self.words,
         }
 
@@ -350,21 +359,29 @@ def largest_remainder(
 
 @dataclass(frozen=True)
 class Auditor:
+    """A node of the assignment: one auditor under one quota (or a team, ``unit = "team"``)."""
+
     member: StaffMember
     capacity: int
     scope: str
     tool: str
+    quota: Quota | None = None
+    # unit = "team": the team's available holders of the role, who share its count; the
+    # node's ``member`` then stands for the team (no name, so no own-caseload test at the node)
+    members: tuple[StaffMember, ...] = ()
+    filter_id: int = -1  # index of the quota's ``cases`` filter (rule A1, GAPS 4); -1: none
 
 
 @dataclass
 class _Group:
-    key: tuple[str, ...]
+    key: tuple[Any, ...]
     team: str
     service: str
     worker: str  # only set when the worker is an auditor
     excluded: str  # another auditor name excluded (re-audit: the previous auditor)
     items: list[Any] = field(default_factory=list)
     manager: str = ""  # the worker's line manager, when a "line-managed" scope needs it
+    tags: frozenset[int] = frozenset()  # the quota ``cases`` filters its cases match
 
 
 def may_audit(
@@ -418,12 +435,15 @@ def eligibility(groups: Sequence[_Group], auditors: Sequence[Auditor]) -> list[l
     keys = [_auditor_key(a) for a in auditors]
     by_name: dict[str, list[int]] = defaultdict(list)
     for j, k in enumerate(keys):
-        by_name[k[0]].append(j)
+        if k[0]:  # a team node has no name (unit = "team")
+            by_name[k[0]].append(j)
     by_scope: dict[str, list[int]] = defaultdict(list)
     for j, k in enumerate(keys):
         by_scope[k[3]].append(j)
     team = [k[1] for k in keys]
     service = [k[2] for k in keys]
+    filters = [a.filter_id for a in auditors]
+    filtered = any(f >= 0 for f in filters)
     out = []
     for g in groups:
         gt, gs, gw, gx, gm = _group_key(g)
@@ -444,6 +464,8 @@ def eligibility(groups: Sequence[_Group], auditors: Sequence[Auditor]) -> list[l
                 if gm and keys[j][0] == gm and j not in banned
             ]
         )
+        if filtered:
+            allowed = [j for j in allowed if filters[j] < 0 or filters[j] in g.tags]
         allowed.sort()
         out.append(allowed)
     return out
@@ -567,20 +589,310 @@ def quota_auditors(
     staff: Sequence[StaffMember], quotas: Sequence[Quota], day: date
 ) -> tuple[list[Auditor], int]:
     """Available staff with a quota role (rules A1, A3); also how many are unavailable."""
-    by_role: dict[str, Quota] = {}
+    found = quota_nodes(staff, quotas, day)
+    return found.nodes, found.away
+
+
+def member_matches(member: StaffMember, criteria: Mapping[str, tuple[str, ...]]) -> bool:
+    """A roster row is in a quota's ``auditors`` filter when any listed column has a listed value
+    (the same reading as a theme's case filter, rule C3)."""
+    for column, values in criteria.items():
+        v = getattr(member, column, None)
+        if v is not None and _norm(str(v)) in {_norm(x) for x in values}:
+            return True
+    return False
+
+
+def quotas_of(member: StaffMember, quotas: Sequence[Quota]) -> list[Quota]:
+    """The case quotas that apply to a member of staff (rule A1).
+
+    Precedence: a quota with an ``auditors`` filter that matches the member replaces the
+    quotas of the same role and tool without one (Lancashire's MASH managers do two
+    learning spaces a month instead of one a quarter). A filtered quota that does not
+    match does not apply. Quotas whose subject is a person (``subject = "staff"``) are not
+    case quotas and are left out here.
+    """
+    return quota_lookup(quotas)(member)
+
+
+def quota_lookup(
+    quotas: Sequence[Quota], subject: str = "case"
+) -> Callable[[StaffMember], list[Quota]]:
+    """:func:`quotas_of` for many members: the quotas indexed by role once (those of
+    ``subject`` "case", or "staff" for the staff-audit quotas)."""
+    by_role: dict[str, list[Quota]] = defaultdict(list)
     for q in quotas:
-        by_role.setdefault(normalise(q.role), q)
-    out: list[Auditor] = []
+        if q.subject == subject:
+            by_role[_norm(q.role)].append(q)
+    filtered = {role for role, qs in by_role.items() if any(q.auditors for q in qs)}
+
+    def of(member: StaffMember) -> list[Quota]:
+        role = _norm(member.role)
+        mine = by_role.get(role)
+        if not mine:
+            return []
+        if role not in filtered:
+            return mine
+        hits = [q for q in mine if q.auditors and member_matches(member, q.auditors)]
+        replaced = {_norm(q.tool) for q in hits}
+        return [
+            q
+            for q in mine
+            if any(q is h for h in hits) or (not q.auditors and _norm(q.tool) not in replaced)
+        ]
+
+    return of
+
+
+@dataclass
+class QuotaNodes:
+    """The assignment nodes of some quotas on one day (rules A1, A3)."""
+
+    nodes: list[Auditor]
+    away: int  # unavailable staff who hold one of these quotas
+    # unit = "team": normalised team -> why its cases cannot be placed (nobody available, A3)
+    team_gaps: dict[str, str] = field(default_factory=dict)
+
+
+def case_filter_ids(quotas: Sequence[Quota]) -> list[Mapping[str, tuple[str, ...]]]:
+    """The distinct ``cases`` filters of the quotas; a quota's filter id is its index here."""
+    out: list[Mapping[str, tuple[str, ...]]] = []
+    for q in quotas:
+        if q.cases and q.cases not in out:
+            out.append(q.cases)
+    return out
+
+
+def quota_nodes(
+    staff: Sequence[StaffMember],
+    quotas: Sequence[Quota],
+    day: date,
+    *,
+    only: Callable[[Quota], bool] | None = None,
+    capacity: Callable[[Quota, StaffMember], int] | None = None,
+    filters: Sequence[Mapping[str, tuple[str, ...]]] = (),
+) -> QuotaNodes:
+    """One node per available auditor and quota, in roster order, or per team (``unit =
+    "team"``: the team's count, shared by its available holders of the role).
+
+    ``quotas`` are all the quotas (precedence looks at every one, :func:`quotas_of`); ``only``
+    keeps the ones wanted here (e.g. the sample's). ``capacity`` gives the auditor's count
+    this cycle (default ``per_cycle``; quarter and year quotas pass what is owed, rule A1).
+    A team whose holders of the role are all unavailable gets no node; ``team_gaps`` says
+    why its cases stay unallocated (rule A3).
+    """
+    nodes: list[Auditor] = []
     away = 0
+    teams: dict[tuple[int, str], list[StaffMember]] = {}  # (quota index, team) -> holders
+    team_slot: dict[tuple[int, str], int] = {}  # where the team's node goes in ``nodes``
+    index = {id(q): i for i, q in enumerate(quotas)}
+    applies = quota_lookup(quotas)
     for m in staff:
-        quota = by_role.get(_norm(m.role))
-        if quota is None or quota.per_cycle <= 0:
+        mine = [q for q in applies(m) if only is None or only(q)]
+        if not mine:
             continue
-        if not m.available_on(day):
-            away += 1
-            continue
-        out.append(Auditor(m, quota.per_cycle, quota.scope, quota.tool))
-    return out, away
+        present = m.available_on(day)
+        counted = False
+        for q in mine:
+            if q.unit == "team":
+                key = (index[id(q)], _norm(m.team))
+                if key not in team_slot:
+                    team_slot[key] = len(nodes)
+                    nodes.append(Auditor(m, 0, q.scope, q.tool, q))  # placeholder
+                    teams[key] = []
+                if present:
+                    teams[key].append(m)
+                elif not counted:
+                    away += 1
+                    counted = True
+                continue
+            n = capacity(q, m) if capacity else q.per_cycle
+            if n <= 0:
+                continue
+            if not present:
+                if not counted:
+                    away += 1
+                    counted = True
+                continue
+            fid = filters.index(q.cases) if q.cases and q.cases in filters else -1
+            nodes.append(Auditor(m, n, q.scope, q.tool, q, filter_id=fid))
+    gaps: dict[str, str] = {}
+    for key, slot in team_slot.items():
+        first = nodes[slot]
+        tq = first.quota
+        assert tq is not None
+        holders = teams[key]
+        fid = filters.index(tq.cases) if tq.cases and tq.cases in filters else -1
+        if holders and tq.per_cycle > 0:
+            stand_in = StaffMember("", "", tq.role, first.member.team, first.member.service)
+            nodes[slot] = Auditor(
+                stand_in, tq.per_cycle, tq.scope, tq.tool, tq, tuple(holders), filter_id=fid
+            )
+        else:
+            nodes[slot] = Auditor(first.member, 0, tq.scope, tq.tool, tq)
+            if tq.per_cycle > 0:
+                team = first.member.team or "no team"
+                gaps[key[1]] = (
+                    f"no available {tq.role} in {team} for the team's "
+                    f"{_n(tq.per_cycle, tq.name or 'audit')} "
+                    f"(rule A3: every {tq.role} of the team is unavailable)"
+                )
+    return QuotaNodes([a for a in nodes if a.capacity > 0], away, gaps)
+
+
+def cycle_themes(cfg: Config, cycle: str) -> tuple[str, ...]:
+    """The cycle's programme-of-focus themes this month (rule C3)."""
+    themes = cfg.cycle.focus_themes.get(cycle)
+    if themes:
+        return tuple(themes)
+    theme = cfg.cycle.focus.get(cycle)
+    return (theme,) if theme else ()
+
+
+def quota_themes(cfg: Config, quota: Quota, cycle: str) -> tuple[str, ...]:
+    """A quota's themes this month: its own programme when it has one, else the cycle's (C3)."""
+    if quota.focus is not None:
+        return tuple(quota.focus.get(cycle, ()))
+    return cycle_themes(cfg, cycle)
+
+
+def theme_criteria(cfg: Config, themes: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """The case filters of several themes merged: a case in any of them is in focus (C3)."""
+    criteria: dict[str, tuple[str, ...]] = {}
+    for t in themes:
+        for column, values in cfg.cycle.themes.get(t, {}).items():
+            criteria[column] = (*criteria.get(column, ()), *values)
+    return criteria
+
+
+FOCUS_TAG = -1  # a group tag: the group's cases are in the quota's focus (extra draws)
+
+
+def _tagger(
+    filters: Sequence[Mapping[str, tuple[str, ...]]],
+    focus: Callable[[Case], bool] | None = None,
+) -> Callable[[Case], frozenset[int]] | None:
+    """Which quota ``cases`` filters (by index) a case matches, plus FOCUS_TAG when in focus."""
+    if not filters and focus is None:
+        return None
+    tests = [(i, _theme_test(_theme_sets(f))) for i, f in enumerate(filters)]
+
+    def tags(case: Case) -> frozenset[int]:
+        out = {i for i, test in tests if test(case)}
+        if focus is not None and focus(case):
+            out.add(FOCUS_TAG)
+        return frozenset(out)
+
+    return tags
+
+
+class _ToolChooser:
+    """Rule A1 (GAPS 6): the tool of an allocation is the first ``tool_by_theme`` theme its
+    case is in, else the quota's tool."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.tests: dict[str, Callable[[Case], bool]] = {}
+
+    def __call__(self, node: Auditor, case: Case) -> str:
+        q = node.quota
+        if q is None or not q.tool_by_theme:
+            return node.tool
+        for theme, tool in q.tool_by_theme.items():
+            test = self.tests.get(theme)
+            if test is None:
+                sets = _theme_sets(self.cfg.cycle.themes.get(theme, {}))
+                test = self.tests[theme] = _theme_test(sets) if sets else (lambda c: False)
+            if test(case):
+                return tool
+        return node.tool
+
+
+Placed = tuple[Case, StaffMember, str, str, "PriorReturn | None"]  # case, auditor, tool, type, prev
+
+
+def period_cycles(cycle: str, period: str, financial_year: bool = False) -> tuple[str, ...]:
+    """The cycles of the quarter or year ``cycle`` is in (financial: from April), or itself."""
+    if period == "quarter":
+        return parse_quarter(quarter_of(cycle, financial_year), financial_year)
+    if period == "year":
+        year, month = int(cycle[:4]), int(cycle[5:7])
+        start = f"{year - 1 if financial_year and month < 4 else year:04d}-" + (
+            "04" if financial_year else "01"
+        )
+        return tuple(shift_cycle(start, i) for i in range(12))
+    return (cycle,)
+
+
+def period_start(cfg: Config, cycle: str) -> str | None:
+    """The earliest first cycle of the quarter / year quotas' periods (None: none)."""
+    starts = [
+        period_cycles(cycle, q.period, cfg.report.financial_year)[0]
+        for q in cfg.quotas
+        if q.period != "cycle"
+    ]
+    return min(starts) if starts else None
+
+
+def period_capacity(
+    cfg: Config,
+    cycle: str,
+    staff: Sequence[StaffMember],
+    day: date,
+    history: History,
+    seed: int,
+) -> Callable[[Quota, StaffMember], int] | None:
+    """Counts for quarter and year quotas this cycle (rule A1, GAPS 1); None when none.
+
+    Each holder of the quota owes ``per_period`` minus the allocations of the quota's
+    tools they have had since the period's first cycle (``history.period_counts``). The
+    owed audits are spread evenly over the cycles left in the period (practice weeks
+    left out, rule C1): each available holder gets ``owed // cycles_left`` this cycle,
+    and ``ceil(sum of the remainders / cycles_left)`` holders (seeded, largest remainder
+    first) one more; in the last cycle everyone gets what they still owe. A holder away
+    now (A3) is simply owed more later. ``unit = "team"`` quotas keep ``per_cycle``.
+    """
+    periodic = [q for q in cfg.quotas if q.period != "cycle" and q.unit == "auditor"]
+    if not periodic:
+        return None
+    practice = set(cfg.cycle.practice_weeks)
+    counts: dict[tuple[str, str], int] = defaultdict(int)
+    for c, auditor, tool, n in history.period_counts:
+        counts[(_norm(auditor), c + "|" + tool)] += n
+    given: dict[tuple[int, str], int] = {}
+    lookups = {kind: quota_lookup(cfg.quotas, kind) for kind in ("case", "staff")}
+    for qi, q in enumerate(periodic):
+        applies = lookups[q.subject]
+        cycles = period_cycles(cycle, q.period, cfg.report.financial_year)
+        done_cycles = [c for c in cycles if c < cycle]
+        left = max(1, sum(1 for c in cycles if c >= cycle and (c == cycle or c not in practice)))
+        tools = {q.tool, *q.tool_by_theme.values()}
+        owed: list[tuple[StaffMember, int]] = []
+        for m in staff:
+            if _norm(m.role) != _norm(q.role) or not m.available_on(day):
+                continue
+            if not any(x is q for x in applies(m)):
+                continue
+            had = sum(
+                counts.get((_norm(m.name), c + "|" + t), 0) for c in done_cycles for t in tools
+            )
+            if q.per_period > had:
+                owed.append((m, q.per_period - had))
+        rng = random.Random(f"{seed}:period:{qi}")
+        owed.sort(key=lambda x: x[0].name)
+        rng.shuffle(owed)
+        owed.sort(key=lambda x: -(x[1] % left))
+        extra = math.ceil(sum(n % left for _, n in owed) / left)
+        for i, (m, n) in enumerate(owed):
+            bonus = 1 if (i < extra and n % left) else 0
+            given[(id(q), _norm(m.name))] = n // left + bonus
+
+    def capacity(q: Quota, m: StaffMember) -> int:
+        if q.period == "cycle" or q.unit != "auditor":
+            return q.per_cycle
+        return given.get((id(q), _norm(m.name)), 0)
+
+    return capacity
 
 
 def allocate_cycle(
@@ -600,24 +912,28 @@ def allocate_cycle(
     window = cfg.sample.exclude_audited_within_months
     closed = {normalise(s) for s in cfg.cases.closed}
     notes: list[str] = []
+    case_quotas = [q for q in cfg.quotas if q.subject == "case"]
+    sample_quotas = [q for q in case_quotas if q.draw == "sample"]
+    extra_quotas = [q for q in case_quotas if q.draw == "extra"]
 
     # ---- re-audits first: they are "already allocated this cycle" for the sample (A4, S3)
-    reaudits, reaudit_unallocated = _reaudits(cycle, cases, closed, cfg, history)
+    reaudits, reaudit_unallocated = _reaudits(cycle, cases, closed, cfg, history, seed)
     reaudit_cases = {r[0].case_id for r in reaudits}
 
-    # ---- eligibility (S3, C3)
-    theme = cfg.cycle.focus.get(cycle)
-    themes = cfg.cycle.focus_themes.get(cycle) or ((theme,) if theme else ())
-    criteria: dict[str, tuple[str, ...]] = {}
-    for t in themes:  # a month may name several themes: a case in any of them is in focus
-        for column, values in cfg.cycle.themes.get(t, {}).items():
-            criteria[column] = (*criteria.get(column, ()), *values)
+    # ---- eligibility (S3, C3): the cycle's focus, or the sample quotas' own programmes
+    if any(q.focus is not None for q in sample_quotas):
+        themes = tuple(dict.fromkeys(t for q in sample_quotas for t in quota_themes(cfg, q, cycle)))
+    else:
+        themes = cycle_themes(cfg, cycle)
+    theme = " / ".join(themes) or None
+    criteria = theme_criteria(cfg, themes)
     sets = _theme_sets(criteria)
     restrict = bool(theme and criteria and cfg.cycle.focus_mode == "restrict")
     recent_reason = RECENT.format(n=window)
     theme_reason = OUTSIDE_THEME.format(theme=theme)
     excluded: dict[str, int] = defaultdict(int)
     eligible: list[Case] = []
+    unrestricted: list[Case] = []  # eligible before the theme restriction (extra draws)
     in_theme: set[str] = set()
     open_count = 0
     recent = history.recently_audited if window > 0 else frozenset()
@@ -637,6 +953,8 @@ def allocate_cycle(
         if c.case_id in recent:
             excluded[recent_reason] += 1
             continue
+        if extra_quotas:
+            unrestricted.append(c)
         if sets:
             if in_theme_of(c):
                 in_theme.add(c.case_id)
@@ -646,7 +964,17 @@ def allocate_cycle(
         eligible.append(c)
 
     # ---- auditors (A1, A3)
-    auditors, away = quota_auditors(staff, cfg.quotas, first_day)
+    filters = case_filter_ids(case_quotas)
+    capacity = period_capacity(cfg, cycle, staff, first_day, history, seed)
+    found = quota_nodes(
+        staff,
+        cfg.quotas,
+        first_day,
+        only=lambda q: q.draw == "sample",
+        capacity=capacity,
+        filters=filters,
+    )
+    auditors, away = found.nodes, found.away
     rng.shuffle(auditors)  # who gets the spare capacity varies by seed, fairly
 
     # ---- size (S1, A1)
@@ -661,13 +989,19 @@ def allocate_cycle(
 
     # ---- strata and the seeded draw (S1, S2, C3)
     strat = cfg.sample.stratify_by
+    floor = cfg.sample.team_floor if strat else 0
+    if strat == "team":  # a team quota within the team is a floor for every team (GAPS 2)
+        team_counts = [
+            q.per_cycle for q in sample_quotas if q.unit == "team" and q.scope == "own-team"
+        ]
+        floor = max(floor, sum(team_counts))
     strata: dict[str, list[Case]] = defaultdict(list)
     for c in eligible:
         strata[(c.value(strat) or "") if strat else ""].append(c)
     shares = largest_remainder(
         {k: len(v) for k, v in strata.items()},
         base,
-        cfg.sample.team_floor if strat else 0,
+        floor,
         every=bool(strat) and cfg.sample.size != "quotas",
     )
     weight = cfg.cycle.focus_weight if (theme and sets and not restrict) else 1.0
@@ -686,6 +1020,103 @@ def allocate_cycle(
     size = len(sample)
     sample.sort(key=lambda c: (c.team, c.case_id))
 
+    # ---- assignment of the sample (A1-A3)
+    tool_for = _ToolChooser(cfg)
+    placed: list[Placed] = []
+    unallocated: list[Unallocated] = []
+    auditor_names = {normalise(a.member.name) for a in auditors} | {
+        _norm(m.name) for a in auditors for m in a.members
+    }
+    line_managed = any(a.scope == "line-managed" for a in auditors)
+    managers = _managers(staff) if line_managed else None
+    groups = _group(
+        [(c, "") for c in sample], auditor_names, managers=managers, tagger=_tagger(filters)
+    )
+    allowed = eligibility(groups, auditors)
+    plan = assign(groups, auditors, allowed)
+    team_items: dict[int, list[Case]] = defaultdict(list)
+    used = [0] * len(auditors)
+    unplaced: list[tuple[Case, str]] = []
+    for gi, g in enumerate(groups):
+        cursor = 0
+        for j, count in sorted(plan.get(gi, []), key=lambda x: auditors[x[0]].member.name):
+            used[j] += count
+            for item in g.items[cursor : cursor + count]:
+                if auditors[j].members:
+                    team_items[j].append(item[0])
+                else:
+                    a = auditors[j]
+                    placed.append((item[0], a.member, tool_for(a, item[0]), "audit", None))
+            cursor += count
+        if g.items[cursor:]:
+            why = found.team_gaps.get(_norm(g.team)) or _why(
+                g, [auditors[j] for j in allowed[gi]], len(auditors), away
+            )
+            unplaced.extend((item[0], why) for item in g.items[cursor:])
+    if cfg.sample.size == "quotas" and unplaced:
+        # The sample is the quotas (A1): a drawn case no quota with room may take (scopes)
+        # goes back, and the auditors with room draw cases they may audit instead.
+        unplaced, topped, short = _top_up(
+            auditors,
+            used,
+            unplaced,
+            found,
+            eligible,
+            sample,
+            staff,
+            filters,
+            in_theme,
+            weight,
+            random.Random(f"{seed}:top-up"),
+        )
+        for j, c in topped:
+            if auditors[j].members:
+                team_items[j].append(c)
+            else:
+                placed.append((c, auditors[j].member, tool_for(auditors[j], c), "audit", None))
+        size = len(sample)
+        drawn_in = Counter((c.value(strat) or "") if strat else "" for c in sample)
+        strata_rows = [(k, n, drawn_in[k]) for k, n, _old in strata_rows]
+        for who, n in short:
+            notes.append(
+                f"{who}: {_n(n, 'quota audit')} not given: no eligible case left that they "
+                "may audit (rules A1, A2, S3)"
+            )
+    unallocated.extend(Unallocated(c.case_id, why, "audit") for c, why in unplaced)
+    for j in sorted(team_items):
+        got, left = _share_in_team(auditors[j], team_items[j], tool_for)
+        placed.extend(got)
+        unallocated.extend(left)
+
+    # ---- quotas drawn on top of the sample (A1, GAPS 3): same exclusions, own scope
+    extra_rows: list[tuple[str, int]] = []
+    if extra_quotas:
+        xrng = random.Random(f"{seed}:extra")
+        taken = {c.case_id for c in sample}
+        for q in extra_quotas:
+            nodes = quota_nodes(
+                staff,
+                cfg.quotas,
+                first_day,
+                only=lambda x, q=q: x is q,  # type: ignore[misc]
+                capacity=capacity,
+                filters=filters,
+            )
+            pool = [c for c in unrestricted if c.case_id not in taken]
+            got, said = _draw_extra(q, nodes, pool, cfg, cycle, staff, xrng, tool_for)
+            taken.update(x[0].case_id for x in got)
+            placed.extend(got)
+            notes.extend(said)
+            extra_rows.append((q.name or q.tool, len(got)))
+
+    # ---- staff audits (GAPS 7): of a person (supervision records, practice), not of a case
+    staff_rows: list[tuple[str, int]] = []
+    for qi, q in enumerate(x for x in cfg.quotas if x.subject == "staff"):
+        got, said = _staff_audits(q, qi, cfg, cycle, staff, first_day, history, seed, capacity)
+        placed.extend(got)
+        notes.extend(said)
+        staff_rows.append((q.name or q.tool, len(got)))
+
     arithmetic = _arithmetic(
         open_count=open_count,
         eligible=len(eligible),
@@ -698,29 +1129,13 @@ def allocate_cycle(
         strata_rows=strata_rows,
         theme=theme,
         theme_cases=len(in_theme) if sets else len(eligible),
-        auditors=len(auditors),
+        auditors=sum(1 for a in auditors if not a.members),
+        teams=sum(1 for a in auditors if a.members),
         quota_total=quota_total,
+        floor=floor,
+        extra=extra_rows,
+        staff_audits=staff_rows,
     )
-
-    # ---- assignment of the sample (A1-A3)
-    allocations_pre: list[tuple[Case, Auditor, str, PriorReturn | None]] = []
-    unallocated: list[Unallocated] = []
-    auditor_names = {normalise(a.member.name) for a in auditors}
-    managers = _managers(staff) if any(a.scope == "line-managed" for a in auditors) else None
-    groups = _group([(c, "") for c in sample], auditor_names, managers=managers)
-    allowed = eligibility(groups, auditors)
-    plan = assign(groups, auditors, allowed)
-    for gi, g in enumerate(groups):
-        cursor = 0
-        for j, count in sorted(plan.get(gi, []), key=lambda x: auditors[x[0]].member.name):
-            for item in g.items[cursor : cursor + count]:
-                allocations_pre.append((item[0], auditors[j], "audit", None))
-            cursor += count
-        if g.items[cursor:]:
-            why = _why(g, [auditors[j] for j in allowed[gi]], len(auditors), away)
-            unallocated.extend(
-                Unallocated(item[0].case_id, why, "audit") for item in g.items[cursor:]
-            )
 
     # ---- assignment of re-audits (A4): the re-audit role, balanced, no quota ceiling
     re_staff = [m for m in staff if normalise(m.role) == normalise(cfg.reaudit.role)]
@@ -741,7 +1156,8 @@ def allocate_cycle(
         cursor = 0
         for j, count in sorted(re_plan.get(gi, []), key=lambda x: re_auditors[x[0]].member.name):
             for item in g.items[cursor : cursor + count]:
-                allocations_pre.append((item[0], re_auditors[j], "reaudit", item[2]))
+                a = re_auditors[j]
+                placed.append((item[0], a.member, a.tool, "reaudit", item[2]))
             cursor += count
         if g.items[cursor:]:
             why = _why(
@@ -758,9 +1174,10 @@ def allocate_cycle(
 
     # ---- audit IDs in a stable order: audits by team and case, then re-audits
     order = {"audit": 0, "reaudit": 1, "moderation": 2}
-    allocations_pre.sort(key=lambda x: (order[x[2]], x[0].team, x[0].case_id))
+    placed.sort(key=lambda x: (order[x[3]], x[0].team, x[0].case_id))
     allocations = []
-    for n, (c, a, kind, prev) in enumerate(allocations_pre, start=1):
+    for n, (c, member, tool, kind, prev) in enumerate(placed, start=1):
+        subject = c.worker if not c.case_id else ""  # a staff audit's stand-in case has no ID
         allocations.append(
             Allocation(
                 audit_id=f"A-{cycle}-{n:04d}",
@@ -770,14 +1187,15 @@ def allocate_cycle(
                 service=c.service,
                 category=c.category,
                 worker=c.worker,
-                auditor=a.member.name,
-                auditor_email=a.member.email,
-                auditor_role=a.member.role,
-                tool=a.tool,
+                auditor=member.name,
+                auditor_email=member.email,
+                auditor_role=member.role,
+                tool=tool,
                 type=kind,  # type: ignore[arg-type]
                 due=due,
                 reaudit_of=prev.audit_id if prev else None,
                 reaudit_round=(prev.reaudit_round + 1) if prev else 0,
+                subject=subject,
             )
         )
     if not auditors and sample:
@@ -799,25 +1217,323 @@ def allocate_cycle(
     )
 
 
+def _top_up(
+    auditors: Sequence[Auditor],
+    used: Sequence[int],
+    unplaced: list[tuple[Case, str]],
+    found: QuotaNodes,
+    eligible: Sequence[Case],
+    sample: list[Case],
+    staff: Sequence[StaffMember],
+    filters: Sequence[Mapping[str, tuple[str, ...]]],
+    in_theme: set[str],
+    weight: float,
+    rng: random.Random,
+) -> tuple[list[tuple[Case, str]], list[tuple[int, Case]], list[tuple[str, int]]]:
+    """``sample.size = "quotas"``: replace the drawn cases no auditor with room may take by
+    cases drawn for the auditors with room (rule A1). Cases of a team whose holders are all
+    away stay unallocated (A3). ``sample`` is updated in place; returns what is still
+    unplaced and (auditor index, case) for the new draws."""
+    keep = [(c, why) for c, why in unplaced if _norm(c.team) in found.team_gaps]
+    back = {c.case_id for c, why in unplaced if _norm(c.team) not in found.team_gaps}
+    room = [(j, auditors[j].capacity - used[j]) for j in range(len(auditors))]
+    room = [(j, n) for j, n in room if n > 0]
+    if not room:
+        return unplaced, [], []
+    in_sample = {c.case_id for c in sample}
+    pool = [c for c in eligible if c.case_id not in in_sample]
+    nodes = [dataclasses.replace(auditors[j], capacity=n) for j, n in room]
+    focus = (lambda c: c.case_id in in_theme) if weight != 1.0 else None
+    drawn = draw_for_nodes(nodes, pool, staff, rng, filters=filters, focus=focus, weight=weight)
+    sample[:] = [c for c in sample if c.case_id not in back]
+    topped: list[tuple[int, Case]] = []
+    for (j, _n), cases in zip(room, drawn, strict=True):
+        sample.extend(cases)
+        topped.extend((j, c) for c in cases)
+    sample.sort(key=lambda c: (c.team, c.case_id))
+    short = [
+        (auditors[j].member.name or auditors[j].member.team, n - len(cases))
+        for (j, n), cases in zip(room, drawn, strict=True)
+        if len(cases) < n
+    ]
+    return keep, topped, short
+
+
+def may_audit_person(auditor: StaffMember, subject: StaffMember, scope: str) -> bool:
+    """Rule A2 for a staff audit (GAPS 7): never oneself; the quota's scope relative to the
+    audited person (``line-managed``: the auditor is their line manager)."""
+    if _norm(auditor.name) == _norm(subject.name):
+        return False
+    if scope == "own-team":
+        return bool(auditor.team) and _norm(auditor.team) == _norm(subject.team)
+    if scope == "outside-own-team":
+        return _norm(auditor.team) != _norm(subject.team)
+    if scope == "own-service":
+        return bool(auditor.service) and _norm(auditor.service) == _norm(subject.service)
+    if scope == "outside-own-service":
+        return _norm(auditor.service) != _norm(subject.service)
+    if scope == "line-managed":
+        return bool(subject.manager) and _norm(subject.manager or "") == _norm(auditor.name)
+    return True
+
+
+def _staff_audits(
+    quota: Quota,
+    index: int,
+    cfg: Config,
+    cycle: str,
+    staff: Sequence[StaffMember],
+    day: date,
+    history: History,
+    seed: int,
+    capacity: Callable[[Quota, StaffMember], int] | None,
+) -> tuple[list[Placed], list[str]]:
+    """A ``subject = "staff"`` quota (GAPS 7): audits of people in ``subject_roles``.
+
+    ``unit = "auditor"``: each available holder gets their count (``per_cycle``, or what a
+    quarter / year quota owes this cycle) of people they may audit (:func:`may_audit_person`),
+    those audited least with this tool in the last 12 months first. ``unit = "subject"``:
+    each available person is owed ``per_period`` in the period (counted from the register),
+    spread evenly over the cycles left, and given to an available holder who may audit them,
+    balanced. Assignment by maximum flow (:func:`assign`); who is left is said in a note.
+    """
+    label = quota.name or quota.tool
+    rng = random.Random(f"{seed}:staff:{index}")
+    applies = quota_lookup(cfg.quotas, "staff")
+    holders = [m for m in staff if m.available_on(day) and any(x is quota for x in applies(m))]
+    roles = {_norm(r) for r in quota.subject_roles}
+    people = sorted(
+        (m for m in staff if _norm(m.role) in roles and m.available_on(day)), key=attrgetter("name")
+    )
+    rng.shuffle(people)
+    tools = {quota.tool, *quota.tool_by_theme.values()}
+    since_year = shift_cycle(cycle, -12)
+    cycles = period_cycles(cycle, quota.period, cfg.report.financial_year)
+    past: dict[str, int] = defaultdict(int)  # audits of each person with these tools
+    in_period: dict[str, int] = defaultdict(int)
+    for c, subject, tool, n in history.subject_counts:
+        if tool in tools and c < cycle:
+            if c >= since_year:
+                past[_norm(subject)] += n
+            if c >= cycles[0]:
+                in_period[_norm(subject)] += n
+    notes: list[str] = []
+    if quota.unit == "subject":
+        left = max(
+            1,
+            sum(
+                1
+                for c in cycles
+                if c >= cycle and (c == cycle or c not in cfg.cycle.practice_weeks)
+            ),
+        )
+        owed = [(m, quota.per_period - in_period[_norm(m.name)]) for m in people]
+        owed = [(m, n) for m, n in owed if n > 0]
+        owed.sort(key=lambda x: -(x[1] % left))
+        extra = math.ceil(sum(n % left for _, n in owed) / left)
+        wanted: list[StaffMember] = []
+        for i, (m, n) in enumerate(owed):
+            wanted.extend([m] * (n // left + (1 if (i < extra and n % left) else 0)))
+        nodes = [Auditor(m, max(1, len(wanted)), quota.scope, quota.tool, quota) for m in holders]
+    else:
+        people.sort(key=lambda m: past[_norm(m.name)])  # stable: random among equals
+        wanted = people
+        nodes = []
+        for m in holders:
+            n = capacity(quota, m) if capacity else quota.per_cycle
+            if n > 0:
+                nodes.append(Auditor(m, n, quota.scope, quota.tool, quota))
+    rng.shuffle(nodes)
+    groups = []
+    for m in wanted:
+        g = _Group((m.name,), m.team, m.service, "", "")
+        g.items.append(m)
+        groups.append(g)
+    allowed = [
+        [j for j, a in enumerate(nodes) if may_audit_person(a.member, g.items[0], quota.scope)]
+        for g in groups
+    ]
+    plan = assign(groups, nodes, allowed)
+    got: list[Placed] = []
+    used = [0] * len(nodes)
+    for gi, g in enumerate(groups):
+        person: StaffMember = g.items[0]
+        for j, count in plan.get(gi, []):
+            used[j] += count
+            stand_in = Case("", person.team, person.name, person.service, "")
+            got.append((stand_in, nodes[j].member, quota.tool, "audit", None))
+        if not plan.get(gi) and quota.unit == "subject":
+            notes.append(
+                f"{label}: {person.name} ({person.role}) is due but no available {quota.role} "
+                f"may audit them (rule A2: scope {quota.scope}; A3)"
+            )
+    if quota.unit != "subject":
+        short = sorted(a.member.name for j, a in enumerate(nodes) if used[j] < a.capacity)
+        if short:
+            notes.append(
+                f"{label}: {_n(len(short), quota.role)} without an available "
+                f"{' / '.join(quota.subject_roles)} they may audit (rules A2, A3): "
+                + ", ".join(short)
+            )
+    return got, notes
+
+
+def _share_in_team(
+    node: Auditor, cases: Sequence[Case], tool_for: Callable[[Auditor, Case], str]
+) -> tuple[list[Placed], list[Unallocated]]:
+    """A team's cases (``unit = "team"``) shared out among its available holders of the role,
+    balanced; nobody gets a case they hold (rule A2)."""
+    members = [Auditor(m, len(cases), "any", node.tool, node.quota) for m in node.members]
+    names = {_norm(m.name) for m in node.members}
+    groups = _group([(c,) for c in cases], names)
+    plan = assign(groups, members)
+    got: list[Placed] = []
+    left: list[Unallocated] = []
+    for gi, g in enumerate(groups):
+        cursor = 0
+        for j, count in sorted(plan.get(gi, []), key=lambda x: members[x[0]].member.name):
+            for item in g.items[cursor : cursor + count]:
+                got.append((item[0], members[j].member, tool_for(node, item[0]), "audit", None))
+            cursor += count
+        for item in g.items[cursor:]:
+            left.append(
+                Unallocated(
+                    item[0].case_id,
+                    f"the only available {node.member.role} of {node.member.team or 'the team'} "
+                    "holds the case (rule A2: own caseload)",
+                )
+            )
+    return got, left
+
+
+def _draw_extra(
+    quota: Quota,
+    found: QuotaNodes,
+    pool: Sequence[Case],
+    cfg: Config,
+    cycle: str,
+    staff: Sequence[StaffMember],
+    rng: random.Random,
+    tool_for: Callable[[Auditor, Case], str],
+) -> tuple[list[Placed], list[str]]:
+    """A ``draw = "extra"`` quota (GAPS 3): each node gets exactly its count of cases drawn at
+    random from ``pool`` (eligible cases not in the sample: same exclusions S3) among the
+    cases it may audit (scope and own caseload A2, the quota's ``cases`` filter), cases in
+    the quota's focus weighted or restricted like the sample (C3). A node that finds too
+    few cases is said in a note."""
+    label = quota.name or quota.tool
+    notes = [f"{label}: {why}" for why in found.team_gaps.values()]
+    nodes = list(found.nodes)
+    if not nodes:
+        return [], notes
+    rng.shuffle(nodes)
+    criteria = theme_criteria(cfg, quota_themes(cfg, quota, cycle))
+    focus = _theme_test(_theme_sets(criteria)) if criteria else None
+    restrict = focus is not None and cfg.cycle.focus_mode == "restrict"
+    weight = cfg.cycle.focus_weight if (focus is not None and not restrict) else 1.0
+    if restrict and focus is not None:
+        pool = [c for c in pool if focus(c)]
+    filters = [quota.cases] if quota.cases else []
+    nodes = [dataclasses.replace(a, filter_id=0 if filters else -1) for a in nodes]
+    drawn_by = draw_for_nodes(
+        nodes,
+        pool,
+        staff,
+        rng,
+        filters=filters,
+        focus=focus if weight != 1.0 else None,
+        weight=weight,
+    )
+    got: list[Placed] = []
+    for node, drawn in zip(nodes, drawn_by, strict=True):
+        if len(drawn) < node.capacity:
+            who = node.member.name or f"{node.member.role}s of {node.member.team or 'no team'}"
+            notes.append(
+                f"{label}: {who} gets {len(drawn)} of {node.capacity}: no other eligible case "
+                "they may audit (rules A2, S3)"
+            )
+        if node.members:
+            shared, left = _share_in_team(node, drawn, tool_for)
+            got.extend(shared)
+            notes.extend(f"{label}: {u.case_id}: {u.reason}" for u in left)
+        else:
+            got.extend((c, node.member, tool_for(node, c), "audit", None) for c in drawn)
+    return got, notes
+
+
+def draw_for_nodes(
+    nodes: Sequence[Auditor],
+    pool: Sequence[Case],
+    staff: Sequence[StaffMember],
+    rng: random.Random,
+    *,
+    filters: Sequence[Mapping[str, tuple[str, ...]]] = (),
+    focus: Callable[[Case], bool] | None = None,
+    weight: float = 1.0,
+) -> list[list[Case]]:
+    """For each node in turn, ``capacity`` cases drawn at random (seeded) from the cases of
+    ``pool`` it may audit (rule A2 and its quota's ``cases`` filter, by ``filter_id`` into
+    ``filters``); cases in ``focus`` are ``weight`` times as likely (C3). No case twice.
+    O(groups) per case drawn: the pool is grouped once into interchangeable cases."""
+    names = {_norm(a.member.name) for a in nodes if a.member.name} | {
+        _norm(m.name) for a in nodes for m in a.members
+    }
+    line_managed = any(a.scope == "line-managed" for a in nodes)
+    groups = _group(
+        [(c,) for c in pool],
+        names,
+        managers=_managers(staff) if line_managed else None,
+        tagger=_tagger(filters, focus),
+    )
+    allowed = eligibility(groups, nodes)
+    by_node: dict[int, list[int]] = defaultdict(list)
+    for gi, js in enumerate(allowed):
+        for j in js:
+            by_node[j].append(gi)
+    out: list[list[Case]] = []
+    for j, node in enumerate(nodes):
+        drawn: list[Case] = []
+        for _ in range(node.capacity):
+            live = [gi for gi in by_node[j] if groups[gi].items]
+            if not live:
+                break
+            weights = [
+                len(groups[gi].items) * (weight if FOCUS_TAG in groups[gi].tags else 1.0)
+                for gi in live
+            ]
+            gi = rng.choices(live, weights)[0]
+            items = groups[gi].items
+            k = rng.randrange(len(items))
+            items[k], items[-1] = items[-1], items[k]
+            drawn.append(items.pop()[0])
+        out.append(drawn)
+    return out
+
+
 def _group(
     items: Sequence[tuple[Any, ...]],
     auditor_names: set[str],
     *,
     reaudit: bool = False,
     managers: Mapping[str, str] | None = None,
+    tagger: Callable[[Case], frozenset[int]] | None = None,
 ) -> list[_Group]:
     """Interchangeable cases: same team and service, and same worker when the worker audits
-    (and the same line manager of the worker when a "line-managed" scope is in use)."""
-    groups: dict[tuple[str, ...], _Group] = {}
+    (and the same line manager of the worker when a "line-managed" scope is in use, and the
+    same quota case filters / focus when ``tagger`` says which a case matches)."""
+    groups: dict[tuple[Any, ...], _Group] = {}
     for item in items:
         c: Case = item[0]
         prev_auditor = item[1] if reaudit else ""
         worker = c.worker if (reaudit or _norm(c.worker) in auditor_names) else ""
         manager = managers.get(_norm(c.worker), "") if managers else ""
-        key = (c.team, c.service, worker, prev_auditor, manager)
+        tags = tagger(c) if tagger else frozenset()
+        key = (c.team, c.service, worker, prev_auditor, manager, tuple(sorted(tags)))
         g = groups.get(key)
         if g is None:
-            g = groups[key] = _Group(key, c.team, c.service, worker, prev_auditor, manager=manager)
+            g = groups[key] = _Group(
+                key, c.team, c.service, worker, prev_auditor, manager=manager, tags=tags
+            )
         g.items.append(item)
     return [groups[k] for k in sorted(groups)]
 
@@ -854,21 +1570,23 @@ def _reaudits(
     closed: set[str],
     cfg: Config,
     history: History,
+    seed: int = 0,
 ) -> tuple[list[tuple[Case, PriorReturn]], list[Unallocated]]:
-    """Rule A4: cases whose latest return is in reaudit.grades and whose re-audit is due."""
+    """Rule A4: cases whose latest return is in reaudit.grades and whose re-audit is due.
+
+    With ``reaudit.case = "other-of-worker"`` (Lancashire closing the loop, GAPS 9) the
+    re-audit is of another open case of the same worker, picked at random (seeded) among
+    their cases not audited or allocated in the S3 window and not picked for another
+    re-audit this cycle; a worker with no such case is listed (in the cycle it fell due)."""
+    if cfg.reaudit.case == "other-of-worker":
+        return _reaudits_of_worker(cycle, cases, closed, cfg, history, seed)
     grades = {normalise(g) for g in cfg.reaudit.grades}
     wanted = {r.case_id for r in history.reaudit_candidates}
     by_id = {c.case_id: c for c in cases if c.case_id in wanted} if wanted else {}
     out: list[tuple[Case, PriorReturn]] = []
     missing: list[Unallocated] = []
-    for r in sorted(history.reaudit_candidates, key=lambda r: (r.case_id, r.return_id)):
-        if r.overall is None or normalise(r.overall) not in grades:
-            continue
-        if r.audit_id and r.audit_id in history.reaudited:
-            continue
+    for r in _due_reaudits(cycle, cfg, history, grades):
         due_cycle = shift_cycle(r.cycle, cfg.reaudit.after_cycles)
-        if due_cycle > cycle or r.cycle >= cycle:
-            continue
         case = by_id.get(r.case_id)
         if case is None or _norm(case.status or "") in closed:
             if due_cycle == cycle:  # said once, in the cycle it fell due
@@ -882,6 +1600,69 @@ def _reaudits(
                 )
             continue
         out.append((case, r))
+    return out, missing
+
+
+def _due_reaudits(cycle: str, cfg: Config, history: History, grades: set[str]) -> list[PriorReturn]:
+    """The graded returns whose re-audit is due this cycle (carried forward while not done)."""
+    out = []
+    for r in sorted(history.reaudit_candidates, key=lambda r: (r.case_id, r.return_id)):
+        if r.overall is None or normalise(r.overall) not in grades or not r.case_id:
+            continue  # (a staff audit has no case to re-audit)
+        if r.audit_id and r.audit_id in history.reaudited:
+            continue
+        due_cycle = shift_cycle(r.cycle, cfg.reaudit.after_cycles)
+        if due_cycle > cycle or r.cycle >= cycle:
+            continue
+        out.append(r)
+    return out
+
+
+def _reaudits_of_worker(
+    cycle: str,
+    cases: Sequence[Case],
+    closed: set[str],
+    cfg: Config,
+    history: History,
+    seed: int,
+) -> tuple[list[tuple[Case, PriorReturn]], list[Unallocated]]:
+    """Rule A4 / T7, ``reaudit.case = "other-of-worker"``: see :func:`_reaudits`."""
+    due = _due_reaudits(cycle, cfg, history, {normalise(g) for g in cfg.reaudit.grades})
+    if not due:
+        return [], []
+    window = cfg.sample.exclude_audited_within_months
+    recent = history.recently_audited if window > 0 else frozenset()
+    by_id = {c.case_id: c for c in cases}
+    of_worker: dict[str, list[Case]] = defaultdict(list)
+    for c in sorted(cases, key=attrgetter("case_id")):
+        if c.worker and _norm(c.status or "") not in closed and c.case_id not in recent:
+            of_worker[_norm(c.worker)].append(c)
+    rng = random.Random(f"{seed}:reaudit-of-worker")
+    picked: set[str] = set()
+    out: list[tuple[Case, PriorReturn]] = []
+    missing: list[Unallocated] = []
+    for r in due:
+        worker = r.worker or (by_id[r.case_id].worker if r.case_id in by_id else "")
+        choices = [
+            c
+            for c in of_worker.get(_norm(worker), ())
+            if c.case_id != r.case_id and c.case_id not in picked
+        ]
+        if choices:
+            case = rng.choice(choices)
+            picked.add(case.case_id)
+            out.append((case, r))
+        elif shift_cycle(r.cycle, cfg.reaudit.after_cycles) == cycle:  # said once
+            who = worker or "the worker (not known)"
+            missing.append(
+                Unallocated(
+                    r.case_id,
+                    f"re-audit due (rule A4: {r.overall} in {r.cycle}) of another case of "
+                    f"{who}, but they have no other open case not audited in the last "
+                    f"{window} months",
+                    "reaudit",
+                )
+            )
     return out, missing
 
 
@@ -962,12 +1743,24 @@ def _arithmetic(
     theme_cases: int,
     auditors: int,
     quota_total: int,
+    floor: int = 0,
+    extra: Sequence[tuple[str, int]] = (),
+    teams: int = 0,
+    staff_audits: Sequence[tuple[str, int]] = (),
 ) -> Arithmetic:
     s = cfg.sample
     pct = f"{s.fraction * 100:g}%"
     if s.size == "quotas":
+        whose = " and ".join(
+            x
+            for x in (
+                _n(auditors, "available auditor") if auditors or not teams else "",
+                _n(teams, "team") if teams else "",
+            )
+            if x
+        )
         words = (
-            f"{_n(size, 'case')}: the quotas of {_n(auditors, 'available auditor')} "
+            f"{_n(size, 'case')}: the quotas of {whose} "
             f"({quota_total:,} a cycle), from {eligible:,} eligible open cases"
         )
     elif s.per == "year":
@@ -981,11 +1774,25 @@ def _arithmetic(
             words += f" ({names} {verb})"
     else:
         words = f"{_n(base, 'case')}: {pct} of {eligible:,} eligible open cases, every cycle"
-    if size != base and s.size != "quotas":
-        floor = max(s.team_floor, 1)
-        words += f"; {size:,} to give every {s.stratify_by or 'stratum'} at least {floor}" + (
+    if size != base and (s.size != "quotas" or floor > 1):
+        at_least = max(floor, 1)
+        words += f"; {size:,} to give every {s.stratify_by or 'stratum'} at least {at_least}" + (
             f" (sample.team_floor = {s.team_floor})" if s.team_floor > 1 else ""
         )
+    drawn: dict[str, int] = {}
+    for label, n in extra:
+        drawn[label] = drawn.get(label, 0) + n
+    if drawn:
+        total = sum(drawn.values())
+        parts = ", ".join(_n(n, label) for label, n in drawn.items())
+        words += f"; plus {total:,} drawn on top of the sample ({parts})"
+    of_staff: dict[str, int] = {}
+    for label, n in staff_audits:
+        of_staff[label] = of_staff.get(label, 0) + n
+    if of_staff:
+        total = sum(of_staff.values())
+        parts = ", ".join(_n(n, label) for label, n in of_staff.items())
+        words += f"; and {_n(total, 'staff audit')} of a person, not a case ({parts})"
     if theme:
         words += f'; focus theme "{theme}" ({cfg.cycle.focus_mode}, {theme_cases:,} cases in it)'
     excl = sorted(excluded.items(), key=lambda kv: (-kv[1], kv[0]))
@@ -1006,6 +1813,7 @@ def _arithmetic(
         theme_mode=cfg.cycle.focus_mode,
         theme_cases=theme_cases,
         words=words,
+        extra=tuple(drawn.items()),
     )
 
 

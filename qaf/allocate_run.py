@@ -10,14 +10,15 @@ again). Refusals are ``QafError`` with exit code 2.
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from qaf.allocate import AllocationResult, History, allocate_cycle, month_name
-from qaf.calendar import WorkingCalendar, parse_month
+from qaf.allocate import AllocationResult, History, allocate_cycle, month_name, period_start
+from qaf.calendar import WorkingCalendar, parse_month, shift_cycle
 from qaf.config import Config
 from qaf.problems import Problem, QafError
 
@@ -102,6 +103,14 @@ def run_allocate(
                 window_months=cfg.sample.exclude_audited_within_months,
                 reaudit_grades=cfg.reaudit.grades,
             )
+            since = period_start(cfg, cycle)  # quarter / year quotas (rule A1)
+            if since is not None and since < cycle:
+                counts = tuple(register.allocation_counts(since, cycle))
+                history = dataclasses.replace(history, period_counts=counts)
+            if any(q.subject == "staff" for q in cfg.quotas):  # who was audited (GAPS 7)
+                first = min(since or cycle, shift_cycle(cycle, -12))
+                subjects = tuple(register.subject_counts(first, cycle))
+                history = dataclasses.replace(history, subject_counts=subjects)
         else:
             history = History()
 

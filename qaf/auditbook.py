@@ -60,6 +60,18 @@ KEY_LABELS = (
     "Social Worker",
     "Due date",
 )
+# a tool without a "Case ID" field audits a person (GAPS 7: supervision records, practice
+# observation): its key information names the subject instead of a case and its worker
+PERSON_KEY_LABELS = (
+    "Audit ID",
+    "Subject",
+    "Cycle",
+    "Auditor",
+    "Auditor role",
+    "Team",
+    "Service Area",
+    "Due date",
+)
 DATE_OF_AUDIT = "Date of audit"
 SAFETY_DETAIL = "If not, describe the concern"
 GRADE_BEFORE = "Grade before discussion"
@@ -89,6 +101,7 @@ _FIELDS: Mapping[str, Callable[[Allocation], str]] = {
     "service": lambda a: a.service,
     "category": lambda a: a.category,
     "worker": lambda a: a.worker,
+    "subject": lambda a: a.subject or a.worker,
 }
 _LABEL_KEYS = {
     "Audit ID": "audit_id",
@@ -100,6 +113,7 @@ _LABEL_KEYS = {
     "Service Area": "service",
     "Category": "category",
     "Social Worker": "worker",
+    "Subject": "subject",
     "Due date": "due",
 }
 
@@ -337,7 +351,8 @@ def _layout(tool: Tool, org_name: str, path: Path) -> None:
     ws.write_string(r, 0, "Key information", heading)
     r += 1
     shown = set()
-    for lab in KEY_LABELS:
+    person = "case id" not in {f.casefold() for f in tool.fields}
+    for lab in PERSON_KEY_LABELS if person else KEY_LABELS:
         ws.write_string(r, 0, lab, label)
         key = _LABEL_KEYS[lab]
         ws.write_string(r, 1, _ph(key), when if key == "due" else value)

@@ -683,7 +683,9 @@ def overdue_items(reg: Any, roster: Any, cfg: Config, calendar: Any, as_of: date
         start, _ = calendar.cycle_window(cycle)
         return calendar.add(start, moderation_window)
 
-    return compute_overdue(as_of, reg.pending(as_of, moderation_due), roster, cfg, calendar)
+    late = reg.late_return_deadlines(as_of) if cfg.escalation.repeat_late_return else None
+    pending = reg.pending(as_of, moderation_due)
+    return compute_overdue(as_of, pending, roster, cfg, calendar, late_before=late)
 
 
 def pending_alerts(reg: Any, as_of: date) -> list[Any]:

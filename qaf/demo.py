@@ -87,6 +87,8 @@ def run_demo(directory: Path, *, say: Say = print, cycles: tuple[str, ...] = DEM
         init_directory(directory, demo=True)
         say(f"Created the sample authority in {directory}")
     cfg = read_config(config_path)
+    if _add_sample_data(cfg, directory):  # `qaf init DIR --framework NAME` wrote no data
+        say(f"Added the sample authority's case list and roster in {directory / 'data'}")
     summary = check_sources(cfg)
     for line in summary.lines():
         say(line)
@@ -113,6 +115,21 @@ def run_demo(directory: Path, *, say: Say = print, cycles: tuple[str, ...] = DEM
     say(f"  {cfg.root / 'reports'}  (the report packs)")
     say(f"  then try: cd {directory} && qaf overdue --as-of {last_day.isoformat()}")
     return directory
+
+
+def _add_sample_data(cfg: Config, directory: Path) -> bool:
+    """Write the sample authority's data when the config points at its files and neither
+    exists yet (a folder made by ``qaf init --framework NAME`` without ``--demo``)."""
+    from qaf.samples.authority import write_sample_authority
+
+    data = (directory / "data").resolve()
+    expected = {cfg.cases.path.resolve(), cfg.staff.path.resolve()}
+    if expected != {data / "cases.xlsx", data / "staff.csv"}:
+        return False
+    if any(path.exists() for path in expected):
+        return False
+    write_sample_authority(directory)
+    return True
 
 
 def _quarter_of(cycles: tuple[str, ...]) -> str | None:
@@ -191,7 +208,9 @@ def overdue_step(cfg: Config, *, say: Say, as_of: date | None = None) -> None:
         def moderation_due(cycle: str) -> date:
             return calendar.add(calendar.cycle_window(cycle)[0], window)
 
-        items = compute_overdue(as_of, reg.pending(as_of, moderation_due), roster, cfg, calendar)
+        late = reg.late_return_deadlines(as_of) if cfg.escalation.repeat_late_return else None
+        pending = reg.pending(as_of, moderation_due)
+        items = compute_overdue(as_of, pending, roster, cfg, calendar, late_before=late)
         alerts = alerts_to_send(reg.unsent_alerts(*alert_window(as_of)), as_of)
         delivery = notify_overdue(items, register=reg, cfg=cfg, as_of=as_of, alerts=alerts)
     say(

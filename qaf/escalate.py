@@ -19,7 +19,7 @@ recipient entry with an empty name and email and a reason saying who was looked 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -784,6 +784,7 @@ def compute_overdue(
     roster: Roster,
     cfg: Config,
     calendar: WorkingCalendar,
+    late_before: Mapping[str, Sequence[date]] | None = None,
 ) -> list[OverdueItem]:
     """Everything late on ``as_of``, sorted: safety first, then ladder level, then days late.
 
@@ -800,6 +801,11 @@ def compute_overdue(
     Each item's ``notify`` holds the recipients of every rung reached, with their level,
     so a skipped day is caught up by whoever sends. An item late by less than its first
     rung has level 0 and nobody to tell yet: it is still listed.
+
+    A repeat late return (Haringey 2.15, ``escalation.repeat_late_return_notify``): when
+    ``late_before`` (auditor -> deadlines of their returns that came in late or not at
+    all) holds a deadline in the 12 months before this return's, those roles are added to
+    the ladder's first rung and the item's detail says so.
     """
     esc = cfg.escalation
     ladders = {
@@ -835,6 +841,17 @@ def compute_overdue(
         if p.kind == SAFETY:
             steps.append((1, esc.safety_notify))
         steps += [(r.level, r.notify) for r in ladder if _reached(r, due, as_of, late)]
+        detail = p.detail
+        if p.kind == LATE_RETURN and esc.repeat_late_return and late_before:
+            earlier = _earlier_late(late_before.get(p.auditor, ()), due)
+            if earlier is not None:
+                detail = detail or (
+                    f"repeat late return: {p.auditor} was also late with a return due "
+                    f"{earlier:%d/%m/%Y} (Haringey 2.15)"
+                )
+                if steps and steps[0][0] == 1:
+                    roles = tuple(dict.fromkeys((*steps[0][1], *esc.repeat_late_return)))
+                    steps[0] = (1, roles)
         notices: list[Notice] = []
         level = 0
         for lvl, roles in steps:
@@ -868,11 +885,18 @@ def compute_overdue(
                 working_days_late=late,
                 level=level,
                 notify=tuple(notices),
-                detail=p.detail,
+                detail=detail,
             )
         )
     items.sort(key=_severity)
     return items
+
+
+def _earlier_late(deadlines: Iterable[date], due: date) -> date | None:
+    """The latest of an auditor's late deadlines in the 12 months before ``due``, if any."""
+    since = due - relativedelta(months=12)
+    earlier = [d for d in deadlines if since <= d < due]
+    return max(earlier) if earlier else None
 
 
 def _severity(item: OverdueItem) -> tuple[int, int, int, date, str]:

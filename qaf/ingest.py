@@ -114,7 +114,7 @@ SAFETY_NOTE_LABELS = (
     "Safety concern",
     "Describe the concern",
 )
-IDENTITY_FIELDS = ("Audit ID", "Case ID", "Auditor", "Date of audit")
+IDENTITY_FIELDS = ("Audit ID", "Case ID", "Auditor", "Date of audit", "Subject")
 
 # Domain table header words (matched after normalising; a trailing "(...)" is ignored).
 H_ID = {"id", "no", "ref", "#", "number", "domain id", "item"}
@@ -295,6 +295,11 @@ class RawReturn:
     @property
     def auditor(self) -> str:
         return self.field_text("Auditor") or self.hidden.get("auditor", "")
+
+    @property
+    def subject(self) -> str:
+        """The audited person of a staff audit (GAPS 7), when the workbook names one."""
+        return self.field_text("Subject")
 
 
 def text_of(value: Any) -> str:
@@ -1235,6 +1240,17 @@ class Ingestor:
                         )
                     )
                 return pick
+        if not raw.case_id and raw.subject and raw.auditor:  # a staff audit (GAPS 7)
+            who = normalise(raw.auditor)
+            cands = [
+                a for a in reg.allocations_of_subject(raw.subject) if normalise(a.auditor) == who
+            ]
+            if len({a.tool for a in cands}) > 1:  # e.g. observed and supervision audited
+                tool = choose_tool(raw, None, self.cfg.tools).id  # the best domain match
+                cands = [a for a in cands if a.tool == tool] or cands
+            open_ = [a for a in cands if reg.current_return_id(a.audit_id) is None]
+            if open_ or cands:
+                return max(open_ or cands, key=lambda a: (a.cycle, a.audit_id))
         return None
 
     def _store(self, path: Path, sha: str, kind: str, raws: list[RawReturn]) -> list[FileResult]:

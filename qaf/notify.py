@@ -552,7 +552,7 @@ ALLOCATION = "allocation"
 def allocation_key(a: Allocation) -> str:
     """The sent-once key of one allocation: a replaced cycle that gives the same audit ID
     to another case (or another auditor, by the recipient) is new news."""
-    return f"{ALLOCATION}:{a.audit_id}:{a.case_id}"
+    return f"{ALLOCATION}:{a.audit_id}:{a.case_id or a.subject}"
 
 
 def _month(cycle: str) -> str:
@@ -589,8 +589,8 @@ def allocation_messages(
         else:
             reason = f"{a.auditor} has no e-mail address in the roster"
             unsendable.append(Unsendable(allocation_key(a), 0, "Auditor", a.auditor, reason))
-        if a.type == "moderation":
-            continue  # a second look at a return, not a case chosen in a team
+        if a.type == "moderation" or not a.case_id:
+            continue  # a second look at a return, or a staff audit: not a case chosen in a team
         for r in recipients([TEAM_MANAGER], case=a, auditor=a.auditor, roster=roster):
             if r.resolved and r.email.strip():
                 add(team, a, r.name, r.email)
@@ -650,8 +650,11 @@ def _allocation_body(
             if a.type == "moderation" and a.moderates:
                 kind += f" of {a.moderates}"
             lines += [
-                f"* Audit ID: {a.audit_id}   Case ID: {a.case_id}",
-                f"  Team: {a.team}   Category: {a.category}   Social worker: {a.worker}",
+                f"* Audit ID: {a.audit_id}   "
+                + (f"Case ID: {a.case_id}" if a.case_id else f"Subject: {a.subject}"),
+                f"  Team: {a.team}   Category: {a.category}   Social worker: {a.worker}"
+                if a.case_id
+                else f"  Team: {a.team}",
                 f"  Type: {kind}   Tool: {tool_names.get(a.tool, a.tool)}",
                 f"  Due: {a.due.strftime('%A %d %B %Y')}",
                 "",

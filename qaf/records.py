@@ -79,6 +79,9 @@ class Allocation:
     reaudit_of: str | None = None  # audit ID of the return this re-audits (rule A4)
     reaudit_round: int = 0  # 1 first re-audit, 2 second ... (rule E2)
     moderates: str | None = None  # audit ID of the return this moderates (rule M1)
+    # a staff audit (quota subject = "staff": supervision records, practice observation):
+    # the audited person; ``case_id`` is then "" and team / service / worker are theirs
+    subject: str = ""
 
     def as_json(self) -> dict[str, Any]:
         """The documented JSON shape of ``qaf allocate --format json``."""
@@ -97,6 +100,7 @@ class Allocation:
             "due": self.due.isoformat(),
             "reaudit_of": self.reaudit_of,
             "reaudit_round": self.reaudit_round,
+            "subject": self.subject,
         }
 
 

@@ -225,6 +225,14 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         );
         """,
     ),
+    (
+        2,
+        "allocations.subject: the person a staff audit is of (supervision, observation)",
+        """
+        ALTER TABLE allocations ADD COLUMN subject TEXT NOT NULL DEFAULT '';
+        CREATE INDEX allocations_subject ON allocations(subject) WHERE subject != '';
+        """,
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
@@ -528,6 +536,32 @@ class Register:
             already_moderated=frozenset(moderated),
         )
 
+    def allocation_counts(self, since: str, before: str) -> list[tuple[str, str, str, int]]:
+        """(cycle, auditor, tool, allocations) of the audits allocated in the cycles from
+        ``since`` up to ``before`` (excluded): what quarter and year quotas have had (A1)."""
+        return [
+            (r[0], r[1], r[2], r[3])
+            for r in self.conn.execute(
+                "SELECT cycle, auditor, tool, count(*) FROM allocations "
+                "WHERE cycle >= ? AND cycle < ? AND type = 'audit' "
+                "GROUP BY cycle, auditor, tool ORDER BY cycle, auditor, tool",
+                (since, before),
+            )
+        ]
+
+    def subject_counts(self, since: str, before: str) -> list[tuple[str, str, str, int]]:
+        """(cycle, subject, tool, allocations) of the staff audits allocated in the cycles from
+        ``since`` up to ``before`` (excluded): who has been audited or observed (GAPS 7)."""
+        return [
+            (r[0], r[1], r[2], r[3])
+            for r in self.conn.execute(
+                "SELECT cycle, subject, tool, count(*) FROM allocations "
+                "WHERE subject != '' AND cycle >= ? AND cycle < ? "
+                "GROUP BY cycle, subject, tool ORDER BY cycle, subject, tool",
+                (since, before),
+            )
+        ]
+
     def record_cycle(self, result: AllocationResult, *, as_of: date, replace: bool = False) -> None:
         """Cycle, seed, arithmetic, allocations, unallocated cases and moderation picks,
         in ONE transaction (rules S2, A1-A4, M1). ``replace`` deletes the cycle's earlier
@@ -555,7 +589,8 @@ class Register:
             conn.executemany(
                 "INSERT INTO allocations (audit_id, cycle, case_id, team, service, category, "
                 "worker, auditor, auditor_email, auditor_role, tool, type, due, reaudit_of, "
-                "reaudit_round, moderates, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "reaudit_round, moderates, created_at, subject) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [
                     (
                         x.audit_id,
@@ -575,6 +610,7 @@ class Register:
                         x.reaudit_round,
                         x.moderates,
                         now,
+                        x.subject,
                     )
                     for x in result.allocations
                 ],
@@ -599,6 +635,13 @@ class Register:
 
     def file_ingested(self, sha256: str) -> bool:
         return self.scalar("SELECT 1 FROM ingested_files WHERE sha256 = ?", (sha256,)) is not None
+
+    def allocations_of_subject(self, subject: str) -> list[Allocation]:
+        """The staff audits of a person (GAPS 7), matched case- and space-insensitively."""
+        from qaf.grades import normalise
+
+        rows = self.query("SELECT * FROM allocations WHERE subject != ''")
+        return [_allocation(r) for r in rows if normalise(r["subject"]) == normalise(subject)]
 
     def allocations_of_case(self, case_id: str) -> list[Allocation]:
         rows = self.query("SELECT * FROM allocations WHERE case_id = ?", (case_id,))
@@ -960,6 +1003,35 @@ class Register:
                     detail="moderate the audit" + (f" ({r['reason']})" if r["reason"] else ""),
                 )
             )
+        return out
+
+    def late_return_deadlines(self, as_of: date, months: int = 24) -> dict[str, list[date]]:
+        """Auditor -> deadlines (extension included) in the ``months`` before ``as_of`` of
+        their allocations returned after the deadline or not returned by ``as_of`` (a repeat
+        late return, Haringey 2.15)."""
+        from dateutil.relativedelta import relativedelta
+
+        day = as_of.isoformat()
+        since = (as_of - relativedelta(months=months)).isoformat()
+        out: dict[str, list[date]] = {}
+        rows = self.conn.execute(
+            """
+            SELECT auditor, deadline FROM (
+                SELECT a.auditor,
+                       COALESCE((SELECT e.new_due FROM extensions e
+                                 WHERE e.audit_id = a.audit_id AND e.agreed_on <= :day
+                                 ORDER BY e.id DESC LIMIT 1), a.due) AS deadline,
+                       (SELECT min(r.received_on) FROM returns r
+                        WHERE r.audit_id = a.audit_id AND r.received_on <= :day) AS first_in
+                FROM allocations a
+                WHERE a.due >= :since AND a.due < :day
+            ) WHERE (first_in IS NULL AND deadline < :day) OR first_in > deadline
+            ORDER BY auditor, deadline
+            """,
+            {"day": day, "since": since},
+        )
+        for auditor, deadline in rows:
+            out.setdefault(auditor, []).append(date.fromisoformat(deadline))
         return out
 
     def deadline(self, audit_id: str) -> tuple[Allocation, date, bool] | None:
@@ -1459,6 +1531,7 @@ def _allocation(r: sqlite3.Row) -> Allocation:
         reaudit_of=r["reaudit_of"],
         reaudit_round=r["reaudit_round"],
         moderates=r["moderates"],
+        subject=r["subject"],
     )
 
 

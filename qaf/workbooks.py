@@ -52,6 +52,7 @@ ALLOCATION_COLUMNS: tuple[tuple[str, str], ...] = (
     ("due", "Due date"),
     ("reaudit_of", "Re-audit of"),
     ("reaudit_round", "Re-audit round"),
+    ("subject", "Subject"),  # a staff audit's audited person (GAPS 7)
 )
 MODERATION_COLUMNS: tuple[tuple[str, str], ...] = (
     ("audit_id", "Audit ID"),

@@ -205,7 +205,9 @@ def test_allocation_workbook_sheets(work: Path) -> None:
     assert wb.sheetnames == ["Allocations", *sheet_names(auditors), "Moderation"]
     ws = wb["Allocations"]
     assert ws.freeze_panes == "A2"
-    assert ws.auto_filter.ref is not None and ws.auto_filter.ref.startswith("A1:N")
+    assert ws.auto_filter.ref is not None and ws.auto_filter.ref.startswith(
+        "A1:O"
+    )  # 15 columns, "Subject" last
     assert ws["A2"].value == "A-2026-12-0001"
     assert ws.max_row == len(data["allocations"]) + 1
     assert ws.column_dimensions["A"].width >= len("A-2026-12-0001")

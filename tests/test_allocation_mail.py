@@ -213,3 +213,30 @@ def test_allocate_and_notify_by_smtp_refused_then_retried(
     assert " ".join(str(msg["Subject"]).split()) == (
         "[qaf] 1 case file audit for you (due 31/12/2026): December 2026"
     )
+
+
+def test_staff_audit_mail_names_the_subject_and_skips_the_team_manager_list() -> None:
+    """Issue 9 GAPS 7 with issue 5 allocation mail: a supervision audit has no case, so the
+    auditor's mail names the person audited and no Team Manager gets a "case chosen" line."""
+    from datetime import date
+
+    from qaf.notify import allocation_key, allocation_messages
+    from qaf.records import Allocation, StaffMember
+    from qaf.sources import Roster
+
+    roster = Roster(
+        (
+            StaffMember("Hana Head", "hana@example.org", "Head of Service", "", "Service 1"),
+            StaffMember("Tia Manager", "tia@example.org", "Team Manager", "Team A", "Service 1"),
+        )
+    )
+    audit = Allocation(
+        "A-2026-12-0009", "2026-12", "", "Team A", "Service 1", "", "", "Hana Head",
+        "hana@example.org", "Head of Service", "supervision-audit", "audit",
+        date(2026, 12, 31), subject="Tia Manager",
+    )  # fmt: skip
+    messages, unsendable = allocation_messages([audit], set(), roster, organisation="Northvale")
+    assert [m.email for m in messages] == ["hana@example.org"] and unsendable == []
+    assert "* Audit ID: A-2026-12-0009   Subject: Tia Manager\n  Team: Team A\n" in messages[0].body
+    assert "Case ID" not in messages[0].body
+    assert allocation_key(audit) == "allocation:A-2026-12-0009:Tia Manager"
