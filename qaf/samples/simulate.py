@@ -387,7 +387,7 @@ def fill_workbook_fast(src: Path, dest: Path, ret: SimulatedReturn, tool: Tool) 
     if header is not None:
         cols = {normalise(t): c for (c, r), t in texts.items() if r == header}
         for r in rows:
-            did = texts.get(("A", r))
+            did = texts.get(("A", r), "")
             if r <= header or did not in ret.grades:
                 continue
             before, final, why = ret.grades[did]
