@@ -29,6 +29,7 @@ import io
 import random
 import re
 import zlib
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -360,7 +361,7 @@ def fill_workbook_fast(src: Path, dest: Path, ret: SimulatedReturn, tool: Tool) 
         if text is not None:
             texts[(col, row)] = _xml_unescape(text)
             if col == "A":
-                labels.setdefault(normalise(_xml_unescape(text)), row)
+                labels.setdefault(normalise(texts[(col, row)]), row)
     values: dict[tuple[str, int], Any] = {}
 
     def put(label: str, value: Any) -> None:
@@ -375,17 +376,14 @@ def fill_workbook_fast(src: Path, dest: Path, ret: SimulatedReturn, tool: Tool) 
         put(tool.safety_question, "Yes" if ret.safe else "No")
         if not ret.safe:
             put("If not, describe the concern", ret.concern)
-    rows = sorted({r for _, r in texts})
-    header = next(
-        (
-            r
-            for r in rows
-            if {"grade", "rationale"} <= {normalise(t) for (_c, rr), t in texts.items() if rr == r}
-        ),
-        None,
-    )
+    by_row: dict[int, dict[str, str]] = defaultdict(dict)  # row -> normalised text -> column
+    for (col, row), text in texts.items():
+        if len(text) < 40:  # headers are short; criteria and guidance are not
+            by_row[row][normalise(text)] = col
+    rows = sorted(by_row)
+    header = next((r for r in rows if {"grade", "rationale"} <= set(by_row[r])), None)
     if header is not None:
-        cols = {normalise(t): c for (c, r), t in texts.items() if r == header}
+        cols = by_row[header]
         for r in rows:
             did = texts.get(("A", r), "")
             if r <= header or did not in ret.grades:
