@@ -4,8 +4,8 @@
 sample authority's case list and roster, and then lives through ``months`` cycles one
 working day at a time, doing what the QA officer's month holds (DESIGN §1):
 
-* on each cycle's first working day, ``qaf allocate`` (a practice-week month, rule C1,
-  is skipped as the command refuses it);
+* on each cycle's first working day, ``qaf allocate``, after that morning's returns are
+  ingested (a practice-week month, rule C1, is skipped as the command refuses it);
 * the auditors' returns (``qaf.samples.simulate``: late and never-returned ones included)
   are each ``qaf ingest``-ed on the working day after their audit date;
 * the QA team moderating the returns picked for moderation (rule M1) 3-8 working days
@@ -128,10 +128,10 @@ def simulate_year(
         while day <= finish:
             if calendar.is_working_day(day):
                 year.run.days.append(day)
+                year.ingest(day)  # the morning's e-mail first, then the cycle's allocation
                 if day in starts:
                     year.allocate(starts[day], day, seed + i, never=never, late=late)
                     i += 1
-                year.ingest(day)
                 year.managers(day)
                 year.overdue(day)
             day += timedelta(days=1)
@@ -255,7 +255,9 @@ class _Year:
         def moderation_due(cycle: str) -> date:
             return calendar.add(calendar.cycle_window(cycle)[0], window)
 
-        items = compute_overdue(day, reg.pending(day, moderation_due), self.roster, cfg, calendar)
+        late = reg.late_return_deadlines(day) if cfg.escalation.repeat_late_return else None
+        pending = reg.pending(day, moderation_due)
+        items = compute_overdue(day, pending, self.roster, cfg, calendar, late_before=late)
         delivery = notify_overdue(items, register=reg, cfg=cfg, as_of=day)
         for item in items:
             levels = self.run.reached.setdefault(item.id, {})
