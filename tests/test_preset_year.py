@@ -10,7 +10,8 @@ The register it leaves is then held to what the seed says:
   audits every month, by its own Practice/Team Manager (A2 own-team); 3.4: each Head of
   Service one tier 2 audit a month, never inside their own service (A2).
 * Lancashire, Learning Space (A1): each manager one learning space a quarter, within their
-  own function; Moderation (M1): 15% plus every Inadequate learning space; Escalation
+  own function, the MASH managers 2 a month; Moderation (M1): 15% plus every Inadequate
+  learning space; Escalation
   (T4): every late return climbs the ladder 2 / 7 / 14 working days after the deadline, each
   rung on its own working day.
 * Bedford §2 / §3 (S1, A1): the year's sample is about 10% of the caseload; every Team
@@ -19,8 +20,9 @@ The register it leaves is then held to what the seed says:
   next month by a Service Manager; 2.14 (E2): a re-audit keeping its grade reaches the
   Service Manager, a second one the Head of Service and the Assistant Director.
 
-Checks the allocator cannot pass yet are marked ``xfail(strict=True)`` naming their row of
-GAPS.md, so they turn into failures (to un-mark) the day the behaviour lands.
+A check the allocator cannot pass yet is marked ``xfail(strict=True)`` saying why (its row of
+GAPS.md, or that it is a gap not yet listed there), so it turns into a failure (to un-mark)
+the day the behaviour lands.
 """
 
 from __future__ import annotations
@@ -271,31 +273,55 @@ def test_lancashire_learning_spaces_are_within_the_managers_own_function(
     assert [r["auditor"] for r in rows if r["service"] != service_of[r["auditor"]]] == []
 
 
-def test_lancashire_moderates_15_percent_and_every_inadequate(
+def _moderation_year(
+    run: YearRun, db: sqlite3.Connection
+) -> tuple[list[sqlite3.Row], dict[str, sqlite3.Row]]:
+    """The year's returns (but the last cycle's, picked after the year) and the picks."""
+    returns = db.execute(
+        "SELECT r.audit_id, r.cycle, r.overall, r.tool FROM returns r "
+        "WHERE r.superseded_by IS NULL AND r.cycle != ?",
+        (run.cycles[-1],),
+    ).fetchall()
+    picked = {r["audit_id"]: r for r in db.execute("SELECT * FROM moderations")}
+    return returns, picked
+
+
+def test_lancashire_moderates_every_inadequate_learning_space(
     lancashire: tuple[YearRun, sqlite3.Connection],
 ) -> None:
-    # Lancashire, Moderation: "the QA team will moderate 15% of learning spaces and any
-    # inadequate learning spaces" (rule M1), each picked from the previous cycle's returns
+    # Lancashire, Moderation: the QA team moderates "any inadequate learning spaces", with "a
+    # discussion with the original manager" (rule M1 always = ["Inadequate"]); each pick is
+    # made when the next cycle is allocated and the moderator's grade recorded (qaf moderate)
     run, db = lancashire
-    returns = db.execute(
-        "SELECT audit_id, cycle, overall, received_on FROM returns "
-        "WHERE superseded_by IS NULL AND type != 'moderation'"
-    ).fetchall()
-    picked = {
-        r["audit_id"]: r["reason"] for r in db.execute("SELECT audit_id, reason FROM moderations")
-    }
-    # the last cycle's returns are picked by the cycle after the simulated year
-    returns = [r for r in returns if r["cycle"] != run.cycles[-1]]
+    returns, picked = _moderation_year(run, db)
     inadequate = [r["audit_id"] for r in returns if r["overall"] == "Inadequate"]
-    assert len(inadequate) >= 5
+    assert len(inadequate) >= 3
     assert [a for a in inadequate if a not in picked] == []
-    others = [r["audit_id"] for r in returns if r["overall"] != "Inadequate"]
-    at_random = [a for a in others if a in picked]
+    assert {picked[a]["reason"] for a in inadequate} == {"always: Inadequate"}
+    graded = [a for a, m in picked.items() if m["auditor_grade"] is not None]
+    assert graded and all(picked[a]["moderator_grade"] is not None for a in graded)
+    # and 15% of the rest at random (of every tool's returns, for now: see below)
+    others = [r for r in returns if r["overall"] != "Inadequate"]
+    at_random = [r for r in others if r["audit_id"] in picked]
     assert 0.10 <= len(at_random) / len(others) <= 0.20
-    done = db.execute(
-        "SELECT count(*) FROM moderations WHERE moderator_grade IS NOT NULL"
-    ).fetchone()[0]
-    assert done == len(picked)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="not yet in GAPS.md: [moderation] has no tool filter, so M1's 15% is drawn from "
+    "every return — dip samples too, which have no overall grade to moderate — and only about "
+    "9% of learning spaces are picked",
+)
+def test_lancashire_moderates_15_percent_of_learning_spaces_and_nothing_else(
+    lancashire: tuple[YearRun, sqlite3.Connection],
+) -> None:
+    # Lancashire, Moderation: "the QA team will moderate 15% of learning spaces" (rule M1)
+    run, db = lancashire
+    returns, picked = _moderation_year(run, db)
+    assert {r["tool"] for r in returns if r["audit_id"] in picked} == {"learning-space"}
+    spaces = [r for r in returns if r["tool"] == "learning-space" and r["overall"] != "Inadequate"]
+    at_random = [r for r in spaces if r["audit_id"] in picked]
+    assert 0.10 <= len(at_random) / len(spaces) <= 0.20
 
 
 def test_lancashire_every_late_return_climbs_the_ladder_on_the_right_working_days(
