@@ -513,3 +513,47 @@ def test_init_with_a_framework_then_demo_runs_end_to_end(framework: str, tmp_pat
     for cycle in ("2026-07", "2026-08", "2026-09"):
         assert (folder / "cycles" / cycle / f"allocation-{cycle}.xlsx").exists()
     assert (folder / "reports" / "2026-09.html").exists()
+
+
+def test_haringey_a_repeat_late_return_by_the_same_auditor_reaches_the_assistant_director(
+    haringey: tuple[YearRun, sqlite3.Connection],
+) -> None:
+    # Haringey 2.15: "if the same individual does not complete/submit an audit on time then
+    # the matter will be escalated to the Assistant Director" (rule T4, repeat late return):
+    # the first late return goes to the auditor, their manager and the Head of Service
+    run, db = haringey
+    staff = staff_rows(run)
+    email_of = {s["Name"]: s["Email"].casefold() for s in staff}
+    manager_of = {s["Name"]: s["Line Manager"] for s in staff}
+    directors = {s["Email"].casefold() for s in staff if s["Role"] == "Assistant Director"}
+    late: dict[str, list[tuple[date, str]]] = defaultdict(list)
+    for a in db.execute("SELECT audit_id, auditor, due FROM allocations ORDER BY due, audit_id"):
+        due = date.fromisoformat(a["due"])
+        received = run.received_on.get(a["audit_id"])
+        if received is None or received > due:
+            late[a["auditor"]].append((due, a["audit_id"]))
+    firsts = repeats = 0
+    for auditor, items in late.items():
+        # a Head of Service's own manager is an Assistant Director: told as the manager
+        extra = directors - {email_of.get(manager_of.get(auditor, ""), "")}
+        if not extra:
+            continue
+        first_due = items[0][0]
+        for due, audit_id in items:
+            told = {
+                r["recipient_email"]
+                for r in db.execute(
+                    "SELECT recipient_email FROM notifications WHERE item_key = ? AND level = 1",
+                    (item_id(LATE_RETURN, audit_id),),
+                )
+            }
+            if not told:
+                continue  # returned on the first working day after the deadline
+            assert email_of[auditor] in told, audit_id
+            if due == first_due:
+                firsts += 1
+                assert not told & extra, audit_id
+            else:
+                repeats += 1
+                assert told & extra, audit_id
+    assert firsts >= 5 and repeats >= 1, (firsts, repeats)
