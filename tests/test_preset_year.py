@@ -15,7 +15,8 @@ The register it leaves is then held to what the seed says:
   (T4): every late return climbs the ladder 2 / 7 / 14 working days after the deadline, each
   rung on its own working day.
 * Bedford §2 / §3 (S1, A1): the year's sample is about 10% of the caseload; every Team
-  Manager and Advanced Practitioner one case file audit a month.
+  Manager and Advanced Practitioner one case file audit a month; §3 returns through
+  SurveyMonkey (the preset's export mapping ingests).
 * Haringey 1.4 / 2.6 (A4): every Requires Improvement or Inadequate case is re-audited the
   next month by a Service Manager; 2.14 (E2): a re-audit keeping its grade reaches the
   Service Manager, a second one the Head of Service and the Assistant Director.
@@ -34,10 +35,8 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from qaf.calendar import WorkingCalendar, quarter_of
-from qaf.cli import app
 from qaf.escalate import LATE_RETURN, item_id
 from qaf.samples.year import YearRun, simulate_year
 
@@ -419,6 +418,36 @@ def test_bedford_every_team_manager_and_ap_audits_one_case_a_month(
     assert wrong == []
 
 
+def test_bedford_case_audits_come_back_through_surveymonkey(tmp_path: Path) -> None:
+    # Bedford §3: audits are returned through SurveyMonkey — the preset's [tool.surveymonkey]
+    # mapping reads a month's case file audits from one export (rules I1-I5)
+    from qaf.allocate_run import run_allocate
+    from qaf.ingest import ingest_paths
+    from qaf.register import Register
+    from qaf.samples.simulate import simulate_returns, write_surveymonkey_export
+    from qaf.samples.year import write_year_folder
+
+    cfg = write_year_folder(tmp_path / "bedford", "bedford", as_of=date(2026, 4, 1))
+    run_allocate(cfg, "2026-04", seed=SEED, as_of=date(2026, 4, 1))
+    with Register.open(cfg.register_path) as reg:
+        allocations = [a for a in reg.allocations("2026-04") if a.tool == "case-audit"]
+    cycle_dir = cfg.root / "cycles" / "2026-04"
+    sim = simulate_returns(
+        allocations, cfg.tools, cycle_dir / "audits", tmp_path / "unused", seed=SEED, fast=True
+    )
+    assert len(sim.returns) >= 10
+    export = write_surveymonkey_export(
+        sim.returns, cfg.tools["case-audit"], tmp_path / "surveymonkey.csv"
+    )
+    report = ingest_paths(cfg, [export], as_of=date(2026, 5, 20))
+    assert report.counts()["accepted"] == len(sim.returns), [
+        str(p) for f in report.files for p in f.problems
+    ]
+    with Register.open(cfg.register_path) as reg:
+        stored = dict(reg.query("SELECT audit_id, overall FROM returns"))
+    assert stored == {r.allocation.audit_id: r.overall for r in sim.returns}
+
+
 # ------------------------------------------------------------------ Haringey
 
 
@@ -495,24 +524,6 @@ def test_haringey_a_reaudit_keeping_its_grade_escalates_by_round(
     for round_ in (r for r in told if r >= 2):
         for roles in told[round_]:
             assert {"Service Manager", "Head of Service", "Assistant Director"} <= roles
-
-
-# ------------------------------------------------------------------ qaf demo on each preset
-
-
-@pytest.mark.parametrize("framework", ("haringey", "bedford", "lancashire", "rochdale"))
-def test_init_with_a_framework_then_demo_runs_end_to_end(framework: str, tmp_path: Path) -> None:
-    # issue 9 "done when": qaf init x --framework NAME && cd x && qaf demo .
-    folder = tmp_path / "x"
-    runner = CliRunner()
-    result = runner.invoke(app, ["init", str(folder), "--framework", framework])
-    assert result.exit_code == 0, result.output
-    result = runner.invoke(app, ["demo", str(folder)])
-    assert result.exit_code == 0, result.output
-    assert "Added the sample authority's case list and roster" in result.stderr
-    for cycle in ("2026-07", "2026-08", "2026-09"):
-        assert (folder / "cycles" / cycle / f"allocation-{cycle}.xlsx").exists()
-    assert (folder / "reports" / "2026-09.html").exists()
 
 
 def test_haringey_a_repeat_late_return_by_the_same_auditor_reaches_the_assistant_director(
