@@ -15,8 +15,9 @@ The register it leaves is then held to what the seed says:
   (T4): every late return climbs the ladder 2 / 7 / 14 working days after the deadline, each
   rung on its own working day.
 * Bedford §2 / §3 (S1, A1): the year's sample is about 10% of the caseload; every Team
-  Manager and Advanced Practitioner one case file audit a month; §3 returns through
-  SurveyMonkey (the preset's export mapping ingests).
+  Manager and Advanced Practitioner one case file audit a month; §5 every worker's practice
+  observed at least once in the year by their Team Manager; §3 returns through SurveyMonkey
+  (the preset's export mapping ingests).
 * Haringey 1.4 / 2.6 (A4): every Requires Improvement or Inadequate case is re-audited the
   next month by a Service Manager; 2.14 (E2): a re-audit keeping its grade reaches the
   Service Manager, a second one the Head of Service and the Assistant Director.
@@ -425,6 +426,30 @@ def test_bedford_every_team_manager_and_ap_audits_one_case_a_month(
         )
         wrong += [(cycle, n, counts[n]) for n in sorted(wanted) if counts[n] != 1]
     assert wrong == []
+
+
+def test_bedford_every_worker_has_a_practice_observation_in_the_year(
+    bedford: tuple[YearRun, sqlite3.Connection],
+) -> None:
+    # Bedford §5: "All Team Managers ... will observe the practice of workers at least once
+    # every year" (rule A1, quota subject = "staff", unit = "subject", scope line-managed)
+    run, db = bedford
+    staff = staff_rows(run)
+    here = {s["Name"]: s for s in staff if s["Available"] == "Yes"}
+    workers = {
+        s["Name"]: s["Line Manager"]
+        for s in here.values()
+        if s["Role"] in ("Social Worker", "Advanced Practitioner")
+        and here.get(s["Line Manager"], {}).get("Role") == "Team Manager"
+    }
+    assert len(workers) >= 60
+    seen: dict[str, set[str]] = defaultdict(set)
+    for r in db.execute(
+        "SELECT subject, auditor FROM allocations WHERE tool = 'practice-observation'"
+    ):
+        seen[r["subject"]].add(r["auditor"])
+    assert [w for w in workers if not seen[w]] == []
+    assert [w for w, by in seen.items() if w in workers and by != {workers[w]}] == []
 
 
 def test_bedford_case_audits_come_back_through_surveymonkey(tmp_path: Path) -> None:
