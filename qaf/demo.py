@@ -250,7 +250,9 @@ def demo_ingest(
         return
     cycle_dir = cfg.root / "cycles" / cycle
     returns = cycle_dir / "returns"
-    sim = simulate_returns(allocations, cfg.tools, cycle_dir / "audits", returns, seed=seed)
+    sim = simulate_returns(
+        allocations, cfg.tools, cycle_dir / "audits", returns, seed=seed, fast=True
+    )
     late = sum(1 for r in sim.returns if r.late)
     say(
         f"Auditors returned {len(sim.paths)} workbooks ({late} late, {len(sim.never)} never): "

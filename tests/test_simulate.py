@@ -77,3 +77,25 @@ def test_surveymonkey_export_has_two_header_rows_and_us_dates(cfg: Config, tmp_p
     assert rows[0][0] == "Respondent ID" and rows[1][0] == ""
     assert rows[2][3].endswith(("AM", "PM")) and "/" in rows[2][3]
     assert len(rows) == 3
+
+
+def test_fast_fill_reads_back_exactly_like_the_openpyxl_fill(cfg: Config, tmp_path: Path) -> None:
+    # the year-long simulations fill by editing the sheet XML; ingest must read the same return
+    from qaf.ingest import Labels, read_audit_workbook
+    from qaf.samples.simulate import fill_workbook, fill_workbook_fast
+    from qaf.xlsxsafe import read_workbook
+
+    allocs = [allocation(f"2026-12-{i:03d}", f"P{i:06d}", tool=TOOLS[i % 4]) for i in range(1, 41)]
+    paths = write_audit_workbooks(allocs, cfg.tools, "Northvale", tmp_path / "audits")
+    labels = Labels.for_tools(cfg.tools.values())
+    rng = random.Random(5)
+    for alloc, src in zip(allocs, paths, strict=True):
+        tool = cfg.tools[alloc.tool]
+        ret = simulate_answers(alloc, tool, rng, late=rng.random() < 0.2)
+        slow = fill_workbook(src, tmp_path / "slow" / src.name, ret, tool)
+        fast = fill_workbook_fast(src, tmp_path / "fast" / src.name, ret, tool)
+        read = [
+            read_audit_workbook(read_workbook(p, cfg.limits), labels, src.name)
+            for p in (slow, fast)
+        ]
+        assert read[0] == read[1], alloc.tool

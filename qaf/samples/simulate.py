@@ -27,7 +27,9 @@ from __future__ import annotations
 import csv
 import io
 import random
+import re
 import zlib
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -323,6 +325,105 @@ def fill_workbook(src: Path, dest: Path, ret: SimulatedReturn, tool: Tool) -> Pa
     return dest
 
 
+# ------------------------------------------------------------------ filling fast
+
+_ROW_RE = re.compile(r'<row r="(\d+)"[^>]*>(.*?)</row>', re.S)
+_CELL_RE = re.compile(
+    r'<c r="([A-Z]+)(\d+)"((?: s="\d+")?)(?:/>|( t="inlineStr")?>(?:<is><t[^>]*>(.*?)</t></is>'
+    r"|<v>[^<]*</v>)</c>)",
+    re.S,
+)
+_EXCEL_EPOCH = date(1899, 12, 30)
+
+
+def _xml_unescape(text: str) -> str:
+    return (
+        text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"').replace("&amp;", "&")
+    )
+
+
+def fill_workbook_fast(src: Path, dest: Path, ret: SimulatedReturn, tool: Tool) -> Path:
+    """Fill a blank audit workbook written by ``qaf allocate`` (no messy variants), by label,
+    editing the sheet XML in place: about 40 times faster than ``fill_workbook`` (openpyxl),
+    for the year-long simulations. The values and cells are the same as ``fill_workbook``'s."""
+    import zipfile
+
+    from qaf.auditbook import xml_text
+
+    with zipfile.ZipFile(src) as z:
+        parts = [(i, z.read(i.filename)) for i in z.infolist()]
+    sheet_name = "xl/worksheets/sheet1.xml"
+    xml = next(data for info, data in parts if info.filename == sheet_name).decode("utf-8")
+    texts: dict[tuple[str, int], str] = {}
+    labels: dict[str, int] = {}
+    for m in _CELL_RE.finditer(xml):
+        col, row, text = m.group(1), int(m.group(2)), m.group(5)
+        if text is not None:
+            texts[(col, row)] = _xml_unescape(text)
+            if col == "A":
+                labels.setdefault(normalise(texts[(col, row)]), row)
+    values: dict[tuple[str, int], Any] = {}
+
+    def put(label: str, value: Any) -> None:
+        row = labels.get(normalise(label))
+        if row is not None and value is not None and value != "":
+            values[("B", row)] = value
+
+    put("Date of audit", ret.audit_date)
+    for q, a in ret.compliance.items():
+        put(q, a)
+    if tool.safety_question:
+        put(tool.safety_question, "Yes" if ret.safe else "No")
+        if not ret.safe:
+            put("If not, describe the concern", ret.concern)
+    by_row: dict[int, dict[str, str]] = defaultdict(dict)  # row -> normalised text -> column
+    for (col, row), text in texts.items():
+        if len(text) < 40:  # headers are short; criteria and guidance are not
+            by_row[row][normalise(text)] = col
+    rows = sorted(by_row)
+    header = next((r for r in rows if {"grade", "rationale"} <= set(by_row[r])), None)
+    if header is not None:
+        cols = by_row[header]
+        for r in rows:
+            did = texts.get(("A", r), "")
+            if r <= header or did not in ret.grades:
+                continue
+            before, final, why = ret.grades[did]
+            values[(cols["grade"], r)] = final
+            if "grade before discussion" in cols and before is not None:
+                values[(cols["grade before discussion"], r)] = before
+            if why:
+                values[(cols["rationale"], r)] = why
+    put("Overall grade before discussion", ret.overall_before)
+    put("Overall grade", ret.overall)
+    put("Rationale for overall grade", ret.overall_rationale)
+    put("Summary of strengths and areas for improvement", ret.summary)
+    action_row = labels.get(normalise("Action"))
+    if action_row is not None:
+        for i, item in enumerate(ret.actions, 1):
+            values[("A", action_row + i)] = item.action
+            values[("B", action_row + i)] = item.owner
+            if item.due:
+                values[("C", action_row + i)] = item.due
+
+    def cell(m: re.Match[str]) -> str:
+        key = (m.group(1), int(m.group(2)))
+        if key not in values:
+            return m.group(0)
+        ref, style, value = f"{key[0]}{key[1]}", m.group(3), values[key]
+        if isinstance(value, date):
+            return f'<c r="{ref}"{style}><v>{(value - _EXCEL_EPOCH).days}</v></c>'
+        text = xml_text(str(value))
+        return f'<c r="{ref}"{style} t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>'
+
+    filled = _CELL_RE.sub(cell, xml).encode("utf-8")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as out:
+        for info, data in parts:
+            out.writestr(info, filled if info.filename == sheet_name else data)
+    return dest
+
+
 def simulate_returns(
     allocations: Sequence[Allocation],
     tools: Mapping[str, Tool],
@@ -333,8 +434,11 @@ def simulate_returns(
     never: float = 0.05,
     late: float = 0.10,
     messy: float = 0.25,
+    fast: bool = False,
 ) -> Simulation:
-    """Fill ``audit_dir/<audit_id>.xlsx`` for each allocation into ``out_dir``."""
+    """Fill ``audit_dir/<audit_id>.xlsx`` for each allocation into ``out_dir``.
+
+    ``fast``: returns that are not messy are filled by ``fill_workbook_fast``."""
     rng = random.Random(seed)
     sim = Simulation()
     for alloc in allocations:
@@ -348,7 +452,8 @@ def simulate_returns(
             kinds = tuple(rng.sample(MESSY_KINDS, k=rng.randint(1, 3)))
             ret = SimulatedReturn(**{**ret.__dict__, "messy": kinds})
         sim.returns.append(ret)
-        sim.paths.append(fill_workbook(src, out_dir / src.name, ret, tool))
+        fill = fill_workbook_fast if fast and not ret.messy else fill_workbook
+        sim.paths.append(fill(src, out_dir / src.name, ret, tool))
     return sim
 
 
