@@ -99,6 +99,7 @@ class PriorReturn:
     type: str = "audit"
     team: str = ""
     worker: str = ""
+    tool: str = ""
 
 
 @dataclass(frozen=True)
@@ -1675,11 +1676,13 @@ def _moderation(
     history: History,
     rng: random.Random,
 ) -> tuple[ModerationPick, ...]:
-    """Rule M1: every return graded in ``always`` plus a random ``fraction`` of the rest."""
+    """Rule M1: every return graded in ``always`` plus a random ``fraction`` of the rest,
+    among the returns of the moderated tools (``moderation.tools``; none named: every tool)."""
+    tools = set(cfg.moderation.tools)
     returns = [
         r
         for r in sorted(history.previous_returns, key=lambda r: r.return_id)
-        if _moderation_id(r) not in history.already_moderated
+        if _moderation_id(r) not in history.already_moderated and (not tools or r.tool in tools)
     ]
     if not returns:
         return ()

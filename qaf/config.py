@@ -153,6 +153,7 @@ class ModerationConfig:
     always: tuple[str, ...] = ("Inadequate",)
     role: str = "QA Officer"
     due: str = "10 working days"
+    tools: tuple[str, ...] = ()  # the tools whose returns are moderated; () = every tool
 
 
 @dataclass(frozen=True)
@@ -481,7 +482,7 @@ def parse_config(raw: Mapping[str, Any], path: Path) -> Config:
     tools = parse_tools(top.tables("tool"), scales)
     quotas = tuple(_quota(s, tools, cycle) for s in top.tables("quota"))
     reaudit = _reaudit(top.sub("reaudit"), grade_scale, tools)
-    moderation = _moderation(top.sub("moderation"), grade_scale)
+    moderation = _moderation(top.sub("moderation"), grade_scale, tools)
     escalation = _escalation(top.sub("escalation"), grade_scale)
     timescales = _timescales(top.sub("timescales"))
     report = _report(top.sub("report"))
@@ -804,13 +805,17 @@ def _reaudit(s: Section, scale: Scale, tools: Mapping[str, Any]) -> ReauditConfi
     return ReauditConfig(grades, after, role, tool, scope, case)
 
 
-def _moderation(s: Section, scale: Scale) -> ModerationConfig:
+def _moderation(s: Section, scale: Scale, tools: Mapping[str, Any]) -> ModerationConfig:
     fraction = s.number("fraction", 0.15, minimum=0.0, maximum=1.0)
     always = _grade_list(s, "always", scale, ("Inadequate",))
     role = s.text("role", "QA Officer")
     due = _duration(s, "due", "10 working days")
+    moderated = s.str_list("tools")
+    for tool in moderated:
+        if tools and tool not in tools:
+            raise s.error("tools", f'"{tool}" is not a tool defined by [[tool]]')
     s.done()
-    return ModerationConfig(fraction, always, role, due)
+    return ModerationConfig(fraction, always, role, due, moderated)
 
 
 def _duration(s: Section, key: str, default: str) -> str:

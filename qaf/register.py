@@ -458,7 +458,8 @@ class Register:
         * the latest current (not superseded) return of every case whose overall grade
           is one of ``reaudit_grades``, and the audit IDs already re-audited in other
           cycles;
-        * the previous recorded cycle's current returns, and audit IDs moderated before.
+        * the previous recorded cycle's current returns, with earlier cycles' returns stored
+          since the previous cycle was allocated (late returns), and audit IDs moderated before.
         """
         from qaf.allocate import History, PriorReturn
         from qaf.calendar import shift_cycle
@@ -488,6 +489,7 @@ class Register:
                 type=r["type"],
                 team=r["team"],
                 worker=r["worker"],
+                tool=r["tool"] or "",
             )
 
         grades = list(reaudit_grades)
@@ -513,13 +515,17 @@ class Register:
         previous = self.scalar("SELECT max(cycle) FROM cycles WHERE cycle < ?", (cycle,))
         previous_returns: list[sqlite3.Row] = []
         if previous:
+            # the previous cycle's returns, and earlier cycles' returns stored after the
+            # previous cycle was allocated (late ones its moderation draw could not see)
             previous_returns = self.query(
-                "SELECT r.*, COALESCE(r.cycle, substr(r.received_on, 1, 7)) AS rcycle "
+                "SELECT * FROM (SELECT r.*, "
+                "COALESCE(r.cycle, substr(COALESCE(r.audit_date, r.received_on), 1, 7)) AS rcycle "
                 "FROM returns r WHERE r.superseded_by IS NULL "
-                "AND r.type IN ('audit', 'reaudit') "
-                "AND COALESCE(r.cycle, substr(COALESCE(r.audit_date, r.received_on), 1, 7)) = ? "
-                "ORDER BY r.id",
-                (previous,),
+                "AND r.type IN ('audit', 'reaudit')) AS x "
+                "WHERE x.rcycle = ? OR (x.rcycle < ? AND EXISTS (SELECT 1 FROM cycles c "
+                "WHERE c.cycle = ? AND (x.created_at > c.created_at OR x.received_on > c.as_of))) "
+                "ORDER BY x.id",
+                (previous, previous, previous),
             )
         moderated = {
             r[0]

@@ -535,6 +535,23 @@ def test_moderation_always_grades_plus_fraction_rule_m1() -> None:
     assert "A-2026-11-0003" not in {m.audit_id for m in r3.moderation}
 
 
+def test_moderation_only_of_the_moderated_tools_rule_m1() -> None:
+    """M1 with ``moderation.tools`` (Lancashire: "15% of learning spaces"): the always-grades
+    and the fraction are taken from those tools' returns only."""
+    cfg = make_cfg(BASE, sample={"fraction": 0.0}, moderation={"tools": ("learning-space",)})
+    returns = tuple(
+        ret(i, f"P{i:05d}", "Inadequate" if i in (3, 4) else "Good",
+            tool="learning-space" if i % 2 else "dip-sample")
+        for i in range(1, 21)
+    )  # fmt: skip
+    people = [staff("Quin QA", "QA Officer", "QA")]
+    hist = History(previous_cycle="2026-11", previous_returns=returns)
+    result = allocate_cycle("2026-12", [], people, cfg, CAL, hist, seed=9)
+    picked = {m.return_id: m.reason for m in result.moderation}
+    assert all(i % 2 for i in picked)  # learning spaces only: 3 is, dip sample 4 is not
+    assert Counter(picked.values()) == {"always: Inadequate": 1, "random 15%": 2}  # ceil(1.5)
+
+
 # --------------------------------------------- invariants on a larger authority
 
 

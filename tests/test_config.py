@@ -93,6 +93,11 @@ title = "Risk"
             'quota[2].tool: "no-such-tool" is not a tool',
         ),
         (
+            'always = ["Inadequate"]',
+            'always = ["Inadequate"]\ntools = ["case-audit", "no-such-tool"]',
+            'moderation.tools: "no-such-tool" is not a tool',
+        ),
+        (
             'grade = "Inadequate"',
             'grade = "Terrible"',
             'escalation.on_grade[0].grade: "Terrible" is not a grade',
