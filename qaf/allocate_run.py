@@ -107,8 +107,8 @@ def run_allocate(
         else:
             history = History()
 
-        cases = read_cases(cfg.cases)
-        roster = read_staff(cfg.staff)
+        cases = read_cases(cfg.cases, cfg.limits)
+        roster = read_staff(cfg.staff, cfg.limits)
         chosen = fresh_seed() if seed is None else seed
         result = allocate_cycle(
             cycle, cases.cases, roster.staff, cfg, calendar_for(cfg), history, chosen

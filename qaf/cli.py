@@ -516,7 +516,7 @@ def _roster(cfg: Config) -> Any:
     from qaf.sources import read_staff
 
     try:
-        return read_staff(cfg.staff)
+        return read_staff(cfg.staff, cfg.limits)
     except QafError as e:
         fail(str(e), e.exit_code)
 
@@ -1041,7 +1041,8 @@ def demo(
         "qaf-demo"
     ),
 ) -> None:
-    """Run a quarter of audit cycles on the fictional sample authority; leave the outputs to look at.
+    """Run a quarter of audit cycles on the fictional sample authority;
+    leave the outputs to look at.
 
     Example: qaf demo qaf-demo
     """

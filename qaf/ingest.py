@@ -1137,7 +1137,7 @@ class Ingestor:
             from qaf.sources import Roster, read_staff
 
             try:
-                self.roster = read_staff(self.cfg.staff)
+                self.roster = read_staff(self.cfg.staff, self.cfg.limits)
             except QafError:
                 self.roster = Roster(())
         if self.calendar is None:

@@ -17,13 +17,18 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from qaf import xlsxsafe
 from qaf.calendar import parse_date
-from qaf.config import SourceSpec
+from qaf.config import Limits, SourceSpec
 from qaf.grades import normalise
 from qaf.problems import Problem, QafError
 from qaf.records import Case, StaffMember
 
 CASE_FIELDS = ("case_id", "team", "worker", "service", "category", "status", "name")
+
+# A case list is a whole authority's caseload (50,000 rows x a few dozen columns), far more
+# than a returned workbook; the extent check only has to stop a stray cell at XFD1048576.
+SOURCE_MAX_CELLS = 20_000_000
 
 YES = frozenset({"yes", "y", "true", "1", "available", ""})
 NO = frozenset({"no", "n", "false", "0", "unavailable", "on leave", "absent"})
@@ -76,21 +81,25 @@ class Roster:
 # ----------------------------------------------------------------- tables
 
 
-def read_table(path: Path, sheet: str | None = None) -> Table:
-    """Read a CSV or the first (or named) sheet of an XLSX into a Table."""
+def read_table(path: Path, sheet: str | None = None, limits: Limits | None = None) -> Table:
+    """Read a CSV or the first (or named) sheet of an XLSX into a Table.
+
+    What the file is comes from its first bytes, not its name, and an XLSX passes the
+    same safety checks as a returned workbook (qaf.xlsxsafe: zip bombs, entity
+    expansion, renamed PDFs, old .xls, password-protected files): anything else
+    stops with ``UnreadableFile`` (rule I1), one plain line naming the file.
+    """
     if not path.exists():
         raise QafError(f"{path} does not exist", file=str(path))
-    suffix = path.suffix.lower()
-    if suffix in (".xlsx", ".xlsm"):
-        grid, sheet_name = _xlsx_grid(path, sheet)
-    elif suffix in (".csv", ".txt"):
-        grid, sheet_name = _csv_grid(path), None
-    else:
-        raise QafError(
-            f"{path.name} is neither a .csv nor an .xlsx file (old .xls files must be saved "
-            "as .xlsx first)",
-            file=str(path),
-        )
+    if path.stat().st_size == 0:
+        raise xlsxsafe.UnreadableFile(path, "is empty (0 bytes): export it again")
+    limits = limits or Limits()
+    data = xlsxsafe.read_bytes(path, limits)
+    binary = (*xlsxsafe.ZIP_MAGICS, xlsxsafe.OLE_MAGIC, b"%PDF")
+    if path.suffix.lower() in (".csv", ".txt") and not data.startswith(binary):
+        grid, sheet_name = _csv_grid(path, data), None
+    else:  # .xlsx, or whatever the name says (a renamed .xls, PDF ...): xlsxsafe names it
+        grid, sheet_name = _xlsx_grid(path, sheet, limits, data)
     header_index = next((i for i, row in enumerate(grid) if any(_filled(v) for v in row)), None)
     if header_index is None:
         raise QafError(f"{path.name} is empty", file=str(path))
@@ -98,16 +107,20 @@ def read_table(path: Path, sheet: str | None = None) -> Table:
     return Table(path, sheet_name, headers, grid[header_index + 1 :], header_index + 2)
 
 
-def _xlsx_grid(path: Path, sheet: str | None) -> tuple[list[tuple[Any, ...]], str]:
+def _xlsx_grid(
+    path: Path, sheet: str | None, limits: Limits, data: bytes
+) -> tuple[list[tuple[Any, ...]], str]:
     from python_calamine import CalamineWorkbook
 
+    xlsxsafe.checked_bytes(path, limits, SOURCE_MAX_CELLS, data)
     try:
-        wb = CalamineWorkbook.from_path(str(path))
-    except Exception as e:
-        raise QafError(
-            f"{path.name} cannot be read as an Excel workbook: {e}", file=str(path)
+        wb = CalamineWorkbook.from_filelike(io.BytesIO(data))
+        names = wb.sheet_names
+    except Exception as e:  # damaged XML the checks could not see
+        first = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+        raise xlsxsafe.UnreadableFile(
+            path, f"cannot be read as an Excel workbook ({first})"
         ) from None
-    names = wb.sheet_names
     if sheet is None:
         name = names[0]
     else:
@@ -117,12 +130,25 @@ def _xlsx_grid(path: Path, sheet: str | None) -> tuple[list[tuple[Any, ...]], st
                 f'{path.name} has no sheet "{sheet}" (sheets: {", ".join(names)})', file=str(path)
             )
         name = match[0]
-    rows = wb.get_sheet_by_name(name).to_python(skip_empty_area=False)
+    try:
+        rows = wb.get_sheet_by_name(name).to_python(skip_empty_area=False)
+    except Exception as e:
+        first = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+        raise xlsxsafe.UnreadableFile(
+            path, f"cannot be read as an Excel workbook ({first})"
+        ) from None
     return [tuple(r) for r in rows], name
 
 
-def _csv_grid(path: Path) -> list[tuple[Any, ...]]:
-    data = path.read_bytes()
+def _csv_grid(path: Path, data: bytes) -> list[tuple[Any, ...]]:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # Excel's "Unicode text" export
+        text = data.decode("utf-16")
+        dialect: type[csv.Dialect] = csv.excel_tab if "\t" in text[:4096] else csv.excel
+        return [tuple(r) for r in csv.reader(io.StringIO(text, newline=""), dialect)]
+    if b"\x00" in data[:4096]:
+        raise xlsxsafe.UnreadableFile(
+            path, "is not a text CSV file (it holds binary data): export the list as CSV again"
+        )
     for encoding in ("utf-8-sig", "cp1252"):
         try:
             text = data.decode(encoding)
@@ -186,10 +212,10 @@ def _rows(table: Table, positions: dict[str, int]) -> Iterator[tuple[int, dict[s
 # ----------------------------------------------------------------- readers
 
 
-def read_cases(spec: SourceSpec) -> CaseList:
+def read_cases(spec: SourceSpec, limits: Limits | None = None) -> CaseList:
     from qaf.config import CASE_COLUMNS_REQUIRED
 
-    table = read_table(spec.path, spec.sheet)
+    table = read_table(spec.path, spec.sheet, limits)
     positions = column_positions(table, spec.columns, CASE_COLUMNS_REQUIRED, "case list")
     cases: list[Case] = []
     problems: list[Problem] = []
@@ -259,10 +285,10 @@ def _cell_value(v: Any) -> Any:
     return _text(v)
 
 
-def read_staff(spec: SourceSpec) -> Roster:
+def read_staff(spec: SourceSpec, limits: Limits | None = None) -> Roster:
     from qaf.config import STAFF_COLUMNS_REQUIRED
 
-    table = read_table(spec.path, spec.sheet)
+    table = read_table(spec.path, spec.sheet, limits)
     positions = column_positions(table, spec.columns, STAFF_COLUMNS_REQUIRED, "staff roster")
     staff: list[StaffMember] = []
     problems: list[Problem] = []
