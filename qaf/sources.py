@@ -142,9 +142,9 @@ def _xlsx_grid(
 
 def _csv_grid(path: Path, data: bytes) -> list[tuple[Any, ...]]:
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # Excel's "Unicode text" export
-        text = data.decode("utf-16")
+        text = data.decode("utf-16", errors="replace")
         dialect: type[csv.Dialect] = csv.excel_tab if "\t" in text[:4096] else csv.excel
-        return [tuple(r) for r in csv.reader(io.StringIO(text, newline=""), dialect)]
+        return _csv_rows(path, text, dialect)
     if b"\x00" in data[:4096]:
         raise xlsxsafe.UnreadableFile(
             path, "is not a text CSV file (it holds binary data): export the list as CSV again"
@@ -155,9 +155,16 @@ def _csv_grid(path: Path, data: bytes) -> list[tuple[Any, ...]]:
             break
         except UnicodeDecodeError:
             continue
-    else:  # pragma: no cover - cp1252 decodes nearly anything
-        raise QafError(f"{path.name} is not UTF-8 or Windows-1252 text", file=str(path))
-    return [tuple(r) for r in csv.reader(io.StringIO(text, newline=""))]
+    else:  # five bytes are undefined in Windows-1252
+        raise xlsxsafe.UnreadableFile(path, "is not UTF-8 or Windows-1252 text")
+    return _csv_rows(path, text, csv.excel)
+
+
+def _csv_rows(path: Path, text: str, dialect: type[csv.Dialect]) -> list[tuple[Any, ...]]:
+    try:
+        return [tuple(r) for r in csv.reader(io.StringIO(text, newline=""), dialect)]
+    except csv.Error as e:  # a NUL further in, a field over the csv module's 128 KiB limit
+        raise xlsxsafe.UnreadableFile(path, f"is not a readable CSV file ({e})") from None
 
 
 def _filled(value: Any) -> bool:
