@@ -122,9 +122,12 @@ def test_a_writer_that_cannot_get_the_lock_says_so(
     holder = sqlite3.connect(cfg.register_path, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     try:
-        with Register.open(cfg.register_path) as reg, pytest.raises(QafError) as e:
-            with reg.transaction():
-                pass
+        with (
+            Register.open(cfg.register_path) as reg,
+            pytest.raises(QafError) as e,
+            reg.transaction(),
+        ):
+            pass
         assert "busy (another qaf command is writing to it)" in str(e.value)
         assert str(cfg.register_path) in str(e.value)
     finally:
