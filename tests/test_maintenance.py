@@ -236,3 +236,28 @@ def test_check_without_a_register_is_a_usage_error(cfg: Config) -> None:
     cli = runner.invoke(app, ["check", "--config", str(cfg.path)])
     assert cli.exit_code == 2
     assert "no register" in cli.stderr
+
+
+def test_a_migration_first_backs_up_the_register_owner_only(
+    cfg: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The automatic backup before a schema migration (issue 7 item 6)."""
+    from qaf import register as register_module
+
+    filled_register(cfg, tmp_path)
+    nxt = register_module.SCHEMA_VERSION + 1
+    step = (nxt, "test step", "CREATE TABLE test_step (x INTEGER)")
+    monkeypatch.setattr(register_module, "MIGRATIONS", (*register_module.MIGRATIONS, step))
+    monkeypatch.setattr(register_module, "SCHEMA_VERSION", nxt)
+    with Register.open(cfg.register_path) as reg:
+        assert reg.schema_version() == nxt
+    saved = cfg.register_path.with_name(f"{cfg.register_path.name}.before-v{nxt}.bak")
+    assert saved.exists()
+    if sys.platform != "win32":
+        assert stat.S_IMODE(saved.stat().st_mode) == 0o600
+    con = sqlite3.connect(saved)
+    try:
+        assert con.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] == nxt - 1
+        assert con.execute("SELECT count(*) FROM returns").fetchone()[0] == 1
+    finally:
+        con.close()
