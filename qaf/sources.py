@@ -87,8 +87,18 @@ def read_table(path: Path, sheet: str | None = None, limits: Limits | None = Non
     What the file is comes from its first bytes, not its name, and an XLSX passes the
     same safety checks as a returned workbook (qaf.xlsxsafe: zip bombs, entity
     expansion, renamed PDFs, old .xls, password-protected files): anything else
-    stops with ``UnreadableFile`` (rule I1), one plain line naming the file.
+    stops with ``UnreadableFile`` (rule I1), one plain line naming the file. The case
+    list and roster are what the configuration points at, so, like a missing file, an
+    unusable one is a configuration-level stop: exit code 2 (cron: "fix the setup").
     """
+    try:
+        return _read_table(path, sheet, limits)
+    except xlsxsafe.UnreadableFile as e:
+        e.exit_code = 2
+        raise
+
+
+def _read_table(path: Path, sheet: str | None, limits: Limits | None) -> Table:
     if not path.exists():
         raise QafError(f"{path} does not exist", file=str(path))
     if path.stat().st_size == 0:

@@ -181,7 +181,7 @@ def test_hostile_case_list_or_roster_is_refused_in_one_line_rule_I1(
     message = str(e.value)
     assert expected in message
     assert message.startswith(f"{path}: [I1] {which}.xlsx ")
-    assert "\n" not in message and e.value.exit_code == 1
+    assert "\n" not in message and e.value.exit_code == 2
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".xls", ".pdf"])
@@ -214,7 +214,7 @@ def test_limits_from_the_config_apply_to_the_case_list(tmp_path: Path) -> None:
         read_cases(SourceSpec(path, MAPPING), Limits(max_file_mb=0.001))
 
 
-def test_allocate_with_a_hostile_case_list_exits_1_with_one_line(small_dir: Path) -> None:
+def test_allocate_with_a_hostile_case_list_exits_2_with_one_line(small_dir: Path) -> None:
     """`qaf allocate` names the file and rule I1 and records nothing (issue 7 item 1)."""
     from typer.testing import CliRunner
 
@@ -229,7 +229,7 @@ def test_allocate_with_a_hostile_case_list_exits_1_with_one_line(small_dir: Path
     result = CliRunner().invoke(
         app, ["allocate", "--month", "2026-12", "--seed", "1", "--config", str(toml)]
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr
