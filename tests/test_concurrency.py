@@ -136,3 +136,27 @@ def test_a_writer_that_cannot_get_the_lock_says_so(
     # and once the other writer is done, the same write goes through
     with Register.open(cfg.register_path) as reg, reg.transaction() as conn:
         conn.execute("UPDATE cycles SET theme = 'x'")
+
+
+def test_backups_taken_during_an_ingest_are_each_consistent(cfg: Config, tmp_path: Path) -> None:
+    """`qaf backup` while `qaf ingest` writes: every copy is whole (a file is in it with its
+    return, or not at all) and passes its integrity check."""
+    from qaf.maintenance import backup
+
+    a, b = two_folders(cfg, tmp_path, 8)
+    proc = start("ingest", str(a), str(b), "--config", str(cfg.path), "--as-of", AS_OF)
+    copies = []
+    while proc.poll() is None and len(copies) < 40:
+        result = backup(cfg.register_path, tmp_path / f"copy-{len(copies):02d}.sqlite")
+        assert result.integrity == "ok"
+        copies.append(Path(result.backup))
+    code, _, err = finish(proc)
+    assert code == 0, err
+    copies.append(Path(backup(cfg.register_path, tmp_path / "final.sqlite").backup))
+    seen = []
+    for copy in copies:
+        with Register.open(copy, create=False, migrate=False) as reg:
+            files = reg.scalar("SELECT count(*) FROM ingested_files")
+            assert reg.scalar("SELECT count(*) FROM returns") == files
+            seen.append(files)
+    assert seen == sorted(seen) and seen[-1] == 16
