@@ -219,3 +219,35 @@ def test_migration_backup_and_qaf_backup_are_owner_only(cfg: Config, tmp_path: P
     with Register.open(cfg.register_path) as reg:
         copy = reg.backup(tmp_path / "copy.sqlite")
     assert stat.S_IMODE(copy.stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("unallocated", [False, True])
+def test_a_name_typed_as_the_case_id_is_never_echoed_or_stored(
+    cfg: Config, tmp_path: Path, unallocated: bool
+) -> None:
+    """Rule I2 / P3: an auditor who types the child's name into "Case ID" gets an error that
+    points at the cell without repeating the name; nothing is stored."""
+    from tests.test_ingest import find
+
+    alloc = allocation("2026-12-001", "P000001")
+    setup_register(cfg, [] if unallocated else [alloc])
+    path, _ = make_return(cfg, alloc, tmp_path / "returns" / "named.xlsx")
+    edit(path, {find(path, "Case ID"): "Ada Fictional"})
+    if unallocated:  # no hidden sheet or audit ID to match by: the typed case ID is all
+        edit(path, {find(path, "Audit ID"): None})
+        from openpyxl import load_workbook
+
+        wb = load_workbook(path)
+        del wb["qaf"]
+        wb.save(path)
+    args = ["ingest", str(path), "--config", str(cfg.path), "--as-of", "2027-01-08"]
+    if unallocated:
+        args.append("--unallocated")
+    texts = []
+    for fmt in ("table", "json", "csv"):
+        result = runner.invoke(app, [*args, "--format", fmt])
+        assert result.exit_code == 1, result.output
+        texts += [result.stdout, result.stderr]
+    assert any("is it a name?" in t for t in texts)
+    assert_no_child_name(*texts)
+    assert b"Ada Fictional" not in register_bytes(cfg.register_path)
