@@ -22,6 +22,8 @@ from qaf.calendar import WorkingCalendar, parse_month, shift_cycle
 from qaf.config import Config
 from qaf.problems import Problem, QafError
 
+ALLOCATE_LOCK_WAIT = 600.0  # seconds a second `qaf allocate` waits for the first
+
 
 @dataclass(frozen=True)
 class AllocateRun:
@@ -68,15 +70,42 @@ def run_allocate(
     force: bool = False,
     out_dir: Path | None = None,
 ) -> AllocateRun:
-    from qaf.register import Register
-    from qaf.sources import read_cases, read_staff
-    from qaf.workbooks import write_allocation_files
-
     cycle = check_month(cfg, month, force=force)
     as_of = as_of or date.today()
     for spec, what in ((cfg.cases, "cases.path"), (cfg.staff, "staff.path")):
         if not spec.path.exists():
             raise QafError(f"{what}: {spec.path} does not exist", file=str(cfg.path))
+
+    if dry_run:
+        return _run(cfg, cycle, seed, as_of, dry_run, replace, out_dir)
+    # Two allocations of one register must not interleave: the second would overwrite the
+    # first's workbooks and then be refused by the register (issue 7 item 5). It waits.
+    from filelock import FileLock, Timeout
+
+    lock_path = cfg.register_path.with_name(cfg.register_path.name + ".allocate.lock")
+    cfg.register_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with FileLock(str(lock_path), timeout=ALLOCATE_LOCK_WAIT):
+            return _run(cfg, cycle, seed, as_of, dry_run, replace, out_dir)
+    except Timeout:
+        raise QafError(
+            f"another `qaf allocate` is still running on this register (lock {lock_path} "
+            f"held for {ALLOCATE_LOCK_WAIT:g} s)"
+        ) from None
+
+
+def _run(
+    cfg: Config,
+    cycle: str,
+    seed: int | None,
+    as_of: date,
+    dry_run: bool,
+    replace: bool,
+    out_dir: Path | None,
+) -> AllocateRun:
+    from qaf.register import Register
+    from qaf.sources import read_cases, read_staff
+    from qaf.workbooks import write_allocation_files
 
     register = None
     if cfg.register_path.exists() or not dry_run:
@@ -114,8 +143,8 @@ def run_allocate(
         else:
             history = History()
 
-        cases = read_cases(cfg.cases)
-        roster = read_staff(cfg.staff)
+        cases = read_cases(cfg.cases, cfg.limits)
+        roster = read_staff(cfg.staff, cfg.limits)
         chosen = fresh_seed() if seed is None else seed
         result = allocate_cycle(
             cycle, cases.cases, roster.staff, cfg, calendar_for(cfg), history, chosen

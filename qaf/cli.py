@@ -99,9 +99,20 @@ def load(config: Path | None) -> Config:
     from qaf.problems import QafError
 
     try:
-        return load_config(config)
+        cfg = load_config(config)
     except QafError as e:
         fail(str(e), e.exit_code)
+    warn_if_network_register(cfg)
+    return cfg
+
+
+def warn_if_network_register(cfg: Config) -> None:
+    """Once per command: a register on a shared drive can be corrupted (README: Safety)."""
+    from qaf.maintenance import network_warning
+
+    warning = network_warning(cfg.register_path)
+    if warning:
+        err_console().print(f"[yellow]Warning:[/] {_escape(warning)}")
 
 
 def parse_as_of(value: str | None) -> date:
@@ -648,7 +659,7 @@ def _roster(cfg: Config) -> Any:
     from qaf.sources import read_staff
 
     try:
-        return read_staff(cfg.staff)
+        return read_staff(cfg.staff, cfg.limits)
     except QafError as e:
         fail(str(e), e.exit_code)
 
@@ -1279,6 +1290,72 @@ def moderate(
 
 
 # --- end report
+
+
+# ============================================================= maintenance
+
+
+@app.command()
+def backup(
+    dest: Annotated[
+        Path | None,
+        typer.Argument(help="File or existing folder for the copy (default: backups/ beside it)."),
+    ] = None,
+    config: ConfigOpt = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Copy the register safely, even while another qaf command is writing to it.
+
+    Uses SQLite's online backup API, then checks the copy. Keep the register on a local
+    disk and put its backups on the shared drive.
+
+    Example: qaf backup //fileserver/qa/register-backups/
+    """
+    from qaf.maintenance import backup as backup_register
+    from qaf.problems import QafError
+
+    cfg = load(config)
+    try:
+        result = backup_register(cfg.register_path, dest)
+    except QafError as e:
+        fail(str(e), e.exit_code)
+    if fmt is Format.json:
+        emit_json(result.as_json())
+    else:
+        err_console().print(
+            f"Backed up {_escape(result.register)} to {_escape(result.backup)} "
+            f"({result.bytes:,} bytes, integrity {_escape(result.integrity)})"
+        )
+    if result.integrity != "ok":
+        raise typer.Exit(1)
+
+
+@app.command()
+def check(config: ConfigOpt = None, fmt: FormatOpt = Format.table) -> None:
+    """Check the register: integrity, foreign keys and orphan rows.
+
+    Read only. Exit 1 when anything is wrong (restore the latest `qaf backup`).
+
+    Example: qaf check --format json
+    """
+    from qaf.maintenance import check as check_register
+    from qaf.problems import QafError
+
+    cfg = load(config)
+    try:
+        result = check_register(cfg.register_path)
+    except QafError as e:
+        fail(str(e), e.exit_code)
+    if fmt is Format.json:
+        emit_json(result.as_json())
+    else:
+        con = out_console()
+        if result.ok:
+            con.print(f"Register {_escape(result.register)}: ok")
+        for f in result.findings:
+            con.print(f"[red]{f.check}[/]: {_escape(f.message)}")
+    if not result.ok:
+        raise typer.Exit(1)
 
 
 # ==================================================================== demo

@@ -152,7 +152,7 @@ def qa_team_step(cfg: Config, cycle: str, *, seed: int, say: Say = print) -> Non
     rng = random.Random(seed)
     calendar = WorkingCalendar(cfg.organisation.bank_holidays, cfg.organisation.closures)
     first, last = calendar.cycle_window(cycle)
-    moderators = [s.name for s in read_staff(cfg.staff).with_role(cfg.moderation.role)]
+    moderators = [s.name for s in read_staff(cfg.staff, cfg.limits).with_role(cfg.moderation.role)]
     scale = cfg.grade_scale
     moderated = done = 0
     with Register.open(cfg.register_path) as reg:
@@ -196,7 +196,7 @@ def overdue_step(cfg: Config, *, say: Say, as_of: date | None = None) -> None:
     if not cfg.register_path.exists():
         return
     calendar = WorkingCalendar(cfg.organisation.bank_holidays, cfg.organisation.closures)
-    roster = read_staff(cfg.staff)
+    roster = read_staff(cfg.staff, cfg.limits)
     window = parse_duration(cfg.moderation.due)
     with Register.open(cfg.register_path) as reg:
         if as_of is None:

@@ -9,6 +9,7 @@ skills scale of the practice observation, Bedford App C) work the same way.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -107,7 +108,9 @@ class Scale:
         raise GradeError(text, self)
 
     def _from_number(self, number: float, text: str) -> str:
-        if number != int(number) or not 1 <= int(number) <= len(self.levels):
+        if not math.isfinite(number) or number != int(number):
+            raise GradeError(text, self)
+        if not 1 <= int(number) <= len(self.levels):
             raise GradeError(text, self)
         return self.levels[int(number) - 1]
 

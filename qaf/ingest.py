@@ -741,6 +741,23 @@ def _domain_of(tool: Tool, row: TableRow) -> str | None:
     return None
 
 
+def _looks_like_words(text: str) -> bool:
+    """Text with spaces inside is not a case ID but perhaps a child's name, which no
+    message, report or register row may carry (issue 7 item 8, rule P3)."""
+    return any(ch.isspace() for ch in text.strip())
+
+
+def _quoted_id(text: str) -> str:
+    """A typed case ID, quoted for a message, unless it may be a name."""
+    if _looks_like_words(text):
+        return "(the cell holds words, not an ID: is it a name?)"
+    return f'"{text}"'
+
+
+def _shown_id(text: str | None) -> str | None:
+    return None if not text or _looks_like_words(text) else text
+
+
 def build_return(
     raw: RawReturn,
     tool: Tool,
@@ -764,8 +781,8 @@ def build_return(
         if case_id and normalise(case_id) != normalise(alloc.case_id):
             col.add(
                 "I2",
-                f'case ID "{case_id}" does not match the allocation {alloc.audit_id} '
-                f'(case "{alloc.case_id}")',
+                f"case ID {_quoted_id(case_id)} does not match the allocation "
+                f'{alloc.audit_id} (case "{alloc.case_id}")',
                 case_cell,
             )
         if auditor and normalise(auditor) != normalise(alloc.auditor):
@@ -780,7 +797,9 @@ def build_return(
     else:
         if not case_id:
             col.add("I2", 'no case ID found (label "Case ID" or an alias)', case_cell)
-        what = f'audit ID "{raw.audit_id}"' if raw.audit_id else f'case "{case_id}"'
+        elif _looks_like_words(case_id):
+            col.add("I2", "the case ID cell holds words, not an ID: is it a name?", case_cell)
+        what = f'audit ID "{raw.audit_id}"' if raw.audit_id else f"case {_quoted_id(case_id)}"
         by = f' by "{auditor}"' if auditor else ""
         if unallocated_ok:
             col.add(
@@ -1169,7 +1188,7 @@ class Ingestor:
             from qaf.sources import Roster, read_staff
 
             try:
-                self.roster = read_staff(self.cfg.staff)
+                self.roster = read_staff(self.cfg.staff, self.cfg.limits)
             except QafError:
                 self.roster = Roster(())
         if self.calendar is None:
@@ -1485,7 +1504,7 @@ def _rejected(
         sha,
         "rejected",
         (raw.audit_id or None) if raw else None,
-        (raw.case_id or None) if raw else None,
+        _shown_id(raw.case_id) if raw else None,
         None,
         tuple(problems),
         (raw.ref or None) if raw else None,

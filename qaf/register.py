@@ -237,6 +237,72 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
+# Orphans (``qaf check``): rows whose owner is gone. Foreign keys prevent most of them while
+# they are on, but not rows written with them off (another tool, a restored copy), nor the
+# links the schema does not declare.
+ORPHAN_QUERIES: tuple[tuple[str, str], ...] = (
+    (
+        "domain grade(s) without their return",
+        "SELECT count(*) FROM domain_grades d "
+        "WHERE NOT EXISTS (SELECT 1 FROM returns r WHERE r.id = d.return_id)",
+    ),
+    (
+        "return field(s) without their return",
+        "SELECT count(*) FROM return_fields f "
+        "WHERE NOT EXISTS (SELECT 1 FROM returns r WHERE r.id = f.return_id)",
+    ),
+    (
+        "action(s) without their return",
+        "SELECT count(*) FROM actions a "
+        "WHERE NOT EXISTS (SELECT 1 FROM returns r WHERE r.id = a.return_id)",
+    ),
+    (
+        "follow-up(s) without their return",
+        "SELECT count(*) FROM followups f WHERE f.return_id IS NOT NULL "
+        "AND NOT EXISTS (SELECT 1 FROM returns r WHERE r.id = f.return_id)",
+    ),
+    (
+        "alert(s) without their return",
+        "SELECT count(*) FROM alerts a "
+        "WHERE NOT EXISTS (SELECT 1 FROM returns r WHERE r.id = a.return_id)",
+    ),
+    (
+        "allocation(s) of an unknown cycle",
+        "SELECT count(*) FROM allocations a "
+        "WHERE NOT EXISTS (SELECT 1 FROM cycles c WHERE c.cycle = a.cycle)",
+    ),
+    (
+        "unallocated case(s) of an unknown cycle",
+        "SELECT count(*) FROM unallocated u "
+        "WHERE NOT EXISTS (SELECT 1 FROM cycles c WHERE c.cycle = u.cycle)",
+    ),
+    (
+        "extension(s) of an unknown allocation",
+        "SELECT count(*) FROM extensions e "
+        "WHERE NOT EXISTS (SELECT 1 FROM allocations a WHERE a.audit_id = e.audit_id)",
+    ),
+    (
+        "return(s) of an unknown allocation",
+        "SELECT count(*) FROM returns r WHERE r.audit_id IS NOT NULL "
+        "AND NOT EXISTS (SELECT 1 FROM allocations a WHERE a.audit_id = r.audit_id)",
+    ),
+    (
+        "return(s) from a file the register does not know",
+        "SELECT count(*) FROM returns r WHERE r.source_sha256 IS NOT NULL "
+        "AND NOT EXISTS (SELECT 1 FROM ingested_files f WHERE f.sha256 = r.source_sha256)",
+    ),
+    (
+        "return(s) superseded by a missing return",
+        "SELECT count(*) FROM returns r WHERE r.superseded_by IS NOT NULL "
+        "AND NOT EXISTS (SELECT 1 FROM returns n WHERE n.id = r.superseded_by)",
+    ),
+    (
+        "moderation pick(s) of a missing return",
+        "SELECT count(*) FROM moderations m WHERE m.return_id IS NOT NULL "
+        "AND NOT EXISTS (SELECT 1 FROM returns r WHERE r.id = m.return_id)",
+    ),
+)
+
 
 def iso(d: date | datetime | None) -> str | None:
     return None if d is None else d.isoformat()
@@ -374,6 +440,29 @@ class Register:
         for r in self.conn.execute("PRAGMA foreign_key_check"):
             problems.append(f"orphan row in {r[0]} (rowid {r[1]}) pointing at {r[2]}")
         return problems
+
+    def integrity_findings(self) -> tuple[list[str], list[tuple[str, int]]]:
+        """``PRAGMA integrity_check`` messages, and foreign-key violations counted by
+        table and parent (for ``qaf check``)."""
+        rows = [r[0] for r in self.conn.execute("PRAGMA integrity_check")]
+        integrity = [] if rows == ["ok"] else rows
+        counts: dict[tuple[str, str], int] = {}
+        for r in self.conn.execute("PRAGMA foreign_key_check"):
+            counts[(r[0], r[2])] = counts.get((r[0], r[2]), 0) + 1
+        foreign = [
+            (f"{n} row(s) of {table} point at a missing {parent} row", n)
+            for (table, parent), n in sorted(counts.items())
+        ]
+        return integrity, foreign
+
+    def orphans(self) -> list[tuple[str, int]]:
+        """Rows whose owner is missing, as (what, how many), only those found (``qaf check``)."""
+        found = []
+        for what, sql in ORPHAN_QUERIES:
+            n = int(self.conn.execute(sql).fetchone()[0])
+            if n:
+                found.append((f"{n} {what}", n))
+        return found
 
     # ------------------------------------------------------------ helpers
 

@@ -18,8 +18,9 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from qaf import xlsxsafe
 from qaf.calendar import parse_date
-from qaf.config import SourceSpec
+from qaf.config import Limits, SourceSpec
 from qaf.grades import normalise
 from qaf.problems import Problem, QafError
 from qaf.records import Case, StaffMember
@@ -39,6 +40,10 @@ NOTE_ROW = re.compile(
     r"|\s*(generated|printed|produced|extracted|run)\s+(on|by|at)\b|\s*(source|notes?)\s*:",
     re.IGNORECASE,
 )
+
+# A case list is a whole authority's caseload (50,000 rows x a few dozen columns), far more
+# than a returned workbook; the extent check only has to stop a stray cell at XFD1048576.
+SOURCE_MAX_CELLS = 20_000_000
 
 YES = frozenset({"yes", "y", "true", "1", "available", ""})
 NO = frozenset({"no", "n", "false", "0", "unavailable", "on leave", "absent"})
@@ -91,26 +96,46 @@ class Roster:
 # ----------------------------------------------------------------- tables
 
 
-def read_table(path: Path, sheet: str | None = None, expected: Sequence[str] = ()) -> Table:
+def read_table(
+    path: Path,
+    sheet: str | None = None,
+    expected: Sequence[str] = (),
+    limits: Limits | None = None,
+) -> Table:
     """Read a CSV or the first (or named) sheet of an XLSX into a Table.
 
     The header row is the row among the first ``HEADER_SCAN_ROWS`` holding most of the
     ``expected`` column names (title rows above the headers are common in exports);
     without them, or when none is found, the first non-empty row.
+
+    What the file is comes from its first bytes, not its name, and an XLSX passes the
+    same safety checks as a returned workbook (qaf.xlsxsafe: zip bombs, entity
+    expansion, renamed PDFs, old .xls, password-protected files): anything else
+    stops with ``UnreadableFile`` (rule I1), one plain line naming the file. The case
+    list and roster are what the configuration points at, so, like a missing file, an
+    unusable one is a configuration-level stop: exit code 2 (cron: "fix the setup").
     """
+    try:
+        return _read_table(path, sheet, expected, limits)
+    except xlsxsafe.UnreadableFile as e:
+        e.exit_code = 2
+        raise
+
+
+def _read_table(
+    path: Path, sheet: str | None, expected: Sequence[str], limits: Limits | None
+) -> Table:
     if not path.exists():
         raise QafError(f"{path} does not exist", file=str(path))
-    suffix = path.suffix.lower()
-    if suffix in (".xlsx", ".xlsm"):
-        grid, sheet_name = _xlsx_grid(path, sheet)
-    elif suffix in (".csv", ".txt"):
-        grid, sheet_name = _csv_grid(path), None
-    else:
-        raise QafError(
-            f"{path.name} is neither a .csv nor an .xlsx file (old .xls files must be saved "
-            "as .xlsx first)",
-            file=str(path),
-        )
+    if path.stat().st_size == 0:
+        raise xlsxsafe.UnreadableFile(path, "is empty (0 bytes): export it again")
+    limits = limits or Limits()
+    data = xlsxsafe.read_bytes(path, limits)
+    binary = (*xlsxsafe.ZIP_MAGICS, xlsxsafe.OLE_MAGIC, b"%PDF")
+    if path.suffix.lower() in (".csv", ".txt") and not data.startswith(binary):
+        grid, sheet_name = _csv_grid(path, data), None
+    else:  # .xlsx, or whatever the name says (a renamed .xls, PDF ...): xlsxsafe names it
+        grid, sheet_name = _xlsx_grid(path, sheet, limits, data)
     header_index = _header_row(grid, expected)
     if header_index is None:
         raise QafError(f"{path.name} is empty", file=str(path), exit_code=1)
@@ -155,16 +180,20 @@ def _sheet_with(path: Path, expected: Sequence[str], skip: str | None) -> str | 
     return None
 
 
-def _xlsx_grid(path: Path, sheet: str | None) -> tuple[list[tuple[Any, ...]], str]:
+def _xlsx_grid(
+    path: Path, sheet: str | None, limits: Limits, data: bytes
+) -> tuple[list[tuple[Any, ...]], str]:
     from python_calamine import CalamineWorkbook
 
+    xlsxsafe.checked_bytes(path, limits, SOURCE_MAX_CELLS, data)
     try:
-        wb = CalamineWorkbook.from_path(str(path))
-    except Exception as e:
-        raise QafError(
-            f"{path.name} cannot be read as an Excel workbook: {e}", file=str(path)
+        wb = CalamineWorkbook.from_filelike(io.BytesIO(data))
+        names = wb.sheet_names
+    except Exception as e:  # damaged XML the checks could not see
+        first = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+        raise xlsxsafe.UnreadableFile(
+            path, f"cannot be read as an Excel workbook ({first})"
         ) from None
-    names = wb.sheet_names
     if sheet is None:
         name = names[0]
     else:
@@ -174,9 +203,16 @@ def _xlsx_grid(path: Path, sheet: str | None) -> tuple[list[tuple[Any, ...]], st
                 f'{path.name} has no sheet "{sheet}" (sheets: {", ".join(names)})', file=str(path)
             )
         name = match[0]
-    found = wb.get_sheet_by_name(name)
-    rows = found.to_python(skip_empty_area=False)
-    return _fill_merged([tuple(r) for r in rows], found.merged_cell_ranges), name
+    try:
+        found = wb.get_sheet_by_name(name)
+        rows = found.to_python(skip_empty_area=False)
+        merged = found.merged_cell_ranges
+    except Exception as e:
+        first = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+        raise xlsxsafe.UnreadableFile(
+            path, f"cannot be read as an Excel workbook ({first})"
+        ) from None
+    return _fill_merged([tuple(r) for r in rows], merged), name
 
 
 def _fill_merged(grid: list[tuple[Any, ...]], merged: Any) -> list[tuple[Any, ...]]:
@@ -198,17 +234,31 @@ def _fill_merged(grid: list[tuple[Any, ...]], merged: Any) -> list[tuple[Any, ..
     return grid
 
 
-def _csv_grid(path: Path) -> list[tuple[Any, ...]]:
-    data = path.read_bytes()
+def _csv_grid(path: Path, data: bytes) -> list[tuple[Any, ...]]:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # Excel's "Unicode text" export
+        text = data.decode("utf-16", errors="replace")
+        dialect: type[csv.Dialect] = csv.excel_tab if "\t" in text[:4096] else csv.excel
+        return _csv_rows(path, text, dialect)
+    if b"\x00" in data[:4096]:
+        raise xlsxsafe.UnreadableFile(
+            path, "is not a text CSV file (it holds binary data): export the list as CSV again"
+        )
     for encoding in ("utf-8-sig", "cp1252"):
         try:
             text = data.decode(encoding)
             break
         except UnicodeDecodeError:
             continue
-    else:  # pragma: no cover - cp1252 decodes nearly anything
-        raise QafError(f"{path.name} is not UTF-8 or Windows-1252 text", file=str(path))
-    return [tuple(r) for r in csv.reader(io.StringIO(text, newline=""))]
+    else:  # five bytes are undefined in Windows-1252
+        raise xlsxsafe.UnreadableFile(path, "is not UTF-8 or Windows-1252 text")
+    return _csv_rows(path, text, csv.excel)
+
+
+def _csv_rows(path: Path, text: str, dialect: type[csv.Dialect]) -> list[tuple[Any, ...]]:
+    try:
+        return [tuple(r) for r in csv.reader(io.StringIO(text, newline=""), dialect)]
+    except csv.Error as e:  # a NUL further in, a field over the csv module's 128 KiB limit
+        raise xlsxsafe.UnreadableFile(path, f"is not a readable CSV file ({e})") from None
 
 
 def _filled(value: Any) -> bool:
@@ -286,10 +336,10 @@ def _rows(table: Table, positions: dict[str, int]) -> Iterator[tuple[int, dict[s
 # ----------------------------------------------------------------- readers
 
 
-def read_cases(spec: SourceSpec) -> CaseList:
+def read_cases(spec: SourceSpec, limits: Limits | None = None) -> CaseList:
     from qaf.config import CASE_COLUMNS_REQUIRED
 
-    table = read_table(spec.path, spec.sheet, list(spec.columns.values()))
+    table = read_table(spec.path, spec.sheet, list(spec.columns.values()), limits)
     positions = column_positions(table, spec.columns, CASE_COLUMNS_REQUIRED, "case list")
     cases: list[Case] = []
     problems: list[Problem] = []
@@ -454,10 +504,10 @@ def _cell_value(v: Any) -> Any:
     return _text(v)
 
 
-def read_staff(spec: SourceSpec) -> Roster:
+def read_staff(spec: SourceSpec, limits: Limits | None = None) -> Roster:
     from qaf.config import STAFF_COLUMNS_REQUIRED
 
-    table = read_table(spec.path, spec.sheet, list(spec.columns.values()))
+    table = read_table(spec.path, spec.sheet, list(spec.columns.values()), limits)
     positions = column_positions(table, spec.columns, STAFF_COLUMNS_REQUIRED, "staff roster")
     staff: list[StaffMember] = []
     problems: list[Problem] = []

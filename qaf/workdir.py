@@ -174,8 +174,8 @@ def check_sources(cfg: Config, today: date | None = None) -> SourceSummary:
     for spec, what in ((cfg.cases, "cases.path"), (cfg.staff, "staff.path")):
         if not spec.path.exists():
             raise QafError(f"{what}: {spec.path} does not exist", file=str(cfg.path))
-    cases = read_cases(cfg.cases)
-    roster = read_staff(cfg.staff)
+    cases = read_cases(cfg.cases, cfg.limits)
+    roster = read_staff(cfg.staff, cfg.limits)
     problems.extend(cases.problems)
     problems.extend(roster.problems)
     problems.extend(sample_leftovers(cfg, (s.email for s in roster.staff)))

@@ -252,7 +252,7 @@ def check_zip(data: bytes, path: Path, limits: Limits) -> zipfile.ZipFile:
     return zf
 
 
-def check_parts(zf: zipfile.ZipFile, path: Path, data: bytes) -> None:
+def check_parts(zf: zipfile.ZipFile, path: Path, data: bytes, max_cells: int = MAX_CELLS) -> None:
     """Decompress every XML part (bounded, CRC-checked) and refuse DTDs and oversized sheets."""
     for info in zf.infolist():
         name = info.filename
@@ -274,7 +274,7 @@ def check_parts(zf: zipfile.ZipFile, path: Path, data: bytes) -> None:
                 "writes (entity-expansion or external-entity attack)",
             )
         if lower.startswith("xl/worksheets/") and lower.endswith(".xml"):
-            _check_extent(probe, name, path)
+            _check_extent(probe, name, path, max_cells)
 
 
 def _unpack(data: bytes, info: zipfile.ZipInfo, path: Path) -> bytes:
@@ -308,7 +308,7 @@ def _unpack(data: bytes, info: zipfile.ZipInfo, path: Path) -> bytes:
     return out
 
 
-def _check_extent(xml: bytes, name: str, path: Path) -> None:
+def _check_extent(xml: bytes, name: str, path: Path, max_cells: int = MAX_CELLS) -> None:
     refs = set(_REF.findall(xml))
     max_col = 0
     for letters in {m[0] for m in refs}:
@@ -317,12 +317,25 @@ def _check_extent(xml: bytes, name: str, path: Path) -> None:
             col = col * 26 + ch - 64
         max_col = max(max_col, col)
     max_row = max((int(m[1]) for m in refs), default=0)
-    if max_row * max(max_col, 1) > MAX_CELLS:
+    if max_row * max(max_col, 1) > max_cells:
         raise UnreadableFile(
             path,
             f"has a sheet ({name}) reaching cell {col_letter(max(max_col, 1) - 1)}{max_row}: "
-            f"too large for an audit return",
+            f"too large to read (delete the stray cells far below or to the right)",
         )
+
+
+def checked_bytes(
+    path: Path, limits: Limits, max_cells: int = MAX_CELLS, data: bytes | None = None
+) -> bytes:
+    """The bytes of an .xlsx that passed every check above, for a reader that parses it
+    itself (the case list and roster readers read one sheet only)."""
+    path = Path(path)
+    if data is None:
+        data = read_bytes(path, limits)
+    zf = check_zip(data, path, limits)
+    check_parts(zf, path, data, max_cells)
+    return data
 
 
 def read_workbook(path: Path, limits: Limits, data: bytes | None = None) -> Workbook:

@@ -43,6 +43,11 @@ def write_csv(path: Path, headers: list[str], rows: list[list[str]]) -> Path:
 @pytest.fixture
 def small_dir(tmp_path: Path) -> Path:
     """A working folder with the generic qaf.toml pointing at a tiny CSV case list and roster."""
+    return build_small_dir(tmp_path)
+
+
+def build_small_dir(tmp_path: Path) -> Path:
+    """The ``small_dir`` folder, for fixtures of a wider scope."""
     text = preset_text("generic").replace('path = "data/cases.xlsx"', 'path = "data/cases.csv"')
     (tmp_path / "qaf.toml").write_text(text, encoding="utf-8")
     write_csv(

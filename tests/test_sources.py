@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import io
+import zipfile
 from datetime import date
 from pathlib import Path
 
 import openpyxl
 import pytest
 
-from qaf.config import SourceSpec
+from qaf.config import Limits, SourceSpec
 from qaf.problems import QafError
 from qaf.sources import read_cases, read_staff
+from qaf.xlsxsafe import UnreadableFile
 from tests.conftest import write_csv
 
 MAPPING = {
@@ -95,6 +98,150 @@ def test_roster_availability_and_absence_dates_rule_A3(small_dir: Path) -> None:
 
 def test_not_a_spreadsheet_is_a_plain_error(tmp_path: Path) -> None:
     bad = tmp_path / "cases.xls"
-    bad.write_bytes(b"\xd0\xcf\x11\xe0old excel")
-    with pytest.raises(QafError, match=r"saved as \.xlsx"):
+    bad.write_bytes(OLE + b"\0" * 600 + "Workbook".encode("utf-16-le"))
+    with pytest.raises(QafError, match=r"save it as \.xlsx"):
         read_cases(SourceSpec(bad, MAPPING))
+
+
+# ------------------------------------------------ untrusted case lists and rosters (rule I1)
+
+OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
+def _good_xlsx(path: Path) -> Path:
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.append(list(MAPPING.values()))
+    ws.append(["1001", "A", "W", "S", "CP", "Open"])
+    wb.save(path)
+    return path
+
+
+def _replace_part(path: Path, name: str, data: bytes) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(path) as zin, zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            zout.writestr(info.filename, data if info.filename == name else zin.read(info))
+    return buf.getvalue()
+
+
+BILLION_LAUGHS = (
+    b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+    + b"".join(b'<!ENTITY lol%d "%s">' % (i, b"&lol%d;" % (i - 1) * 10) for i in range(2, 10))
+    + b"]><worksheet>&lol9;</worksheet>"
+)
+
+
+def _hostile(kind: str, tmp_path: Path) -> bytes:
+    good = _good_xlsx(tmp_path / "good.xlsx")
+    if kind == "zip bomb":
+        return _replace_part(good, "xl/worksheets/sheet1.xml", b"<x>" + b" " * (8 << 20) + b"</x>")
+    if kind == "billion laughs":
+        return _replace_part(good, "xl/worksheets/sheet1.xml", BILLION_LAUGHS)
+    if kind == "external entity":
+        xxe = b'<!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><workbook>&x;</workbook>'
+        return _replace_part(good, "xl/workbook.xml", xxe)
+    if kind == "truncated":
+        return good.read_bytes()[:700]
+    return {
+        "renamed PDF": b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj",
+        "old xls": OLE + b"\0" * 600 + "Workbook".encode("utf-16-le"),
+        "password-protected": OLE
+        + b"\0" * 600
+        + "EncryptionInfo".encode("utf-16-le")
+        + "EncryptedPackage".encode("utf-16-le"),
+        "0-byte": b"",
+    }[kind]
+
+
+HOSTILE = [
+    ("zip bomb", "zip bomb"),
+    ("billion laughs", "DOCTYPE/ENTITY"),
+    ("external entity", "DOCTYPE/ENTITY"),
+    ("truncated", "damaged"),
+    ("renamed PDF", "is a PDF"),
+    ("old xls", "old Excel .xls"),
+    ("password-protected", "password-protected"),
+    ("0-byte", "is empty (0 bytes)"),
+]
+
+
+@pytest.mark.parametrize(("kind", "expected"), HOSTILE)
+@pytest.mark.parametrize("which", ["cases", "staff"])
+def test_hostile_case_list_or_roster_is_refused_in_one_line_rule_I1(
+    tmp_path: Path, kind: str, expected: str, which: str
+) -> None:
+    """The case list and roster pass the same xlsxsafe checks as returns (issue 7 item 1)."""
+    path = tmp_path / f"{which}.xlsx"
+    path.write_bytes(_hostile(kind, tmp_path))
+    reader = read_cases if which == "cases" else read_staff
+    with pytest.raises(UnreadableFile) as e:
+        reader(SourceSpec(path, MAPPING))
+    message = str(e.value)
+    assert expected in message
+    assert message.startswith(f"{path}: [I1] {which}.xlsx ")
+    assert "\n" not in message and e.value.exit_code == 2
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xls", ".pdf"])
+def test_a_workbook_or_pdf_under_any_name_is_judged_by_its_bytes(
+    tmp_path: Path, suffix: str
+) -> None:
+    pdf = tmp_path / f"cases{suffix}"
+    pdf.write_bytes(_hostile("renamed PDF", tmp_path))
+    with pytest.raises(UnreadableFile, match="is a PDF"):
+        read_cases(SourceSpec(pdf, MAPPING))
+    book = tmp_path / f"book{suffix}"
+    book.write_bytes(_good_xlsx(tmp_path / "g.xlsx").read_bytes())
+    assert [c.case_id for c in read_cases(SourceSpec(book, MAPPING)).cases] == ["1001"]
+
+
+def test_binary_csv_is_refused_and_utf16_csv_is_read(tmp_path: Path) -> None:
+    binary = tmp_path / "cases.csv"
+    binary.write_bytes(b"Person ID\x00\x01\x02")
+    with pytest.raises(UnreadableFile, match="not a text CSV"):
+        read_cases(SourceSpec(binary, MAPPING))
+    utf16 = tmp_path / "unicode.csv"
+    text = "\t".join(MAPPING.values()) + "\r\n" + "\t".join(["7", "A", "W", "S", "CP", "Open"])
+    utf16.write_bytes(text.encode("utf-16"))
+    assert [c.case_id for c in read_cases(SourceSpec(utf16, MAPPING)).cases] == ["7"]
+
+
+def test_limits_from_the_config_apply_to_the_case_list(tmp_path: Path) -> None:
+    path = _good_xlsx(tmp_path / "cases.xlsx")
+    with pytest.raises(UnreadableFile, match="max_file_mb"):
+        read_cases(SourceSpec(path, MAPPING), Limits(max_file_mb=0.001))
+
+
+def test_allocate_with_a_hostile_case_list_exits_2_with_one_line(small_dir: Path) -> None:
+    """`qaf allocate` names the file and rule I1 and records nothing (issue 7 item 1)."""
+    from typer.testing import CliRunner
+
+    from qaf.cli import app
+
+    toml = small_dir / "qaf.toml"
+    toml.write_text(
+        toml.read_text(encoding="utf-8").replace("data/cases.csv", "data/cases.xlsx"),
+        encoding="utf-8",
+    )
+    (small_dir / "data" / "cases.xlsx").write_bytes(_hostile("billion laughs", small_dir))
+    result = CliRunner().invoke(
+        app, ["allocate", "--month", "2026-12", "--seed", "1", "--config", str(toml)]
+    )
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr
+    assert "cases.xlsx" in lines[0] and "[I1]" in lines[0] and "DOCTYPE" in lines[0]
+    assert not (small_dir / "qaf.db").exists() or _no_cycles(small_dir)
+
+
+def _no_cycles(folder: Path) -> bool:
+    import sqlite3
+
+    con = sqlite3.connect(folder / "qaf.db")
+    try:
+        return con.execute("SELECT count(*) FROM cycles").fetchone()[0] == 0
+    finally:
+        con.close()
