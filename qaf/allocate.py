@@ -1779,9 +1779,13 @@ def _arithmetic(
         words = f"{_n(base, 'case')}: {pct} of {eligible:,} eligible open cases, every cycle"
     if size != base and (s.size != "quotas" or floor > 1):
         at_least = max(floor, 1)
-        words += f"; {size:,} to give every {s.stratify_by or 'stratum'} at least {at_least}" + (
-            f" (sample.team_floor = {s.team_floor})" if s.team_floor > 1 else ""
+        why = (
+            f"sample.team_floor = {s.team_floor}"
+            if s.team_floor > 1
+            else f'stratified by sample.stratify_by = "{s.stratify_by}"'
         )
+        stratum = s.stratify_by or "stratum"
+        words += f"; {size:,} to give every {stratum} at least {at_least} ({why})"
     drawn: dict[str, int] = {}
     for label, n in extra:
         drawn[label] = drawn.get(label, 0) + n
