@@ -1159,7 +1159,9 @@ def report(
     started = time.perf_counter()
     try:
         with Register.open(cfg.register_path, create=False) as reg:
-            rows = reg.report_rows(rp.report_scope(period, today))
+            scope = rp.report_scope(period, today)
+            rows = reg.report_rows(scope)
+            later = reg.returns_received_after(scope.cycles, today)
         data = rp.build_report(rows, period, cfg, as_of=today)
         if fmt is ReportFormat.json:
             text = json.dumps(rp.report_json(data), indent=2, ensure_ascii=False) + "\n"
@@ -1178,6 +1180,13 @@ def report(
         f"{_escape(period.label)}: {data.completion.returned} returns of "
         f"{data.completion.allocated} allocated ({time.perf_counter() - started:.2f} s)"
     )
+    if later:
+        summary += (
+            f"\n  {later} more {'return was' if later == 1 else 'returns were'} received after "
+            f"{today:%d/%m/%Y} and {'is' if later == 1 else 'are'} not counted (see --as-of)"
+        )
+    elif not data.completion.allocated and not data.completion.returned:
+        summary += "\n  no cycle was allocated and no return received in this period"
     if fmt is ReportFormat.json and out is None:
         con.print(summary)
         sys.stdout.write(text)

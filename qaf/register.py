@@ -1366,6 +1366,21 @@ class Register:
     # carry no cycle. Returns received, actions completed, follow-ups done and
     # moderations recorded after ``as_of`` are treated as not (yet) happened.
 
+    def returns_received_after(self, cycles: Sequence[str], as_of: date) -> int:
+        """Current returns of ``cycles`` received after ``as_of``: what an as-of report leaves
+        out (said in the summary, so a pack run with an early --as-of is not taken as all)."""
+        if not cycles:
+            return 0
+        marks = ",".join("?" * len(cycles))
+        return int(
+            self.scalar(
+                "SELECT count(*) FROM returns WHERE superseded_by IS NULL "
+                f"AND cycle IN ({marks}) AND received_on > ? AND type IN ('audit','reaudit')",
+                (*cycles, as_of.isoformat()),
+            )
+            or 0
+        )
+
     def report_rows(self, scope: ReportScope) -> ReportRows:
         """Everything a report needs for one period, plus per-cycle figures for trends."""
         cyc = list(scope.cycles)

@@ -785,3 +785,29 @@ def test_p2_what_we_learned_skips_the_same_sentences_in_another_order(tmp_path: 
     conn.close()
     data = build(wd, rp.month_period("2026-08"))
     assert len(data.strengths) == 1 and len(data.improvements) == 1
+
+
+def test_p1_cli_summary_says_what_an_early_as_of_leaves_out(workdir: Path) -> None:
+    """New-user trial F15: a pack made with an --as-of before some of the period's returns
+    arrived says how many it does not count; a period with nothing in it says so."""
+    import sqlite3
+
+    cfg = read_config(workdir / "qaf.toml")
+    con = sqlite3.connect(cfg.register_path)
+    (later,) = con.execute(
+        "SELECT count(*) FROM returns WHERE superseded_by IS NULL AND type != 'moderation' "
+        "AND substr(cycle, 1, 7) BETWEEN '2026-07' AND '2026-09' AND received_on > '2026-09-15'"
+    ).fetchone()
+    con.close()
+    assert later > 1
+    args = ["report", "--quarter", "2026Q3", "--format", "md", "--config", str(cfg.path)]
+    res = runner.invoke(app, [*args, "--as-of", "2026-09-15"])
+    assert res.exit_code == 0, res.output
+    assert (
+        f"\n  {later} more returns were received after 15/09/2026 and are not counted "
+        "(see --as-of)\n" in res.stderr
+    )
+    res = runner.invoke(app, [*args[:2], "2030Q1", *args[3:], "--as-of", "2030-05-01"])
+    assert res.exit_code == 0, res.output
+    assert res.stderr.startswith("2030Q1 (January to March 2030): 0 returns of 0 allocated (")
+    assert "\n  no cycle was allocated and no return received in this period\n" in res.stderr
