@@ -14,6 +14,7 @@ import dataclasses
 import gc
 import secrets
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -132,28 +133,21 @@ def _run_allocate(
                         "stored against its allocations"
                     )
                 replaced = True
-            history = register.allocation_history(
-                cycle,
-                window_months=cfg.sample.exclude_audited_within_months,
-                reaudit_grades=cfg.reaudit.grades,
-            )
-            since = period_start(cfg, cycle)  # quarter / year quotas (rule A1)
-            if since is not None and since < cycle:
-                counts = tuple(register.allocation_counts(since, cycle))
-                history = dataclasses.replace(history, period_counts=counts)
-            if any(q.subject == "staff" for q in cfg.quotas):  # who was audited (GAPS 7)
-                first = min(since or cycle, shift_cycle(cycle, -12))
-                subjects = tuple(register.subject_counts(first, cycle))
-                history = dataclasses.replace(history, subject_counts=subjects)
-        else:
-            history = History()
-
-        cases = read_cases(cfg.cases)
-        roster = read_staff(cfg.staff)
+        # The case list (50,000 rows of XLSX: about half a second inside python-calamine,
+        # which releases the GIL) is read in a thread while the register's history, the
+        # roster and the calendar are read here.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="qaf-cases") as pool:
+            cases_read = pool.submit(read_cases, cfg.cases)
+            history = _history(register, cfg, cycle) if register is not None else History()
+            try:
+                roster = read_staff(cfg.staff)
+            except QafError:
+                cases_read.result()  # a case list error is reported first, as before
+                raise
+            calendar = calendar_for(cfg)
+            cases = cases_read.result()
         chosen = fresh_seed() if seed is None else seed
-        result = allocate_cycle(
-            cycle, cases.cases, roster.staff, cfg, calendar_for(cfg), history, chosen
-        )
+        result = allocate_cycle(cycle, cases.cases, roster.staff, cfg, calendar, history, chosen)
         out = out_dir if out_dir is not None else cfg.root / "cycles" / cycle
         files: dict[str, Any] = {}
         if not dry_run:
@@ -171,6 +165,24 @@ def _run_allocate(
     finally:
         if register is not None:
             register.close()
+
+
+def _history(register: Any, cfg: Config, cycle: str) -> History:
+    """What the register knows that this cycle's allocation depends on."""
+    history: History = register.allocation_history(
+        cycle,
+        window_months=cfg.sample.exclude_audited_within_months,
+        reaudit_grades=cfg.reaudit.grades,
+    )
+    since = period_start(cfg, cycle)  # quarter / year quotas (rule A1)
+    if since is not None and since < cycle:
+        counts = tuple(register.allocation_counts(since, cycle))
+        history = dataclasses.replace(history, period_counts=counts)
+    if any(q.subject == "staff" for q in cfg.quotas):  # who was audited (GAPS 7)
+        first = min(since or cycle, shift_cycle(cycle, -12))
+        subjects = tuple(register.subject_counts(first, cycle))
+        history = dataclasses.replace(history, subject_counts=subjects)
+    return history
 
 
 def summary_lines(run: AllocateRun) -> list[str]:
