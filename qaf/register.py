@@ -1398,6 +1398,19 @@ class Register:
         cur = self.conn.execute(sql)
         return [c[0] for c in cur.description], iter(cur)
 
+    def export_count(self, table: str) -> int:
+        """How many rows ``export_rows(table)`` gives (the export writes the count first)."""
+        return int(self.scalar(f"SELECT count(*) FROM ({_EXPORT_SQL[table]})"))
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads inside the block see one state of the register (a deferred read transaction)."""
+        self.conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.conn.execute("COMMIT")
+
     def export_domain_grades(self) -> Iterator[sqlite3.Row]:
         """Domain grades of current returns, ordered by return, for the Returns sheet."""
         return iter(
