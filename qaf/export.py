@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from itertools import groupby
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -93,25 +94,28 @@ def _returns_rows(
         *(f"{t + ' ' if several else ''}{d} rationale" for t, d in domains),
     ]
     tool_col = columns.index("Tool")
-    grades = groupby(reg.export_domain_grades(), key=lambda r: r["return_id"])
+    # ~1M grade rows on ten years: read by position (return_id, domain_id, grade,
+    # rationale: export_domain_grades' columns), not by name
+    grades = groupby(reg.export_domain_grades(), key=itemgetter(0))
     pending = next(grades, None)
+    width = len(domains)
 
     def merged() -> Iterator[tuple[Any, ...]]:
         nonlocal pending
         for r in rows:
-            extra: list[Any] = [None] * (2 * len(domains))
+            extra: list[Any] = [None] * (2 * width)
             rid = r[0]
             while pending is not None and pending[0] < rid:
                 pending = next(grades, None)
             if pending is not None and pending[0] == rid:
                 tool = r[tool_col]
-                for g in pending[1]:
-                    pos = index.get((tool, g["domain_id"]))
+                for _, domain_id, grade, rationale in pending[1]:
+                    pos = index.get((tool, domain_id))
                     if pos is not None:
-                        extra[pos] = g["grade"]
-                        extra[len(domains) + pos] = g["rationale"] or None
+                        extra[pos] = grade
+                        extra[width + pos] = rationale or None
                 pending = next(grades, None)
-            yield (*tuple(r), *extra)
+            yield (*r, *extra)
 
     return headers, merged()
 
