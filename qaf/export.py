@@ -323,8 +323,9 @@ def _rows_xml(sheet: _Sheet, styles: tuple[int, int]) -> Iterator[bytes]:
             out = []
     if out:
         yield "".join(out).encode("utf-8")
-    if n and n - 1 != sheet.count:  # the snapshot makes this impossible; never a bad filter
-        raise RuntimeError(f"export: {sheet.name} gave {n - 1} rows, counted {sheet.count}")
+    written = n - 1 if n else 0
+    if written != sheet.count:  # the snapshot makes this impossible; never a wrong filter
+        raise RuntimeError(f"export: {sheet.name} gave {written} rows, counted {sheet.count}")
 
 
 def _date_serial(text: str) -> int | None:

@@ -237,3 +237,5 @@ def test_streamed_rows_must_match_the_count(tmp_path: Path) -> None:
 
     with pytest.raises(RuntimeError, match="gave 2 rows, counted 3"):
         _write_workbook([_Sheet("S", ["A"], iter([("x",), ("y",)]), 3)], tmp_path / "x.xlsx")
+    with pytest.raises(RuntimeError, match="gave 0 rows, counted 1"):
+        _write_workbook([_Sheet("S", ["A"], iter([]), 1)], tmp_path / "y.xlsx")
