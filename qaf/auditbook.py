@@ -35,7 +35,7 @@ import struct
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -493,18 +493,32 @@ def write_audit_workbooks(
     Raises KeyError naming the tool when an allocation's tool is not defined.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    templates: dict[str, AuditTemplate] = {}
     paths = []
+    for path, data in audit_workbook_files(allocations, tools, org_name, out_dir):
+        path.write_bytes(data)
+        paths.append(path)
+    return paths
+
+
+def audit_workbook_files(
+    allocations: Sequence[Allocation],
+    tools: Mapping[str, Tool],
+    org_name: str,
+    out_dir: Path,
+) -> Iterator[tuple[Path, bytes]]:
+    """Each allocation's audit workbook as (``out_dir/<audit_id>.xlsx``, its bytes), in order,
+    made one at a time so the caller can write each while the next is made.
+
+    Raises KeyError naming the tool when an allocation's tool is not defined.
+    """
+    templates: dict[str, AuditTemplate] = {}
     for a in allocations:
         template = templates.get(a.tool)
         if template is None:
             if a.tool not in tools:
                 raise KeyError(f'tool "{a.tool}" of allocation {a.audit_id} is not defined')
             template = templates[a.tool] = build_template(tools[a.tool], org_name)
-        path = out_dir / f"{_file_stem(a.audit_id)}.xlsx"
-        path.write_bytes(template.render(a))
-        paths.append(path)
-    return paths
+        yield out_dir / f"{_file_stem(a.audit_id)}.xlsx", template.render(a)
 
 
 def _file_stem(audit_id: str) -> str:

@@ -388,13 +388,12 @@ def read_cases(spec: SourceSpec, limits: Limits | None = None) -> CaseList:
         cases.append(
             Case(
                 case_id,
-                _text(row[p_team]),
-                _text(row[p_worker]),
-                _text(row[p_service]),
-                _text(row[p_category]),
+                *required,  # team, worker, service: already read above
+                category,
                 (_text(row[p_status]) if p_status is not None else "") or "Open",
                 (_text(row[p_name]) or None) if p_name is not None else None,
-                {k: _cell_value(row[i]) for k, i in extras},
+                # text cells (most of them) stripped inline: _cell_value only for the rest
+                {k: v.strip() if type(v := row[i]) is str else _cell_value(v) for k, i in extras},
             )
         )
         for key, i in date_extras:

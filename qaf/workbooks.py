@@ -250,16 +250,31 @@ def write_allocation_files(
     With ``clean``, audit workbooks of this cycle left from an earlier run
     (``--replace``) that are not part of this allocation are removed.
     Returns the paths written.
+
+    Files are written by a background thread while the next ones are made
+    (writing ~300 small files is mostly waiting on the file system); any write
+    error is raised here once all writes have finished.
     """
-    from qaf.auditbook import write_audit_workbooks
+    from concurrent.futures import ThreadPoolExecutor
+
+    from qaf.auditbook import audit_workbook_files
 
     out_dir.mkdir(parents=True, exist_ok=True)
     xlsx = out_dir / f"allocation-{result.cycle}.xlsx"
     csv_path = out_dir / f"allocation-{result.cycle}.csv"
-    xlsx.write_bytes(allocation_workbook_bytes(result))
-    csv_path.write_bytes(allocation_csv_text(result.allocations).encode("utf-8-sig"))
     audits_dir = out_dir / "audits"
-    audits = write_audit_workbooks(result.allocations, tools, org_name, audits_dir)
+    audits_dir.mkdir(parents=True, exist_ok=True)
+    audits: list[Path] = []
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="qaf-write") as pool:
+        writes = []
+        for path, data in audit_workbook_files(result.allocations, tools, org_name, audits_dir):
+            writes.append(pool.submit(path.write_bytes, data))
+            audits.append(path)
+        csv_bytes = allocation_csv_text(result.allocations).encode("utf-8-sig")
+        writes.append(pool.submit(csv_path.write_bytes, csv_bytes))
+        writes.append(pool.submit(xlsx.write_bytes, allocation_workbook_bytes(result)))
+        for w in writes:
+            w.result()
     if clean:
         keep = {p.name for p in audits}
         for old in audits_dir.glob(f"A-{result.cycle}-*.xlsx"):

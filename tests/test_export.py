@@ -186,3 +186,56 @@ def read_config_text() -> object:
     with tempfile.TemporaryDirectory() as d:
         (Path(d) / "qaf.toml").write_text(preset_text("generic"), encoding="utf-8")
         return read_config(Path(d) / "qaf.toml")
+
+
+# ---- the streamed sheet XML (DESIGN §6: text stays text, exactly as typed)
+
+AWKWARD = [
+    "a & b < c > d",  # XML specials
+    "  leading and trailing  ",  # kept: xml:space="preserve"
+    "line one\nline two",
+    "bell\x07 and nul\x00",  # control characters: Excel's _xHHHH_ escape
+    "_x0041_ looks like an escape",  # the escape itself is escaped
+    "<r><t>not rich text</t></r>",  # never written as raw XML
+    "=1+1",  # formula-like: quote prefix
+    "Ünïcödé — ✓",
+]
+# what the file holds for these (as xlsxwriter writes them; Excel shows the original text,
+# openpyxl shows the escape)
+EXCEL_ESCAPED = {
+    "bell\x07 and nul\x00": "bell_x0007_ and nul_x0000_",
+    "_x0041_ looks like an escape": "_x005F_x0041_ looks like an escape",
+}
+
+
+def test_streamed_sheets_read_back_as_typed(tmp_path: Path) -> None:
+    """Rule: export text is never a formula and never altered (DESIGN §6)."""
+    from qaf.export import _Sheet, _write_workbook
+
+    rows = [(i, text, "2026-12-31", 2.5, None) for i, text in enumerate(AWKWARD, start=1)]
+    columns = ["ID", "Text", "Due", "Score", "Empty"]
+    path = tmp_path / "x.xlsx"
+    _write_workbook([_Sheet("Awkward", columns, iter(rows), len(rows))], path)
+    ws = load_workbook(path)["Awkward"]
+    assert ws.freeze_panes == "A2"
+    assert ws.auto_filter.ref == f"A1:E{len(rows) + 1}"
+    assert [c.value for c in ws[1]] == columns
+    for r, (i, text, _due, score, _none) in enumerate(rows, start=2):
+        assert ws.cell(r, 1).value == i
+        assert ws.cell(r, 2).value == EXCEL_ESCAPED.get(text, text)
+        assert ws.cell(r, 3).value == datetime(2026, 12, 31)
+        assert ws.cell(r, 3).number_format == "dd/mm/yyyy"
+        assert ws.cell(r, 4).value == score
+        assert ws.cell(r, 5).value is None
+    formula_row = 2 + AWKWARD.index("=1+1")
+    assert ws.cell(formula_row, 2).quotePrefix
+    assert ws.cell(formula_row, 2).data_type == "s"
+
+
+def test_streamed_rows_must_match_the_count(tmp_path: Path) -> None:
+    from qaf.export import _Sheet, _write_workbook
+
+    with pytest.raises(RuntimeError, match="gave 2 rows, counted 3"):
+        _write_workbook([_Sheet("S", ["A"], iter([("x",), ("y",)]), 3)], tmp_path / "x.xlsx")
+    with pytest.raises(RuntimeError, match="gave 0 rows, counted 1"):
+        _write_workbook([_Sheet("S", ["A"], iter([]), 1)], tmp_path / "y.xlsx")
