@@ -39,10 +39,14 @@ import dataclasses
 import functools
 import hashlib
 import importlib
+import multiprocessing
+import os
 import re
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -55,7 +59,7 @@ from qaf.xlsxsafe import Sheet, UnreadableFile, Workbook, cell_ref, read_bytes, 
 
 if TYPE_CHECKING:
     from qaf.calendar import WorkingCalendar
-    from qaf.config import Config
+    from qaf.config import Config, Limits
     from qaf.register import Register
     from qaf.sources import Roster
 
@@ -1119,6 +1123,99 @@ ConsequencesFn = Callable[[ReturnFacts, "Roster", "Config", "WorkingCalendar"], 
 
 
 @dataclass
+class ReadFile:
+    """One file as read, before the register is consulted: its hash and raw returns.
+
+    ``sha`` is "" when the bytes could not be read at all; ``error`` is why the
+    file is unreadable (rule I1); ``skipped`` when it was known to be ingested already.
+    """
+
+    path: Path
+    sha: str = ""
+    kind: str = ""
+    raws: list[RawReturn] = field(default_factory=list)
+    error: str | None = None
+    skipped: bool = False
+
+
+@dataclass(frozen=True)
+class FileReader:
+    """Reads one file into raw returns: everything of ingest that needs no register."""
+
+    limits: Limits
+    tools: Mapping[str, Tool]
+    labels: Labels
+
+    def read(self, path: Path, ingested: Callable[[str], bool] | None = None) -> ReadFile:
+        """Bytes, hash, then (unless ``ingested(sha)``) the safety checks and the parse."""
+        try:
+            data = read_bytes(path, self.limits)
+        except UnreadableFile as e:
+            return ReadFile(path, error=e.reason)
+        sha = hashlib.sha256(data).hexdigest()
+        if ingested is not None and ingested(sha):
+            return ReadFile(path, sha, skipped=True)
+        try:
+            raws, kind = self._parse(path, data)
+        except UnreadableFile as e:
+            return ReadFile(path, sha, error=e.reason)
+        return ReadFile(path, sha, kind, raws)
+
+    def _parse(self, path: Path, data: bytes) -> tuple[list[RawReturn], str]:
+        from qaf import surveymonkey
+
+        name = str(path)
+        if path.suffix.lower() in (".csv", ".txt"):
+            return surveymonkey.read_export_csv(data, name, self.tools), "surveymonkey"
+        wb = read_workbook(path, self.limits, data)
+        if surveymonkey.looks_like_export(wb):
+            return surveymonkey.read_export_workbook(wb, name, self.tools), "surveymonkey"
+        return [read_audit_workbook(wb, self.labels, name)], "workbook"
+
+
+PARALLEL_FROM = 48  # files; fewer are read in this process (starting workers costs more)
+CHUNK = 8  # files a worker reads per task
+AHEAD = 4  # tasks queued per worker: bounds the returns held in memory
+
+
+def _worker_count(files: int) -> int:
+    if files < PARALLEL_FROM or "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return min(cores, 8)
+
+
+_READER: FileReader | None = None  # a worker's reader, inherited through fork
+
+
+def _set_reader(reader: FileReader) -> None:
+    global _READER
+    _READER = reader
+
+
+def _read_chunk(paths: list[Path]) -> list[ReadFile]:
+    assert _READER is not None
+    return [_READER.read(p) for p in paths]
+
+
+def _read_in_workers(reader: FileReader, paths: Sequence[Path], jobs: int) -> Iterator[ReadFile]:
+    """Files read by ``jobs`` forked processes, yielded in order, a bounded number ahead."""
+    ctx = multiprocessing.get_context("fork")
+    chunks = iter([list(paths[i : i + CHUNK]) for i in range(0, len(paths), CHUNK)])
+    with ctx.Pool(jobs, initializer=_set_reader, initargs=(reader,)) as pool:
+        pending = deque(pool.apply_async(_read_chunk, (c,)) for c in islice(chunks, AHEAD * jobs))
+        while pending:
+            done = pending.popleft().get()
+            nxt = next(chunks, None)
+            if nxt is not None:
+                pending.append(pool.apply_async(_read_chunk, (nxt,)))
+            yield from done
+
+
+@dataclass
 class Ingestor:
     """One ingest run: config, roster, calendar and labels loaded once, files streamed."""
 
@@ -1133,6 +1230,7 @@ class Ingestor:
 
     def __post_init__(self) -> None:
         self.labels = Labels.for_tools(self.cfg.tools.values())
+        self.reader = FileReader(self.cfg.limits, self.cfg.tools, self.labels)
         if self.roster is None:
             from qaf.sources import Roster, read_staff
 
@@ -1150,39 +1248,27 @@ class Ingestor:
     # -- one file
 
     def ingest_file(self, path: Path) -> list[FileResult]:
-        name = str(path)
-        try:
-            data = read_bytes(path, self.cfg.limits)
-        except UnreadableFile as e:
-            return [_rejected(name, "", [Problem("I1", e.reason, "error", name)])]
-        sha = hashlib.sha256(data).hexdigest()
-        if self.register.file_ingested(sha):
+        return self._ingest_read(self.reader.read(path, self.register.file_ingested))
+
+    def _ingest_read(self, got: ReadFile) -> list[FileResult]:
+        """Store what was read from one file (its hash checked against the register first)."""
+        name = str(got.path)
+        if not got.sha:  # the bytes could not even be read
+            return [_rejected(name, "", [Problem("I1", got.error or "", "error", name)])]
+        if got.skipped or self.register.file_ingested(got.sha):
             return [
                 FileResult(
                     name,
-                    sha,
+                    got.sha,
                     "already-ingested",
                     problems=(
                         Problem("I5", "this exact file was ingested before", "warning", name),
                     ),
                 )
             ]
-        try:
-            raws, kind = self._read(path, data)
-        except UnreadableFile as e:
-            return [_rejected(name, sha, [Problem("I1", e.reason, "error", name)])]
-        return self._store(path, sha, kind, raws)
-
-    def _read(self, path: Path, data: bytes) -> tuple[list[RawReturn], str]:
-        from qaf import surveymonkey
-
-        name = str(path)
-        if path.suffix.lower() in (".csv", ".txt"):
-            return surveymonkey.read_export_csv(data, name, self.cfg.tools), "surveymonkey"
-        wb = read_workbook(path, self.cfg.limits, data)
-        if surveymonkey.looks_like_export(wb):
-            return surveymonkey.read_export_workbook(wb, name, self.cfg.tools), "surveymonkey"
-        return [read_audit_workbook(wb, self.labels, name)], "workbook"
+        if got.error is not None:
+            return [_rejected(name, got.sha, [Problem("I1", got.error, "error", name)])]
+        return self._store(got.path, got.sha, got.kind, got.raws)
 
     def _match(self, raw: RawReturn) -> Allocation | None:
         reg = self.register
@@ -1360,10 +1446,21 @@ class Ingestor:
     def run(
         self, paths: Sequence[Path], progress: Callable[[int, int], None] | None = None
     ) -> Iterator[FileResult]:
-        """Ingest the files one by one, yielding results as they are stored (streaming)."""
+        """Ingest the files one by one, yielding results as they are stored (streaming).
+
+        Many files are read (unzipped, checked, parsed, found by label) by worker
+        processes while this one validates and stores them in order, one
+        transaction per file: reading is most of the work, and it needs no register.
+        """
         total = len(paths)
-        for i, path in enumerate(paths, 1):
-            yield from self.ingest_file(path)
+        jobs = _worker_count(total)
+        reads = (
+            _read_in_workers(self.reader, paths, jobs)
+            if jobs > 1
+            else (self.reader.read(p, self.register.file_ingested) for p in paths)
+        )
+        for i, got in enumerate(reads, 1):
+            yield from self._ingest_read(got)
             if progress:
                 progress(i, total)
 
