@@ -227,17 +227,15 @@ class Cell:
     value: Any
     sheet: str | None = None
     cell: str | None = None
+    # asked for again and again by validation: worked out once
+    text: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def text(self) -> str:
-        return text_of(self.value)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "text", text_of(self.value))
 
     @property
     def blank(self) -> bool:
         return self.text == ""
-
-
-BLANK = Cell(None)
 
 
 @dataclass(frozen=True)
@@ -316,6 +314,19 @@ def text_of(value: Any) -> str:
         return value.isoformat()
     return str(value).replace("\u00a0", " ").strip()
 
+
+def is_blank(value: Any) -> bool:
+    """``text_of(value) == ""``, without building the text (str.strip drops NBSP too)."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    if isinstance(value, float):
+        return value != value
+    return text_of(value) == ""
+
+
+BLANK = Cell(None)
 
 # ------------------------------------------------------------------ label index
 
@@ -491,7 +502,7 @@ def _read_domain_rows(
     r = header + 1
     while r < sheet.height:
         row = sheet.rows[r]
-        if not any(v is not None and text_of(v) for v in row):
+        if all(is_blank(v) for v in row):
             blanks += 1
             if blanks >= 5:
                 break
@@ -554,15 +565,13 @@ def _read_domain_rows(
 def _read_action_rows(
     sheet: Sheet, header: int, cols: dict[str, int], raw: RawReturn, taken: set[int]
 ) -> int:
+    used = [cols[k] for k in ("action", "owner", "due") if k in cols]
     blanks = 0
     r = header + 1
     while r < sheet.height:
         row = sheet.rows[r]
-        action = _cell(sheet, r, cols.get("action")) or BLANK
-        owner = _cell(sheet, r, cols.get("owner")) or BLANK
-        due = _cell(sheet, r, cols.get("due")) or BLANK
-        if action.blank and owner.blank and due.blank:
-            if any(text_of(v) for v in row):
+        if all(is_blank(sheet.value(r, c)) for c in used):
+            if not all(is_blank(v) for v in row):
                 break  # something else follows the table
             blanks += 1
             if blanks >= 10:
@@ -570,6 +579,9 @@ def _read_action_rows(
             r += 1
             continue
         blanks = 0
+        action = _cell(sheet, r, cols.get("action")) or BLANK
+        owner = _cell(sheet, r, cols.get("owner")) or BLANK
+        due = _cell(sheet, r, cols.get("due")) or BLANK
         raw.actions.append(RawAction(action, owner, due))
         taken.add(r)
         r += 1
@@ -599,7 +611,7 @@ def _value_right_of(sheet: Sheet, r: int, c: int) -> Cell:
     row = sheet.rows[r]
     for cc in range(start, min(len(row), start + VALUE_REACH)):
         v = sheet.value(r, cc)
-        if v is not None and text_of(v) != "":
+        if not is_blank(v):
             return Cell(v, sheet.name, cell_ref(r, cc))
     return Cell(None, sheet.name, cell_ref(r, start))
 

@@ -138,7 +138,8 @@ class Workbook:
 
 def cell_ref(r: int, c: int) -> str:
     """0-based (row, col) as an A1 reference: (6, 1) -> "B7"."""
-    return f"{col_letter(c)}{r + 1}"
+    letters = _LETTERS[c] if c < len(_LETTERS) else col_letter(c)
+    return f"{letters}{r + 1}"
 
 
 def col_letter(c: int) -> str:
@@ -148,6 +149,9 @@ def col_letter(c: int) -> str:
         n, rem = divmod(n - 1, 26)
         letters = chr(65 + rem) + letters
     return letters
+
+
+_LETTERS = tuple(col_letter(c) for c in range(702))  # A .. ZZ
 
 
 # ------------------------------------------------------------------ reading
