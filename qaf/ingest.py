@@ -39,7 +39,6 @@ import dataclasses
 import functools
 import hashlib
 import importlib
-import multiprocessing
 import os
 import re
 from collections import deque
@@ -1191,7 +1190,11 @@ AHEAD = 4  # tasks queued per worker: bounds the returns held in memory
 
 
 def _worker_count(files: int) -> int:
-    if files < PARALLEL_FROM or "fork" not in multiprocessing.get_all_start_methods():
+    if files < PARALLEL_FROM:
+        return 1
+    import multiprocessing
+
+    if "fork" not in multiprocessing.get_all_start_methods():
         return 1
     try:
         cores = len(os.sched_getaffinity(0))
@@ -1215,6 +1218,8 @@ def _read_chunk(paths: list[Path]) -> list[ReadFile]:
 
 def _read_in_workers(reader: FileReader, paths: Sequence[Path], jobs: int) -> Iterator[ReadFile]:
     """Files read by ``jobs`` forked processes, yielded in order, a bounded number ahead."""
+    import multiprocessing
+
     ctx = multiprocessing.get_context("fork")
     chunks = iter([list(paths[i : i + CHUNK]) for i in range(0, len(paths), CHUNK)])
     with ctx.Pool(jobs, initializer=_set_reader, initargs=(reader,)) as pool:

@@ -271,7 +271,9 @@ def check_parts(zf: zipfile.ZipFile, path: Path, data: bytes) -> None:
                 raise UnreadableFile(path, f"has an unreadable XML part ({name})") from None
         else:
             probe = part
-        if b"<!DOCTYPE" in probe or b"<!ENTITY" in probe or b"<!doctype" in probe:
+        if b"<!" in probe and (
+            b"<!DOCTYPE" in probe or b"<!ENTITY" in probe or b"<!doctype" in probe
+        ):
             raise UnreadableFile(
                 path,
                 f"is refused: its XML ({name}) declares a DOCTYPE/ENTITY, which Excel never "
@@ -313,14 +315,14 @@ def _unpack(data: bytes, info: zipfile.ZipInfo, path: Path) -> bytes:
 
 
 def _check_extent(xml: bytes, name: str, path: Path) -> None:
-    refs = set(_REF.findall(xml))
+    refs = _REF.findall(xml)
     max_col = 0
     for letters in {m[0] for m in refs}:
         col = 0
         for ch in letters:
             col = col * 26 + ch - 64
         max_col = max(max_col, col)
-    max_row = max((int(m[1]) for m in refs), default=0)
+    max_row = max(map(int, {m[1] for m in refs}), default=0)
     if max_row * max(max_col, 1) > MAX_CELLS:
         raise UnreadableFile(
             path,
