@@ -1122,12 +1122,20 @@ def consequences(
     Kept behind this function so ingest works (storing no consequences) on a tree
     where escalate is not there yet.
     """
-    try:
-        escalate = importlib.import_module("qaf.escalate")
-    except ModuleNotFoundError:
+    escalate = _escalate()
+    if escalate is None:
         return Consequences()
     c = escalate.consequences_of_return(facts, roster, cfg, calendar)
     return Consequences(tuple(c.alerts), tuple(c.followups))
+
+
+@functools.cache
+def _escalate() -> Any:
+    """``qaf.escalate``, or None; looked up once per process, not once per return."""
+    try:
+        return importlib.import_module("qaf.escalate")
+    except ModuleNotFoundError:
+        return None
 
 
 ConsequencesFn = Callable[[ReturnFacts, "Roster", "Config", "WorkingCalendar"], Consequences]
