@@ -298,6 +298,8 @@ class RawReturn:
 
 def text_of(value: Any) -> str:
     """A cell as text: blank -> "", 12.0 -> "12", dates ISO, text stripped."""
+    if type(value) is str:  # most cells
+        return value.replace("\u00a0", " ").strip()
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -315,10 +317,10 @@ def text_of(value: Any) -> str:
 
 def is_blank(value: Any) -> bool:
     """``text_of(value) == ""``, without building the text (str.strip drops NBSP too)."""
+    if type(value) is str:
+        return not value.strip()
     if value is None:
         return True
-    if isinstance(value, str):
-        return not value.strip()
     if isinstance(value, float):
         return value != value
     return text_of(value) == ""

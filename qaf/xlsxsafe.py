@@ -109,10 +109,16 @@ class Sheet:
 
     def value(self, r: int, c: int) -> Any:
         """The cell's value; a cell covered by a merged range shows its top-left value."""
-        m = self._merge_of.get((r, c)) if self._merge_of else None
-        if m is not None:
-            return self.raw(m[0], m[1])
-        return self.raw(r, c)
+        if self._merge_of:
+            m = self._merge_of.get((r, c))
+            if m is not None:
+                return self.raw(m[0], m[1])
+        rows = self.rows  # raw(r, c), inlined: this is asked for every cell looked at
+        if 0 <= r < len(rows):
+            row = rows[r]
+            if 0 <= c < len(row):
+                return row[c]
+        return None
 
     def merge_end_col(self, r: int, c: int) -> int:
         """The last column of the merged range starting at (r, c), or c."""
