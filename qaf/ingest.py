@@ -1212,10 +1212,14 @@ def _worker_count(files: int) -> int:
     return min(cores, 8)
 
 
-def _worker(conn: Any, reader: FileReader) -> None:
+def _worker(conn: Any, reader: FileReader, others: list[Any]) -> None:
     """A forked reader: lists of paths in, their ``ReadFile`` values (pickled) out."""
     import pickle
+    import signal
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
+    for other in others:  # the main process's ends of earlier workers' pipes
+        other.close()
     while True:
         paths = conn.recv()
         if paths is None:
@@ -1239,11 +1243,12 @@ def _read_in_workers(reader: FileReader, paths: Sequence[Path], jobs: int) -> It
 
     ctx = multiprocessing.get_context("fork")
     chunks = [list(paths[i : i + CHUNK]) for i in range(0, len(paths), CHUNK)]
-    workers = []
+    workers: list[tuple[Any, Any]] = []
     try:
         for _ in range(jobs):
             mine, theirs = ctx.Pipe()
-            proc = ctx.Process(target=_worker, args=(theirs, reader), daemon=True)
+            others = [c for _, c in workers]
+            proc = ctx.Process(target=_worker, args=(theirs, reader, others), daemon=True)
             proc.start()
             theirs.close()
             workers.append((proc, mine))
@@ -1252,7 +1257,11 @@ def _read_in_workers(reader: FileReader, paths: Sequence[Path], jobs: int) -> It
             while sent < len(chunks) and sent < i + AHEAD * jobs:
                 workers[sent % jobs][1].send(chunks[sent])
                 sent += 1
-            status, done = pickle.loads(workers[i % jobs][1].recv_bytes())
+            try:
+                status, done = pickle.loads(workers[i % jobs][1].recv_bytes())
+            except EOFError:
+                names = ", ".join(p.name for p in chunks[i])
+                raise RuntimeError(f"the process reading {names} stopped unexpectedly") from None
             if status != "ok":
                 raise done
             yield from done
