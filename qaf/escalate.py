@@ -119,6 +119,25 @@ def _with_role(roster: Roster, role: str) -> list[StaffMember]:
     return roster.with_role(role)
 
 
+# (roster, {(role, "team" | "service", normalised value): holders}) of the last roster asked.
+_HOLDERS: tuple[Roster | None, dict[tuple[str, str, str], list[StaffMember]]] = (None, {})
+
+
+def _holders(roster: Roster, role: str, scope: str, value: str) -> list[StaffMember]:
+    """Holders of ``role`` in the team/service ``value``: asked several times for every
+    ingested return, over hundreds of staff, so remembered for the (immutable) roster."""
+    global _HOLDERS
+    if _HOLDERS[0] is not roster:
+        _HOLDERS = (roster, {})
+    memo = _HOLDERS[1]
+    key = (role, scope, value)
+    people = memo.get(key)
+    if people is None:
+        people = [p for p in _with_role(roster, role) if _norm(getattr(p, scope)) == value]
+        memo[key] = people
+    return list(people)
+
+
 class CaseLike(Protocol):
     """What recipient resolution needs to know about a case (Case, Allocation, ReturnFacts)."""
 
@@ -234,7 +253,7 @@ def resolve_role(
         if case is None:
             return []
         value = _norm(getattr(case, scope) or "")
-        people = [p for p in _with_role(roster, roster_role) if _norm(getattr(p, scope)) == value]
+        people = _holders(roster, roster_role, scope, value)
         if scope == "service" and len(people) > 1:
             same_team = [p for p in people if _norm(p.team) == _norm(case.team)]
             people = same_team or people

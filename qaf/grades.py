@@ -9,6 +9,7 @@ skills scale of the practice observation, Bedford App C) work the same way.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Mapping
@@ -55,11 +56,23 @@ class GradeError(ValueError):
         super().__init__(f'"{text}" is not a grade: expected one of {allowed}{numbers}')
 
 
+_SPACING = re.compile(r"[\s_\-–—]+")
+
+
 def normalise(text: str) -> str:
     """Case, spacing, surrounding punctuation and dashes folded away."""
+    if len(text) <= 100:  # grades, labels, names: the same few recur in every return
+        return _normalise_short(text)
+    return _normalise(text)
+
+
+def _normalise(text: str) -> str:
     t = text.replace("\u00a0", " ").strip().casefold()
-    t = re.sub(r"[\s_\-–—]+", " ", t)
+    t = _SPACING.sub(" ", t)
     return t.strip(" .:;,*")
+
+
+_normalise_short = functools.lru_cache(maxsize=1 << 14)(_normalise)
 
 
 @dataclass(frozen=True)

@@ -35,10 +35,12 @@ the cost per file does not grow with the register.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
 import importlib
+import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -55,7 +57,7 @@ from qaf.xlsxsafe import Sheet, UnreadableFile, Workbook, cell_ref, read_bytes, 
 
 if TYPE_CHECKING:
     from qaf.calendar import WorkingCalendar
-    from qaf.config import Config
+    from qaf.config import Config, Limits
     from qaf.ingest_notices import SafetyNotice
     from qaf.register import Register
     from qaf.sources import Roster
@@ -224,17 +226,15 @@ class Cell:
     value: Any
     sheet: str | None = None
     cell: str | None = None
+    # asked for again and again by validation: worked out once
+    text: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def text(self) -> str:
-        return text_of(self.value)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "text", text_of(self.value))
 
     @property
     def blank(self) -> bool:
         return self.text == ""
-
-
-BLANK = Cell(None)
 
 
 @dataclass(frozen=True)
@@ -304,6 +304,8 @@ class RawReturn:
 
 def text_of(value: Any) -> str:
     """A cell as text: blank -> "", 12.0 -> "12", dates ISO, text stripped."""
+    if type(value) is str:  # most cells
+        return value.replace("\u00a0", " ").strip()
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -318,6 +320,19 @@ def text_of(value: Any) -> str:
         return value.isoformat()
     return str(value).replace("\u00a0", " ").strip()
 
+
+def is_blank(value: Any) -> bool:
+    """``text_of(value) == ""``, without building the text (str.strip drops NBSP too)."""
+    if type(value) is str:
+        return not value.strip()
+    if value is None:
+        return True
+    if isinstance(value, float):
+        return value != value
+    return text_of(value) == ""
+
+
+BLANK = Cell(None)
 
 # ------------------------------------------------------------------ label index
 
@@ -493,7 +508,7 @@ def _read_domain_rows(
     r = header + 1
     while r < sheet.height:
         row = sheet.rows[r]
-        if not any(v is not None and text_of(v) for v in row):
+        if all(is_blank(v) for v in row):
             blanks += 1
             if blanks >= 5:
                 break
@@ -556,15 +571,13 @@ def _read_domain_rows(
 def _read_action_rows(
     sheet: Sheet, header: int, cols: dict[str, int], raw: RawReturn, taken: set[int]
 ) -> int:
+    used = [cols[k] for k in ("action", "owner", "due") if k in cols]
     blanks = 0
     r = header + 1
     while r < sheet.height:
         row = sheet.rows[r]
-        action = _cell(sheet, r, cols.get("action")) or BLANK
-        owner = _cell(sheet, r, cols.get("owner")) or BLANK
-        due = _cell(sheet, r, cols.get("due")) or BLANK
-        if action.blank and owner.blank and due.blank:
-            if any(text_of(v) for v in row):
+        if all(is_blank(sheet.value(r, c)) for c in used):
+            if not all(is_blank(v) for v in row):
                 break  # something else follows the table
             blanks += 1
             if blanks >= 10:
@@ -572,6 +585,9 @@ def _read_action_rows(
             r += 1
             continue
         blanks = 0
+        action = _cell(sheet, r, cols.get("action")) or BLANK
+        owner = _cell(sheet, r, cols.get("owner")) or BLANK
+        due = _cell(sheet, r, cols.get("due")) or BLANK
         raw.actions.append(RawAction(action, owner, due))
         taken.add(r)
         r += 1
@@ -601,7 +617,7 @@ def _value_right_of(sheet: Sheet, r: int, c: int) -> Cell:
     row = sheet.rows[r]
     for cc in range(start, min(len(row), start + VALUE_REACH)):
         v = sheet.value(r, cc)
-        if v is not None and text_of(v) != "":
+        if not is_blank(v):
             return Cell(v, sheet.name, cell_ref(r, cc))
     return Cell(None, sheet.name, cell_ref(r, start))
 
@@ -1158,15 +1174,171 @@ def consequences(
     Kept behind this function so ingest works (storing no consequences) on a tree
     where escalate is not there yet.
     """
-    try:
-        escalate = importlib.import_module("qaf.escalate")
-    except ModuleNotFoundError:
+    escalate = _escalate()
+    if escalate is None:
         return Consequences()
     c = escalate.consequences_of_return(facts, roster, cfg, calendar)
     return Consequences(tuple(c.alerts), tuple(c.followups))
 
 
+@functools.cache
+def _escalate() -> Any:
+    """``qaf.escalate``, or None; looked up once per process, not once per return."""
+    try:
+        return importlib.import_module("qaf.escalate")
+    except ModuleNotFoundError:
+        return None
+
+
 ConsequencesFn = Callable[[ReturnFacts, "Roster", "Config", "WorkingCalendar"], Consequences]
+
+
+@dataclass
+class ReadFile:
+    """One file as read, before the register is consulted: its hash and raw returns.
+
+    ``sha`` is "" when the bytes could not be read at all; ``error`` is why the
+    file is unreadable (rule I1); ``skipped`` when it was known to be ingested already.
+    """
+
+    path: Path
+    sha: str = ""
+    kind: str = ""
+    raws: list[RawReturn] = field(default_factory=list)
+    error: str | None = None
+    skipped: bool = False
+
+
+@dataclass(frozen=True)
+class FileReader:
+    """Reads one file into raw returns: everything of ingest that needs no register."""
+
+    limits: Limits
+    tools: Mapping[str, Tool]
+    labels: Labels
+
+    def read(self, path: Path, ingested: Callable[[str], bool] | None = None) -> ReadFile:
+        """Bytes, hash, then (unless ``ingested(sha)``) the safety checks and the parse."""
+        try:
+            data = read_bytes(path, self.limits)
+        except UnreadableFile as e:
+            return ReadFile(path, error=e.reason)
+        sha = hashlib.sha256(data).hexdigest()
+        if ingested is not None and ingested(sha):
+            return ReadFile(path, sha, skipped=True)
+        try:
+            raws, kind = self._parse(path, data)
+        except UnreadableFile as e:
+            return ReadFile(path, sha, error=e.reason)
+        return ReadFile(path, sha, kind, raws)
+
+    def _parse(self, path: Path, data: bytes) -> tuple[list[RawReturn], str]:
+        from qaf import surveymonkey
+
+        name = str(path)
+        if path.suffix.lower() in (".csv", ".txt"):
+            return surveymonkey.read_export_csv(data, name, self.tools), "surveymonkey"
+        wb = read_workbook(path, self.limits, data)
+        if surveymonkey.looks_like_export(wb):
+            return surveymonkey.read_export_workbook(wb, name, self.tools), "surveymonkey"
+        return [read_audit_workbook(wb, self.labels, name)], "workbook"
+
+
+PARALLEL_FROM = 48  # files; fewer are read in this process (starting workers costs more)
+CHUNK = 8  # files a worker reads per request
+AHEAD = 3  # requests queued per worker: bounds the returns held in memory
+
+
+def _worker_count(files: int) -> int:
+    """Reader processes for ``files`` files: one per idle core, or 1 (read in this process).
+
+    Workers add ~30% CPU (each file's returns are pickled across), so they only pay
+    on cores nobody else is using: on a busy shared server ingest stays in one process.
+    """
+    if files < PARALLEL_FROM:
+        return 1
+    import multiprocessing
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    try:
+        idle = cores - os.getloadavg()[0]
+    except OSError:
+        idle = cores
+    return max(1, min(int(idle + 0.25), cores, 8))
+
+
+def _worker(conn: Any, reader: FileReader, others: list[Any]) -> None:
+    """A forked reader: lists of paths in, their ``ReadFile`` values (pickled) out."""
+    import pickle
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
+    for other in others:  # the main process's ends of earlier workers' pipes
+        other.close()
+    while True:
+        paths = conn.recv()
+        if paths is None:
+            return
+        try:  # what was read, less the path (the main process has it; ~10% of unpickling)
+            read = [reader.read(p) for p in paths]
+            reply: tuple[str, Any] = (
+                "ok",
+                [(r.sha, r.kind, r.raws, r.error, r.skipped) for r in read],
+            )
+        except BaseException as e:  # handed to the main process, raised there
+            reply = ("error", e)
+        conn.send_bytes(pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def _read_in_workers(reader: FileReader, paths: Sequence[Path], jobs: int) -> Iterator[ReadFile]:
+    """Files read by ``jobs`` forked processes, yielded in order, a bounded number ahead.
+
+    Chunk i goes to worker i % jobs, and each worker answers its chunks in order, so
+    the answers are collected in the files' order with no bookkeeping; plain pipes
+    cost the main process less than a ``multiprocessing.Pool`` and its threads.
+    """
+    import multiprocessing
+    import pickle
+
+    ctx = multiprocessing.get_context("fork")
+    chunks = [list(paths[i : i + CHUNK]) for i in range(0, len(paths), CHUNK)]
+    workers: list[tuple[Any, Any]] = []
+    try:
+        for _ in range(jobs):
+            mine, theirs = ctx.Pipe()
+            others = [c for _, c in workers]
+            proc = ctx.Process(target=_worker, args=(theirs, reader, others), daemon=True)
+            proc.start()
+            theirs.close()
+            workers.append((proc, mine))
+        sent = 0
+        for i in range(len(chunks)):
+            while sent < len(chunks) and sent < i + AHEAD * jobs:
+                workers[sent % jobs][1].send(chunks[sent])
+                sent += 1
+            try:
+                status, done = pickle.loads(workers[i % jobs][1].recv_bytes())
+            except EOFError:
+                names = ", ".join(p.name for p in chunks[i])
+                raise RuntimeError(f"the process reading {names} stopped unexpectedly") from None
+            if status != "ok":
+                raise done
+            yield from (ReadFile(p, *got) for p, got in zip(chunks[i], done, strict=True))
+    finally:
+        for _, conn in workers:
+            with contextlib.suppress(OSError):
+                conn.send(None)  # stop
+            conn.close()
+        for proc, _ in workers:
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
 
 
 @dataclass
@@ -1184,6 +1356,7 @@ class Ingestor:
 
     def __post_init__(self) -> None:
         self.labels = Labels.for_tools(self.cfg.tools.values())
+        self.reader = FileReader(self.cfg.limits, self.cfg.tools, self.labels)
         if self.roster is None:
             from qaf.sources import Roster, read_staff
 
@@ -1201,39 +1374,27 @@ class Ingestor:
     # -- one file
 
     def ingest_file(self, path: Path) -> list[FileResult]:
-        name = str(path)
-        try:
-            data = read_bytes(path, self.cfg.limits)
-        except UnreadableFile as e:
-            return [_rejected(name, "", [Problem("I1", e.reason, "error", name)])]
-        sha = hashlib.sha256(data).hexdigest()
-        if self.register.file_ingested(sha):
+        return self._ingest_read(self.reader.read(path, self.register.file_ingested))
+
+    def _ingest_read(self, got: ReadFile) -> list[FileResult]:
+        """Store what was read from one file (its hash checked against the register first)."""
+        name = str(got.path)
+        if not got.sha:  # the bytes could not even be read
+            return [_rejected(name, "", [Problem("I1", got.error or "", "error", name)])]
+        if got.skipped or self.register.file_ingested(got.sha):
             return [
                 FileResult(
                     name,
-                    sha,
+                    got.sha,
                     "already-ingested",
                     problems=(
                         Problem("I5", "this exact file was ingested before", "warning", name),
                     ),
                 )
             ]
-        try:
-            raws, kind = self._read(path, data)
-        except UnreadableFile as e:
-            return [_rejected(name, sha, [Problem("I1", e.reason, "error", name)])]
-        return self._store(path, sha, kind, raws)
-
-    def _read(self, path: Path, data: bytes) -> tuple[list[RawReturn], str]:
-        from qaf import surveymonkey
-
-        name = str(path)
-        if path.suffix.lower() in (".csv", ".txt"):
-            return surveymonkey.read_export_csv(data, name, self.cfg.tools), "surveymonkey"
-        wb = read_workbook(path, self.cfg.limits, data)
-        if surveymonkey.looks_like_export(wb):
-            return surveymonkey.read_export_workbook(wb, name, self.cfg.tools), "surveymonkey"
-        return [read_audit_workbook(wb, self.labels, name)], "workbook"
+        if got.error is not None:
+            return [_rejected(name, got.sha, [Problem("I1", got.error, "error", name)])]
+        return self._store(got.path, got.sha, got.kind, got.raws)
 
     def _match(self, raw: RawReturn) -> Allocation | None:
         reg = self.register
@@ -1480,10 +1641,21 @@ class Ingestor:
     def run(
         self, paths: Sequence[Path], progress: Callable[[int, int], None] | None = None
     ) -> Iterator[FileResult]:
-        """Ingest the files one by one, yielding results as they are stored (streaming)."""
+        """Ingest the files one by one, yielding results as they are stored (streaming).
+
+        Many files are read (unzipped, checked, parsed, found by label) by worker
+        processes while this one validates and stores them in order, one
+        transaction per file: reading is most of the work, and it needs no register.
+        """
         total = len(paths)
-        for i, path in enumerate(paths, 1):
-            yield from self.ingest_file(path)
+        jobs = _worker_count(total)
+        reads = (
+            _read_in_workers(self.reader, paths, jobs)
+            if jobs > 1
+            else (self.reader.read(p, self.register.file_ingested) for p in paths)
+        )
+        for i, got in enumerate(reads, 1):
+            yield from self._ingest_read(got)
             if progress:
                 progress(i, total)
 

@@ -109,10 +109,16 @@ class Sheet:
 
     def value(self, r: int, c: int) -> Any:
         """The cell's value; a cell covered by a merged range shows its top-left value."""
-        m = self._merge_of.get((r, c)) if self._merge_of else None
-        if m is not None:
-            return self.raw(m[0], m[1])
-        return self.raw(r, c)
+        if self._merge_of:
+            m = self._merge_of.get((r, c))
+            if m is not None:
+                return self.raw(m[0], m[1])
+        rows = self.rows  # raw(r, c), inlined: this is asked for every cell looked at
+        if 0 <= r < len(rows):
+            row = rows[r]
+            if 0 <= c < len(row):
+                return row[c]
+        return None
 
     def merge_end_col(self, r: int, c: int) -> int:
         """The last column of the merged range starting at (r, c), or c."""
@@ -138,7 +144,8 @@ class Workbook:
 
 def cell_ref(r: int, c: int) -> str:
     """0-based (row, col) as an A1 reference: (6, 1) -> "B7"."""
-    return f"{col_letter(c)}{r + 1}"
+    letters = _LETTERS[c] if c < len(_LETTERS) else col_letter(c)
+    return f"{letters}{r + 1}"
 
 
 def col_letter(c: int) -> str:
@@ -148,6 +155,9 @@ def col_letter(c: int) -> str:
         n, rem = divmod(n - 1, 26)
         letters = chr(65 + rem) + letters
     return letters
+
+
+_LETTERS = tuple(col_letter(c) for c in range(702))  # A .. ZZ
 
 
 # ------------------------------------------------------------------ reading
@@ -267,7 +277,9 @@ def check_parts(zf: zipfile.ZipFile, path: Path, data: bytes, max_cells: int = M
                 raise UnreadableFile(path, f"has an unreadable XML part ({name})") from None
         else:
             probe = part
-        if b"<!DOCTYPE" in probe or b"<!ENTITY" in probe or b"<!doctype" in probe:
+        if b"<!" in probe and (
+            b"<!DOCTYPE" in probe or b"<!ENTITY" in probe or b"<!doctype" in probe
+        ):
             raise UnreadableFile(
                 path,
                 f"is refused: its XML ({name}) declares a DOCTYPE/ENTITY, which Excel never "
@@ -309,14 +321,14 @@ def _unpack(data: bytes, info: zipfile.ZipInfo, path: Path) -> bytes:
 
 
 def _check_extent(xml: bytes, name: str, path: Path, max_cells: int = MAX_CELLS) -> None:
-    refs = set(_REF.findall(xml))
+    refs = _REF.findall(xml)
     max_col = 0
     for letters in {m[0] for m in refs}:
         col = 0
         for ch in letters:
             col = col * 26 + ch - 64
         max_col = max(max_col, col)
-    max_row = max((int(m[1]) for m in refs), default=0)
+    max_row = max(map(int, {m[1] for m in refs}), default=0)
     if max_row * max(max_col, 1) > max_cells:
         raise UnreadableFile(
             path,

@@ -362,3 +362,61 @@ def test_json_report_shape(cfg: Config, tmp_path: Path) -> None:
     assert set(f) >= {"path", "sha256", "status", "audit_id", "case_id", "overall", "problems"}
     for p in f["problems"]:
         assert set(p) == {"rule", "level", "sheet", "cell", "message"}
+
+
+def _ingest_all(cfg: Config, paths: list[Path], workers: int) -> list[dict[str, object]]:
+    import qaf.ingest as ingest
+
+    saved = ingest._worker_count
+    ingest._worker_count = lambda files: workers  # type: ignore[assignment]
+    try:
+        files = ingest_paths(cfg, paths, as_of=AS_OF).as_json()["files"]
+    finally:
+        ingest._worker_count = saved  # type: ignore[assignment]
+    return [f for f in files if isinstance(f, dict)]
+
+
+def test_many_files_read_by_worker_processes_give_the_same_results_in_order(
+    cfg: Config, tmp_path: Path
+) -> None:
+    # rules I1 I5 G1: reading in forked workers changes nothing but the speed
+    allocs = [allocation(f"2026-12-{i:03d}", f"P{i:06d}") for i in range(1, 12)]
+    paths = [
+        make_return(cfg, a, tmp_path / "returns" / f"{a.audit_id}.xlsx", seed=i)[0]
+        for i, a in enumerate(allocs)
+    ]
+    edit(paths[3], {grade_cell(paths[3], "D2"): "Brilliant"})  # G1: rejected
+    (tmp_path / "returns" / "renamed.xlsx").write_bytes(b"%PDF-1.4 not a workbook")  # I1
+    paths.insert(5, tmp_path / "returns" / "renamed.xlsx")
+    copy = tmp_path / "returns" / "copy.xlsx"  # the same bytes again: already ingested (I5)
+    shutil.copy(paths[0], copy)
+    paths.append(copy)
+    results = {}
+    for workers in (1, 2, 3):
+        setup_register(cfg, allocs)
+        results[workers] = _ingest_all(cfg, paths, workers)
+        cfg.register_path.unlink()
+    assert results[2] == results[1] and results[3] == results[1]
+    statuses = [f["status"] for f in results[2]]
+    assert statuses.count("accepted") == 10
+    assert statuses[3] == statuses[5] == "rejected"
+    assert statuses[-1] == "already-ingested"
+
+
+def test_an_error_in_a_worker_process_reaches_the_caller(
+    cfg: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import qaf.ingest as ingest
+
+    allocs = [allocation(f"2026-12-{i:03d}", f"P{i:06d}") for i in range(1, 4)]
+    setup_register(cfg, allocs)
+    paths = [make_return(cfg, a, tmp_path / f"{a.audit_id}.xlsx")[0] for a in allocs]
+
+    def broken(*a: object) -> object:
+        raise RuntimeError("reader bug")
+
+    monkeypatch.setattr(ingest, "read_audit_workbook", broken)
+    monkeypatch.setattr(ingest, "_worker_count", lambda files: 2)
+    with pytest.raises(RuntimeError, match="reader bug"):
+        ingest_paths(cfg, paths, as_of=AS_OF)
+    assert stored(cfg, "SELECT count(*) FROM returns")[0][0] == 0
