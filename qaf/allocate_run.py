@@ -180,7 +180,13 @@ def _run(
         files: dict[str, Any] = {}
         if not dry_run:
             assert register is not None
-            files = write_allocation_files(result, cfg.tools, cfg.organisation.name, out)
+            files = write_allocation_files(
+                result,
+                cfg.tools,
+                cfg.organisation.name,
+                out,
+                grade_display=cfg.grade_display,
+            )
             register.record_cycle(result, as_of=as_of, replace=replace)
         return AllocateRun(
             result=result,

@@ -12,6 +12,10 @@ everything by label):
   before discussion" when the tool has rule G4], "Grade", "Rationale"), the
   overall grade rows, feedback questions and the actions table ("Action",
   "Who is responsible", "By when", 6 blank rows);
+* the grade drop-downs offer the grades scale as ``[grades] display`` says (GAPS 12):
+  the words, the numbers 1-4 (number cells, with a guidance line saying what each
+  means) or "1 - Outstanding"; ``Scale.parse`` reads all three back. Other scales
+  (yes-no, skills, your own) are always offered as words;
 * a hidden sheet "qaf": A1:B6 audit_id, tool, cycle, case_id, auditor,
   qaf_version (and the drop-down lists in columns D onwards).
 
@@ -43,6 +47,7 @@ from pathlib import Path
 import xlsxwriter
 
 from qaf import __version__
+from qaf.grades import Scale
 from qaf.records import Allocation
 from qaf.tools import Tool
 
@@ -218,6 +223,26 @@ def _zip(entries: Sequence[_Entry]) -> bytes:
 
 # ------------------------------------------------------------------ templates
 
+GRADES_SCALE = "grades"  # the scale ``[grades] display`` applies to
+
+
+def offered_levels(scale: Scale, display: str = "words") -> list[str | int]:
+    """The values a grade drop-down offers for ``scale``, best first (GAPS 12).
+
+    ``display`` (``[grades] display``) is "words", "numbers" (1 = best) or
+    "number-and-word" ("1 - Outstanding"); it applies to the grades scale only.
+    """
+    levels = list(scale.levels)
+    if scale.name != GRADES_SCALE or not scale.numeric or display == "words":
+        return list(levels)
+    if display == "numbers":
+        return list(range(1, len(levels) + 1))
+    return [f"{i} - {level}" for i, level in enumerate(levels, start=1)]
+
+
+def _numbers_legend(scale: Scale) -> str:
+    return "Grades: " + "; ".join(f"{i} = {lvl}" for i, lvl in enumerate(scale.levels, start=1))
+
 
 @dataclass(frozen=True)
 class _Part:
@@ -257,11 +282,11 @@ class AuditTemplate:
         return _zip(entries)
 
 
-def build_template(tool: Tool, org_name: str) -> AuditTemplate:
+def build_template(tool: Tool, org_name: str, grade_display: str = "words") -> AuditTemplate:
     """Lay out the tool's audit workbook once, with placeholders for the allocation."""
     with tempfile.TemporaryDirectory(prefix="qaf-") as tmp:
         path = Path(tmp) / "template.xlsx"
-        _layout(tool, org_name, path)
+        _layout(tool, org_name, path, grade_display)
         with zipfile.ZipFile(path) as z:
             raw = [(i.filename, z.read(i.filename)) for i in z.infolist()]
     order = []
@@ -282,7 +307,7 @@ def build_template(tool: Tool, org_name: str) -> AuditTemplate:
     return AuditTemplate(tool, tuple(order), static, parts)
 
 
-def _layout(tool: Tool, org_name: str, path: Path) -> None:
+def _layout(tool: Tool, org_name: str, path: Path, grade_display: str = "words") -> None:
     wb = xlsxwriter.Workbook(
         str(path),
         {
@@ -320,8 +345,12 @@ def _layout(tool: Tool, org_name: str, path: Path) -> None:
     ws.set_column(2, 3 if before_after else 2, 24)
     ws.set_column(4 if before_after else 3, 4 if before_after else 3, 60)
 
-    levels = list(tool.scale.levels)
-    lists = {"qaf_levels": levels, "qaf_levels_na": [*levels, "N/A"], "qaf_yes_no": ["Yes", "No"]}
+    levels = offered_levels(tool.scale, grade_display)
+    lists: dict[str, list[str | int]] = {
+        "qaf_levels": levels,
+        "qaf_levels_na": [*levels, "N/A"],
+        "qaf_yes_no": ["Yes", "No"],
+    }
 
     def dropdown(row: int, col: int, list_name: str) -> None:
         ws.data_validation(
@@ -344,6 +373,8 @@ def _layout(tool: Tool, org_name: str, path: Path) -> None:
     guidance = list(tool.guidance)
     if SIX_MONTHS not in guidance:
         guidance.append(SIX_MONTHS)
+    if levels and isinstance(levels[0], int):  # bare numbers: say what each means
+        guidance.append(_numbers_legend(tool.scale))
     for line in guidance:
         ws.write_string(r, 0, line, guide)
         r += 1
@@ -470,7 +501,11 @@ def _layout(tool: Tool, org_name: str, path: Path) -> None:
             hidden.write_string(row, 1, hidden_values[k])
         for name, col in list_cols.items():
             if row < len(lists[name]):
-                hidden.write_string(row, col, lists[name][row])
+                item = lists[name][row]
+                if isinstance(item, int):  # a typed 1 then matches the list in Excel
+                    hidden.write_number(row, col, item)
+                else:
+                    hidden.write_string(row, col, item)
     for name, col in list_cols.items():
         letter = chr(ord("A") + col)
         wb.define_name(name, f"={HIDDEN_SHEET}!${letter}$1:${letter}${len(lists[name])}")
@@ -487,6 +522,7 @@ def write_audit_workbooks(
     tools: Mapping[str, Tool],
     org_name: str,
     out_dir: Path,
+    grade_display: str = "words",
 ) -> list[Path]:
     """Write ``out_dir/<audit_id>.xlsx`` for each allocation; the paths, in order.
 
@@ -494,7 +530,7 @@ def write_audit_workbooks(
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
-    for path, data in audit_workbook_files(allocations, tools, org_name, out_dir):
+    for path, data in audit_workbook_files(allocations, tools, org_name, out_dir, grade_display):
         path.write_bytes(data)
         paths.append(path)
     return paths
@@ -505,6 +541,7 @@ def audit_workbook_files(
     tools: Mapping[str, Tool],
     org_name: str,
     out_dir: Path,
+    grade_display: str = "words",
 ) -> Iterator[tuple[Path, bytes]]:
     """Each allocation's audit workbook as (``out_dir/<audit_id>.xlsx``, its bytes), in order,
     made one at a time so the caller can write each while the next is made.
@@ -517,7 +554,8 @@ def audit_workbook_files(
         if template is None:
             if a.tool not in tools:
                 raise KeyError(f'tool "{a.tool}" of allocation {a.audit_id} is not defined')
-            template = templates[a.tool] = build_template(tools[a.tool], org_name)
+            tool = tools[a.tool]
+            template = templates[a.tool] = build_template(tool, org_name, grade_display)
         yield out_dir / f"{_file_stem(a.audit_id)}.xlsx", template.render(a)
 
 

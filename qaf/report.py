@@ -760,6 +760,9 @@ def build_report(rows: ReportRows, period: Period, cfg: Config, *, as_of: date) 
         for c in cycles_between(shift_cycle(last, -(TREND_CYCLES - 1)), last)
     )
     tables["comparison"] = _comparison_table(comparison, levels, good, sup)
+    focus = focus_table(cfg, period)
+    if focus is not None:
+        tables["focus"] = focus
 
     notes = []
     if sup.threshold > 1:
@@ -835,6 +838,45 @@ def _grade_table(
         )
     return Table(
         (title, "Returns", *levels, "Good or better"), tuple(rows), note=_blank_note(groups)
+    )
+
+
+def focus_table(cfg: Config, period: Period) -> Table | None:
+    """Each quota's theme of focus for each month of the period (rule C3, GAPS 5), or None
+    when no quota has its own programme (the cycle's focus is then the one theme for all).
+
+    A quota without a programme follows ``[cycle] focus``; quotas of the same name and
+    programme share a column; a quota (or month) with no theme in the period is left out.
+    """
+    quotas = [q for q in cfg.quotas if q.subject == "case"]
+    if not any(q.focus is not None for q in quotas):
+        return None
+    columns: dict[str, tuple[Mapping[str, tuple[str, ...]], list[str]]] = {}
+    for q in quotas:
+        programme = q.focus if q.focus is not None else cfg.cycle.focus_themes
+        if not any(programme.get(c) for c in period.cycles):
+            continue
+        label = q.name or q.role
+        if label in columns and columns[label][0] != programme:
+            label = f"{label} ({q.role})"
+        columns.setdefault(label, (programme, []))[1].append(q.role)
+    rows = []
+    for cycle in period.cycles:
+        cells = [" / ".join(prog.get(cycle, ())) or DASH for prog, _ in columns.values()]
+        if any(cell != DASH for cell in cells):
+            rows.append((month_period(cycle).label, *cells))
+    if not rows:
+        return None
+    return Table(
+        columns=("Month", *columns),
+        rows=tuple(rows),
+        title="Themes of focus",
+        note=(
+            "Only cases in a month's themes are drawn for its audits (rule C3)."
+            if cfg.cycle.focus_mode == "restrict"
+            else f"Cases in a month's themes are weighted ×{cfg.cycle.focus_weight:g} when its "
+            "audits are drawn (rule C3)."
+        ),
     )
 
 

@@ -244,8 +244,11 @@ def write_allocation_files(
     out_dir: Path,
     *,
     clean: bool = True,
+    grade_display: str = "words",
 ) -> dict[str, Any]:
     """Write ``allocation-YYYY-MM.xlsx``, ``.csv`` and ``audits/<audit_id>.xlsx``.
+
+    ``grade_display`` is ``[grades] display``: how the audit workbooks offer grades.
 
     With ``clean``, audit workbooks of this cycle left from an earlier run
     (``--replace``) that are not part of this allocation are removed.
@@ -267,7 +270,8 @@ def write_allocation_files(
     audits: list[Path] = []
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="qaf-write") as pool:
         writes = []
-        for path, data in audit_workbook_files(result.allocations, tools, org_name, audits_dir):
+        made = audit_workbook_files(result.allocations, tools, org_name, audits_dir, grade_display)
+        for path, data in made:
             writes.append(pool.submit(path.write_bytes, data))
             audits.append(path)
         csv_bytes = allocation_csv_text(result.allocations).encode("utf-8-sig")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import re
 import shutil
 import subprocess
 import zipfile
@@ -17,10 +19,11 @@ from qaf.auditbook import (
     HIDDEN_KEYS,
     KEY_LABELS,
     SIX_MONTHS,
+    offered_levels,
     write_audit_workbooks,
 )
 from qaf.config import Config, read_config
-from qaf.grades import OFSTED_GRADES, YES_NO, ofsted_scale
+from qaf.grades import OFSTED_GRADES, SKILLS, YES_NO, ofsted_scale
 from qaf.records import Allocation
 from qaf.tools import Domain, Tool
 from qaf.workdir import preset_text
@@ -267,3 +270,137 @@ def test_opens_in_libreoffice(cfg: Config, tmp_path: Path) -> None:
     )
     pdf = out / "A-2026-12-0001.pdf"
     assert pdf.exists() and pdf.read_bytes().startswith(b"%PDF")
+
+
+# ----------------------------------------------------------- GAPS 12: [grades] display
+
+DISPLAYS = {
+    "words": list(OFSTED_GRADES),
+    "numbers": [1, 2, 3, 4],
+    "number-and-word": [
+        "1 - Outstanding",
+        "2 - Good",
+        "3 - Requires Improvement",
+        "4 - Inadequate",
+    ],
+}
+
+
+@pytest.mark.parametrize("display", DISPLAYS)
+def test_offered_levels_parse_back_to_their_grade_rule_g1_gaps12(display: str) -> None:
+    """GAPS 12 / rule G1: each offered value is read back as its grade by ``Scale.parse``."""
+    scale = ofsted_scale()
+    offered = offered_levels(scale, display)
+    assert offered == DISPLAYS[display]
+    assert [scale.parse(v) for v in offered] == list(OFSTED_GRADES)
+    assert [scale.parse(str(v)) for v in offered] == list(OFSTED_GRADES)  # typed as text
+
+
+def test_other_scales_are_offered_as_words_gaps12() -> None:
+    """GAPS 12: ``[grades] display`` is about the grades scale; yes-no and skills keep words."""
+    assert offered_levels(YES_NO, "numbers") == ["Yes", "No"]
+    assert offered_levels(SKILLS, "number-and-word") == list(SKILLS.levels)
+
+
+def _dropdown_lists(path: Path) -> tuple[dict[str, str], dict[str, list[object]]]:
+    """Each validated cell -> its list name, and each list name -> the values it offers."""
+    wb = openpyxl.load_workbook(path)
+    ws = wb["Audit"]
+    by_cell = {}
+    for dv in ws.data_validations.dataValidation:
+        assert dv.type == "list"
+        for rng in dv.sqref.ranges:
+            by_cell[rng.coord] = dv.formula1
+    hidden = wb["qaf"]
+    lists = {}
+    for name in {v.lstrip("=") for v in by_cell.values()}:
+        ref = wb.defined_names[name].attr_text.split("!")[1].replace("$", "")
+        lists[name] = [c[0].value for c in hidden[ref]]
+    return by_cell, lists
+
+
+def _offered_for(word: str | None, display: str) -> object:
+    if word is None or word == "N/A":
+        return word
+    return DISPLAYS[display][OFSTED_GRADES.index(word)]
+
+
+@pytest.mark.parametrize("display", DISPLAYS)
+def test_workbook_grade_display_round_trips_through_qaf_ingest_rule_g1_gaps12(
+    small_dir: Path, display: str
+) -> None:
+    """GAPS 12 / rules G1, G2: with ``[grades] display``, ``qaf allocate`` writes workbooks whose
+    grade drop-downs offer exactly the displayed values (plus N/A where allowed); a workbook
+    filled with offered values (as Excel's drop-down would) ingests to the right grades."""
+    from typer.testing import CliRunner
+
+    from qaf.cli import app
+    from qaf.register import Register
+    from qaf.samples.simulate import SimulatedReturn, fill_workbook, simulate_answers
+
+    toml = small_dir / "qaf.toml"
+    text = toml.read_text(encoding="utf-8")
+    text = re.sub(r"(?m)^\[grades\].*$", lambda m: f'{m[0]}\ndisplay = "{display}"', text)
+    toml.write_text(text, encoding="utf-8")
+    staff = small_dir / "data" / "staff.csv"  # Lee back from leave: Team A's case has an auditor
+    staff.write_text(
+        staff.read_text(encoding="utf-8").replace("No,01/11/2026,31/12/2026", "Yes,,"),
+        encoding="utf-8",
+    )
+    cfg = read_config(toml)
+    assert cfg.grade_display == display
+    runner = CliRunner()
+    args = ["--config", str(toml), "--month", "2026-12", "--seed", "7", "--as-of", "2026-12-01"]
+    got = runner.invoke(app, ["allocate", *args])
+    assert got.exit_code == 0, got.stdout + got.stderr
+    books = sorted((small_dir / "cycles" / "2026-12" / "audits").glob("*.xlsx"))
+    assert books
+    expected: dict[str, SimulatedReturn] = {}
+    for i, book in enumerate(books):
+        by_cell, lists = _dropdown_lists(book)
+        assert lists["qaf_levels"] == DISPLAYS[display]
+        assert lists["qaf_levels_na"] == [*DISPLAYS[display], "N/A"]
+        assert lists["qaf_yes_no"] == ["Yes", "No"]
+        assert set(by_cell.values()) == {"qaf_levels", "qaf_levels_na", "qaf_yes_no"}
+        wb = openpyxl.load_workbook(book)
+        legend = "Grades: 1 = Outstanding; 2 = Good; 3 = Requires Improvement; 4 = Inadequate"
+        assert (legend in labels(wb["Audit"])) == (display == "numbers")
+        tool = cfg.tools[wb["qaf"]["B2"].value]
+        with Register.open(cfg.register_path) as reg:
+            alloc_ = reg.allocation(wb["qaf"]["B1"].value)
+        assert alloc_ is not None
+        ret = simulate_answers(alloc_, tool, random.Random(i))
+        expected[alloc_.audit_id] = ret
+        offered = SimulatedReturn(
+            **{
+                **ret.__dict__,
+                "grades": {
+                    d: (_offered_for(b, display), _offered_for(f, display), why)
+                    for d, (b, f, why) in ret.grades.items()
+                },
+                "overall_before": _offered_for(ret.overall_before, display),
+                "overall": _offered_for(ret.overall, display),
+            }
+        )
+        fill_workbook(book, small_dir / "returns" / book.name, offered, tool)
+    got = runner.invoke(
+        app,
+        ["ingest", str(small_dir / "returns"), "--config", str(toml), "--as-of", "2027-01-08"],
+    )
+    assert got.exit_code == 0, got.stdout + got.stderr
+    with Register.open(cfg.register_path) as reg:
+        for audit_id, ret in expected.items():
+            [(rid, overall, before)] = reg.query(
+                "SELECT id, overall, overall_before FROM returns WHERE audit_id = ?", (audit_id,)
+            )
+            assert (overall, before) == (ret.overall, ret.overall_before)
+            stored = {
+                r[0]: (r[1], r[2])
+                for r in reg.query(
+                    "SELECT domain_id, grade_before, grade FROM domain_grades WHERE return_id = ?",
+                    (rid,),
+                )
+            }
+            for d, (b, f, _) in ret.grades.items():
+                final = None if f == "N/A" else f
+                assert stored[d] == (None if b == "N/A" else b, final), d
