@@ -13,18 +13,22 @@ from __future__ import annotations
 import dataclasses
 import gc
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qaf.allocate import AllocationResult, History, allocate_cycle, month_name, period_start
 from qaf.calendar import WorkingCalendar, parse_month, shift_cycle
 from qaf.config import Config
 from qaf.problems import Problem, QafError
+
+if TYPE_CHECKING:
+    from qaf.records import Allocation
+    from qaf.sources import Roster
 
 ALLOCATE_LOCK_WAIT = 600.0  # seconds a second `qaf allocate` waits for the first
 
@@ -186,6 +190,7 @@ def _run(
                 cfg.organisation.name,
                 out,
                 grade_display=cfg.grade_display,
+                team_managers=team_managers(result.allocations, roster),
             )
             register.record_cycle(result, as_of=as_of, replace=replace)
         return AllocateRun(
@@ -199,6 +204,22 @@ def _run(
     finally:
         if register is not None:
             register.close()
+
+
+def team_managers(allocations: Sequence[Allocation], roster: Roster) -> dict[str, str]:
+    """Audit ID -> the case's Team Manager(s) in the roster, for the audit workbook (F8)."""
+    from qaf.escalate import TEAM_MANAGER, resolve_role
+
+    out: dict[str, str] = {}
+    known: dict[tuple[str, str, str], str] = {}  # many cases share a team and worker
+    for a in allocations:
+        key = (a.team, a.service, a.worker)
+        if key not in known:
+            people = resolve_role(TEAM_MANAGER, case=a, auditor=None, roster=roster)
+            known[key] = ", ".join(sorted({p.name for p in people}))
+        if known[key]:
+            out[a.audit_id] = known[key]
+    return out
 
 
 def _history(register: Any, cfg: Config, cycle: str) -> History:

@@ -6,12 +6,13 @@ everything by label):
 * sheet 1 "Audit": a title row "<tool name> — <org>", guidance lines, the key
   information (label in column A, value in column B: "Audit ID", "Case ID",
   "Cycle", "Auditor", "Auditor role", "Team", "Service Area", "Category",
-  "Social Worker", "Due date", "Date of audit", then the tool's other fields),
+  "Social Worker", "Due date", "Date of audit", then the tool's other fields, a
+  "Team Manager" field filled from the roster when known),
   the compliance questions (Yes/No), the safety question (rule E3) and "If not,
   describe the concern", the domain table (header "ID", "Criteria", ["Grade
   before discussion" when the tool has rule G4], "Grade", "Rationale"), the
   overall grade rows, feedback questions and the actions table ("Action",
-  "Who is responsible", "By when", 6 blank rows);
+  "Who is responsible", "By when", 10 blank rows; rows may be inserted);
 * the grade drop-downs offer the grades scale as ``[grades] display`` says (GAPS 12):
   the words, the numbers 1-4 (number cells, with a guidance line saying what each
   means) or "1 - Outstanding"; ``Scale.parse`` reads all three back. Other scales
@@ -20,7 +21,8 @@ everything by label):
   qaf_version (and the drop-down lists in columns D onwards).
 
 No child's name is written anywhere: the case ID only. Labels are locked
-(sheet protection without a password); input cells are unlocked. Every value
+(sheet protection without a password), and so are the pre-filled Audit ID, Case ID
+and Cycle that ingest matches against the allocation; input cells are unlocked. Every value
 is written as an inline *string* cell with Excel's quote-prefix style, so
 text starting with ``=``, ``+``, ``-``, ``@``, tab or CR is never a formula.
 
@@ -86,7 +88,10 @@ OVERALL_RATIONALE = "Rationale for overall grade"
 SUMMARY = "Summary of strengths and areas for improvement"
 WORKER_COMMENTS = "Social worker's comments"
 ACTION_HEADERS = ("Action", "Who is responsible", "By when")
-ACTION_ROWS = 6
+ACTION_ROWS = 10
+TEAM_MANAGER = "Team Manager"
+# pre-filled values ingest checks against the allocation: locked so they are not overtyped
+LOCKED_KEYS = frozenset({"audit_id", "case_id", "cycle"})
 HIDDEN_SHEET = "qaf"
 HIDDEN_KEYS = ("audit_id", "tool", "cycle", "case_id", "auditor", "qaf_version")
 
@@ -269,9 +274,10 @@ class AuditTemplate:
     static: Mapping[bytes, _Entry]
     parts: Mapping[bytes, _Part]
 
-    def render(self, allocation: Allocation) -> bytes:
+    def render(self, allocation: Allocation, team_manager: str = "") -> bytes:
         values = {k: _string_cell(get(allocation)) for k, get in _FIELDS.items()}
         values["due"] = _date_cell(allocation.due)
+        values["team_manager"] = _string_cell(team_manager) if team_manager else b">"  # blank
         entries = []
         for name in self.order:
             if name in self.parts:
@@ -324,6 +330,9 @@ def _layout(tool: Tool, org_name: str, path: Path, grade_display: str = "words")
     label = wb.add_format({"bold": True, "text_wrap": True, "valign": "top", "bg_color": "#EEF2F7"})
     guide = wb.add_format({"italic": True, "font_color": "#444444"})
     value = wb.add_format({"locked": False, "quote_prefix": True, "valign": "top", "border": 1})
+    fixed = wb.add_format(
+        {"quote_prefix": True, "valign": "top", "border": 1, "bg_color": "#F2F2F2"}
+    )
     when = wb.add_format(
         {"locked": False, "num_format": "dd/mm/yyyy", "border": 1, "valign": "top"}
     )
@@ -386,7 +395,8 @@ def _layout(tool: Tool, org_name: str, path: Path, grade_display: str = "words")
     for lab in PERSON_KEY_LABELS if person else KEY_LABELS:
         ws.write_string(r, 0, lab, label)
         key = _LABEL_KEYS[lab]
-        ws.write_string(r, 1, _ph(key), when if key == "due" else value)
+        fmt = when if key == "due" else fixed if key in LOCKED_KEYS else value
+        ws.write_string(r, 1, _ph(key), fmt)
         shown.add(lab.casefold())
         r += 1
     ws.write_string(r, 0, DATE_OF_AUDIT, label)
@@ -398,7 +408,10 @@ def _layout(tool: Tool, org_name: str, path: Path, grade_display: str = "words")
             continue
         shown.add(f.casefold())
         ws.write_string(r, 0, f, label)
-        ws.write_blank(r, 1, None, answer)
+        if f.casefold() == TEAM_MANAGER.casefold():  # from the roster; the auditor may correct it
+            ws.write_string(r, 1, _ph("team_manager"), answer)
+        else:
+            ws.write_blank(r, 1, None, answer)
         r += 1
 
     if tool.compliance or tool.safety_question:
@@ -478,7 +491,7 @@ def _layout(tool: Tool, org_name: str, path: Path, grade_display: str = "words")
             ws.write_blank(r, 2, None, when)
             r += 1
 
-    ws.protect("", {"format_columns": True, "format_rows": True})
+    ws.protect("", {"format_columns": True, "format_rows": True, "insert_rows": True})
     ws.set_paper(9)
     ws.fit_to_pages(1, 0)
     ws.set_landscape()
@@ -523,6 +536,8 @@ def write_audit_workbooks(
     org_name: str,
     out_dir: Path,
     grade_display: str = "words",
+    *,
+    team_managers: Mapping[str, str] | None = None,
 ) -> list[Path]:
     """Write ``out_dir/<audit_id>.xlsx`` for each allocation; the paths, in order.
 
@@ -530,7 +545,10 @@ def write_audit_workbooks(
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
-    for path, data in audit_workbook_files(allocations, tools, org_name, out_dir, grade_display):
+    books = audit_workbook_files(
+        allocations, tools, org_name, out_dir, grade_display, team_managers=team_managers
+    )
+    for path, data in books:
         path.write_bytes(data)
         paths.append(path)
     return paths
@@ -542,9 +560,12 @@ def audit_workbook_files(
     org_name: str,
     out_dir: Path,
     grade_display: str = "words",
+    *,
+    team_managers: Mapping[str, str] | None = None,
 ) -> Iterator[tuple[Path, bytes]]:
     """Each allocation's audit workbook as (``out_dir/<audit_id>.xlsx``, its bytes), in order,
     made one at a time so the caller can write each while the next is made.
+    ``team_managers`` (audit ID -> name) fills the tool's "Team Manager" field when it has one.
 
     Raises KeyError naming the tool when an allocation's tool is not defined.
     """
@@ -556,7 +577,8 @@ def audit_workbook_files(
                 raise KeyError(f'tool "{a.tool}" of allocation {a.audit_id} is not defined')
             tool = tools[a.tool]
             template = templates[a.tool] = build_template(tool, org_name, grade_display)
-        yield out_dir / f"{_file_stem(a.audit_id)}.xlsx", template.render(a)
+        manager = team_managers.get(a.audit_id, "") if team_managers else ""
+        yield out_dir / f"{_file_stem(a.audit_id)}.xlsx", template.render(a, manager)
 
 
 def _file_stem(audit_id: str) -> str:

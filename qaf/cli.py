@@ -191,12 +191,13 @@ def init(
 
 @config_app.command("check")
 def config_check(config: ConfigOpt = None, fmt: FormatOpt = Format.table) -> None:
-    """Validate qaf.toml and the files it names; print the effective configuration.
+    """Validate qaf.toml and the files it names; print a summary of the configuration.
 
     Exit 0 when valid, 2 when the configuration is wrong, 1 when a source file has problems.
 
     Example: qaf config check --format json
     """
+    from qaf.config_summary import config_summary
     from qaf.problems import QafError
     from qaf.workdir import check_sources, effective_config
 
@@ -205,11 +206,10 @@ def config_check(config: ConfigOpt = None, fmt: FormatOpt = Format.table) -> Non
         summary = check_sources(cfg)
     except QafError as e:
         fail(str(e), e.exit_code)
-    data = effective_config(cfg)
     if fmt is Format.json:
-        emit_json({"config": data, "sources": summary.as_json()})
+        emit_json({"config": effective_config(cfg), "sources": summary.as_json()})
     else:
-        _print_config(data)
+        _print_config_summary(config_summary(cfg, summary))
     con = err_console()
     style = "yellow" if summary.problems else "green"
     con.print(f"[{style}]{_escape(summary.headline())}[/]: {cfg.path}")
@@ -221,26 +221,17 @@ def config_check(config: ConfigOpt = None, fmt: FormatOpt = Format.table) -> Non
         raise typer.Exit(1)
 
 
-def _print_config(data: dict[str, Any]) -> None:
+def _print_config_summary(rows: list[tuple[str, str]]) -> None:
     from rich.table import Table
 
+    table = Table(show_header=False, box=None, pad_edge=False, expand=False)
+    table.add_column("setting", style="bold", no_wrap=True)
+    table.add_column("value")
+    for label, text in rows:
+        table.add_row(_escape(label), _escape(text))
     console = out_console()
-    for section, values in data.items():
-        table = Table(title=section, show_header=False, title_justify="left", expand=False)
-        table.add_column("key", style="bold")
-        table.add_column("value")
-        if isinstance(values, dict):
-            for k, v in values.items():
-                table.add_row(str(k), _fmt_value(v))
-        else:
-            table.add_row(section, _fmt_value(values))
-        console.print(table)
-
-
-def _fmt_value(v: Any) -> str:
-    if isinstance(v, dict | list):
-        return json.dumps(v, ensure_ascii=False, default=str)
-    return str(v)
+    console.print(table)
+    console.print("Full configuration: qaf config check --format json")
 
 
 # ================================================================ allocate

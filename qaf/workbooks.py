@@ -179,6 +179,14 @@ class _Table:
         ws.autofilter(0, 0, max(len(rows), 1), len(headers) - 1)
 
 
+_TOOL_COLUMN = [k for k, _ in ALLOCATION_COLUMNS].index("tool")
+
+
+def _tool_label(tool_id: str, tool_names: Mapping[str, str]) -> str:
+    name = tool_names.get(tool_id)
+    return f"{name} ({tool_id})" if name and name != tool_id else tool_id
+
+
 def allocation_row(a: Allocation) -> list[Any]:
     data = a.as_json()
     data["due"] = a.due
@@ -191,14 +199,23 @@ def moderation_row(m: Any) -> list[Any]:
     return [data.get(k) for k, _ in MODERATION_COLUMNS]
 
 
-def allocation_workbook_bytes(result: AllocationResult) -> bytes:
-    """The allocation list: "Allocations", one sheet per auditor, "Unallocated", "Moderation"."""
+def allocation_workbook_bytes(
+    result: AllocationResult, tool_names: Mapping[str, str] | None = None
+) -> bytes:
+    """The allocation list: "Allocations", one sheet per auditor, "Unallocated", "Moderation".
+
+    The Tool column shows the tool's name with its id, "Case file audit (case-audit)", when
+    ``tool_names`` knows it (trial finding F8); the CSV keeps the bare id (its contract).
+    """
     buf = io.BytesIO()
     wb = new_workbook(buf)
     wb.set_properties({"title": f"Allocation {result.cycle}", "author": "qaf", "created": DOC_DATE})
     table = _Table(wb)
     headers = [h for _, h in ALLOCATION_COLUMNS]
     rows = [allocation_row(a) for a in result.allocations]
+    if tool_names:
+        for row in rows:
+            row[_TOOL_COLUMN] = _tool_label(row[_TOOL_COLUMN], tool_names)
     table.write(wb.add_worksheet("Allocations"), headers, rows)
     by_auditor: dict[str, list[list[Any]]] = {}
     for a, row in zip(result.allocations, rows, strict=True):
@@ -245,10 +262,12 @@ def write_allocation_files(
     *,
     clean: bool = True,
     grade_display: str = "words",
+    team_managers: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Write ``allocation-YYYY-MM.xlsx``, ``.csv`` and ``audits/<audit_id>.xlsx``.
 
     ``grade_display`` is ``[grades] display``: how the audit workbooks offer grades.
+    ``team_managers`` (audit ID -> name) fills each audit workbook's "Team Manager" field.
 
     With ``clean``, audit workbooks of this cycle left from an earlier run
     (``--replace``) that are not part of this allocation are removed.
@@ -270,13 +289,21 @@ def write_allocation_files(
     audits: list[Path] = []
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="qaf-write") as pool:
         writes = []
-        made = audit_workbook_files(result.allocations, tools, org_name, audits_dir, grade_display)
-        for path, data in made:
+        books = audit_workbook_files(
+            result.allocations,
+            tools,
+            org_name,
+            audits_dir,
+            grade_display,
+            team_managers=team_managers,
+        )
+        for path, data in books:
             writes.append(pool.submit(path.write_bytes, data))
             audits.append(path)
         csv_bytes = allocation_csv_text(result.allocations).encode("utf-8-sig")
         writes.append(pool.submit(csv_path.write_bytes, csv_bytes))
-        writes.append(pool.submit(xlsx.write_bytes, allocation_workbook_bytes(result)))
+        names = {tool_id: getattr(t, "name", "") for tool_id, t in tools.items()}
+        writes.append(pool.submit(xlsx.write_bytes, allocation_workbook_bytes(result, names)))
         for w in writes:
             w.result()
     if clean:

@@ -216,6 +216,41 @@ def test_allocation_workbook_sheets(work: Path) -> None:
     assert all(r[7] == auditors[0] for r in one.iter_rows(min_row=2, values_only=True))
 
 
+def test_tool_named_in_the_workbook_id_kept_in_the_csv_f8(work: Path) -> None:
+    """F8: the workbook's Tool column reads "Case file audit (case-audit)"; the CSV's "Tool"
+    column stays the bare id (its documented contract)."""
+    result = run(work, "--month", "2026-12", "--seed", "7", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    tools = read_config(work / "qaf.toml").tools
+    out = work / "cycles" / "2026-12"
+    ws = openpyxl.load_workbook(out / "allocation-2026-12.xlsx")["Allocations"]
+    rows = list(ws.iter_rows(values_only=True))
+    col = rows[0].index("Tool")
+    with (out / "allocation-2026-12.csv").open(encoding="utf-8-sig", newline="") as f:
+        ids = [r[col] for r in list(csv.reader(f))[1:]]
+    assert [r[col] for r in rows[1:]] == [f"{tools[i].name} ({i})" for i in ids]
+    assert "Case file audit (case-audit)" in {r[col] for r in rows[1:]}
+
+
+def test_audit_workbooks_name_the_cases_team_manager_f8(work: Path) -> None:
+    """F8: the "Team Manager" key-information cell is the case's team's Team Manager from
+    the roster (whom escalation tells, rule E1), not left blank."""
+    result = run(work, "--month", "2026-12", "--seed", "7", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    staff = read_staff(read_config(work / "qaf.toml").staff).staff
+    managers = {(m.team, m.name) for m in staff if m.role == "Team Manager"}
+    checked = 0
+    for a in json.loads(result.stdout)["allocations"]:
+        path = work / "cycles" / "2026-12" / "audits" / f"{a['audit_id']}.xlsx"
+        ws = openpyxl.load_workbook(path)["Audit"]
+        got = {r[0]: r[1] for r in ws.iter_rows(max_col=2, values_only=True) if r[0]}
+        if "Team Manager" not in got:
+            continue  # a tool without the field
+        assert (a["team"], got["Team Manager"]) in managers, a["audit_id"]
+        checked += 1
+    assert checked
+
+
 def test_unallocated_exit_1_with_reasons_rule_a1(work: Path) -> None:
     # 10% every cycle (120 cases) is more than the auditors' quotas can take
     cfg_path = work / "qaf.toml"

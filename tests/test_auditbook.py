@@ -161,17 +161,39 @@ def test_grade_dropdowns_from_scale_with_na_where_allowed_rule_g2(
 
 
 def test_labels_protected_inputs_unlocked(cfg: Config, tmp_path: Path) -> None:
+    """F8: the pre-filled values ingest matches (Audit ID, Case ID, Cycle; rules I2, S2) are
+    locked; what the auditor types or may correct is not; rows can be inserted."""
     [path] = write_audit_workbooks([alloc()], cfg.tools, "Org", tmp_path)
     ws = openpyxl.load_workbook(path)["Audit"]
     assert ws.protection.sheet is True
     assert ws.protection.password is None
-    for row in ws.iter_rows(min_col=1, max_col=2):
-        a, b = row
-        if a.value == "Date of audit":
-            assert a.protection.locked is True
-            assert b.protection.locked is False
-        if a.value == "Overall grade":
-            assert b.protection.locked is False
+    assert ws.protection.insertRows is False  # openpyxl: False = not forbidden
+    locked = {}
+    for a, b in ws.iter_rows(min_col=1, max_col=2):
+        if isinstance(a.value, str) and a.value not in locked:
+            locked[a.value] = b.protection.locked
+    for lab in ("Audit ID", "Case ID", "Cycle"):
+        assert locked[lab] is True, lab
+    for lab in ("Auditor", "Team", "Team Manager", "Date of audit", "Overall grade"):
+        assert locked[lab] is False, lab
+    arow, _ = header_row(ws, "Action")
+    assert ACTION_ROWS == 10
+    for i in range(1, ACTION_ROWS + 1):
+        assert ws.cell(arow + i, 1).protection.locked is False
+
+
+def test_team_manager_filled_when_known_f8(cfg: Config, tmp_path: Path) -> None:
+    """F8: the roster's Team Manager of the case's team is written in; unknown stays blank."""
+    paths = write_audit_workbooks(
+        [alloc(1), alloc(2)],
+        cfg.tools,
+        "Org",
+        tmp_path,
+        team_managers={"A-2026-12-0001": "Greta Tmgr"},
+    )
+    got = [labels(openpyxl.load_workbook(p)["Audit"]) for p in paths]
+    assert got[0]["Team Manager"] == "Greta Tmgr"
+    assert got[1]["Team Manager"] is None
 
 
 def test_tool_without_before_after_or_overall(tmp_path: Path) -> None:

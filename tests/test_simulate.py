@@ -99,3 +99,43 @@ def test_fast_fill_reads_back_exactly_like_the_openpyxl_fill(cfg: Config, tmp_pa
             for p in (slow, fast)
         ]
         assert read[0] == read[1], alloc.tool
+
+
+def test_filled_team_manager_and_tenth_action_row_round_trip_f8(
+    cfg: Config, tmp_path: Path
+) -> None:
+    """F8: workbooks with the Team Manager written in and 10 action rows still ingest
+    (rules I2, T3); an action typed on the last row is read."""
+    import openpyxl
+
+    from qaf.auditbook import ACTION_ROWS
+
+    allocs = [allocation(f"2026-12-{i:03d}", f"P{i:06d}") for i in range(1, 4)]
+    setup_register(cfg, allocs)
+    managers = {a.audit_id: "Greta Tmgr" for a in allocs}
+    write_audit_workbooks(
+        allocs, cfg.tools, "Northvale", tmp_path / "audits", team_managers=managers
+    )
+    sim = simulate_returns(
+        allocs,
+        cfg.tools,
+        tmp_path / "audits",
+        tmp_path / "returns",
+        seed=4,
+        never=0,
+        late=0,
+        messy=0,
+    )
+    first = sim.paths[0]
+    wb = openpyxl.load_workbook(first)
+    ws = wb["Audit"]
+    header = next(r[0].row for r in ws.iter_rows(max_col=1) if r[0].value == "Action")
+    last = header + ACTION_ROWS
+    ws.cell(last, 1, "Check the chronology is up to date")
+    ws.cell(last, 2, "Greta Tmgr")
+    wb.save(first)
+    report = ingest_paths(cfg, [tmp_path / "returns"], as_of=date(2027, 1, 20))
+    assert report.counts()["accepted"] == 3, [[str(p) for p in f.problems] for f in report.files]
+    with Register.open(cfg.register_path) as reg:
+        actions = [r[0] for r in reg.query("SELECT action FROM actions")]
+    assert "Check the chronology is up to date" in actions
