@@ -1654,10 +1654,11 @@ class Ingestor:
             if jobs > 1
             else (self.reader.read(p, self.register.file_ingested) for p in paths)
         )
-        for i, got in enumerate(reads, 1):
-            yield from self._ingest_read(got)
-            if progress:
-                progress(i, total)
+        with self.register.many_transactions():
+            for i, got in enumerate(reads, 1):
+                yield from self._ingest_read(got)
+                if progress:
+                    progress(i, total)
 
 
 class _DryRun(Exception):
