@@ -454,6 +454,22 @@ def _row_texts(row: list[Any]) -> list[tuple[int, str]]:
     return [(c, v) for c, v in enumerate(row) if isinstance(v, str) and v.strip()]
 
 
+def _is_header_row(texts: Iterable[str]) -> bool:
+    """A domain table's header (grade and another column) or the actions table's."""
+    kinds: set[str] = set()
+    akinds: set[str] = set()
+    for v in texts:
+        if len(v) > HEADER_MAX:  # a rationale: never a header (both kinds say None)
+            continue
+        kind = _header_kind(v)
+        if kind:
+            kinds.add(kind)
+        akind = _action_kind(v)
+        if akind:
+            akinds.add(akind)
+    return ("grade" in kinds and len(kinds) >= 2) or ("action" in akinds and len(akinds) >= 2)
+
+
 def _read_tables(sheet: Sheet, raw: RawReturn, labels: Labels) -> set[int]:
     """Domain tables (by their header row) and the actions table; returns the rows used."""
     taken: set[int] = set()
@@ -520,13 +536,9 @@ def _read_domain_rows(
         if "id" not in cols and "criteria" not in cols:
             parts = [text_of(sheet.value(r, c)) for c in label_cols]
             criteria = next((p for p in parts if p), "")
-        texts = {c: v for c, v in _row_texts(row)}
+        texts = dict(_row_texts(row))
         # another header row (a second section of the table, or the actions table) ends it
-        kinds = {_header_kind(v) for v in texts.values()}
-        akinds = {_action_kind(v) for v in texts.values()}
-        if ("grade" in kinds and len(kinds - {None}) >= 2) or (
-            "action" in akinds and len(akinds - {None}) >= 2
-        ):
+        if _is_header_row(texts.values()):
             break
         if key_of(id_text) in OVERALL_ROW or key_of(criteria) in OVERALL_ROW:
             # an "Overall" row inside the table (councils' own templates)
