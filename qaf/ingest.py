@@ -1210,7 +1210,8 @@ class ReadFile:
     """One file as read, before the register is consulted: its hash and raw returns.
 
     ``sha`` is "" when the bytes could not be read at all; ``error`` is why the
-    file is unreadable (rule I1); ``skipped`` when it was known to be ingested already.
+    file is unreadable (rule I1); ``skipped`` when it was known to be ingested already;
+    ``checked`` when the register was asked (not ingested then), so it need not be asked again.
     """
 
     path: Path
@@ -1219,6 +1220,7 @@ class ReadFile:
     raws: list[RawReturn] = field(default_factory=list)
     error: str | None = None
     skipped: bool = False
+    checked: bool = False
 
 
 @dataclass(frozen=True)
@@ -1238,11 +1240,12 @@ class FileReader:
         sha = hashlib.sha256(data).hexdigest()
         if ingested is not None and ingested(sha):
             return ReadFile(path, sha, skipped=True)
+        checked = ingested is not None
         try:
             raws, kind = self._parse(path, data)
         except UnreadableFile as e:
-            return ReadFile(path, sha, error=e.reason)
-        return ReadFile(path, sha, kind, raws)
+            return ReadFile(path, sha, error=e.reason, checked=checked)
+        return ReadFile(path, sha, kind, raws, checked=checked)
 
     def _parse(self, path: Path, data: bytes) -> tuple[list[RawReturn], str]:
         from qaf import surveymonkey
@@ -1393,7 +1396,9 @@ class Ingestor:
         name = str(got.path)
         if not got.sha:  # the bytes could not even be read
             return [_rejected(name, "", [Problem("I1", got.error or "", "error", name)])]
-        if got.skipped or self.register.file_ingested(got.sha):
+        # (read in this process: the register was asked just before the parse; the
+        # transaction below asks again, for other processes writing meanwhile)
+        if got.skipped or (not got.checked and self.register.file_ingested(got.sha)):
             return [
                 FileResult(
                     name,
