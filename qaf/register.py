@@ -16,7 +16,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -391,7 +391,9 @@ class Register:
         try:
             yield
         finally:
-            self.conn.execute("PRAGMA wal_autocheckpoint = 1000")
+            # an abandoned ingest generator may be finalised after close(): nothing to reset
+            with suppress(sqlite3.ProgrammingError):
+                self.conn.execute("PRAGMA wal_autocheckpoint = 1000")
 
     # ----------------------------------------------------------- migrations
 
