@@ -454,6 +454,22 @@ def _row_texts(row: list[Any]) -> list[tuple[int, str]]:
     return [(c, v) for c, v in enumerate(row) if isinstance(v, str) and v.strip()]
 
 
+def _is_header_row(texts: Iterable[str]) -> bool:
+    """A domain table's header (grade and another column) or the actions table's."""
+    kinds: set[str] = set()
+    akinds: set[str] = set()
+    for v in texts:
+        if len(v) > HEADER_MAX:  # a rationale: never a header (both kinds say None)
+            continue
+        kind = _header_kind(v)
+        if kind:
+            kinds.add(kind)
+        akind = _action_kind(v)
+        if akind:
+            akinds.add(akind)
+    return ("grade" in kinds and len(kinds) >= 2) or ("action" in akinds and len(akinds) >= 2)
+
+
 def _read_tables(sheet: Sheet, raw: RawReturn, labels: Labels) -> set[int]:
     """Domain tables (by their header row) and the actions table; returns the rows used."""
     taken: set[int] = set()
@@ -520,13 +536,9 @@ def _read_domain_rows(
         if "id" not in cols and "criteria" not in cols:
             parts = [text_of(sheet.value(r, c)) for c in label_cols]
             criteria = next((p for p in parts if p), "")
-        texts = {c: v for c, v in _row_texts(row)}
+        texts = dict(_row_texts(row))
         # another header row (a second section of the table, or the actions table) ends it
-        kinds = {_header_kind(v) for v in texts.values()}
-        akinds = {_action_kind(v) for v in texts.values()}
-        if ("grade" in kinds and len(kinds - {None}) >= 2) or (
-            "action" in akinds and len(akinds - {None}) >= 2
-        ):
+        if _is_header_row(texts.values()):
             break
         if key_of(id_text) in OVERALL_ROW or key_of(criteria) in OVERALL_ROW:
             # an "Overall" row inside the table (councils' own templates)
@@ -1198,7 +1210,8 @@ class ReadFile:
     """One file as read, before the register is consulted: its hash and raw returns.
 
     ``sha`` is "" when the bytes could not be read at all; ``error`` is why the
-    file is unreadable (rule I1); ``skipped`` when it was known to be ingested already.
+    file is unreadable (rule I1); ``skipped`` when it was known to be ingested already;
+    ``checked`` when the register was asked (not ingested then), so it need not be asked again.
     """
 
     path: Path
@@ -1207,6 +1220,7 @@ class ReadFile:
     raws: list[RawReturn] = field(default_factory=list)
     error: str | None = None
     skipped: bool = False
+    checked: bool = False
 
 
 @dataclass(frozen=True)
@@ -1226,11 +1240,12 @@ class FileReader:
         sha = hashlib.sha256(data).hexdigest()
         if ingested is not None and ingested(sha):
             return ReadFile(path, sha, skipped=True)
+        checked = ingested is not None
         try:
             raws, kind = self._parse(path, data)
         except UnreadableFile as e:
-            return ReadFile(path, sha, error=e.reason)
-        return ReadFile(path, sha, kind, raws)
+            return ReadFile(path, sha, error=e.reason, checked=checked)
+        return ReadFile(path, sha, kind, raws, checked=checked)
 
     def _parse(self, path: Path, data: bytes) -> tuple[list[RawReturn], str]:
         from qaf import surveymonkey
@@ -1381,7 +1396,9 @@ class Ingestor:
         name = str(got.path)
         if not got.sha:  # the bytes could not even be read
             return [_rejected(name, "", [Problem("I1", got.error or "", "error", name)])]
-        if got.skipped or self.register.file_ingested(got.sha):
+        # (read in this process: the register was asked just before the parse; the
+        # transaction below asks again, for other processes writing meanwhile)
+        if got.skipped or (not got.checked and self.register.file_ingested(got.sha)):
             return [
                 FileResult(
                     name,
@@ -1654,10 +1671,11 @@ class Ingestor:
             if jobs > 1
             else (self.reader.read(p, self.register.file_ingested) for p in paths)
         )
-        for i, got in enumerate(reads, 1):
-            yield from self._ingest_read(got)
-            if progress:
-                progress(i, total)
+        with self.register.many_transactions():
+            for i, got in enumerate(reads, 1):
+                yield from self._ingest_read(got)
+                if progress:
+                    progress(i, total)
 
 
 class _DryRun(Exception):

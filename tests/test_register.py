@@ -41,6 +41,24 @@ def test_transaction_is_all_or_nothing(tmp_path: Path) -> None:
         assert reg.cycle_exists("2026-12") is False
 
 
+def test_many_transactions_each_commit_lands_and_the_checkpoint_interval_is_restored(
+    tmp_path: Path,
+) -> None:
+    # ingest's one transaction per file (rule I5: a file is stored whole or not at all)
+    with Register.open(tmp_path / "qaf.db") as reg:
+        with reg.many_transactions(pages=5000):
+            assert reg.scalar("PRAGMA wal_autocheckpoint") == 5000
+            for month in (1, 2):
+                with reg.transaction() as conn:
+                    conn.execute(
+                        "INSERT INTO cycles (cycle, seed, created_at, as_of) "
+                        f"VALUES ('2026-0{month}', 7, 'x', 'y')"
+                    )
+        assert reg.scalar("PRAGMA wal_autocheckpoint") == 1000
+    with Register.open(tmp_path / "qaf.db") as again:
+        assert again.cycle_exists("2026-01") and again.cycle_exists("2026-02")
+
+
 def test_missing_register_without_create_is_a_clear_error(tmp_path: Path) -> None:
     from qaf.problems import QafError
 
