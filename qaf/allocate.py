@@ -48,27 +48,21 @@ from functools import lru_cache, partial
 from operator import attrgetter
 from typing import Any
 
-from qaf.calendar import WorkingCalendar, parse_duration, parse_quarter, quarter_of, shift_cycle
+from qaf.calendar import (
+    MONTH_NAMES,
+    WorkingCalendar,
+    parse_duration,
+    parse_quarter,
+    quarter_of,
+    shift_cycle,
+)
 from qaf.config import Config, Quota
 from qaf.grades import normalise
 from qaf.records import Allocation, AllocationType, Case, StaffMember
 
 _norm = lru_cache(maxsize=65536)(normalise)
 
-MONTHS = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
+MONTHS = MONTH_NAMES[1:]  # January ... December
 
 # Exclusion reasons (rule S3, C3), in the order they are tested.
 CLOSED = "closed"

@@ -101,35 +101,34 @@ def run_allocate(
         if not spec.path.exists():
             raise QafError(f"{what}: {spec.path} does not exist", file=str(cfg.path))
 
-    with gc_paused():
-        return _locked_run(cfg, cycle, seed, as_of, dry_run, replace, out_dir)
-
-
-def _locked_run(
-    cfg: Config,
-    cycle: str,
-    seed: int | None,
-    as_of: date,
-    dry_run: bool,
-    replace: bool,
-    out_dir: Path | None,
-) -> AllocateRun:
-    if dry_run:
+    with gc_paused(), _allocation_lock(cfg, dry_run):
         return _run(cfg, cycle, seed, as_of, dry_run, replace, out_dir)
-    # Two allocations of one register must not interleave: the second would overwrite the
-    # first's workbooks and then be refused by the register (issue 7 item 5). It waits.
+
+
+@contextmanager
+def _allocation_lock(cfg: Config, dry_run: bool) -> Iterator[None]:
+    """Two allocations of one register must not interleave: the second would overwrite the
+    first's workbooks and then be refused by the register (issue 7 item 5). It waits.
+    A dry run writes nothing and takes no lock."""
+    if dry_run:
+        yield
+        return
     from filelock import FileLock, Timeout
 
     lock_path = cfg.register_path.with_name(cfg.register_path.name + ".allocate.lock")
     cfg.register_path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(lock_path), timeout=ALLOCATE_LOCK_WAIT)
     try:
-        with FileLock(str(lock_path), timeout=ALLOCATE_LOCK_WAIT):
-            return _run(cfg, cycle, seed, as_of, dry_run, replace, out_dir)
+        lock.acquire()
     except Timeout:
         raise QafError(
             f"another `qaf allocate` is still running on this register (lock {lock_path} "
             f"held for {ALLOCATE_LOCK_WAIT:g} s)"
         ) from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _run(

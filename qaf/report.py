@@ -31,7 +31,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from qaf.calendar import cycle_start_end, cycles_between, parse_month, parse_quarter, shift_cycle
+from qaf.calendar import (
+    MONTH_NAMES,
+    cycle_start_end,
+    cycles_between,
+    parse_month,
+    parse_quarter,
+    shift_cycle,
+)
 from qaf.disclosure import Hidden, grade_relations, protect
 from qaf.grades import YES_NO, GradeError, Scale, normalise
 
@@ -41,20 +48,7 @@ if TYPE_CHECKING:
 
 PeriodKind = Literal["month", "quarter", "year"]
 TEMPLATE_DIR = Path(__file__).parent / "templates"
-MONTHS = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-]
+MONTHS = MONTH_NAMES[1:]  # January ... December
 DASH = "—"  # a hidden or undefined percentage
 NO_TEAM, NO_ROLE = "(no team)", "(no role)"
 BLANK_EXPLAINED = {
