@@ -1780,20 +1780,14 @@ def _arithmetic(
         )
         stratum = s.stratify_by or "stratum"
         words += f"; {size:,} to give every {stratum} at least {at_least} ({why})"
-    drawn: dict[str, int] = {}
-    for label, n in extra:
-        drawn[label] = drawn.get(label, 0) + n
+    drawn = _tally(extra)
     if drawn:
         total = sum(drawn.values())
-        parts = ", ".join(_n(n, label) for label, n in drawn.items())
-        words += f"; plus {total:,} drawn on top of the sample ({parts})"
-    of_staff: dict[str, int] = {}
-    for label, n in staff_audits:
-        of_staff[label] = of_staff.get(label, 0) + n
+        words += f"; plus {total:,} drawn on top of the sample ({_listed(drawn)})"
+    of_staff = _tally(staff_audits)
     if of_staff:
         total = sum(of_staff.values())
-        parts = ", ".join(_n(n, label) for label, n in of_staff.items())
-        words += f"; and {_n(total, 'staff audit')} of a person, not a case ({parts})"
+        words += f"; and {_n(total, 'staff audit')} of a person, not a case ({_listed(of_staff)})"
     if theme:
         words += f'; focus theme "{theme}" ({cfg.cycle.focus_mode}, {theme_cases:,} cases in it)'
     excl = sorted(excluded.items(), key=lambda kv: (-kv[1], kv[0]))
@@ -1816,6 +1810,18 @@ def _arithmetic(
         words=words,
         extra=tuple(drawn.items()),
     )
+
+
+def _tally(counts: Sequence[tuple[str, int]]) -> dict[str, int]:
+    """(label, n) pairs summed by label, in first-seen order."""
+    out: dict[str, int] = {}
+    for label, n in counts:
+        out[label] = out.get(label, 0) + n
+    return out
+
+
+def _listed(tally: dict[str, int]) -> str:
+    return ", ".join(_n(n, label) for label, n in tally.items())
 
 
 def _n(n: int, noun: str) -> str:
