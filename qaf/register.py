@@ -320,6 +320,11 @@ ORPHAN_QUERIES: tuple[tuple[str, str], ...] = (
         "SELECT count(*) FROM moderations m WHERE m.return_id IS NOT NULL "
         "AND NOT EXISTS (SELECT 1 FROM returns r WHERE r.id = m.return_id)",
     ),
+    (
+        "dispute(s) of a missing return",
+        "SELECT count(*) FROM disputes d "
+        "WHERE NOT EXISTS (SELECT 1 FROM returns r WHERE r.id = d.return_id)",
+    ),
 )
 
 
