@@ -47,6 +47,13 @@ config_app = typer.Typer(
     rich_markup_mode=None,
 )
 app.add_typer(config_app, name="config")
+dispute_app = typer.Typer(
+    help="Track a grading dispute through the configured stages (Haringey 2.11).\n\n"
+    'Example: qaf dispute open A-2026-12-0007 --by "Tia Manager"',
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(dispute_app, name="dispute")
 
 
 class Format(StrEnum):
@@ -677,6 +684,7 @@ def _parse_day(value: str, option: str) -> date:
 def overdue_items(reg: Any, roster: Any, cfg: Config, calendar: Any, as_of: date) -> list[Any]:
     """Everything late on ``as_of`` (one register query per kind, then pure rules)."""
     from qaf.calendar import parse_duration
+    from qaf.disputes import dispute_pending
     from qaf.escalate import compute_overdue
 
     moderation_window = parse_duration(cfg.moderation.due)
@@ -687,6 +695,7 @@ def overdue_items(reg: Any, roster: Any, cfg: Config, calendar: Any, as_of: date
 
     late = reg.late_return_deadlines(as_of) if cfg.escalation.repeat_late_return else None
     pending = reg.pending(as_of, moderation_due)
+    pending += dispute_pending(reg, cfg, calendar, roster, as_of)
     return compute_overdue(as_of, pending, roster, cfg, calendar, late_before=late)
 
 
@@ -991,7 +1000,7 @@ def done(
 
     Example: qaf done discussion:42 --on 2027-01-08 --by "Tia Manager"
     """
-    from qaf.escalate import LATE_RETURN, MODERATION, QA_CHECK, parse_item_id
+    from qaf.escalate import DISPUTE, LATE_RETURN, MODERATION, QA_CHECK, parse_item_id
 
     cfg = load(config)
     day = _parse_day(on, "--on") if on else date.today()
@@ -999,6 +1008,8 @@ def done(
         kind, ref = parse_item_id(item)
     except ValueError as e:
         fail(str(e))
+    if kind == DISPUTE:
+        fail(f"{item} moves on with `qaf dispute advance` and closes with `qaf dispute resolve`")
     if kind == LATE_RETURN:
         fail(
             f"{item} closes by itself when the return is ingested (`qaf ingest`); "
@@ -1068,6 +1079,103 @@ class ReportFormat(StrEnum):
 
 # Options whose value may be left out ("--quarter" alone = the last complete quarter).
 OPTIONAL_VALUE_OPTIONS = ("--month", "--quarter")
+
+
+def _stage_text(state: Any) -> str:
+    return (
+        f'stage {state.stage} of {state.stages} "{state.stage_name}" '
+        f"({state.responsible_role}), due {state.due.isoformat()}"
+    )
+
+
+@dispute_app.command("open")
+def dispute_open(
+    audit_id: Annotated[str, typer.Argument(help="The disputed return's audit ID.")],
+    by: Annotated[str, typer.Option("--by", help="Who raised the dispute.")],
+    on: Annotated[
+        str | None, typer.Option("--on", help="Day it was raised (default today).")
+    ] = None,
+    note: Annotated[str, typer.Option("--note", help="What is disputed.")] = "",
+    config: ConfigOpt = None,
+) -> None:
+    """Open a dispute of an ingested return's grading at the first configured stage.
+
+    Exit 2 when no [[dispute.stage]] is configured, the audit ID has no stored return, or
+    a dispute of it is already open.
+
+    Example: qaf dispute open A-2026-12-0007 --by "Tia Manager" --note "overall grade"
+    """
+    from qaf.disputes import open_dispute
+    from qaf.problems import QafError
+
+    cfg = load(config)
+    day = _parse_day(on, "--on") if on else date.today()
+    reg = _register(cfg)
+    try:
+        state = open_dispute(reg, cfg, _calendar(cfg), audit_id, by=by, on=day, note=note)
+    except QafError as e:
+        fail(str(e), e.exit_code)
+    finally:
+        reg.close()
+    err_console().print(_escape(f"{state.item_id} opened on {audit_id}: {_stage_text(state)}"))
+
+
+@dispute_app.command("advance")
+def dispute_advance(
+    audit_id: Annotated[str, typer.Argument(help="The disputed return's audit ID.")],
+    on: Annotated[
+        str | None, typer.Option("--on", help="Day the next stage starts (default today).")
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Move an open dispute to its next stage (unresolved at this one). Exit 2 past the
+    last stage, or when the audit ID has no open dispute.
+
+    Example: qaf dispute advance A-2026-12-0007 --on 2027-01-12
+    """
+    from qaf.disputes import advance_dispute
+    from qaf.problems import QafError
+
+    cfg = load(config)
+    day = _parse_day(on, "--on") if on else date.today()
+    reg = _register(cfg)
+    try:
+        state = advance_dispute(reg, cfg, _calendar(cfg), audit_id, on=day)
+    except QafError as e:
+        fail(str(e), e.exit_code)
+    finally:
+        reg.close()
+    err_console().print(_escape(f"{state.item_id} on {audit_id}: {_stage_text(state)}"))
+
+
+@dispute_app.command("resolve")
+def dispute_resolve(
+    audit_id: Annotated[str, typer.Argument(help="The disputed return's audit ID.")],
+    outcome: Annotated[str, typer.Option("--outcome", help="How it ended.")],
+    on: Annotated[
+        str | None, typer.Option("--on", help="Day it was resolved (default today).")
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Close an open dispute with its outcome; `qaf overdue` stops chasing it.
+
+    Example: qaf dispute resolve A-2026-12-0007 --outcome "grade kept: Good"
+    """
+    from qaf.disputes import resolve_dispute
+    from qaf.problems import QafError
+
+    cfg = load(config)
+    day = _parse_day(on, "--on") if on else date.today()
+    reg = _register(cfg)
+    try:
+        dispute_id = resolve_dispute(reg, audit_id, outcome=outcome, on=day)
+    except QafError as e:
+        fail(str(e), e.exit_code)
+    finally:
+        reg.close()
+    err_console().print(
+        _escape(f"dispute:{dispute_id} on {audit_id} resolved on {day.isoformat()}: {outcome}")
+    )
 
 
 def fill_optional_values(argv: list[str]) -> list[str]:

@@ -668,6 +668,7 @@ def _action_owner(owner: str, facts: ReturnFacts, roster: Roster, on: date) -> t
 
 LATE_RETURN = "late-return"
 MODERATION = "moderation"
+DISPUTE = "dispute"  # a grading dispute's current stage (Haringey 2.11, qaf.disputes)
 SAFETY = "safety"
 ACTION = "action"
 
@@ -695,6 +696,7 @@ class Pending:
     worker: str = ""
     auditor: str = ""
     detail: str = ""
+    notify: tuple[str, ...] = ()  # roles told at the first rung besides the ladder's
 
     @property
     def item_id(self) -> str:
@@ -815,7 +817,8 @@ def compute_overdue(
     * ``safety`` (E3): listed from the day it was raised until acknowledged; level 1 tells
       ``escalation.safety_notify`` and each later rung of ``escalation.late_followup``
       adds a level;
-    * every other follow-up and ``moderation`` (M1): ``escalation.late_followup``.
+    * every other follow-up, ``moderation`` (M1) and ``dispute`` (Haringey 2.11):
+      ``escalation.late_followup``; an item's own ``notify`` roles join its first rung.
 
     Each item's ``notify`` holds the recipients of every rung reached, with their level,
     so a skipped day is caught up by whoever sends. An item late by less than its first
@@ -871,6 +874,8 @@ def compute_overdue(
                 if steps and steps[0][0] == 1:
                     roles = tuple(dict.fromkeys((*steps[0][1], *esc.repeat_late_return)))
                     steps[0] = (1, roles)
+        if p.notify and steps and steps[0][0] == 1:
+            steps[0] = (1, tuple(dict.fromkeys((*steps[0][1], *p.notify))))
         notices: list[Notice] = []
         level = 0
         for lvl, roles in steps:

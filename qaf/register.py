@@ -233,6 +233,25 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE INDEX allocations_subject ON allocations(subject) WHERE subject != '';
         """,
     ),
+    (
+        3,
+        "disputes: a grading dispute of a return and its stage (Haringey 2.11)",
+        """
+        CREATE TABLE disputes (
+            id            INTEGER PRIMARY KEY,
+            audit_id      TEXT NOT NULL,
+            return_id     INTEGER NOT NULL REFERENCES returns(id),
+            stage         INTEGER NOT NULL DEFAULT 0,   -- index into dispute.stage
+            stage_started TEXT NOT NULL,
+            opened_by     TEXT NOT NULL,
+            opened_on     TEXT NOT NULL,
+            resolved_on   TEXT,
+            outcome       TEXT NOT NULL DEFAULT '',
+            note          TEXT NOT NULL DEFAULT ''
+        );
+        CREATE UNIQUE INDEX disputes_open ON disputes(audit_id) WHERE resolved_on IS NULL;
+        """,
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
@@ -300,6 +319,11 @@ ORPHAN_QUERIES: tuple[tuple[str, str], ...] = (
         "moderation pick(s) of a missing return",
         "SELECT count(*) FROM moderations m WHERE m.return_id IS NOT NULL "
         "AND NOT EXISTS (SELECT 1 FROM returns r WHERE r.id = m.return_id)",
+    ),
+    (
+        "dispute(s) of a missing return",
+        "SELECT count(*) FROM disputes d "
+        "WHERE NOT EXISTS (SELECT 1 FROM returns r WHERE r.id = d.return_id)",
     ),
 )
 
@@ -1569,6 +1593,50 @@ class Register:
             (audit_id,),
         )
         return rows[0] if rows else None
+
+    # -------------------------------------------------------------- disputes
+
+    def open_dispute_of(self, audit_id: str) -> sqlite3.Row | None:
+        """The unresolved dispute of an audit, if any (Haringey 2.11)."""
+        rows = self.query(
+            "SELECT * FROM disputes WHERE audit_id = ? AND resolved_on IS NULL", (audit_id,)
+        )
+        return rows[0] if rows else None
+
+    def add_dispute(
+        self, audit_id: str, return_id: int, opened_by: str, opened_on: date, note: str
+    ) -> int:
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "INSERT INTO disputes (audit_id, return_id, stage, stage_started, opened_by, "
+                "opened_on, note) VALUES (?,?,0,?,?,?,?)",
+                (audit_id, return_id, iso(opened_on), opened_by, iso(opened_on), note),
+            )
+            return int(cur.lastrowid or 0)
+
+    def set_dispute_stage(self, dispute_id: int, stage: int, started: date) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE disputes SET stage = ?, stage_started = ? WHERE id = ?",
+                (stage, iso(started), dispute_id),
+            )
+
+    def resolve_dispute(self, dispute_id: int, on: date, outcome: str) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE disputes SET resolved_on = ?, outcome = ? WHERE id = ?",
+                (iso(on), outcome, dispute_id),
+            )
+
+    def open_disputes(self, as_of: date) -> list[sqlite3.Row]:
+        """Disputes opened by ``as_of`` and not resolved by then, with their return's case."""
+        return self.query(
+            "SELECT d.id, d.audit_id, d.stage, d.stage_started, r.case_id, r.team, r.service, "
+            "r.category, r.worker, r.auditor FROM disputes d JOIN returns r ON r.id = d.return_id "
+            "WHERE d.opened_on <= :day AND (d.resolved_on IS NULL OR d.resolved_on > :day) "
+            "ORDER BY d.id",
+            {"day": as_of.isoformat()},
+        )
 
     def record_moderation(
         self,

@@ -23,7 +23,7 @@ from qaf.cli import app
 from qaf.config import Config, Quota, read_config
 from qaf.escalate import Pending, compute_overdue
 from qaf.records import Case, StaffMember
-from qaf.register import Register
+from qaf.register import SCHEMA_VERSION, Register
 from qaf.sources import read_cases, read_staff
 from qaf.workdir import init_directory
 from tests.test_allocate import BASE, case, make_cfg, ret, staff
@@ -748,7 +748,7 @@ def test_staff_audits_recorded_with_their_subject_migration_2_gaps7(tmp_path: Pa
     conn.commit()
     conn.close()
     with Register.open(path) as reg:
-        assert reg.schema_version() == 2
+        assert reg.schema_version() == SCHEMA_VERSION
         (old,) = reg.allocations()
         assert old.subject == ""
     assert (tmp_path / "qaf.db.before-v2.bak").exists()

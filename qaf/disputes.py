@@ -1,0 +1,197 @@
+"""Grading disputes (Haringey 2.11): open one on a stored return, move it through the
+configured stages (``[[dispute.stage]]``), resolve it; and the overdue item of each open
+dispute's current stage, so `qaf overdue` chases it like a late follow-up.
+
+A stage is due ``within`` (a duration, usually working days) of the day it started; the
+first stage starts the day the dispute is opened, each later one the day it is advanced
+to. Refusals are :class:`~qaf.problems.QafError` with exit code 2 and rule ``RULE``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING
+
+from qaf.calendar import WorkingCalendar, parse_duration
+from qaf.config import Config, DisputeStage
+from qaf.escalate import DISPUTE, Pending, item_id, resolve_role
+from qaf.problems import QafError
+from qaf.register import from_iso
+
+if TYPE_CHECKING:
+    from qaf.register import Register
+    from qaf.sources import Roster
+
+RULE = "Haringey 2.11 / GAPS 11"
+
+
+@dataclass(frozen=True)
+class DisputeState:
+    """An open dispute at its current stage (``stage`` counts from 1)."""
+
+    id: int
+    audit_id: str
+    stage: int
+    stages: int
+    stage_name: str
+    responsible_role: str
+    stage_started: date
+    due: date
+
+    @property
+    def item_id(self) -> str:
+        return item_id(DISPUTE, str(self.id))
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "id": self.item_id,
+            "audit_id": self.audit_id,
+            "stage": self.stage,
+            "stages": self.stages,
+            "stage_name": self.stage_name,
+            "responsible_role": self.responsible_role,
+            "stage_started": self.stage_started.isoformat(),
+            "due": self.due.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class _Case:
+    """The disputed return's case, as recipient resolution sees it."""
+
+    case_id: str
+    team: str
+    service: str
+    category: str
+    worker: str
+
+
+def _refuse(message: str) -> QafError:
+    return QafError(message, rule=RULE, exit_code=2)
+
+
+def _stages(cfg: Config) -> tuple[DisputeStage, ...]:
+    if not cfg.dispute.stages:
+        raise _refuse(
+            "no dispute stages are configured ([[dispute.stage]] in qaf.toml), "
+            "so disputes are not tracked"
+        )
+    return cfg.dispute.stages
+
+
+def _state(
+    cfg: Config, calendar: WorkingCalendar, dispute_id: int, audit_id: str, index: int, on: date
+) -> DisputeState:
+    stages = cfg.dispute.stages
+    index = min(index, len(stages) - 1)  # the configuration may have lost stages since
+    stage = stages[index]
+    due = calendar.add(on, parse_duration(stage.within))
+    return DisputeState(
+        dispute_id, audit_id, index + 1, len(stages), stage.name, stage.responsible, on, due
+    )
+
+
+def _open(reg: Register, audit_id: str) -> tuple[int, int, date]:
+    row = reg.open_dispute_of(audit_id)
+    if row is None:
+        raise _refuse(f'audit ID "{audit_id}" has no open dispute')
+    started = from_iso(row["stage_started"])
+    assert started is not None
+    return int(row["id"]), int(row["stage"]), started
+
+
+def open_dispute(
+    reg: Register,
+    cfg: Config,
+    calendar: WorkingCalendar,
+    audit_id: str,
+    *,
+    by: str,
+    on: date,
+    note: str = "",
+) -> DisputeState:
+    """Open a dispute of the audit's current return at the first stage, started ``on``."""
+    _stages(cfg)
+    return_id = reg.current_return_id(audit_id)
+    if return_id is None:
+        raise _refuse(f'audit ID "{audit_id}" has no stored return to dispute')
+    row = reg.open_dispute_of(audit_id)
+    if row is not None:
+        raise _refuse(
+            f'audit ID "{audit_id}" already has an open dispute (dispute:{row["id"]}, '
+            f"opened {row['opened_on']})"
+        )
+    dispute_id = reg.add_dispute(audit_id, return_id, by, on, note)
+    return _state(cfg, calendar, dispute_id, audit_id, 0, on)
+
+
+def advance_dispute(
+    reg: Register, cfg: Config, calendar: WorkingCalendar, audit_id: str, *, on: date
+) -> DisputeState:
+    """Move the open dispute to its next stage, started ``on``; refused past the last."""
+    stages = _stages(cfg)
+    dispute_id, index, started = _open(reg, audit_id)
+    if index + 1 >= len(stages):
+        raise _refuse(
+            f"dispute:{dispute_id} is at its last stage ({len(stages)} of {len(stages)}): "
+            f"resolve it with `qaf dispute resolve {audit_id} --outcome TEXT`"
+        )
+    if on < started:
+        raise _refuse(
+            f"--on {on.isoformat()} is before the current stage started ({started.isoformat()})"
+        )
+    reg.set_dispute_stage(dispute_id, index + 1, on)
+    return _state(cfg, calendar, dispute_id, audit_id, index + 1, on)
+
+
+def resolve_dispute(reg: Register, audit_id: str, *, outcome: str, on: date) -> int:
+    """Close the open dispute with its outcome; returns the dispute's id."""
+    if not outcome.strip():
+        raise _refuse("--outcome must say how the dispute ended")
+    dispute_id, _index, started = _open(reg, audit_id)
+    if on < started:
+        raise _refuse(
+            f"--on {on.isoformat()} is before the current stage started ({started.isoformat()})"
+        )
+    reg.resolve_dispute(dispute_id, on, outcome.strip())
+    return dispute_id
+
+
+def dispute_pending(
+    reg: Register, cfg: Config, calendar: WorkingCalendar, roster: Roster, as_of: date
+) -> list[Pending]:
+    """The current stage of every dispute open on ``as_of``, as an item for overdue: its
+    responsible role resolved from the roster relative to the case (the role itself when
+    nobody holds it), its ``notify`` roles told at the ladder's first rung."""
+    if not cfg.dispute.stages:
+        return []
+    out = []
+    for r in reg.open_disputes(as_of):
+        started = from_iso(r["stage_started"])
+        assert started is not None
+        state = _state(cfg, calendar, int(r["id"]), r["audit_id"], int(r["stage"]), started)
+        where = _Case(r["case_id"], r["team"], r["service"], r["category"], r["worker"])
+        role = state.responsible_role
+        people = resolve_role(role, case=where, auditor=r["auditor"], roster=roster)
+        stage = cfg.dispute.stages[state.stage - 1]
+        out.append(
+            Pending(
+                kind=DISPUTE,
+                ref=str(state.id),
+                rule=RULE,
+                audit_id=state.audit_id,
+                case_id=r["case_id"],
+                due=state.due,
+                responsible=people[0].name if people else role,
+                responsible_role=role,
+                team=r["team"],
+                service=r["service"],
+                category=r["category"],
+                worker=r["worker"],
+                auditor=r["auditor"],
+                detail=f"dispute stage {state.stage} of {state.stages}: {state.stage_name}",
+                notify=stage.notify,
+            )
+        )
+    return out

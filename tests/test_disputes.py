@@ -1,0 +1,209 @@
+"""Grading disputes, Haringey 2.11 / GAPS 11: `qaf dispute open / advance / resolve`, their
+refusals, and `qaf overdue` chasing the current stage from the right working day."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from qaf.cli import app
+from qaf.config import Config
+from qaf.register import Register
+from tests.test_overdue_support import allocation, make_workdir, receive
+
+runner = CliRunner()
+
+RULE = "[Haringey 2.11 / GAPS 11]"
+STAGES = """
+[[dispute.stage]]
+name = "Informal meeting"
+within = "5 working days"
+responsible = "Team Manager"
+notify = ["Auditor"]
+[[dispute.stage]]
+name = "Formal response"
+within = "2 working days"
+responsible = "QA Officer"
+"""
+OPENED = date(2027, 1, 4)  # a Monday; stage 1 is due Monday 11/01/2027
+
+
+def run(cfg: Config, *args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, [*args, "--config", str(cfg.path)])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def make(tmp_path: Path, stages: str = STAGES) -> Config:
+    cfg = make_workdir(tmp_path, stages)
+    with Register.open(cfg.register_path) as reg:
+        a = allocation("A1", date(2026, 12, 31))
+        reg.overdue_fixture_allocations([a, allocation("A2", date(2026, 12, 31))])
+        receive(reg, cfg, a, date(2026, 12, 18), "Good")
+    return cfg
+
+
+@pytest.fixture
+def cfg(tmp_path: Path) -> Config:
+    return make(tmp_path)
+
+
+def disputes_overdue(cfg: Config, day: date) -> list[dict]:  # type: ignore[type-arg]
+    code, out, err = run(cfg, "overdue", "--as-of", day.isoformat(), "--format", "json")
+    assert code in (0, 1), err
+    return [it for it in json.loads(out)["items"] if it["kind"] == "dispute"]
+
+
+def test_open_advance_resolve_haringey_2_11_gaps_11(cfg: Config) -> None:
+    """Haringey 2.11 / GAPS 11: a dispute moves through the stages and is resolved."""
+    code, _out, err = run(cfg, "dispute", "open", "A1", "--by", "Tia Manager", "--on", "04/01/2027")
+    assert code == 0, err
+    assert err == (
+        'dispute:1 opened on A1: stage 1 of 2 "Informal meeting" (Team Manager), due 2027-01-11\n'
+    )
+    code, _out, err = run(cfg, "dispute", "advance", "A1", "--on", "2027-01-08")
+    assert code == 0, err
+    assert err == 'dispute:1 on A1: stage 2 of 2 "Formal response" (QA Officer), due 2027-01-12\n'
+    code, _out, err = run(cfg, "dispute", "advance", "A1", "--on", "2027-01-09")
+    assert code == 2
+    assert err == (
+        f"Error: {RULE} dispute:1 is at its last stage (2 of 2): resolve it with "
+        "`qaf dispute resolve A1 --outcome TEXT`\n"
+    )
+    code, _out, err = run(
+        cfg, "dispute", "resolve", "A1", "--outcome", "grade kept: Good", "--on", "2027-01-11"
+    )
+    assert code == 0, err
+    assert err == "dispute:1 on A1 resolved on 2027-01-11: grade kept: Good\n"
+    with Register.open(cfg.register_path) as reg:
+        (row,) = reg.query("SELECT * FROM disputes")
+    assert (row["stage"], row["stage_started"], row["opened_by"], row["resolved_on"]) == (
+        1,
+        "2027-01-08",
+        "Tia Manager",
+        "2027-01-11",
+    )
+    assert row["outcome"] == "grade kept: Good"
+    # resolved: a new dispute of the same return may be opened
+    code, _out, err = run(cfg, "dispute", "open", "A1", "--by", "Aud Itor", "--on", "2027-02-01")
+    assert code == 0, err
+    assert err.startswith("dispute:2 opened on A1: stage 1 of 2")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("open", "A2", "--by", "Tia Manager"),
+            'audit ID "A2" has no stored return to dispute',
+        ),
+        (
+            ("open", "NOPE", "--by", "Tia Manager"),
+            'audit ID "NOPE" has no stored return to dispute',
+        ),
+        (("advance", "A1"), 'audit ID "A1" has no open dispute'),
+        (("resolve", "A1", "--outcome", "kept"), 'audit ID "A1" has no open dispute'),
+    ],
+)
+def test_refusals_exit_2_haringey_2_11_gaps_11(
+    cfg: Config, args: tuple[str, ...], message: str
+) -> None:
+    """Haringey 2.11 / GAPS 11: a dispute needs a stored return, advance/resolve an open one."""
+    code, _out, err = run(cfg, "dispute", *args)
+    assert code == 2
+    assert err == f"Error: {RULE} {message}\n"
+
+
+def test_second_open_dispute_refused_haringey_2_11_gaps_11(cfg: Config) -> None:
+    assert run(cfg, "dispute", "open", "A1", "--by", "Tia Manager", "--on", "2027-01-04")[0] == 0
+    code, _out, err = run(cfg, "dispute", "open", "A1", "--by", "Aud Itor")
+    assert code == 2
+    assert err == (
+        f'Error: {RULE} audit ID "A1" already has an open dispute (dispute:1, opened 2027-01-04)\n'
+    )
+
+
+def test_refused_when_no_stages_configured_haringey_2_11_gaps_11(tmp_path: Path) -> None:
+    cfg = make(tmp_path, stages="")
+    code, _out, err = run(cfg, "dispute", "open", "A1", "--by", "Tia Manager")
+    assert code == 2
+    assert err == (
+        f"Error: {RULE} no dispute stages are configured ([[dispute.stage]] in qaf.toml), "
+        "so disputes are not tracked\n"
+    )
+
+
+def test_done_points_at_the_dispute_commands(cfg: Config) -> None:
+    code, _out, err = run(cfg, "done", "dispute:1")
+    assert code == 2
+    assert err == (
+        "Error: dispute:1 moves on with `qaf dispute advance` and closes with "
+        "`qaf dispute resolve`\n"
+    )
+
+
+def test_overdue_chases_the_current_stage_from_its_working_day_haringey_2_11_gaps_11(
+    cfg: Config,
+) -> None:
+    """Haringey 2.11 / GAPS 11: stage 1 (5 working days from Monday 04/01) is due 11/01, so
+    it is listed from Tuesday 12/01, not before; the Team Manager of the case is responsible
+    and the stage's notify role (the auditor) is told at level 1; advanced, the next stage
+    is chased from its own deadline; resolved, it disappears."""
+    run(cfg, "dispute", "open", "A1", "--by", "Tia Manager", "--on", OPENED.isoformat())
+    assert disputes_overdue(cfg, date(2027, 1, 11)) == []
+    (item,) = disputes_overdue(cfg, date(2027, 1, 12))
+    assert item == {
+        "id": "dispute:1",
+        "kind": "dispute",
+        "rule": "Haringey 2.11 / GAPS 11",
+        "audit_id": "A1",
+        "case_id": "P000001",
+        "responsible": "Tia Manager",
+        "responsible_role": "Team Manager",
+        "due": "2027-01-11",
+        "working_days_late": 1,
+        "level": 1,
+        "notify": [
+            {
+                "role": "Responsible",
+                "name": "Tia Manager",
+                "email": "tia.manager@example.org",
+                "level": 1,
+            },
+            {"role": "Auditor", "name": "Aud Itor", "email": "aud.itor@example.org", "level": 1},
+        ],
+        "detail": "dispute stage 1 of 2: Informal meeting",
+    }
+    (item,) = disputes_overdue(cfg, date(2027, 1, 18))  # 5 working days late: level 2
+    assert item["level"] == 2
+    assert [n["name"] for n in item["notify"] if n["level"] == 2] == ["Sol Senior"]
+
+    run(cfg, "dispute", "advance", "A1", "--on", "2027-01-18")  # stage 2 due Wed 20/01
+    assert disputes_overdue(cfg, date(2027, 1, 20)) == []
+    (item,) = disputes_overdue(cfg, date(2027, 1, 21))
+    assert (item["responsible"], item["due"], item["level"]) == ("Quin Officer", "2027-01-20", 1)
+    assert item["detail"] == "dispute stage 2 of 2: Formal response"
+
+    run(cfg, "dispute", "resolve", "A1", "--outcome", "regraded", "--on", "2027-01-22")
+    assert disputes_overdue(cfg, date(2027, 1, 25)) == []
+    # before it was resolved, the register still shows it
+    assert [i["id"] for i in disputes_overdue(cfg, date(2027, 1, 21))] == ["dispute:1"]
+
+
+def test_overdue_notifies_each_dispute_level_once_haringey_2_11_gaps_11(cfg: Config) -> None:
+    """Haringey 2.11 / GAPS 11: the existing notify mechanism sends each level once."""
+    run(cfg, "dispute", "open", "A1", "--by", "Tia Manager", "--on", OPENED.isoformat())
+    for day in ("2027-01-12", "2027-01-13"):
+        code, _out, err = run(cfg, "overdue", "--as-of", day, "--notify")
+        assert code in (0, 1), err
+    with Register.open(cfg.register_path) as reg:
+        sent = reg.query(
+            "SELECT level, recipient_email FROM notifications WHERE item_key = 'dispute:1'"
+        )
+    assert sorted((r["level"], r["recipient_email"]) for r in sent) == [
+        (1, "aud.itor@example.org"),
+        (1, "tia.manager@example.org"),
+    ]
