@@ -1088,6 +1088,22 @@ def _stage_text(state: Any) -> str:
     )
 
 
+def _dispute_step(config: Path | None, on: str | None, step: Any) -> tuple[Any, date]:
+    """Run one dispute step, ``step(register, cfg, day)``, on the register; a refusal is
+    the error's message and exit code."""
+    from qaf.problems import QafError
+
+    cfg = load(config)
+    day = _parse_day(on, "--on") if on else date.today()
+    reg = _register(cfg)
+    try:
+        return step(reg, cfg, day), day
+    except QafError as e:
+        fail(str(e), e.exit_code)
+    finally:
+        reg.close()
+
+
 @dispute_app.command("open")
 def dispute_open(
     audit_id: Annotated[str, typer.Argument(help="The disputed return's audit ID.")],
@@ -1106,17 +1122,14 @@ def dispute_open(
     Example: qaf dispute open A-2026-12-0007 --by "Tia Manager" --note "overall grade"
     """
     from qaf.disputes import open_dispute
-    from qaf.problems import QafError
 
-    cfg = load(config)
-    day = _parse_day(on, "--on") if on else date.today()
-    reg = _register(cfg)
-    try:
-        state = open_dispute(reg, cfg, _calendar(cfg), audit_id, by=by, on=day, note=note)
-    except QafError as e:
-        fail(str(e), e.exit_code)
-    finally:
-        reg.close()
+    state, _ = _dispute_step(
+        config,
+        on,
+        lambda reg, cfg, day: open_dispute(
+            reg, cfg, _calendar(cfg), audit_id, by=by, on=day, note=note
+        ),
+    )
     err_console().print(_escape(f"{state.item_id} opened on {audit_id}: {_stage_text(state)}"))
 
 
@@ -1134,17 +1147,12 @@ def dispute_advance(
     Example: qaf dispute advance A-2026-12-0007 --on 2027-01-12
     """
     from qaf.disputes import advance_dispute
-    from qaf.problems import QafError
 
-    cfg = load(config)
-    day = _parse_day(on, "--on") if on else date.today()
-    reg = _register(cfg)
-    try:
-        state = advance_dispute(reg, cfg, _calendar(cfg), audit_id, on=day)
-    except QafError as e:
-        fail(str(e), e.exit_code)
-    finally:
-        reg.close()
+    state, _ = _dispute_step(
+        config,
+        on,
+        lambda reg, cfg, day: advance_dispute(reg, cfg, _calendar(cfg), audit_id, on=day),
+    )
     err_console().print(_escape(f"{state.item_id} on {audit_id}: {_stage_text(state)}"))
 
 
@@ -1162,17 +1170,12 @@ def dispute_resolve(
     Example: qaf dispute resolve A-2026-12-0007 --outcome "grade kept: Good"
     """
     from qaf.disputes import resolve_dispute
-    from qaf.problems import QafError
 
-    cfg = load(config)
-    day = _parse_day(on, "--on") if on else date.today()
-    reg = _register(cfg)
-    try:
-        dispute_id = resolve_dispute(reg, audit_id, outcome=outcome, on=day)
-    except QafError as e:
-        fail(str(e), e.exit_code)
-    finally:
-        reg.close()
+    dispute_id, day = _dispute_step(
+        config,
+        on,
+        lambda reg, cfg, day: resolve_dispute(reg, audit_id, outcome=outcome, on=day),
+    )
     err_console().print(
         _escape(f"dispute:{dispute_id} on {audit_id} resolved on {day.isoformat()}: {outcome}")
     )
