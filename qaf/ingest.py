@@ -46,7 +46,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from qaf.calendar import cycle_of, cycle_start_end, parse_date
 from qaf.grades import YES_NO, GradeError, Scale, is_not_applicable, normalise
@@ -219,26 +219,45 @@ def key_of(text: str) -> str:
 # ------------------------------------------------------------------ raw values
 
 
-@dataclass(frozen=True)
 class Cell:
-    """A value read from a return with where it was found (sheet and A1 cell)."""
+    """A value read from a return with where it was found (sheet and A1 cell).
 
+    A plain class with slots, not a dataclass: tens of cells are made per return, and
+    sent between processes (``__reduce__``), so making one must be cheap.
+    """
+
+    __slots__ = ("value", "sheet", "cell", "text")
     value: Any
-    sheet: str | None = None
-    cell: str | None = None
-    # asked for again and again by validation: worked out once
-    text: str = field(init=False, repr=False, compare=False)
+    sheet: str | None
+    cell: str | None
+    text: str  # asked for again and again by validation: worked out once
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "text", text_of(self.value))
+    def __init__(self, value: Any, sheet: str | None = None, cell: str | None = None) -> None:
+        self.value = value
+        self.sheet = sheet
+        self.cell = cell
+        self.text = text_of(value)
 
     @property
     def blank(self) -> bool:
         return self.text == ""
 
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Cell):
+            return NotImplemented
+        return (self.value, self.sheet, self.cell) == (other.value, other.sheet, other.cell)
 
-@dataclass(frozen=True)
-class TableRow:
+    def __hash__(self) -> int:
+        return hash((self.value, self.sheet, self.cell))
+
+    def __repr__(self) -> str:
+        return f"Cell(value={self.value!r}, sheet={self.sheet!r}, cell={self.cell!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Cell, (self.value, self.sheet, self.cell))
+
+
+class TableRow(NamedTuple):
     """One data row of a domain table, before it is mapped to a tool's domain."""
 
     id_text: str
@@ -249,8 +268,7 @@ class TableRow:
     where: str  # "sheet Audit, row 24" for messages
 
 
-@dataclass(frozen=True)
-class RawAction:
+class RawAction(NamedTuple):
     action: Cell
     owner: Cell
     due: Cell
@@ -412,8 +430,9 @@ def read_audit_workbook(wb: Workbook, labels: Labels, file: str) -> RawReturn:
     sheets = [s for s in wb.sheets if s.visible or normalise(s.name) != HIDDEN_SHEET]
     sheets = [s for s in sheets if s.visible] or sheets
     for sheet in sheets:
-        taken = _read_tables(sheet, raw, labels)
-        _read_labels(sheet, raw, labels, taken)
+        texts = [_row_texts(row) for row in sheet.rows]
+        taken = _read_tables(sheet, texts, raw, labels)
+        _read_labels(sheet, texts, raw, labels, taken)
     return raw
 
 
@@ -450,17 +469,29 @@ def _action_kind(text: str) -> str | None:
     return None
 
 
-def _row_texts(row: list[Any]) -> list[tuple[int, str]]:
-    return [(c, v) for c, v in enumerate(row) if isinstance(v, str) and v.strip()]
+RowTexts = list[tuple[int, str]]  # (column, text) of a row's non-blank text cells
 
 
-def _is_header_row(texts: Iterable[str]) -> bool:
+def _row_texts(row: list[Any]) -> RowTexts:
+    return [(c, v) for c, v in enumerate(row) if type(v) is str and v.strip()]
+
+
+def _short_texts(texts: RowTexts) -> RowTexts:
+    """The texts that may be headers: long ones are rationales (and would churn the caches)."""
+    return [(c, v) for c, v in texts if len(v) <= HEADER_MAX]
+
+
+def _row_is_blank(row: list[Any], texts: RowTexts) -> bool:
+    if texts:
+        return False
+    return all(v is None or type(v) is str or is_blank(v) for v in row)
+
+
+def _is_header_row(texts: RowTexts) -> bool:
     """A domain table's header (grade and another column) or the actions table's."""
     kinds: set[str] = set()
     akinds: set[str] = set()
-    for v in texts:
-        if len(v) > HEADER_MAX:  # a rationale: never a header (both kinds say None)
-            continue
+    for _, v in _short_texts(texts):
         kind = _header_kind(v)
         if kind:
             kinds.add(kind)
@@ -470,34 +501,34 @@ def _is_header_row(texts: Iterable[str]) -> bool:
     return ("grade" in kinds and len(kinds) >= 2) or ("action" in akinds and len(akinds) >= 2)
 
 
-def _read_tables(sheet: Sheet, raw: RawReturn, labels: Labels) -> set[int]:
+def _read_tables(sheet: Sheet, texts: list[RowTexts], raw: RawReturn, labels: Labels) -> set[int]:
     """Domain tables (by their header row) and the actions table; returns the rows used."""
     taken: set[int] = set()
     r = 0
     n = sheet.height
     while r < n:
-        texts = _row_texts(sheet.rows[r])
-        if not texts:
+        short = _short_texts(texts[r])
+        if not short:
             r += 1
             continue
         cols: dict[str, int] = {}
-        for c, v in texts:
+        for c, v in short:
             kind = _header_kind(v)
             if kind and kind not in cols:
                 cols[kind] = c
         if "grade" in cols and ("criteria" in cols or "rationale" in cols or "id" in cols):
             raw.table_found = True
             taken.add(r)
-            r = _read_domain_rows(sheet, r, cols, raw, taken, labels)
+            r = _read_domain_rows(sheet, texts, r, cols, raw, taken, labels)
             continue
         acols: dict[str, int] = {}
-        for c, v in texts:
+        for c, v in short:
             kind = _action_kind(v)
             if kind and kind not in acols:
                 acols[kind] = c
         if "action" in acols and ("owner" in acols or "due" in acols):
             taken.add(r)
-            r = _read_action_rows(sheet, r, acols, raw, taken)
+            r = _read_action_rows(sheet, texts, r, acols, raw, taken)
             continue
         r += 1
     return taken
@@ -511,6 +542,7 @@ def _cell(sheet: Sheet, r: int, c: int | None) -> Cell | None:
 
 def _read_domain_rows(
     sheet: Sheet,
+    texts: list[RowTexts],
     header: int,
     cols: dict[str, int],
     raw: RawReturn,
@@ -520,25 +552,28 @@ def _read_domain_rows(
     label_cols = [cols[k] for k in ("id", "criteria") if k in cols]
     if not label_cols:  # no ID / criteria header: the label is left of the grade column
         label_cols = list(range(0, cols["grade"]))
+    leftmost = min([*label_cols, cols["grade"]])
+    id_col = cols.get("id")
+    criteria_col = cols.get("criteria")
+    value = sheet.value
     blanks = 0
     r = header + 1
     while r < sheet.height:
-        row = sheet.rows[r]
-        if all(is_blank(v) for v in row):
+        row_texts = texts[r]
+        if _row_is_blank(sheet.rows[r], row_texts):
             blanks += 1
             if blanks >= 5:
                 break
             r += 1
             continue
         blanks = 0
-        id_text = text_of(sheet.value(r, cols["id"])) if "id" in cols else ""
-        criteria = text_of(sheet.value(r, cols["criteria"])) if "criteria" in cols else ""
-        if "id" not in cols and "criteria" not in cols:
-            parts = [text_of(sheet.value(r, c)) for c in label_cols]
+        id_text = text_of(value(r, id_col)) if id_col is not None else ""
+        criteria = text_of(value(r, criteria_col)) if criteria_col is not None else ""
+        if id_col is None and criteria_col is None:
+            parts = [text_of(value(r, c)) for c in label_cols]
             criteria = next((p for p in parts if p), "")
-        texts = dict(_row_texts(row))
         # another header row (a second section of the table, or the actions table) ends it
-        if _is_header_row(texts.values()):
+        if _is_header_row(row_texts):
             break
         if key_of(id_text) in OVERALL_ROW or key_of(criteria) in OVERALL_ROW:
             # an "Overall" row inside the table (councils' own templates)
@@ -553,13 +588,12 @@ def _read_domain_rows(
                 r += 1
                 continue
             break  # "Overall grade" as a label below the table: read by label
-        first_text = texts[min(texts)] if texts else ""
+        first_text = row_texts[0][1] if row_texts else ""
         if first_text and labels.find(first_text) is not None:
             break  # a labelled row below the table ("Overall grade"): the table has ended
         if not id_text and not criteria:
             # a row with text only in other columns: the end of the table
-            first = min(texts) if texts else None
-            if first is not None and first < min([*label_cols, cols["grade"]]):
+            if row_texts and row_texts[0][0] < leftmost:
                 break
             r += 1
             continue
@@ -567,12 +601,12 @@ def _read_domain_rows(
         assert grade_cell is not None
         raw.rows.append(
             TableRow(
-                id_text=id_text,
-                criteria=criteria,
-                grade=grade_cell,
-                before=_cell(sheet, r, cols.get("before")),
-                rationale=_cell(sheet, r, cols.get("rationale")),
-                where=f"sheet {sheet.name}, row {r + 1}",
+                id_text,
+                criteria,
+                grade_cell,
+                _cell(sheet, r, cols.get("before")),
+                _cell(sheet, r, cols.get("rationale")),
+                f"sheet {sheet.name}, row {r + 1}",
             )
         )
         taken.add(r)
@@ -581,15 +615,19 @@ def _read_domain_rows(
 
 
 def _read_action_rows(
-    sheet: Sheet, header: int, cols: dict[str, int], raw: RawReturn, taken: set[int]
+    sheet: Sheet,
+    texts: list[RowTexts],
+    header: int,
+    cols: dict[str, int],
+    raw: RawReturn,
+    taken: set[int],
 ) -> int:
     used = [cols[k] for k in ("action", "owner", "due") if k in cols]
     blanks = 0
     r = header + 1
     while r < sheet.height:
-        row = sheet.rows[r]
         if all(is_blank(sheet.value(r, c)) for c in used):
-            if not all(is_blank(v) for v in row):
+            if not _row_is_blank(sheet.rows[r], texts[r]):
                 break  # something else follows the table
             blanks += 1
             if blanks >= 10:
@@ -606,20 +644,20 @@ def _read_action_rows(
     return r
 
 
-def _read_labels(sheet: Sheet, raw: RawReturn, labels: Labels, taken: set[int]) -> None:
-    for r, row in enumerate(sheet.rows):
+def _read_labels(
+    sheet: Sheet, texts: list[RowTexts], raw: RawReturn, labels: Labels, taken: set[int]
+) -> None:
+    for r, row_texts in enumerate(texts):
         if r in taken:
             continue
-        for c in range(min(len(row), FIRST_COLS)):
-            v = row[c]
-            if not isinstance(v, str) or not v.strip():
-                continue
+        for c, v in row_texts:
+            if c >= FIRST_COLS:
+                break
             hit = labels.find(v)
             if hit is None:
                 continue
             kind, name = hit
-            value = _value_right_of(sheet, r, c)
-            _put(raw, kind, name, value)
+            _put(raw, kind, name, _value_right_of(sheet, r, c))
             break  # one label per row
 
 
@@ -629,7 +667,7 @@ def _value_right_of(sheet: Sheet, r: int, c: int) -> Cell:
     row = sheet.rows[r]
     for cc in range(start, min(len(row), start + VALUE_REACH)):
         v = sheet.value(r, cc)
-        if not is_blank(v):
+        if v is not None and not is_blank(v):
             return Cell(v, sheet.name, cell_ref(r, cc))
     return Cell(None, sheet.name, cell_ref(r, start))
 
