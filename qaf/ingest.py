@@ -1305,8 +1305,8 @@ AHEAD = 3  # requests queued per worker: bounds the returns held in memory
 def _worker_count(files: int) -> int:
     """Reader processes for ``files`` files: one per idle core, or 1 (read in this process).
 
-    Workers add ~30% CPU (each file's returns are pickled across), so they only pay
-    on cores nobody else is using: on a busy shared server ingest stays in one process.
+    Workers add CPU (each file's returns are pickled across), so they only pay on cores
+    nobody else is using: on a busy shared server ingest stays in one process.
     """
     if files < PARALLEL_FROM:
         return 1
@@ -1318,11 +1318,28 @@ def _worker_count(files: int) -> int:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         cores = os.cpu_count() or 1
+    return max(1, min(int(idle_cores(cores) + 0.25), cores, 8))
+
+
+def idle_cores(cores: int, loadavg: str | None = None) -> float:
+    """Cores nobody else is using now.
+
+    On Linux, from the number of tasks running at this instant (``/proc/loadavg``'s
+    fourth field, this process included), not the 1-minute load average: that one
+    still counts whatever ran in the last minute, such as the previous command.
+    """
     try:
-        idle = cores - os.getloadavg()[0]
+        if loadavg is None:
+            with open("/proc/loadavg", encoding="ascii") as f:
+                loadavg = f.read()
+        running = int(loadavg.split()[3].split("/")[0])
+        return float(max(0, cores - max(0, running - 1)))
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return cores - os.getloadavg()[0]
     except OSError:
-        idle = cores
-    return max(1, min(int(idle + 0.25), cores, 8))
+        return float(cores)
 
 
 def _worker(conn: Any, reader: FileReader, others: list[Any]) -> None:

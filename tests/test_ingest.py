@@ -420,3 +420,29 @@ def test_an_error_in_a_worker_process_reaches_the_caller(
     with pytest.raises(RuntimeError, match="reader bug"):
         ingest_paths(cfg, paths, as_of=AS_OF)
     assert stored(cfg, "SELECT count(*) FROM returns")[0][0] == 0
+
+
+@pytest.mark.parametrize(
+    ("loadavg", "idle"),
+    [
+        ("1.90 1.20 0.80 1/180 4242", 2.0),  # a busy last minute, nothing else running now
+        ("0.10 0.05 0.01 2/180 4242", 1.0),  # one other task running: one core left
+        ("3.00 3.00 3.00 5/180 4242", 0.0),  # a busy server: read in this process
+    ],
+)
+def test_reader_workers_follow_the_tasks_running_now_not_the_last_minute(
+    loadavg: str, idle: float
+) -> None:
+    # issue 8: the previous command's load must not keep ingest in one process
+    from qaf.ingest import idle_cores
+
+    assert idle_cores(2, loadavg) == idle
+
+
+def test_idle_cores_falls_back_to_the_load_average_off_linux(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from qaf.ingest import idle_cores
+
+    monkeypatch.setattr("os.getloadavg", lambda: (0.5, 0.5, 0.5))
+    assert idle_cores(4, "not a loadavg line") == 3.5
