@@ -226,7 +226,7 @@ class Cell:
     sent between processes (``__reduce__``), so making one must be cheap.
     """
 
-    __slots__ = ("value", "sheet", "cell", "text")
+    __slots__ = ("cell", "sheet", "text", "value")
     value: Any
     sheet: str | None
     cell: str | None
