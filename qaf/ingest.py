@@ -319,6 +319,27 @@ class RawReturn:
         """The audited person of a staff audit (GAPS 7), when the workbook names one."""
         return self.field_text("Subject")
 
+    def for_storing(self) -> RawReturn:
+        """What storing reads of a return a reader process has validated already: its
+        identity and safety answers, not its tables (a third of the bytes sent across)."""
+        return RawReturn(
+            file=self.file,
+            ref=self.ref,
+            hidden=self.hidden,
+            fields={k: c for k, c in self.fields.items() if k in STORING_FIELDS},
+            safety=self.safety,
+            safety_note=self.safety_note,
+            table_found=self.table_found,
+            received_on=self.received_on,
+            problems=self.problems,
+        )
+
+
+# the fields of a return read after validation (matching, safety notices)
+STORING_FIELDS = frozenset(
+    (*IDENTITY_FIELDS, "Auditor role", "Team", "Service Area", "Category", "Social Worker")
+)
+
 
 def text_of(value: Any) -> str:
     """A cell as text: blank -> "", 12.0 -> "12", dates ISO, text stripped."""
@@ -1259,6 +1280,26 @@ class ReadFile:
     error: str | None = None
     skipped: bool = False
     checked: bool = False
+    built: list[Built | None] | None = None  # validated by a reader process: see Prebuild
+
+
+Built = tuple[Allocation, str, "Return | None", list[Problem]]  # allocation, tool, validated
+
+
+@dataclass(frozen=True)
+class Prebuild:
+    """What a reader process needs to validate returns too (``build_return``), so the
+    process that stores them does not: the allocations returns now refer to (a copy made
+    before the readers fork: they never touch the register), the date and the flag.
+
+    Only a shortcut: the storing process matches each return to its allocation in the
+    register as always, and reads and validates the file again itself unless it is the
+    very allocation used here.
+    """
+
+    allocations: Mapping[str, Allocation]
+    as_of: date
+    unallocated_ok: bool
 
 
 @dataclass(frozen=True)
@@ -1268,6 +1309,7 @@ class FileReader:
     limits: Limits
     tools: Mapping[str, Tool]
     labels: Labels
+    prebuild: Prebuild | None = None
 
     def read(self, path: Path, ingested: Callable[[str], bool] | None = None) -> ReadFile:
         """Bytes, hash, then (unless ``ingested(sha)``) the safety checks and the parse."""
@@ -1283,7 +1325,31 @@ class FileReader:
             raws, kind = self._parse(path, data)
         except UnreadableFile as e:
             return ReadFile(path, sha, error=e.reason, checked=checked)
-        return ReadFile(path, sha, kind, raws, checked=checked)
+        if self.prebuild is None:
+            return ReadFile(path, sha, kind, raws, checked=checked)
+        built = self._prebuilt(raws)
+        raws = [raw if b is None else raw.for_storing() for raw, b in zip(raws, built, strict=True)]
+        return ReadFile(path, sha, kind, raws, checked=checked, built=built)
+
+    def _prebuilt(self, raws: list[RawReturn]) -> list[Built | None]:
+        assert self.prebuild is not None
+        known = self.prebuild.allocations
+        out: list[Built | None] = []
+        for raw in raws:
+            alloc = known.get(raw.audit_id) if raw.audit_id else None
+            if alloc is None:
+                out.append(None)
+                continue
+            tool = choose_tool(raw, alloc, self.tools)
+            ret, problems = build_return(
+                raw,
+                tool,
+                alloc,
+                as_of=self.prebuild.as_of,
+                unallocated_ok=self.prebuild.unallocated_ok,
+            )
+            out.append((alloc, tool.id, ret, problems))
+        return out
 
     def _parse(self, path: Path, data: bytes) -> tuple[list[RawReturn], str]:
         from qaf import surveymonkey
@@ -1358,7 +1424,7 @@ def _worker(conn: Any, reader: FileReader, others: list[Any]) -> None:
             read = [reader.read(p) for p in paths]
             reply: tuple[str, Any] = (
                 "ok",
-                [(r.sha, r.kind, r.raws, r.error, r.skipped) for r in read],
+                [(r.sha, r.kind, r.raws, r.error, r.skipped, False, r.built) for r in read],
             )
         except BaseException as e:  # handed to the main process, raised there
             reply = ("error", e)
@@ -1466,7 +1532,7 @@ class Ingestor:
             ]
         if got.error is not None:
             return [_rejected(name, got.sha, [Problem("I1", got.error, "error", name)])]
-        return self._store(got.path, got.sha, got.kind, got.raws)
+        return self._store(got.path, got.sha, got.kind, got.raws, got.built)
 
     def _match(self, raw: RawReturn) -> Allocation | None:
         reg = self.register
@@ -1505,17 +1571,33 @@ class Ingestor:
                 return max(open_ or cands, key=lambda a: (a.cycle, a.audit_id))
         return None
 
-    def _store(self, path: Path, sha: str, kind: str, raws: list[RawReturn]) -> list[FileResult]:
+    def _store(
+        self,
+        path: Path,
+        sha: str,
+        kind: str,
+        raws: list[RawReturn],
+        prebuilt: list[Built | None] | None = None,
+    ) -> list[FileResult]:
         name = str(path)
         tools: Mapping[str, Tool] = self.cfg.tools
         built: list[tuple[RawReturn, Return | None, list[Problem]]] = []
         matched: list[tuple[Tool, Allocation | None]] = []
-        for raw in raws:
+        for i, raw in enumerate(raws):
             alloc = self._match(raw)
-            tool = choose_tool(raw, alloc, tools)
-            ret, problems = build_return(
-                raw, tool, alloc, as_of=self.as_of, unallocated_ok=self.unallocated
-            )
+            pre = prebuilt[i] if prebuilt else None
+            if pre is not None:
+                if alloc is None or pre[0] != alloc or pre[1] not in tools:
+                    # the allocation changed since the readers' copy (another process
+                    # allocating meanwhile): read and validate the whole file again here
+                    return self._ingest_read(self.reader.read(path, self.register.file_ingested))
+                # validated by the reader process against this very allocation
+                tool, ret, problems = tools[pre[1]], pre[2], pre[3]
+            else:
+                tool = choose_tool(raw, alloc, tools)
+                ret, problems = build_return(
+                    raw, tool, alloc, as_of=self.as_of, unallocated_ok=self.unallocated
+                )
             built.append((raw, ret, problems))
             matched.append((tool, alloc))
         if not raws:
@@ -1722,7 +1804,7 @@ class Ingestor:
         total = len(paths)
         jobs = _worker_count(total)
         reads = (
-            _read_in_workers(self.reader, paths, jobs)
+            _read_in_workers(self._prebuilding_reader(), paths, jobs)
             if jobs > 1
             else (self.reader.read(p, self.register.file_ingested) for p in paths)
         )
@@ -1731,6 +1813,19 @@ class Ingestor:
                 yield from self._ingest_read(got)
                 if progress:
                     progress(i, total)
+
+    def _prebuilding_reader(self) -> FileReader:
+        """A reader that validates too, against the allocations due in the last year."""
+        from dateutil.relativedelta import relativedelta
+
+        since = self.as_of - relativedelta(months=PREBUILD_MONTHS)
+        known = {a.audit_id: a for a in self.register.allocations_due_since(since)}
+        return dataclasses.replace(
+            self.reader, prebuild=Prebuild(known, self.as_of, self.unallocated)
+        )
+
+
+PREBUILD_MONTHS = 13  # a year of cycles; older allocations: validated by the storing process
 
 
 class _DryRun(Exception):

@@ -526,6 +526,11 @@ class Register:
             )
         return [_allocation(r) for r in rows]
 
+    def allocations_due_since(self, day: date) -> list[Allocation]:
+        """Allocations due on or after ``day`` (by index): the ones returns now refer to."""
+        rows = self.query("SELECT * FROM allocations WHERE due >= ?", (day.isoformat(),))
+        return [_allocation(r) for r in rows]
+
     def allocation(self, audit_id: str) -> Allocation | None:
         rows = self.query("SELECT * FROM allocations WHERE audit_id = ?", (audit_id,))
         return _allocation(rows[0]) if rows else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import shutil
 from datetime import date
 from pathlib import Path
@@ -364,6 +365,23 @@ def test_json_report_shape(cfg: Config, tmp_path: Path) -> None:
         assert set(p) == {"rule", "level", "sheet", "cell", "message"}
 
 
+_CLOCK = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
+
+
+def register_contents(cfg: Config) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every table, the wall-clock stamps (when a row was written) masked."""
+    with Register.open(cfg.register_path) as reg:
+        tables = [r[0] for r in reg.query("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return {
+            t: sorted(
+                tuple("<clock>" if isinstance(v, str) and _CLOCK.match(v) else v for v in row)
+                for row in reg.query(f"SELECT * FROM {t}")
+            )
+            for t in tables
+            if t != "schema_migrations"
+        }
+
+
 def _ingest_all(cfg: Config, paths: list[Path], workers: int) -> list[dict[str, object]]:
     import qaf.ingest as ingest
 
@@ -392,15 +410,52 @@ def test_many_files_read_by_worker_processes_give_the_same_results_in_order(
     shutil.copy(paths[0], copy)
     paths.append(copy)
     results = {}
+    contents = {}
     for workers in (1, 2, 3):
         setup_register(cfg, allocs)
         results[workers] = _ingest_all(cfg, paths, workers)
+        contents[workers] = register_contents(cfg)
         cfg.register_path.unlink()
     assert results[2] == results[1] and results[3] == results[1]
+    # validated by the readers (issue 8) or here: the register holds the same
+    assert contents[2] == contents[1] and contents[3] == contents[1]
+    assert len(contents[1]["domain_grades"]) > 100
     statuses = [f["status"] for f in results[2]]
     assert statuses.count("accepted") == 10
     assert statuses[3] == statuses[5] == "rejected"
     assert statuses[-1] == "already-ingested"
+
+
+def test_a_return_validated_against_a_changed_allocation_is_validated_again(
+    cfg: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # rules I2 G1, issue 8: reader processes validate against a copy of the allocations;
+    # if the register's allocation differs when the return is stored (another process
+    # allocated meanwhile), the file is read and validated again against the register's
+    import dataclasses
+
+    from qaf.register import Register as Reg
+
+    allocs = [allocation(f"2026-12-{i:03d}", f"P{i:06d}") for i in range(1, 5)]
+    paths = [
+        make_return(cfg, a, tmp_path / f"{a.audit_id}.xlsx", seed=i)[0]
+        for i, a in enumerate(allocs)
+    ]
+    setup_register(cfg, allocs)
+    expected = _ingest_all(cfg, paths, 1)
+    expected_contents = register_contents(cfg)
+    cfg.register_path.unlink()
+
+    real = Reg.allocations_due_since
+
+    def stale(self: Reg, day: object) -> list[Allocation]:
+        return [dataclasses.replace(a, team="A team since renamed") for a in real(self, day)]  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Reg, "allocations_due_since", stale)
+    setup_register(cfg, allocs)
+    assert _ingest_all(cfg, paths, 2) == expected
+    assert register_contents(cfg) == expected_contents
+    assert {r[0] for r in stored(cfg, "SELECT team FROM returns")} == {allocs[0].team}
 
 
 def test_an_error_in_a_worker_process_reaches_the_caller(
