@@ -1819,7 +1819,7 @@ class Ingestor:
         from dateutil.relativedelta import relativedelta
 
         since = self.as_of - relativedelta(months=PREBUILD_MONTHS)
-        known = {a.audit_id: a for a in self.register.allocations_due_since(since)}
+        known = self.register.allocations_due_since(since)
         return dataclasses.replace(
             self.reader, prebuild=Prebuild(known, self.as_of, self.unallocated)
         )

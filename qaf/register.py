@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -340,6 +340,23 @@ def _now() -> str:
     return datetime.now().isoformat(timespec="seconds")
 
 
+class AllocationSnapshot(Mapping[str, Allocation]):
+    """Allocations by audit ID as read at one moment, each made an ``Allocation`` only
+    when asked for (most of a year's are never looked up by a run)."""
+
+    def __init__(self, rows: dict[str, sqlite3.Row]) -> None:
+        self._rows = rows
+
+    def __getitem__(self, audit_id: str) -> Allocation:
+        return _allocation(self._rows[audit_id])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+
 class Register:
     """An open register. Use as a context manager; write inside ``transaction()``."""
 
@@ -526,10 +543,10 @@ class Register:
             )
         return [_allocation(r) for r in rows]
 
-    def allocations_due_since(self, day: date) -> list[Allocation]:
+    def allocations_due_since(self, day: date) -> AllocationSnapshot:
         """Allocations due on or after ``day`` (by index): the ones returns now refer to."""
         rows = self.query("SELECT * FROM allocations WHERE due >= ?", (day.isoformat(),))
-        return [_allocation(r) for r in rows]
+        return AllocationSnapshot({r["audit_id"]: r for r in rows})
 
     def allocation(self, audit_id: str) -> Allocation | None:
         rows = self.query("SELECT * FROM allocations WHERE audit_id = ?", (audit_id,))

@@ -448,8 +448,9 @@ def test_a_return_validated_against_a_changed_allocation_is_validated_again(
 
     real = Reg.allocations_due_since
 
-    def stale(self: Reg, day: object) -> list[Allocation]:
-        return [dataclasses.replace(a, team="A team since renamed") for a in real(self, day)]  # type: ignore[arg-type]
+    def stale(self: Reg, day: date) -> dict[str, Allocation]:
+        now = real(self, day)
+        return {k: dataclasses.replace(now[k], team="A team since renamed") for k in now}
 
     monkeypatch.setattr(Reg, "allocations_due_since", stale)
     setup_register(cfg, allocs)
