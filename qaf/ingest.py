@@ -440,6 +440,46 @@ class Labels:
 # --------------------------------------------------------------- workbook reader
 
 
+class Grid:
+    """A sheet as read by label: ``values[r][c]`` shows a merged range's top-left value in
+    each of its cells (``Sheet.value``, worked out once per sheet instead of per look)."""
+
+    __slots__ = ("height", "name", "rows", "sheet", "values")
+
+    def __init__(self, sheet: Sheet) -> None:
+        self.sheet = sheet
+        self.name = sheet.name
+        self.rows = sheet.rows
+        self.height = len(sheet.rows)
+        self.values = sheet.rows
+        if sheet.merged:
+            values = list(sheet.rows)
+            copied: set[int] = set()
+            for r0, c0, r1, c1 in sheet.merged:
+                if (r1 - r0 + 1) * (c1 - c0 + 1) > 10_000:
+                    continue  # decoration (as ``Sheet.value``)
+                top_left = sheet.raw(r0, c0)
+                for r in range(r0, min(r1 + 1, self.height)):
+                    if r not in copied:
+                        values[r] = list(values[r])
+                        copied.add(r)
+                    row = values[r]
+                    if len(row) <= c1:
+                        row.extend([None] * (c1 + 1 - len(row)))
+                    row[c0 : c1 + 1] = [top_left] * (c1 + 1 - c0)
+            self.values = values
+
+    def value(self, r: int, c: int) -> Any:
+        row = self.values[r]
+        return row[c] if c < len(row) else None
+
+    def cell(self, r: int, c: int | None) -> Cell | None:
+        if c is None:
+            return None
+        row = self.values[r]
+        return Cell(row[c] if c < len(row) else None, self.name, cell_ref(r, c))
+
+
 def read_audit_workbook(wb: Workbook, labels: Labels, file: str) -> RawReturn:
     """Find everything in a returned workbook by label and header (no tool needed yet)."""
     raw = RawReturn(file=file)
@@ -451,9 +491,10 @@ def read_audit_workbook(wb: Workbook, labels: Labels, file: str) -> RawReturn:
     sheets = [s for s in wb.sheets if s.visible or normalise(s.name) != HIDDEN_SHEET]
     sheets = [s for s in sheets if s.visible] or sheets
     for sheet in sheets:
+        grid = Grid(sheet)
         texts = [_row_texts(row) for row in sheet.rows]
-        taken = _read_tables(sheet, texts, raw, labels)
-        _read_labels(sheet, texts, raw, labels, taken)
+        taken = _read_tables(grid, texts, raw, labels)
+        _read_labels(grid, texts, raw, labels, taken)
     return raw
 
 
@@ -522,7 +563,7 @@ def _is_header_row(texts: RowTexts) -> bool:
     return ("grade" in kinds and len(kinds) >= 2) or ("action" in akinds and len(akinds) >= 2)
 
 
-def _read_tables(sheet: Sheet, texts: list[RowTexts], raw: RawReturn, labels: Labels) -> set[int]:
+def _read_tables(sheet: Grid, texts: list[RowTexts], raw: RawReturn, labels: Labels) -> set[int]:
     """Domain tables (by their header row) and the actions table; returns the rows used."""
     taken: set[int] = set()
     r = 0
@@ -555,14 +596,8 @@ def _read_tables(sheet: Sheet, texts: list[RowTexts], raw: RawReturn, labels: La
     return taken
 
 
-def _cell(sheet: Sheet, r: int, c: int | None) -> Cell | None:
-    if c is None:
-        return None
-    return Cell(sheet.value(r, c), sheet.name, cell_ref(r, c))
-
-
 def _read_domain_rows(
-    sheet: Sheet,
+    sheet: Grid,
     texts: list[RowTexts],
     header: int,
     cols: dict[str, int],
@@ -598,13 +633,13 @@ def _read_domain_rows(
             break
         if key_of(id_text) in OVERALL_ROW or key_of(criteria) in OVERALL_ROW:
             # an "Overall" row inside the table (councils' own templates)
-            grade = _cell(sheet, r, cols["grade"])
+            grade = sheet.cell(r, cols["grade"])
             if grade is not None and not grade.blank and raw.overall is None:
                 raw.overall = grade
                 if "before" in cols:
-                    raw.overall_before = _cell(sheet, r, cols["before"])
+                    raw.overall_before = sheet.cell(r, cols["before"])
                 if "rationale" in cols:
-                    raw.overall_rationale = _cell(sheet, r, cols["rationale"])
+                    raw.overall_rationale = sheet.cell(r, cols["rationale"])
                 taken.add(r)
                 r += 1
                 continue
@@ -618,15 +653,15 @@ def _read_domain_rows(
                 break
             r += 1
             continue
-        grade_cell = _cell(sheet, r, cols["grade"])
+        grade_cell = sheet.cell(r, cols["grade"])
         assert grade_cell is not None
         raw.rows.append(
             TableRow(
                 id_text,
                 criteria,
                 grade_cell,
-                _cell(sheet, r, cols.get("before")),
-                _cell(sheet, r, cols.get("rationale")),
+                sheet.cell(r, cols.get("before")),
+                sheet.cell(r, cols.get("rationale")),
                 f"sheet {sheet.name}, row {r + 1}",
             )
         )
@@ -636,7 +671,7 @@ def _read_domain_rows(
 
 
 def _read_action_rows(
-    sheet: Sheet,
+    sheet: Grid,
     texts: list[RowTexts],
     header: int,
     cols: dict[str, int],
@@ -656,9 +691,9 @@ def _read_action_rows(
             r += 1
             continue
         blanks = 0
-        action = _cell(sheet, r, cols.get("action")) or BLANK
-        owner = _cell(sheet, r, cols.get("owner")) or BLANK
-        due = _cell(sheet, r, cols.get("due")) or BLANK
+        action = sheet.cell(r, cols.get("action")) or BLANK
+        owner = sheet.cell(r, cols.get("owner")) or BLANK
+        due = sheet.cell(r, cols.get("due")) or BLANK
         raw.actions.append(RawAction(action, owner, due))
         taken.add(r)
         r += 1
@@ -666,7 +701,7 @@ def _read_action_rows(
 
 
 def _read_labels(
-    sheet: Sheet, texts: list[RowTexts], raw: RawReturn, labels: Labels, taken: set[int]
+    sheet: Grid, texts: list[RowTexts], raw: RawReturn, labels: Labels, taken: set[int]
 ) -> None:
     for r, row_texts in enumerate(texts):
         if r in taken:
@@ -682,12 +717,12 @@ def _read_labels(
             break  # one label per row
 
 
-def _value_right_of(sheet: Sheet, r: int, c: int) -> Cell:
+def _value_right_of(sheet: Grid, r: int, c: int) -> Cell:
     """The first non-empty cell right of the label (after its merged range)."""
-    start = sheet.merge_end_col(r, c) + 1
-    row = sheet.rows[r]
-    for cc in range(start, min(len(row), start + VALUE_REACH)):
-        v = sheet.value(r, cc)
+    start = sheet.sheet.merge_end_col(r, c) + 1
+    values = sheet.values[r]
+    for cc in range(start, min(len(sheet.rows[r]), start + VALUE_REACH, len(values))):
+        v = values[cc]
         if v is not None and not is_blank(v):
             return Cell(v, sheet.name, cell_ref(r, cc))
     return Cell(None, sheet.name, cell_ref(r, start))
