@@ -490,12 +490,96 @@ def read_audit_workbook(wb: Workbook, labels: Labels, file: str) -> RawReturn:
                 raw.hidden[normalise(text_of(row[0]))] = text_of(row[1] if len(row) > 1 else None)
     sheets = [s for s in wb.sheets if s.visible or normalise(s.name) != HIDDEN_SHEET]
     sheets = [s for s in sheets if s.visible] or sheets
-    for sheet in sheets:
+    parts = [_SheetRead.of(sheet, labels, file) for sheet in sheets]
+    forms = _one_copy_of_the_form([p for p in parts if p.found.table_found], raw)
+    others = [p for p in parts if not p.found.table_found]
+    # The form's own sheet first: an auditor's notes sheet in front of it must not answer
+    # for it (trial2 T2-13); other sheets only answer what the form leaves blank.
+    for part in (*forms, *others):
+        _take_tables(raw, part.found)
+    for part in forms:
+        _read_labels(part.grid, part.texts, raw, labels, part.taken)
+    form_sheet = forms[0].grid.name if forms else None
+    for part in others:
+        _read_labels(part.grid, part.texts, raw, labels, part.taken, form_sheet)
+    return raw
+
+
+@dataclass
+class _SheetRead:
+    """One sheet's grid and row texts, and the tables found on it (before labels)."""
+
+    grid: Grid
+    texts: list[RowTexts]
+    found: RawReturn
+    taken: set[int]
+
+    @classmethod
+    def of(cls, sheet: Sheet, labels: Labels, file: str) -> _SheetRead:
         grid = Grid(sheet)
         texts = [_row_texts(row) for row in sheet.rows]
-        taken = _read_tables(grid, texts, raw, labels)
-        _read_labels(grid, texts, raw, labels, taken)
-    return raw
+        found = RawReturn(file=file)
+        taken = _read_tables(grid, texts, found, labels)
+        return cls(grid, texts, found, taken)
+
+    def domain_keys(self) -> set[str]:
+        return {key_of(row.id_text) or key_of(row.criteria) for row in self.found.rows}
+
+    def filled(self) -> bool:
+        return any(not row.grade.blank for row in self.found.rows)
+
+
+def _take_tables(raw: RawReturn, found: RawReturn) -> None:
+    raw.table_found = raw.table_found or found.table_found
+    raw.rows.extend(found.rows)
+    raw.actions.extend(found.actions)
+    for kind in ("overall", "overall_before", "overall_rationale"):
+        if getattr(raw, kind) is None:
+            setattr(raw, kind, getattr(found, kind))
+
+
+def _is_copy(a: _SheetRead, b: _SheetRead) -> bool:
+    """Two sheets holding the same domain table: a copy of the form (not a Part A / Part B)."""
+    ka, kb = a.domain_keys(), b.domain_keys()
+    return bool(ka and kb) and len(ka & kb) * 2 >= min(len(ka), len(kb))
+
+
+def _one_copy_of_the_form(forms: list[_SheetRead], raw: RawReturn) -> list[_SheetRead]:
+    """Rule I4: of two copies of the form (the auditor copied the sheet and filled the
+    copy), the one filled in is read; two filled copies are refused, naming both."""
+    kept: list[_SheetRead] = []
+    for part in forms:
+        twin = next((k for k in kept if _is_copy(k, part)), None)
+        if twin is None:
+            kept.append(part)
+            continue
+        names = f'"{twin.grid.name}" and "{part.grid.name}"'
+        if twin.filled() and part.filled():
+            raw.problems.append(
+                Problem(
+                    "I4",
+                    f"the workbook holds two filled copies of the form (sheets {names}): "
+                    "delete the one that is not the final answer and send it again",
+                    "error",
+                    raw.file,
+                    part.grid.name,
+                )
+            )
+            continue
+        if part.filled():
+            kept[kept.index(twin)] = part
+            twin, part = part, twin
+        raw.problems.append(
+            Problem(
+                "I4",
+                f'the workbook holds two copies of the form (sheets {names}): "{twin.grid.name}" '
+                f'was read, the one filled in; "{part.grid.name}" was left out (delete it)',
+                "warning",
+                raw.file,
+                twin.grid.name,
+            )
+        )
+    return kept
 
 
 @functools.lru_cache(maxsize=1 << 14)
@@ -701,8 +785,15 @@ def _read_action_rows(
 
 
 def _read_labels(
-    sheet: Grid, texts: list[RowTexts], raw: RawReturn, labels: Labels, taken: set[int]
+    sheet: Grid,
+    texts: list[RowTexts],
+    raw: RawReturn,
+    labels: Labels,
+    taken: set[int],
+    form_sheet: str | None = None,
 ) -> None:
+    """Labelled answers; on a sheet other than the form (``form_sheet``), only those the
+    form left blank are taken, and a different answer is reported (rule I4)."""
     for r, row_texts in enumerate(texts):
         if r in taken:
             continue
@@ -713,8 +804,38 @@ def _read_labels(
             if hit is None:
                 continue
             kind, name = hit
-            _put(raw, kind, name, _value_right_of(sheet, r, c))
+            value = _value_right_of(sheet, r, c)
+            if form_sheet is not None:
+                _report_other_answer(raw, kind, name, v, value, form_sheet)
+            _put(raw, kind, name, value)
             break  # one label per row
+
+
+def _answered(raw: RawReturn, kind: str, name: str) -> Cell | None:
+    if kind in ("field", "compliance", "feedback"):
+        got: Cell | None = getattr(raw, "fields" if kind == "field" else kind).get(name)
+        return got
+    current: Cell | None = getattr(raw, kind)
+    return current
+
+
+def _report_other_answer(
+    raw: RawReturn, kind: str, name: str, label: str, value: Cell, form_sheet: str
+) -> None:
+    answered = _answered(raw, kind, name)
+    if answered is None or answered.blank or value.blank or answered.text == value.text:
+        return
+    raw.problems.append(
+        Problem(
+            "I4",
+            f'"{_short(label.strip())}" is answered differently on the form (sheet '
+            f"{form_sheet}, cell {answered.cell}): the form's answer is used",
+            "warning",
+            raw.file,
+            value.sheet,
+            value.cell,
+        )
+    )
 
 
 def _value_right_of(sheet: Grid, r: int, c: int) -> Cell:
