@@ -1,10 +1,12 @@
 """Grading disputes (Haringey 2.11): open one on a stored return, move it through the
 configured stages (``[[dispute.stage]]``), resolve it; and the overdue item of each open
-dispute's current stage, so `qaf overdue` chases it like a late follow-up.
+dispute's stage on a given day, so `qaf overdue` chases it like a late follow-up.
 
 A stage is due ``within`` (a duration, usually working days) of the day it started; the
 first stage starts the day the dispute is opened, each later one the day it is advanced
-to. Refusals are :class:`~qaf.problems.QafError` with exit code 2 and rule ``RULE``.
+to. Each step writes the dispute's stage history (register migration 4) with it, so
+`qaf overdue --as-of` a past day chases the stage the dispute was at on that day. Refusals are
+:class:`~qaf.problems.QafError` with exit code 2 and rule ``RULE``.
 """
 
 from __future__ import annotations
@@ -161,7 +163,7 @@ def resolve_dispute(reg: Register, audit_id: str, *, outcome: str, on: date) -> 
 def dispute_pending(
     reg: Register, cfg: Config, calendar: WorkingCalendar, roster: Roster, as_of: date
 ) -> list[Pending]:
-    """The current stage of every dispute open on ``as_of``, as an item for overdue: its
+    """The stage every dispute open on ``as_of`` was at that day, as an item for overdue: its
     responsible role resolved from the roster relative to the case (the role itself when
     nobody holds it), its ``notify`` roles told at the ladder's first rung."""
     if not cfg.dispute.stages:

@@ -252,6 +252,21 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE UNIQUE INDEX disputes_open ON disputes(audit_id) WHERE resolved_on IS NULL;
         """,
     ),
+    (
+        4,
+        "dispute_stages: each stage a dispute went through, from when to when (Haringey 2.11)",
+        """
+        CREATE TABLE dispute_stages (
+            dispute_id INTEGER NOT NULL REFERENCES disputes(id) ON DELETE CASCADE,
+            stage      INTEGER NOT NULL,                -- index into dispute.stage
+            started_on TEXT NOT NULL,
+            ended_on   TEXT,                            -- advanced or resolved on
+            PRIMARY KEY (dispute_id, stage)
+        ) WITHOUT ROWID;
+        INSERT INTO dispute_stages (dispute_id, stage, started_on, ended_on)
+            SELECT id, stage, stage_started, resolved_on FROM disputes;
+        """,
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
@@ -324,6 +339,11 @@ ORPHAN_QUERIES: tuple[tuple[str, str], ...] = (
         "dispute(s) of a missing return",
         "SELECT count(*) FROM disputes d "
         "WHERE NOT EXISTS (SELECT 1 FROM returns r WHERE r.id = d.return_id)",
+    ),
+    (
+        "dispute stage(s) of a missing dispute",
+        "SELECT count(*) FROM dispute_stages h "
+        "WHERE NOT EXISTS (SELECT 1 FROM disputes d WHERE d.id = h.dispute_id)",
     ),
 )
 
@@ -1606,19 +1626,34 @@ class Register:
     def add_dispute(
         self, audit_id: str, return_id: int, opened_by: str, opened_on: date, note: str
     ) -> int:
+        """A new dispute at its first stage, and that stage's history row, in one write."""
         with self.transaction() as conn:
             cur = conn.execute(
                 "INSERT INTO disputes (audit_id, return_id, stage, stage_started, opened_by, "
                 "opened_on, note) VALUES (?,?,0,?,?,?,?)",
                 (audit_id, return_id, iso(opened_on), opened_by, iso(opened_on), note),
             )
-            return int(cur.lastrowid or 0)
+            dispute_id = int(cur.lastrowid or 0)
+            conn.execute(
+                "INSERT INTO dispute_stages (dispute_id, stage, started_on) VALUES (?, 0, ?)",
+                (dispute_id, iso(opened_on)),
+            )
+            return dispute_id
 
     def set_dispute_stage(self, dispute_id: int, stage: int, started: date) -> None:
+        """The dispute moves to ``stage`` on ``started``: the stage it was at ends that day."""
         with self.transaction() as conn:
             conn.execute(
                 "UPDATE disputes SET stage = ?, stage_started = ? WHERE id = ?",
                 (stage, iso(started), dispute_id),
+            )
+            conn.execute(
+                "UPDATE dispute_stages SET ended_on = ? WHERE dispute_id = ? AND ended_on IS NULL",
+                (iso(started), dispute_id),
+            )
+            conn.execute(
+                "INSERT INTO dispute_stages (dispute_id, stage, started_on) VALUES (?, ?, ?)",
+                (dispute_id, stage, iso(started)),
             )
 
     def resolve_dispute(self, dispute_id: int, on: date, outcome: str) -> None:
@@ -1627,13 +1662,32 @@ class Register:
                 "UPDATE disputes SET resolved_on = ?, outcome = ? WHERE id = ?",
                 (iso(on), outcome, dispute_id),
             )
+            conn.execute(
+                "UPDATE dispute_stages SET ended_on = ? WHERE dispute_id = ? AND ended_on IS NULL",
+                (iso(on), dispute_id),
+            )
+
+    def dispute_stages(self, dispute_id: int) -> list[sqlite3.Row]:
+        """The stages a dispute went through, first first (stage, started_on, ended_on)."""
+        return self.query(
+            "SELECT stage, started_on, ended_on FROM dispute_stages WHERE dispute_id = ? "
+            "ORDER BY started_on, stage",
+            (dispute_id,),
+        )
 
     def open_disputes(self, as_of: date) -> list[sqlite3.Row]:
-        """Disputes opened by ``as_of`` and not resolved by then, with their return's case."""
+        """Disputes opened by ``as_of`` and not resolved by then, each at the stage it was at
+        on ``as_of`` (its history: the last stage started by then), with their return's case.
+        A dispute with no stage started by then (a register migrated from version 3 keeps
+        only the stage it was at) is left out."""
         return self.query(
-            "SELECT d.id, d.audit_id, d.stage, d.stage_started, r.case_id, r.team, r.service, "
-            "r.category, r.worker, r.auditor FROM disputes d JOIN returns r ON r.id = d.return_id "
+            "SELECT d.id, d.audit_id, h.stage, h.started_on AS stage_started, r.case_id, "
+            "r.team, r.service, r.category, r.worker, r.auditor "
+            "FROM disputes d JOIN returns r ON r.id = d.return_id "
+            "JOIN dispute_stages h ON h.dispute_id = d.id "
             "WHERE d.opened_on <= :day AND (d.resolved_on IS NULL OR d.resolved_on > :day) "
+            "AND h.stage = (SELECT max(stage) FROM dispute_stages "
+            "WHERE dispute_id = d.id AND started_on <= :day) "
             "ORDER BY d.id",
             {"day": as_of.isoformat()},
         )

@@ -207,3 +207,108 @@ def test_overdue_notifies_each_dispute_level_once_haringey_2_11_gaps_11(cfg: Con
         (1, "aud.itor@example.org"),
         (1, "tia.manager@example.org"),
     ]
+
+
+def stage_history(cfg: Config, dispute_id: int = 1) -> list[tuple[int, str, str | None]]:
+    with Register.open(cfg.register_path) as reg:
+        rows = reg.dispute_stages(dispute_id)
+    return [(r["stage"], r["started_on"], r["ended_on"]) for r in rows]
+
+
+def test_each_step_writes_the_stage_history_haringey_2_11_gaps_11(cfg: Config) -> None:
+    """Haringey 2.11 / GAPS 11 (register migration 4): open, advance and resolve each write
+    the dispute's stage history with the stage row, so a stage ends when the next starts."""
+    run(cfg, "dispute", "open", "A1", "--by", "Tia Manager", "--on", OPENED.isoformat())
+    assert stage_history(cfg) == [(0, "2027-01-04", None)]
+    run(cfg, "dispute", "advance", "A1", "--on", "2027-01-18")
+    assert stage_history(cfg) == [(0, "2027-01-04", "2027-01-18"), (1, "2027-01-18", None)]
+    run(cfg, "dispute", "resolve", "A1", "--outcome", "regraded", "--on", "2027-01-22")
+    assert stage_history(cfg) == [
+        (0, "2027-01-04", "2027-01-18"),
+        (1, "2027-01-18", "2027-01-22"),
+    ]
+
+
+def test_refused_step_writes_no_history_haringey_2_11_gaps_11(cfg: Config) -> None:
+    """Haringey 2.11 / GAPS 11: an advance refused (past the last stage) changes nothing."""
+    run(cfg, "dispute", "open", "A1", "--by", "Tia Manager", "--on", OPENED.isoformat())
+    run(cfg, "dispute", "advance", "A1", "--on", "2027-01-08")
+    assert run(cfg, "dispute", "advance", "A1", "--on", "2027-01-11")[0] == 2
+    assert stage_history(cfg) == [(0, "2027-01-04", "2027-01-08"), (1, "2027-01-08", None)]
+
+
+@pytest.mark.parametrize(
+    ("day", "expected"),
+    [
+        # opened Monday 04/01: not yet open on the Sunday before
+        ("2027-01-03", []),
+        # stage 1 due 11/01, not late on that day
+        ("2027-01-11", []),
+        # stage 1 late on 12/01 although the dispute is at stage 2 today
+        ("2027-01-12", [("dispute stage 1 of 2: Informal meeting", "2027-01-11", 1)]),
+        ("2027-01-15", [("dispute stage 1 of 2: Informal meeting", "2027-01-11", 4)]),
+        # stage 2 started Monday 18/01, due Wednesday 20/01
+        ("2027-01-18", []),
+        ("2027-01-20", []),
+        ("2027-01-21", [("dispute stage 2 of 2: Formal response", "2027-01-20", 1)]),
+        # resolved on 22/01
+        ("2027-01-22", []),
+        ("2027-02-01", []),
+    ],
+)
+def test_overdue_as_of_a_past_day_uses_the_stage_of_that_day_haringey_2_11_gaps_11(
+    cfg: Config, day: str, expected: list[tuple[str, str, int]]
+) -> None:
+    """Haringey 2.11 / GAPS 11: `qaf overdue --as-of D` chases the stage the dispute was at
+    on D (from its stage history), not the stage it is at now; opened after D, not listed."""
+    run(cfg, "dispute", "open", "A1", "--by", "Tia Manager", "--on", OPENED.isoformat())
+    run(cfg, "dispute", "advance", "A1", "--on", "2027-01-18")
+    run(cfg, "dispute", "resolve", "A1", "--outcome", "regraded", "--on", "2027-01-22")
+    items = disputes_overdue(cfg, date.fromisoformat(day))
+    assert [(i["detail"], i["due"], i["working_days_late"]) for i in items] == expected
+
+
+def test_advanced_the_same_day_it_opened_uses_the_later_stage_haringey_2_11_gaps_11(
+    cfg: Config,
+) -> None:
+    """Haringey 2.11 / GAPS 11: two stages started the same day: that day's stage is the later."""
+    run(cfg, "dispute", "open", "A1", "--by", "Tia Manager", "--on", OPENED.isoformat())
+    run(cfg, "dispute", "advance", "A1", "--on", OPENED.isoformat())  # stage 2 due 06/01
+    (item,) = disputes_overdue(cfg, date(2027, 1, 7))
+    assert (item["detail"], item["due"]) == ("dispute stage 2 of 2: Formal response", "2027-01-06")
+
+
+def test_a_version_3_register_migrates_its_disputes_to_a_one_row_history_haringey_2_11(
+    cfg: Config,
+) -> None:
+    """Haringey 2.11 / GAPS 11, register migration 4: a register made before the stage
+    history (version 3) is backed up, then each dispute's current stage becomes its history,
+    starting at the dispute's stage start (ended when it was resolved). The stages before it
+    are unknown, so before that day the dispute is not listed late."""
+    import sqlite3
+
+    run(cfg, "dispute", "open", "A1", "--by", "Tia Manager", "--on", "2026-12-21")
+    run(cfg, "dispute", "resolve", "A1", "--outcome", "kept", "--on", "2026-12-22")
+    run(cfg, "dispute", "open", "A1", "--by", "Tia Manager", "--on", OPENED.isoformat())
+    run(cfg, "dispute", "advance", "A1", "--on", "2027-01-18")
+    con = sqlite3.connect(cfg.register_path)
+    con.execute("DROP TABLE dispute_stages")
+    con.execute("DELETE FROM schema_migrations WHERE version >= 4")
+    con.commit()
+    con.close()
+    backup = cfg.register_path.with_name(cfg.register_path.name + ".before-v4.bak")
+    assert not backup.exists()
+
+    assert [i["due"] for i in disputes_overdue(cfg, date(2027, 1, 21))] == ["2027-01-20"]
+    assert backup.exists()
+    with sqlite3.connect(backup) as old:
+        assert old.execute("SELECT max(version) FROM schema_migrations").fetchone() == (3,)
+    with Register.open(cfg.register_path) as reg:
+        assert reg.scalar("SELECT max(version) FROM schema_migrations") == 4
+        assert reg.orphans() == []
+    assert stage_history(cfg, 1) == [(0, "2026-12-21", "2026-12-22")]
+    assert stage_history(cfg, 2) == [(1, "2027-01-18", None)]
+    assert disputes_overdue(cfg, date(2027, 1, 12)) == []
+    # the history goes on from there
+    run(cfg, "dispute", "resolve", "A1", "--outcome", "kept", "--on", "2027-01-25")
+    assert stage_history(cfg, 2) == [(1, "2027-01-18", "2027-01-25")]
