@@ -48,7 +48,8 @@ config_app = typer.Typer(
 )
 app.add_typer(config_app, name="config")
 dispute_app = typer.Typer(
-    help="Track a grading dispute through the configured stages (Haringey 2.11).\n\n"
+    help="Track a grading dispute through the configured stages (Haringey 2.11); list the "
+    "open ones.\n\n"
     'Example: qaf dispute open A-2026-12-0007 --by "Tia Manager"',
     no_args_is_help=True,
     rich_markup_mode=None,
@@ -1081,6 +1082,17 @@ class ReportFormat(StrEnum):
 OPTIONAL_VALUE_OPTIONS = ("--month", "--quarter")
 
 
+class DisputeFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+DisputeFormatOpt = Annotated[
+    DisputeFormat,
+    typer.Option("--format", "-f", help="table: a message on stderr; json: also the result."),
+]
+
+
 def _stage_text(state: Any) -> str:
     return (
         f'stage {state.stage} of {state.stages} "{state.stage_name}" '
@@ -1104,6 +1116,13 @@ def _dispute_step(config: Path | None, on: str | None, step: Any) -> tuple[Any, 
         reg.close()
 
 
+def _dispute_done(result: Any, message: str, fmt: DisputeFormat) -> None:
+    """The step's message on stderr; with --format json its result on stdout."""
+    err_console().print(_escape(message))
+    if fmt is DisputeFormat.json:
+        emit_json(result.as_json())
+
+
 @dispute_app.command("open")
 def dispute_open(
     audit_id: Annotated[str, typer.Argument(help="The disputed return's audit ID.")],
@@ -1112,6 +1131,7 @@ def dispute_open(
         str | None, typer.Option("--on", help="Day it was raised (default today).")
     ] = None,
     note: Annotated[str, typer.Option("--note", help="What is disputed.")] = "",
+    fmt: DisputeFormatOpt = DisputeFormat.table,
     config: ConfigOpt = None,
 ) -> None:
     """Open a dispute of an ingested return's grading at the first configured stage.
@@ -1130,7 +1150,7 @@ def dispute_open(
             reg, cfg, _calendar(cfg), audit_id, by=by, on=day, note=note
         ),
     )
-    err_console().print(_escape(f"{state.item_id} opened on {audit_id}: {_stage_text(state)}"))
+    _dispute_done(state, f"{state.item_id} opened on {audit_id}: {_stage_text(state)}", fmt)
 
 
 @dispute_app.command("advance")
@@ -1139,6 +1159,7 @@ def dispute_advance(
     on: Annotated[
         str | None, typer.Option("--on", help="Day the next stage starts (default today).")
     ] = None,
+    fmt: DisputeFormatOpt = DisputeFormat.table,
     config: ConfigOpt = None,
 ) -> None:
     """Move an open dispute to its next stage (unresolved at this one). Exit 2 past the
@@ -1153,7 +1174,7 @@ def dispute_advance(
         on,
         lambda reg, cfg, day: advance_dispute(reg, cfg, _calendar(cfg), audit_id, on=day),
     )
-    err_console().print(_escape(f"{state.item_id} on {audit_id}: {_stage_text(state)}"))
+    _dispute_done(state, f"{state.item_id} on {audit_id}: {_stage_text(state)}", fmt)
 
 
 @dispute_app.command("resolve")
@@ -1163,6 +1184,7 @@ def dispute_resolve(
     on: Annotated[
         str | None, typer.Option("--on", help="Day it was resolved (default today).")
     ] = None,
+    fmt: DisputeFormatOpt = DisputeFormat.table,
     config: ConfigOpt = None,
 ) -> None:
     """Close an open dispute with its outcome; `qaf overdue` stops chasing it.
@@ -1171,14 +1193,73 @@ def dispute_resolve(
     """
     from qaf.disputes import resolve_dispute
 
-    dispute_id, day = _dispute_step(
+    done, day = _dispute_step(
         config,
         on,
         lambda reg, cfg, day: resolve_dispute(reg, audit_id, outcome=outcome, on=day),
     )
-    err_console().print(
-        _escape(f"dispute:{dispute_id} on {audit_id} resolved on {day.isoformat()}: {outcome}")
-    )
+    message = f"{done.item_id} on {audit_id} resolved on {day.isoformat()}: {done.outcome}"
+    _dispute_done(done, message, fmt)
+
+
+@dispute_app.command("list")
+def dispute_list(
+    config: ConfigOpt = None,
+    as_of: AsOfOpt = None,
+    fmt: DisputeFormatOpt = DisputeFormat.table,
+) -> None:
+    """List the disputes open on a day: their stage on that day, its due date, who is
+    responsible (the stage's role for the case, from the roster), and working days late.
+    Exit 2 when no [[dispute.stage]] is configured.
+
+    Example: qaf dispute list --format json
+    """
+    from qaf.disputes import list_disputes
+    from qaf.problems import QafError
+
+    cfg = load(config)
+    day = parse_as_of(as_of)
+    roster = _roster(cfg)
+    reg = _register(cfg)
+    try:
+        listing = list_disputes(reg, cfg, _calendar(cfg), roster, day)
+    except QafError as e:
+        fail(str(e), e.exit_code)
+    finally:
+        reg.close()
+    if fmt is DisputeFormat.json:
+        emit_json(listing.as_json())
+    else:
+        _print_disputes(listing)
+
+
+def _print_disputes(listing: Any) -> None:
+    day = listing.as_of.strftime("%d/%m/%Y")
+    if not listing.disputes:
+        sys.stdout.write(f"No dispute is open on {day}.\n")
+        return
+    head = ("Item", "Audit", "Case", "Stage", "Due", "WD late", "Responsible")
+    rows = [
+        (
+            d.state.item_id,
+            d.state.audit_id,
+            d.case_id,
+            f"{d.state.stage} of {d.state.stages}: {d.state.stage_name}",
+            d.state.due.isoformat(),
+            str(d.working_days_late),
+            f"{d.responsible} ({d.state.responsible_role})"
+            if d.responsible != d.state.responsible_role
+            else f"NOBODY: {d.responsible}",
+        )
+        for d in listing.disputes
+    ]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
+    lines = [f"Disputes open on {day}: {len(rows)}"]
+    lines += [
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+        for r in (head, *rows)
+    ]
+    sys.stdout.write("\n".join(lines) + "\n")
 
 
 def fill_optional_values(argv: list[str]) -> list[str]:

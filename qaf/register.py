@@ -1681,7 +1681,8 @@ class Register:
         A dispute with no stage started by then (a register migrated from version 3 keeps
         only the stage it was at) is left out."""
         return self.query(
-            "SELECT d.id, d.audit_id, h.stage, h.started_on AS stage_started, r.case_id, "
+            "SELECT d.id, d.audit_id, d.opened_by, d.opened_on, d.note, h.stage, "
+            "h.started_on AS stage_started, r.case_id, "
             "r.team, r.service, r.category, r.worker, r.auditor "
             "FROM disputes d JOIN returns r ON r.id = d.return_id "
             "JOIN dispute_stages h ON h.dispute_id = d.id "

@@ -4,6 +4,7 @@ refusals, and `qaf overdue` chasing the current stage from the right working day
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -312,3 +313,178 @@ def test_a_version_3_register_migrates_its_disputes_to_a_one_row_history_haringe
     # the history goes on from there
     run(cfg, "dispute", "resolve", "A1", "--outcome", "kept", "--on", "2027-01-25")
     assert stage_history(cfg, 2) == [(1, "2027-01-18", "2027-01-25")]
+
+
+def test_steps_json_equals_the_library_result_haringey_2_11_gaps_11(tmp_path: Path) -> None:
+    """Haringey 2.11 / GAPS 11: `qaf dispute open|advance|resolve --format json` prints what
+    open_dispute / advance_dispute / resolve_dispute return (the same steps run through the
+    library on a twin register), and still says what it did on stderr."""
+    from qaf.disputes import advance_dispute, open_dispute, resolve_dispute
+    from tests.test_overdue_support import calendar
+
+    (tmp_path / "cli").mkdir()
+    (tmp_path / "lib").mkdir()
+    cli_cfg = make(tmp_path / "cli")
+    lib_cfg = make(tmp_path / "lib")
+    cal = calendar(lib_cfg)
+    with Register.open(lib_cfg.register_path) as reg:
+        expected = [
+            open_dispute(reg, lib_cfg, cal, "A1", by="Tia Manager", on=OPENED, note="overall"),
+            advance_dispute(reg, lib_cfg, cal, "A1", on=date(2027, 1, 8)),
+            resolve_dispute(reg, "A1", outcome=" regraded Good ", on=date(2027, 1, 11)),
+        ]
+    steps = [
+        ("open", "A1", "--by", "Tia Manager", "--on", "04/01/2027", "--note", "overall"),
+        ("advance", "A1", "--on", "2027-01-08"),
+        ("resolve", "A1", "--outcome", " regraded Good ", "--on", "2027-01-11"),
+    ]
+    outs = []
+    for step, lib in zip(steps, expected, strict=True):
+        code, out, err = run(cli_cfg, "dispute", *step, "--format", "json")
+        assert code == 0, err
+        assert err  # the message stays on stderr
+        assert json.loads(out) == lib.as_json()
+        outs.append(json.loads(out))
+    assert outs == [
+        {
+            "id": "dispute:1",
+            "audit_id": "A1",
+            "stage": 1,
+            "stages": 2,
+            "stage_name": "Informal meeting",
+            "responsible_role": "Team Manager",
+            "stage_started": "2027-01-04",
+            "due": "2027-01-11",
+        },
+        {
+            "id": "dispute:1",
+            "audit_id": "A1",
+            "stage": 2,
+            "stages": 2,
+            "stage_name": "Formal response",
+            "responsible_role": "QA Officer",
+            "stage_started": "2027-01-08",
+            "due": "2027-01-12",
+        },
+        {
+            "id": "dispute:1",
+            "audit_id": "A1",
+            "resolved_on": "2027-01-11",
+            "outcome": "regraded Good",
+        },
+    ]
+
+
+def test_refused_step_prints_no_json_haringey_2_11_gaps_11(cfg: Config) -> None:
+    """Haringey 2.11 / GAPS 11: a refusal is exit 2 with the message, nothing on stdout."""
+    code, out, err = run(cfg, "dispute", "advance", "A1", "--format", "json")
+    assert (code, out) == (2, "")
+    assert err == f'Error: {RULE} audit ID "A1" has no open dispute\n'
+
+
+def two_disputes(tmp_path: Path) -> Config:
+    """A1 (case P000001, Team A) opened 04/01/2027 and advanced 18/01; A3 (case P000003, a
+    team with no Team Manager) opened 11/01/2027."""
+    cfg = make(tmp_path)
+    with Register.open(cfg.register_path) as reg:
+        a3 = replace(
+            allocation("A3", date(2026, 12, 31), case_id="P000003"),
+            team="Team Z",
+            worker="Una Known",
+        )
+        reg.overdue_fixture_allocations([a3])
+        receive(reg, cfg, a3, date(2026, 12, 18), "Good")
+    run(cfg, "dispute", "open", "A1", "--by", "Tia Manager", "--on", OPENED.isoformat())
+    run(cfg, "dispute", "open", "A3", "--by", "Aud Itor", "--on", "2027-01-11", "--note", "D2")
+    run(cfg, "dispute", "advance", "A1", "--on", "2027-01-18")
+    return cfg
+
+
+def test_list_json_equals_the_library_result_haringey_2_11_gaps_11(tmp_path: Path) -> None:
+    """Haringey 2.11 / GAPS 11: `qaf dispute list --format json` is list_disputes(...):
+    the disputes open on --as-of, each at its stage that day, its due date, who is
+    responsible (the role's holder for the case; the role when nobody holds it)."""
+    from qaf.disputes import list_disputes
+    from qaf.sources import read_staff
+    from tests.test_overdue_support import calendar
+
+    cfg = two_disputes(tmp_path)
+    code, out, err = run(cfg, "dispute", "list", "--as-of", "2027-01-19", "--format", "json")
+    assert code == 0, err
+    with Register.open(cfg.register_path) as reg:
+        lib = list_disputes(reg, cfg, calendar(cfg), read_staff(cfg.staff), date(2027, 1, 19))
+    assert json.loads(out) == lib.as_json()
+    assert json.loads(out) == {
+        "as_of": "2027-01-19",
+        "disputes": [
+            {
+                "id": "dispute:1",
+                "audit_id": "A1",
+                "stage": 2,
+                "stages": 2,
+                "stage_name": "Formal response",
+                "responsible_role": "QA Officer",
+                "stage_started": "2027-01-18",
+                "due": "2027-01-20",
+                "case_id": "P000001",
+                "responsible": "Quin Officer",
+                "opened_by": "Tia Manager",
+                "opened_on": "2027-01-04",
+                "note": "",
+                "working_days_late": 0,
+            },
+            {
+                "id": "dispute:2",
+                "audit_id": "A3",
+                "stage": 1,
+                "stages": 2,
+                "stage_name": "Informal meeting",
+                "responsible_role": "Team Manager",
+                "stage_started": "2027-01-11",
+                "due": "2027-01-18",
+                "case_id": "P000003",
+                "responsible": "Team Manager",
+                "opened_by": "Aud Itor",
+                "opened_on": "2027-01-11",
+                "note": "D2",
+                "working_days_late": 1,
+            },
+        ],
+    }
+
+
+def test_list_table_and_past_day_haringey_2_11_gaps_11(tmp_path: Path) -> None:
+    """Haringey 2.11 / GAPS 11: the table lists each open dispute's stage, due date, working
+    days late and who is responsible (NOBODY when no one holds the role); --as-of a past day
+    shows the stages of that day and leaves out disputes not yet opened."""
+    cfg = two_disputes(tmp_path)
+    code, out, err = run(cfg, "dispute", "list", "--as-of", "2027-01-19")
+    assert code == 0, err
+    assert out == (
+        "Disputes open on 19/01/2027: 2\n"
+        "Item       Audit  Case     Stage                     Due         WD late  Responsible\n"
+        "dispute:1  A1     P000001  2 of 2: Formal response   2027-01-20  0        "
+        "Quin Officer (QA Officer)\n"
+        "dispute:2  A3     P000003  1 of 2: Informal meeting  2027-01-18  1        "
+        "NOBODY: Team Manager\n"
+    )
+    code, out, _err = run(cfg, "dispute", "list", "--as-of", "2027-01-08")
+    assert code == 0
+    assert out == (
+        "Disputes open on 08/01/2027: 1\n"
+        "Item       Audit  Case     Stage                     Due         WD late  Responsible\n"
+        "dispute:1  A1     P000001  1 of 2: Informal meeting  2027-01-11  0        "
+        "Tia Manager (Team Manager)\n"
+    )
+    code, out, _err = run(cfg, "dispute", "list", "--as-of", "2027-01-01")
+    assert (code, out) == (0, "No dispute is open on 01/01/2027.\n")
+
+
+def test_list_refused_when_no_stages_configured_haringey_2_11_gaps_11(tmp_path: Path) -> None:
+    cfg = make(tmp_path, stages="")
+    code, out, err = run(cfg, "dispute", "list", "--format", "json")
+    assert (code, out) == (2, "")
+    assert err == (
+        f"Error: {RULE} no dispute stages are configured ([[dispute.stage]] in qaf.toml), "
+        "so disputes are not tracked\n"
+    )
