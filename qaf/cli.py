@@ -714,22 +714,6 @@ def _notify_text(n: Any) -> str:
     return f"NOBODY: {r.role} (L{n.level})"
 
 
-OVERDUE_CSV_FIELDS = (
-    "id",
-    "kind",
-    "rule",
-    "audit_id",
-    "case_id",
-    "responsible",
-    "responsible_role",
-    "due",
-    "working_days_late",
-    "level",
-    "notify",
-    "detail",
-)
-
-
 def _print_overdue(items: list[Any], as_of: date) -> None:
     """A plain aligned table: fast for thousands of rows, readable in a cron e-mail."""
     head = ("Item", "Kind", "Case", "Responsible", "Due", "WD late", "Level", "Tell")
@@ -789,20 +773,12 @@ def _print_alerts(alerts: list[Any], sending: bool) -> None:
     sys.stdout.write("\n".join(out) + "\n")
 
 
-def _write_overdue_csv(items: list[Any]) -> None:
+def _write_overdue_csv(items: list[Any], alerts: list[Any]) -> None:
     import csv
 
-    w = csv.writer(sys.stdout, lineterminator="\n")
-    w.writerow(OVERDUE_CSV_FIELDS)
-    for it in items:
-        d = it.as_json()
-        d["notify"] = "; ".join(
-            f"{n['name']} <{n['email']}> ({n['role']}, level {n['level']})"
-            if n["name"]
-            else f"nobody ({n['role']}, level {n['level']}): {n.get('reason', '')}"
-            for n in d["notify"]
-        )
-        w.writerow([d[k] for k in OVERDUE_CSV_FIELDS])
+    from qaf.overdue_csv import overdue_rows
+
+    csv.writer(sys.stdout, lineterminator="\n").writerows(overdue_rows(items, alerts))
 
 
 def _interactive() -> bool:
@@ -841,7 +817,8 @@ def overdue(
     """List everything late, the escalation level reached and who must be told.
 
     Also lists the alerts raised by returns (grade, re-audit: rules E1, E2) not yet
-    e-mailed; --notify sends them with the escalations, each once.
+    e-mailed; --notify sends them with the escalations, each once. --format csv: one
+    row per late item and per alert, the column "kind" telling them apart.
     When nothing is late and no alert is waiting it prints nothing (exit 0), so cron
     mails only bad news; at a terminal it says so (--quiet: not even then). Rules T1-T7, E1-E3, M1.
 
@@ -884,7 +861,7 @@ def overdue(
             data["failed"] = [{"email": m.email, "error": e} for m, e in delivery.failed]
         emit_json(data)
     elif fmt is Format.csv:
-        _write_overdue_csv(items)
+        _write_overdue_csv(items, alerts)
     else:
         if items:
             _print_overdue(items, day)
