@@ -1470,7 +1470,8 @@ class Register:
             returns = self.query(
                 "SELECT r.id, r.audit_id, r.case_id, r.cycle, r.tool, r.type, r.auditor_role, "
                 "r.team, r.service, r.category, r.received_on, r.overall, r.overall_rationale, "
-                "r.summary, r.safety_concern, r.reaudit_round, r.movement, r.worker, r.auditor "
+                "r.summary, r.safety_concern, r.reaudit_round, r.movement, r.worker, r.auditor, "
+                f"{_STAFF_RETURN} AS staff "
                 "FROM temp.report_ids i CROSS JOIN returns r ON r.id = i.id ORDER BY r.id"
             )
             domain_grades = self.query(
@@ -1505,6 +1506,7 @@ class Register:
             self.conn.execute("DROP TABLE IF EXISTS temp.report_ids")
         allocations = self.query(
             "SELECT a.audit_id, a.cycle, a.team, a.service, a.category, a.auditor_role, a.type, "
+            "a.tool, a.subject != '' AS staff, "
             "COALESCE((SELECT max(e.new_due) FROM extensions e WHERE e.audit_id = a.audit_id), "
             "a.due) AS due, "
             "(SELECT min(r.received_on) FROM returns r WHERE r.audit_id = a.audit_id "
@@ -1527,12 +1529,13 @@ class Register:
             "SELECT cycle, overall, sum(n) AS n FROM ("
             "SELECT r.cycle AS cycle, r.overall AS overall, count(*) AS n FROM returns r "
             f"WHERE r.superseded_by IS NULL AND r.cycle IN ({tmarks}) AND r.received_on <= ? "
-            "AND r.type IN ('audit','reaudit') AND r.overall IS NOT NULL GROUP BY 1, 2 "
+            "AND r.type IN ('audit','reaudit') AND r.overall IS NOT NULL "
+            f"AND NOT {_STAFF_RETURN} GROUP BY 1, 2 "
             "UNION ALL "
             "SELECT substr(r.received_on, 1, 7), r.overall, count(*) FROM returns r "
             "WHERE r.superseded_by IS NULL AND r.cycle IS NULL AND r.received_on BETWEEN ? AND ? "
             "AND r.received_on <= ? AND r.type IN ('audit','reaudit') AND r.overall IS NOT NULL "
-            "GROUP BY 1, 2) GROUP BY 1, 2",
+            f"AND NOT {_STAFF_RETURN} GROUP BY 1, 2) GROUP BY 1, 2",
             [*trend, as_of, t_start, t_end, as_of],
         )
         cycle_completion = self.query(
@@ -1542,8 +1545,8 @@ class Register:
             "WHERE e.audit_id = a.audit_id), a.due) AS due, "
             "(SELECT min(r.received_on) FROM returns r WHERE r.audit_id = a.audit_id "
             "AND r.received_on <= ?) AS received_on "
-            f"FROM allocations a WHERE a.cycle IN ({tmarks}) AND a.type IN ('audit','reaudit')"
-            ") GROUP BY cycle",
+            f"FROM allocations a WHERE a.cycle IN ({tmarks}) AND a.type IN ('audit','reaudit') "
+            "AND a.subject = '') GROUP BY cycle",
             [as_of, *trend],
         )
         return ReportRows(
@@ -1780,6 +1783,14 @@ class Register:
     # --- end report section
 
 
+# A staff audit's return (GAPS 7: supervision audit, practice observation): its allocation is
+# of a person, or, returned without one, it names no case. Reports keep them apart.
+_STAFF_RETURN = (
+    "(r.case_id = '' OR EXISTS (SELECT 1 FROM allocations sa "
+    "WHERE sa.audit_id = r.audit_id AND sa.subject != ''))"
+)
+
+
 def _statements(sql: str) -> list[str]:
     return [s.strip() for s in sql.split(";") if s.strip()]
 
@@ -1842,16 +1853,16 @@ class ReportScope:
 @dataclass(frozen=True)
 class ReportRows:
     allocations: list[sqlite3.Row]  # audit_id, cycle, team, service, category, auditor_role,
-    # type, due (after extensions), received_on (first return, or None)
-    returns: list[sqlite3.Row]  # current audits and re-audits of the period
+    # type, tool, staff, due (after extensions), received_on (first return, or None)
+    returns: list[sqlite3.Row]  # current audits and re-audits of the period (staff: 1 or 0)
     domain_grades: list[sqlite3.Row]  # return_id, domain_id, grade, na, rationale
     fields: list[sqlite3.Row]  # return_id, section (compliance | feedback), name, value
     actions: list[sqlite3.Row]  # return_id, due, completed_on
     alerts: list[sqlite3.Row]  # rule, n, returns
     followups: list[sqlite3.Row]  # kind, rule, due, done_on
     moderations: list[sqlite3.Row]  # audit_id, team, auditor_grade, moderator_grade
-    cycle_grades: list[sqlite3.Row]  # cycle, overall, n (trend cycles)
-    cycle_completion: list[sqlite3.Row]  # cycle, allocated, returned, on_time (trend cycles)
+    cycle_grades: list[sqlite3.Row]  # cycle, overall, n (trend cycles; no staff audits)
+    cycle_completion: list[sqlite3.Row]  # cycle, allocated, returned, on_time (the same)
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ TOP_KEYS = {
     "improvements",
     "feedback",
     "notes",
+    "staff_audits",  # GAPS 7: null when the period has no staff audit
 }
 SUMMARY_KEYS = {
     "allocated",
