@@ -97,7 +97,7 @@ def _commented_out(m: re.Match[str]) -> str:
     if value in ("[]", "{}"):
         return m.group(0)
     key = m.group(0).split(" ", 1)[0]
-    return f"{key} = {value[0]}{value[-1]}   # the sample's, set yours: {key} = {value}"
+    return f"{key} = {value[0]}{value[-1]}   # none set yet; to use them: {key} = {value}"
 
 
 def sample_leftovers(cfg: Config, roster_emails: Iterable[str]) -> list[Problem]:
