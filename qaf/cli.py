@@ -1127,7 +1127,7 @@ def dispute_open(
             reg, cfg, _calendar(cfg), audit_id, by=by, on=day, note=note
         ),
     )
-    _dispute_done(state, f"{state.item_id} opened on {audit_id}: {_stage_text(state)}", fmt)
+    _dispute_done(state, f"{state.item_id} opened on {state.audit_id}: {_stage_text(state)}", fmt)
 
 
 @dispute_app.command("advance")
@@ -1151,7 +1151,7 @@ def dispute_advance(
         on,
         lambda reg, cfg, day: advance_dispute(reg, cfg, _calendar(cfg), audit_id, on=day),
     )
-    _dispute_done(state, f"{state.item_id} on {audit_id}: {_stage_text(state)}", fmt)
+    _dispute_done(state, f"{state.item_id} on {state.audit_id}: {_stage_text(state)}", fmt)
 
 
 @dispute_app.command("resolve")
@@ -1175,7 +1175,7 @@ def dispute_resolve(
         on,
         lambda reg, cfg, day: resolve_dispute(reg, audit_id, outcome=outcome, on=day),
     )
-    message = f"{done.item_id} on {audit_id} resolved on {day.isoformat()}: {done.outcome}"
+    message = f"{done.item_id} on {done.audit_id} resolved on {day.isoformat()}: {done.outcome}"
     _dispute_done(done, message, fmt)
 
 

@@ -156,6 +156,12 @@ def _state(
     )
 
 
+def _audit_id(reg: Register, text: str) -> str:
+    """The audit ID as allocated: surrounding spaces and letter case typed by hand ignored."""
+    text = text.strip()
+    return reg.allocated_audit_id(text) or text
+
+
 def _open(reg: Register, audit_id: str) -> tuple[int, int, date]:
     row = reg.open_dispute_of(audit_id)
     if row is None:
@@ -175,17 +181,30 @@ def open_dispute(
     on: date,
     note: str = "",
 ) -> DisputeState:
-    """Open a dispute of the audit's current return at the first stage, started ``on``."""
+    """Open a dispute of the audit's current return at the first stage, started ``on``
+    (not before the return was received); ``by`` names who raised it."""
     _stages(cfg)
+    audit_id = _audit_id(reg, audit_id)
+    if not by.strip():
+        raise _refuse("--by must name who raised the dispute")
     return_id = reg.current_return_id(audit_id)
     if return_id is None:
-        raise _refuse(f'audit ID "{audit_id}" has no stored return to dispute')
+        if reg.allocation(audit_id) is None:
+            raise _refuse(f'audit ID "{audit_id}" is not in the register: check the ID')
+        raise _refuse(f'audit ID "{audit_id}" has no stored return to dispute (not returned yet)')
     row = reg.open_dispute_of(audit_id)
     if row is not None:
         raise _refuse(
             f'audit ID "{audit_id}" already has an open dispute (dispute:{row["id"]}, '
             f"opened {row['opened_on']})"
         )
+    received = reg.return_received_on(return_id)
+    if received is not None and on < received:
+        raise _refuse(
+            f"--on {on.isoformat()} is before the return of {audit_id} was received "
+            f"({received.isoformat()})"
+        )
+    by = by.strip()
     dispute_id = reg.add_dispute(audit_id, return_id, by, on, note)
     return _state(cfg, calendar, dispute_id, audit_id, 0, on)
 
@@ -195,6 +214,7 @@ def advance_dispute(
 ) -> DisputeState:
     """Move the open dispute to its next stage, started ``on``; refused past the last."""
     stages = _stages(cfg)
+    audit_id = _audit_id(reg, audit_id)
     dispute_id, index, started = _open(reg, audit_id)
     if index + 1 >= len(stages):
         raise _refuse(
@@ -213,6 +233,7 @@ def resolve_dispute(reg: Register, audit_id: str, *, outcome: str, on: date) -> 
     """Close the open dispute with its outcome."""
     if not outcome.strip():
         raise _refuse("--outcome must say how the dispute ended")
+    audit_id = _audit_id(reg, audit_id)
     dispute_id, _index, started = _open(reg, audit_id)
     if on < started:
         raise _refuse(

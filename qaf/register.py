@@ -808,6 +808,17 @@ class Register:
             (audit_id,),
         )
 
+    def allocated_audit_id(self, text: str) -> str | None:
+        """The allocated audit ID ``text`` names, whatever its case (an ID typed by hand)."""
+        return self.scalar(
+            "SELECT audit_id FROM allocations WHERE audit_id = ? COLLATE NOCASE "
+            "ORDER BY audit_id = ? DESC LIMIT 1",
+            (text, text),
+        )
+
+    def return_received_on(self, return_id: int) -> date | None:
+        return from_iso(self.scalar("SELECT received_on FROM returns WHERE id = ?", (return_id,)))
+
     def return_overall(self, return_id: int) -> str | None:
         return self.scalar("SELECT overall FROM returns WHERE id = ?", (return_id,))
 

@@ -99,13 +99,18 @@ def test_open_advance_resolve_haringey_2_11_gaps_11(cfg: Config) -> None:
     [
         (
             ("open", "A2", "--by", "Tia Manager"),
-            'audit ID "A2" has no stored return to dispute',
+            'audit ID "A2" has no stored return to dispute (not returned yet)',
         ),
         (
             ("open", "NOPE", "--by", "Tia Manager"),
-            'audit ID "NOPE" has no stored return to dispute',
+            'audit ID "NOPE" is not in the register: check the ID',
         ),
         (("advance", "A1"), 'audit ID "A1" has no open dispute'),
+        (("open", "A1", "--by", "  "), "--by must name who raised the dispute"),
+        (
+            ("open", "A1", "--by", "Tia Manager", "--on", "17/12/2026"),
+            "--on 2026-12-17 is before the return of A1 was received (2026-12-18)",
+        ),
         (("resolve", "A1", "--outcome", "kept"), 'audit ID "A1" has no open dispute'),
     ],
 )
@@ -116,6 +121,33 @@ def test_refusals_exit_2_haringey_2_11_gaps_11(
     code, _out, err = run(cfg, "dispute", *args)
     assert code == 2
     assert err == f"Error: {RULE} {message}\n"
+
+
+def test_audit_id_typed_in_lower_case_with_spaces_haringey_2_11_gaps_11(tmp_path: Path) -> None:
+    """Haringey 2.11 / GAPS 11 (trial2 T2-8): an audit ID pasted with spaces or typed in lower
+    case names the allocated audit; the steps say its ID as allocated."""
+    cfg = make_workdir(tmp_path, STAGES)
+    with Register.open(cfg.register_path) as reg:
+        a = allocation("A-2026-12-0007", date(2026, 12, 31))
+        reg.overdue_fixture_allocations([a])
+        receive(reg, cfg, a, date(2026, 12, 18), "Good")
+    code, _out, err = run(
+        cfg, "dispute", "open", " a-2026-12-0007 ", "--by", " Tia Manager ", "--on", "04/01/2027"
+    )
+    assert code == 0, err
+    assert err == (
+        'dispute:1 opened on A-2026-12-0007: stage 1 of 2 "Informal meeting" (Team Manager), '
+        "due 2027-01-11\n"
+    )
+    code, _out, err = run(cfg, "dispute", "advance", "a-2026-12-0007", "--on", "2027-01-08")
+    assert (code, err.split(":")[0:2]) == (0, ["dispute", "1 on A-2026-12-0007"])
+    code, _out, err = run(
+        cfg, "dispute", "resolve", "A-2026-12-0007 ", "--outcome", "kept", "--on", "2027-01-11"
+    )
+    assert err == "dispute:1 on A-2026-12-0007 resolved on 2027-01-11: kept\n"
+    with Register.open(cfg.register_path) as reg:
+        (row,) = reg.query("SELECT audit_id, opened_by FROM disputes")
+    assert tuple(row) == ("A-2026-12-0007", "Tia Manager")
 
 
 def test_second_open_dispute_refused_haringey_2_11_gaps_11(cfg: Config) -> None:
