@@ -1467,7 +1467,7 @@ def moderate(
 @app.command()
 def backup(
     dest: Annotated[
-        Path | None,
+        str | None,
         typer.Argument(help="File or existing folder for the copy (default: backups/ beside it)."),
     ] = None,
     config: ConfigOpt = None,
