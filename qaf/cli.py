@@ -778,6 +778,9 @@ def _write_overdue_csv(items: list[Any], alerts: list[Any]) -> None:
 
     from qaf.overdue_csv import overdue_rows
 
+    # A byte-order mark, as on the allocation CSV: without it Excel reads UTF-8 as ANSI and
+    # garbles accented names ("Róisín") when the output is saved to a file and opened.
+    sys.stdout.write("\ufeff")
     csv.writer(sys.stdout, lineterminator="\n").writerows(overdue_rows(items, alerts))
 
 

@@ -247,7 +247,7 @@ def test_fail_on_overdue_and_formats(cfg: Config) -> None:
     } in item["notify"]
     code, out, _ = run(cfg, "overdue", "--as-of", "2027-01-12", "--format", "csv")
     lines = out.splitlines()
-    assert lines[0].startswith("id,kind,rule,audit_id,case_id")
+    assert lines[0].startswith("\ufeffid,kind,rule,audit_id,case_id")
     assert lines[1].startswith("late-return:A-2026-12-0001,late-return,T4,")
 
 

@@ -47,8 +47,8 @@ def cfg(tmp_path: Path) -> Config:
 def csv_rows(cfg: Config, day: str) -> list[dict[str, str]]:
     code, out, err = run(cfg, "overdue", "--as-of", day, "--format", "csv")
     assert code == 0, err
-    assert out.splitlines()[0] == ",".join(FIELDS)
-    return list(csv.DictReader(io.StringIO(out)))
+    assert out.splitlines()[0] == "\ufeff" + ",".join(FIELDS)  # BOM: Excel reads UTF-8
+    return list(csv.DictReader(io.StringIO(out.removeprefix("\ufeff"))))
 
 
 def test_items_and_alerts_each_have_a_row_told_apart_by_kind_rules_t4_t1_e1(cfg: Config) -> None:
@@ -131,7 +131,21 @@ def test_nothing_late_and_no_alert_is_the_header_alone(tmp_path: Path) -> None:
     with Register.open(cfg.register_path) as reg:
         reg.overdue_fixture_allocations([allocation("A1", date(2026, 12, 31))])
     code, out, _err = run(cfg, "overdue", "--as-of", "2026-12-31", "--format", "csv")
-    assert (code, out) == (0, ",".join(FIELDS) + "\n")
+    assert (code, out) == (0, "\ufeff" + ",".join(FIELDS) + "\n")
+
+
+def test_csv_starts_with_a_bom_so_excel_reads_accented_names_rule_t4(tmp_path: Path) -> None:
+    """Rule T4 (trial2 T2-12): `qaf overdue --format csv > overdue.csv` opened in Excel shows
+    "Róisín" as typed: UTF-8 with a byte-order mark, as the allocation CSV."""
+    cfg = make_workdir(tmp_path)
+    with Register.open(cfg.register_path) as reg:
+        reg.overdue_fixture_allocations([allocation("A1", date(2026, 12, 31))])
+    code, out, _err = run(cfg, "overdue", "--as-of", "2027-01-12", "--format", "csv")
+    assert code == 0
+    data = out.encode("utf-8")
+    assert data.startswith(b"\xef\xbb\xbfid,kind,rule,")
+    rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
+    assert [r["id"] for r in rows] == ["late-return:A1"]
 
 
 def test_an_alert_nobody_can_receive_says_who_was_wanted_and_why_rule_e1() -> None:
