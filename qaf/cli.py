@@ -191,6 +191,11 @@ def init(
             "Set your council's name and the QA team's e-mail address in qaf.toml "
             "(they say CHANGE ME), and your practice weeks and focus themes if you use them."
         )
+        con.print(
+            "Put your case-list export and staff roster where \\[cases] path and \\[staff] path "
+            "point (data/), or point them at yours; `qaf demo .` tries qaf on the sample "
+            "authority instead."
+        )
     con.print(f"Next: cd {directory} && qaf config check")
 
 
