@@ -621,6 +621,10 @@ def _ingest_table(result: Any) -> None:
     console.print(files)
     rows = result.listed_problems()
     if rows:
+        if not console.is_terminal:
+            # cron, a log or a pipe: rich would wrap each message to the columns an 80-wide
+            # table leaves; one problem a line is what a reader (or grep) wants there
+            console.width = max(80, _problem_table_width(rows))
         probs = Table(title="Problems", show_header=True, title_justify="left")
         for col in ("file", "sheet", "cell", "rule", "level", "message"):
             probs.add_column(col)
@@ -636,6 +640,16 @@ def _ingest_table(result: Any) -> None:
                 _escape(p.message),
             )
         console.print(probs)
+
+
+def _problem_table_width(rows: list[Any]) -> int:
+    """Columns the ingest problems table needs for one problem a line."""
+    widths = [4, 5, 4, 4, 7, 7]  # the headers (file ... message), "warning"
+    for f, p in rows:
+        name = Path(f.path).name + (f" ({f.ref})" if f.ref else "")
+        cells = (name, p.sheet or "", p.cell or "", p.rule, p.level, p.message)
+        widths = [max(w, len(c)) for w, c in zip(widths, cells, strict=True)]
+    return sum(widths) + 3 * len(widths) + 1  # padding and borders
 
 
 # --- end ingest
