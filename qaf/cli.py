@@ -532,6 +532,9 @@ def ingest(
 
     summary = counts_in_words(result.counts())
     con.print(("Dry run (nothing stored): " if dry_run else "") + summary)
+    if not result.files and not result.skipped:
+        where = ", ".join(str(p) for p in paths)
+        con.print(f"No returned workbooks or SurveyMonkey exports found in {_escape(where)}")
     if result.rejected:
         raise typer.Exit(1)
 
@@ -1032,10 +1035,10 @@ def done(
             con.print(f"{item} done on {day.isoformat()}")
             return
         if not ref.isdigit():
-            fail(f"no item {item} in the register")
+            fail(f"no item {item} in the register (`qaf overdue` lists the items and their IDs)")
         found = reg.followup(int(ref))
         if found is None or found[0].kind != kind:
-            fail(f"no item {item} in the register")
+            fail(f"no item {item} in the register (`qaf overdue` lists the items and their IDs)")
         followup, _by = found
         if followup.done_on is not None:
             con.print(f"{item} was already done on {followup.done_on.isoformat()}")

@@ -152,3 +152,14 @@ def test_rule_G1_problems_one_a_line_when_not_at_a_terminal(cfg: Config, tmp_pat
     (line,) = [ln for ln in result.stdout.splitlines() if "G1" in ln]
     cells = [c.strip() for c in line.strip("│ ").split("│")]
     assert cells == [path.name, "Audit", cell, "G1", "error", message]
+
+
+def test_rule_I5_an_empty_folder_says_nothing_was_found(cfg: Config, tmp_path: Path) -> None:
+    """Rule I5 (trial2 T2-17): a folder with no return in it says so, exit 0."""
+    empty = tmp_path / "returns"
+    empty.mkdir()
+    result = CliRunner().invoke(app, ["ingest", str(empty), "--config", str(cfg.path)])
+    assert result.exit_code == 0
+    assert result.stderr.splitlines()[-1] == (
+        f"No returned workbooks or SurveyMonkey exports found in {empty}"
+    )
