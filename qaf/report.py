@@ -404,6 +404,9 @@ class ReportData:
     good_share_text: str = DASH  # the headline share, suppressed like every other (P3)
     safety_text: str = "0"  # the headline count of safety concerns, suppressed (P3)
     staff: StaffAudits | None = None  # None: no staff audit in the period (GAPS 7)
+    # case tools on a scale of their own (Bedford's Yes/No case supervision audit): a table
+    # each of their answers, as staff tools have; they are not graded, so not in the profiles
+    case_answers: tuple[Table, ...] = ()
 
     @property
     def good_share(self) -> float | None:
@@ -817,6 +820,7 @@ def build_report(rows: ReportRows, period: Period, cfg: Config, *, as_of: date) 
         good_share_text=sup.shown_pct(("all", "gob"), good_total, ("all", "n"), graded, ghid),
         safety_text=sup.count(safety),
         staff=staff,
+        case_answers=case_answer_tables(rows, cfg, sup),
     )
 
 
@@ -874,21 +878,42 @@ def staff_audits(
             for name, acc in sorted(by_tool.items())
         ),
     )
+    grades = _answer_tables(returns, rows.domain_grades, tools, sup)
+    return StaffAudits(Completion(*total), len(returns), completion_table, grades)
+
+
+def case_answer_tables(rows: ReportRows, cfg: Config, sup: Suppression) -> tuple[Table, ...]:
+    """Rule P2 (trial2 T2-21): the answers of the period's case audits whose tool is on a
+    scale other than the grades (Bedford's Yes/No case supervision audit), a table per tool
+    as staff tools have; such answers are no grade, so the profiles leave them out."""
+    levels = tuple(cfg.grade_scale.levels)
+    own_scale = {tid for tid, tool in cfg.tools.items() if tuple(tool.scale.levels) != levels}
+    returns = {r["id"]: r for r in rows.returns if not r["staff"] and r["tool"] in own_scale}
+    return _answer_tables(returns, rows.domain_grades, cfg.tools, sup) if returns else ()
+
+
+def _answer_tables(
+    returns: Mapping[Any, Any],
+    domain_grades: Iterable[Any],
+    tools: Mapping[str, Any],
+    sup: Suppression,
+) -> tuple[Table, ...]:
+    """A table per tool of how ``returns`` (by id) answered its questions (and overall
+    grade, when it has one) on the tool's own scale, in the order of qaf.toml's tools."""
     answers: dict[str, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
     for r in returns.values():
         if r["overall"]:
             answers[r["tool"]][""][r["overall"]] += 1
-    for rid, dom_id, grade, na, _rationale in rows.domain_grades:
+    for rid, dom_id, grade, na, _rationale in domain_grades:
         ret = returns.get(rid)
         if ret is not None and (na or grade):
             answers[ret["tool"]][dom_id]["N/A" if na else grade] += 1
     order = {tool_id: i for i, tool_id in enumerate(tools)}
     per_tool = Counter(r["tool"] for r in returns.values())
-    grades = tuple(
+    return tuple(
         _staff_grade_table(tools, tool_id, answers[tool_id], per_tool[tool_id], sup)
         for tool_id in sorted(answers, key=lambda t: (order.get(t, len(order)), t))
     )
-    return StaffAudits(Completion(*total), len(returns), completion_table, grades)
 
 
 def _tool_name(tools: Mapping[str, Any], tool_id: str) -> str:
@@ -1401,6 +1426,7 @@ def report_json(data: ReportData) -> dict[str, Any]:
         "feedback": [_quote_json(q) for q in data.feedback],
         "notes": list(data.notes),
         "staff_audits": _staff_json(data.staff),
+        "case_answers": [_table_json(tb) for tb in data.case_answers],
     }
 
 

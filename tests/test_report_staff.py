@@ -271,3 +271,36 @@ def test_markdown_and_html_have_a_staff_section_only_when_there_are_staff_audits
     assert plain.staff is None
     assert "Staff audits" not in rp.render(plain, "md")
     assert "staff-audits" not in rp.render(plain, "html")
+
+
+def test_case_tool_on_its_own_scale_has_its_answers_table_rule_p2(tmp_path: Path) -> None:
+    """Rule P2 (trial2 T2-21): Bedford's case supervision audit (a case audit answered Yes /
+    No) gets a table of its answers after the domain profile, suppressed as staff tools'
+    (rule P3); it stays out of the grade and domain profiles."""
+    cfg = make(tmp_path, staff=False)
+    with Register.open(cfg.register_path) as reg, reg.transaction() as conn:
+        for i in range(6):
+            _allocate(conn, f"V{i}", "supervision-audit", f"P20000{i}", "")
+            answers = {"S1": "Yes" if i < 5 else "No", "S2": "No", "S3": None if i < 2 else "Yes"}
+            _return(conn, f"V{i}", "supervision-audit", f"P20000{i}", "2026-09-20", None, answers)
+    data = report_json(cfg)
+    assert data == json.loads(json.dumps(rp.report_json(library(cfg))))
+    assert data["summary"]["graded"] == 6  # the six case audits only
+    (table,) = data["case_answers"]
+    assert table["title"] == "Supervision audit: case file supervision"
+    assert table["columns"] == ["Question", "Answered", "Yes", "No", "N/A"]
+    assert [row[0][:3] for row in table["rows"]] == ["S1 ", "S2 ", "S3 "]
+    assert [row[1:] for row in table["rows"]] == [
+        ["6", "—", "<5", "0"],  # 5 Yes, 1 No
+        ["6", "0", "6", "0"],
+        ["<5", "<5", "0", "<5"],  # 4 Yes, 2 N/A
+    ]
+    assert [d[0][:3] for d in data["tables"]["domains"]["rows"]] == []  # no graded domain
+    md = rp.render(library(cfg), "md")
+    assert "\n### Supervision audit: case file supervision\n" in md
+    assert md.index("## Domain profile") < md.index("### Supervision audit: case file")
+    assert md.index("### Supervision audit: case file") < md.index("## Re-audits and moderation")
+    html = rp.render(library(cfg), "html")
+    assert "<h3>Supervision audit: case file supervision</h3>" in html
+    without = report_json(make(tmp_path / "cases-only", staff=False))
+    assert without["case_answers"] == []
