@@ -240,6 +240,11 @@ def test_overdue_notifies_each_dispute_level_once_haringey_2_11_gaps_11(cfg: Con
         (1, "aud.itor@example.org"),
         (1, "tia.manager@example.org"),
     ]
+    # trial2: the message names the kind in words, as every other kind
+    outbox = cfg.notify.outbox
+    (mail,) = [p for p in outbox.iterdir() if "tia-manager" in p.name]
+    body = mail.read_bytes().decode("utf-8")
+    assert "* Grading dispute stage past its deadline (Haringey 2.11)" in body
 
 
 def stage_history(cfg: Config, dispute_id: int = 1) -> list[tuple[int, str, str | None]]:
