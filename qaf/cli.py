@@ -48,7 +48,8 @@ config_app = typer.Typer(
 )
 app.add_typer(config_app, name="config")
 dispute_app = typer.Typer(
-    help="Track a grading dispute through the configured stages (Haringey 2.11).\n\n"
+    help="Track a grading dispute through the configured stages (Haringey 2.11); list the "
+    "open ones.\n\n"
     'Example: qaf dispute open A-2026-12-0007 --by "Tia Manager"',
     no_args_is_help=True,
     rich_markup_mode=None,
@@ -189,6 +190,11 @@ def init(
         con.print(
             "Set your council's name and the QA team's e-mail address in qaf.toml "
             "(they say CHANGE ME), and your practice weeks and focus themes if you use them."
+        )
+        con.print(
+            "Put your case-list export and staff roster where \\[cases] path and \\[staff] path "
+            "point (data/), or point them at yours; `qaf demo .` tries qaf on the sample "
+            "authority instead."
         )
     con.print(f"Next: cd {directory} && qaf config check")
 
@@ -526,6 +532,9 @@ def ingest(
 
     summary = counts_in_words(result.counts())
     con.print(("Dry run (nothing stored): " if dry_run else "") + summary)
+    if not result.files and not result.skipped:
+        where = ", ".join(str(p) for p in paths)
+        con.print(f"No returned workbooks or SurveyMonkey exports found in {_escape(where)}")
     if result.rejected:
         raise typer.Exit(1)
 
@@ -615,6 +624,10 @@ def _ingest_table(result: Any) -> None:
     console.print(files)
     rows = result.listed_problems()
     if rows:
+        if not console.is_terminal:
+            # cron, a log or a pipe: rich would wrap each message to the columns an 80-wide
+            # table leaves; one problem a line is what a reader (or grep) wants there
+            console.width = max(80, _problem_table_width(rows))
         probs = Table(title="Problems", show_header=True, title_justify="left")
         for col in ("file", "sheet", "cell", "rule", "level", "message"):
             probs.add_column(col)
@@ -630,6 +643,16 @@ def _ingest_table(result: Any) -> None:
                 _escape(p.message),
             )
         console.print(probs)
+
+
+def _problem_table_width(rows: list[Any]) -> int:
+    """Columns the ingest problems table needs for one problem a line."""
+    widths = [4, 5, 4, 4, 7, 7]  # the headers (file ... message), "warning"
+    for f, p in rows:
+        name = Path(f.path).name + (f" ({f.ref})" if f.ref else "")
+        cells = (name, p.sheet or "", p.cell or "", p.rule, p.level, p.message)
+        widths = [max(w, len(c)) for w, c in zip(widths, cells, strict=True)]
+    return sum(widths) + 3 * len(widths) + 1  # padding and borders
 
 
 # --- end ingest
@@ -713,22 +736,6 @@ def _notify_text(n: Any) -> str:
     return f"NOBODY: {r.role} (L{n.level})"
 
 
-OVERDUE_CSV_FIELDS = (
-    "id",
-    "kind",
-    "rule",
-    "audit_id",
-    "case_id",
-    "responsible",
-    "responsible_role",
-    "due",
-    "working_days_late",
-    "level",
-    "notify",
-    "detail",
-)
-
-
 def _print_overdue(items: list[Any], as_of: date) -> None:
     """A plain aligned table: fast for thousands of rows, readable in a cron e-mail."""
     head = ("Item", "Kind", "Case", "Responsible", "Due", "WD late", "Level", "Tell")
@@ -788,20 +795,15 @@ def _print_alerts(alerts: list[Any], sending: bool) -> None:
     sys.stdout.write("\n".join(out) + "\n")
 
 
-def _write_overdue_csv(items: list[Any]) -> None:
+def _write_overdue_csv(items: list[Any], alerts: list[Any]) -> None:
     import csv
 
-    w = csv.writer(sys.stdout, lineterminator="\n")
-    w.writerow(OVERDUE_CSV_FIELDS)
-    for it in items:
-        d = it.as_json()
-        d["notify"] = "; ".join(
-            f"{n['name']} <{n['email']}> ({n['role']}, level {n['level']})"
-            if n["name"]
-            else f"nobody ({n['role']}, level {n['level']}): {n.get('reason', '')}"
-            for n in d["notify"]
-        )
-        w.writerow([d[k] for k in OVERDUE_CSV_FIELDS])
+    from qaf.overdue_csv import overdue_rows
+
+    # A byte-order mark, as on the allocation CSV: without it Excel reads UTF-8 as ANSI and
+    # garbles accented names ("Róisín") when the output is saved to a file and opened.
+    sys.stdout.write("\ufeff")
+    csv.writer(sys.stdout, lineterminator="\n").writerows(overdue_rows(items, alerts))
 
 
 def _interactive() -> bool:
@@ -840,7 +842,8 @@ def overdue(
     """List everything late, the escalation level reached and who must be told.
 
     Also lists the alerts raised by returns (grade, re-audit: rules E1, E2) not yet
-    e-mailed; --notify sends them with the escalations, each once.
+    e-mailed; --notify sends them with the escalations, each once. --format csv: one
+    row per late item and per alert, the column "kind" telling them apart.
     When nothing is late and no alert is waiting it prints nothing (exit 0), so cron
     mails only bad news; at a terminal it says so (--quiet: not even then). Rules T1-T7, E1-E3, M1.
 
@@ -883,7 +886,7 @@ def overdue(
             data["failed"] = [{"email": m.email, "error": e} for m, e in delivery.failed]
         emit_json(data)
     elif fmt is Format.csv:
-        _write_overdue_csv(items)
+        _write_overdue_csv(items, alerts)
     else:
         if items:
             _print_overdue(items, day)
@@ -1032,10 +1035,10 @@ def done(
             con.print(f"{item} done on {day.isoformat()}")
             return
         if not ref.isdigit():
-            fail(f"no item {item} in the register")
+            fail(f"no item {item} in the register (`qaf overdue` lists the items and their IDs)")
         found = reg.followup(int(ref))
         if found is None or found[0].kind != kind:
-            fail(f"no item {item} in the register")
+            fail(f"no item {item} in the register (`qaf overdue` lists the items and their IDs)")
         followup, _by = found
         if followup.done_on is not None:
             con.print(f"{item} was already done on {followup.done_on.isoformat()}")
@@ -1081,6 +1084,17 @@ class ReportFormat(StrEnum):
 OPTIONAL_VALUE_OPTIONS = ("--month", "--quarter")
 
 
+class DisputeFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+DisputeFormatOpt = Annotated[
+    DisputeFormat,
+    typer.Option("--format", "-f", help="table: a message on stderr; json: also the result."),
+]
+
+
 def _stage_text(state: Any) -> str:
     return (
         f'stage {state.stage} of {state.stages} "{state.stage_name}" '
@@ -1104,6 +1118,13 @@ def _dispute_step(config: Path | None, on: str | None, step: Any) -> tuple[Any, 
         reg.close()
 
 
+def _dispute_done(result: Any, message: str, fmt: DisputeFormat) -> None:
+    """The step's message on stderr; with --format json its result on stdout."""
+    err_console().print(_escape(message))
+    if fmt is DisputeFormat.json:
+        emit_json(result.as_json())
+
+
 @dispute_app.command("open")
 def dispute_open(
     audit_id: Annotated[str, typer.Argument(help="The disputed return's audit ID.")],
@@ -1112,6 +1133,7 @@ def dispute_open(
         str | None, typer.Option("--on", help="Day it was raised (default today).")
     ] = None,
     note: Annotated[str, typer.Option("--note", help="What is disputed.")] = "",
+    fmt: DisputeFormatOpt = DisputeFormat.table,
     config: ConfigOpt = None,
 ) -> None:
     """Open a dispute of an ingested return's grading at the first configured stage.
@@ -1130,7 +1152,7 @@ def dispute_open(
             reg, cfg, _calendar(cfg), audit_id, by=by, on=day, note=note
         ),
     )
-    err_console().print(_escape(f"{state.item_id} opened on {audit_id}: {_stage_text(state)}"))
+    _dispute_done(state, f"{state.item_id} opened on {state.audit_id}: {_stage_text(state)}", fmt)
 
 
 @dispute_app.command("advance")
@@ -1139,6 +1161,7 @@ def dispute_advance(
     on: Annotated[
         str | None, typer.Option("--on", help="Day the next stage starts (default today).")
     ] = None,
+    fmt: DisputeFormatOpt = DisputeFormat.table,
     config: ConfigOpt = None,
 ) -> None:
     """Move an open dispute to its next stage (unresolved at this one). Exit 2 past the
@@ -1153,7 +1176,7 @@ def dispute_advance(
         on,
         lambda reg, cfg, day: advance_dispute(reg, cfg, _calendar(cfg), audit_id, on=day),
     )
-    err_console().print(_escape(f"{state.item_id} on {audit_id}: {_stage_text(state)}"))
+    _dispute_done(state, f"{state.item_id} on {state.audit_id}: {_stage_text(state)}", fmt)
 
 
 @dispute_app.command("resolve")
@@ -1163,6 +1186,7 @@ def dispute_resolve(
     on: Annotated[
         str | None, typer.Option("--on", help="Day it was resolved (default today).")
     ] = None,
+    fmt: DisputeFormatOpt = DisputeFormat.table,
     config: ConfigOpt = None,
 ) -> None:
     """Close an open dispute with its outcome; `qaf overdue` stops chasing it.
@@ -1171,14 +1195,73 @@ def dispute_resolve(
     """
     from qaf.disputes import resolve_dispute
 
-    dispute_id, day = _dispute_step(
+    done, day = _dispute_step(
         config,
         on,
         lambda reg, cfg, day: resolve_dispute(reg, audit_id, outcome=outcome, on=day),
     )
-    err_console().print(
-        _escape(f"dispute:{dispute_id} on {audit_id} resolved on {day.isoformat()}: {outcome}")
-    )
+    message = f"{done.item_id} on {done.audit_id} resolved on {day.isoformat()}: {done.outcome}"
+    _dispute_done(done, message, fmt)
+
+
+@dispute_app.command("list")
+def dispute_list(
+    config: ConfigOpt = None,
+    as_of: AsOfOpt = None,
+    fmt: DisputeFormatOpt = DisputeFormat.table,
+) -> None:
+    """List the disputes open on a day: their stage on that day, its due date, who is
+    responsible (the stage's role for the case, from the roster), and working days late.
+    Exit 2 when no [[dispute.stage]] is configured.
+
+    Example: qaf dispute list --format json
+    """
+    from qaf.disputes import list_disputes
+    from qaf.problems import QafError
+
+    cfg = load(config)
+    day = parse_as_of(as_of)
+    roster = _roster(cfg)
+    reg = _register(cfg)
+    try:
+        listing = list_disputes(reg, cfg, _calendar(cfg), roster, day)
+    except QafError as e:
+        fail(str(e), e.exit_code)
+    finally:
+        reg.close()
+    if fmt is DisputeFormat.json:
+        emit_json(listing.as_json())
+    else:
+        _print_disputes(listing)
+
+
+def _print_disputes(listing: Any) -> None:
+    day = listing.as_of.strftime("%d/%m/%Y")
+    if not listing.disputes:
+        sys.stdout.write(f"No dispute is open on {day}.\n")
+        return
+    head = ("Item", "Audit", "Case", "Stage", "Due", "WD late", "Responsible")
+    rows = [
+        (
+            d.state.item_id,
+            d.state.audit_id,
+            d.case_id,
+            f"{d.state.stage} of {d.state.stages}: {d.state.stage_name}",
+            d.state.due.isoformat(),
+            str(d.working_days_late),
+            f"{d.responsible} ({d.state.responsible_role})"
+            if d.responsible != d.state.responsible_role
+            else f"NOBODY: {d.responsible}",
+        )
+        for d in listing.disputes
+    ]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
+    lines = [f"Disputes open on {day}: {len(rows)}"]
+    lines += [
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+        for r in (head, *rows)
+    ]
+    sys.stdout.write("\n".join(lines) + "\n")
 
 
 def fill_optional_values(argv: list[str]) -> list[str]:
@@ -1409,7 +1492,7 @@ def moderate(
 @app.command()
 def backup(
     dest: Annotated[
-        Path | None,
+        str | None,
         typer.Argument(help="File or existing folder for the copy (default: backups/ beside it)."),
     ] = None,
     config: ConfigOpt = None,

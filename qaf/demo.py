@@ -105,7 +105,7 @@ def run_demo(directory: Path, *, say: Say = print, cycles: tuple[str, ...] = DEM
     say("== After the quarter ==")
     last_day = calendar.cycle_window(cycles[-1])[1]
     overdue_step(cfg, say=say, as_of=calendar.add_working_days(last_day, 10))
-    for path in report_step(cfg, say=say, quarter=_quarter_of(cycles)):
+    for path in report_step(cfg, say=say, quarter=_quarter_of(cycles, cfg.report.financial_year)):
         say(f"Report: {path}")
     say("")
     say("Look at:")
@@ -132,10 +132,12 @@ def _add_sample_data(cfg: Config, directory: Path) -> bool:
     return True
 
 
-def _quarter_of(cycles: tuple[str, ...]) -> str | None:
+def _quarter_of(cycles: tuple[str, ...], financial_year: bool = False) -> str | None:
+    """The quarter the demo's cycles make up, in the council's own quarters (a financial
+    year's Q2 is July to September), or None when they are not one whole quarter."""
     from qaf.calendar import quarter_of
 
-    quarters = {quarter_of(c) for c in cycles}
+    quarters = {quarter_of(c, financial_year) for c in cycles}
     return quarters.pop() if len(quarters) == 1 and len(cycles) == 3 else None
 
 

@@ -139,12 +139,15 @@ def default_backup_path(register_path: Path, now: datetime) -> Path:
 
 
 def backup(
-    register_path: Path, dest: Path | None = None, *, now: datetime | None = None
+    register_path: Path, dest: Path | str | None = None, *, now: datetime | None = None
 ) -> BackupResult:
     """Copy the register with SQLite's online backup API and check the copy.
 
-    ``dest`` may be a file (refused if it exists) or an existing folder; by default the
-    copy goes to ``backups/`` beside the register, named by the time.
+    ``dest`` may be a file (refused if it exists) in an existing folder, or an existing
+    folder; by default the copy goes to ``backups/`` beside the register, named by the time.
+    A folder that does not exist is refused, not made: on a share that is not mounted
+    (``//fileserver/qa/``) it would be made on the local disk, the copy ending up beside the
+    register it protects; text ending in ``/`` or ``\\`` names a folder.
     """
     from qaf.register import Register
 
@@ -155,12 +158,10 @@ def backup(
         )
     if dest is None:
         target = default_backup_path(register_path, now)
-    elif dest.is_dir():
-        target = dest / default_backup_path(register_path, now).name
     else:
-        target = dest
+        target = _backup_target(dest, default_backup_path(register_path, now).name)
     if target.exists():
-        raise QafError(f"{target} already exists: choose another name or folder", file=str(target))
+        raise QafError("already exists: choose another name or folder", file=str(target))
     if _same_file(target, register_path):
         raise QafError("the backup cannot be the register itself", file=str(target))
     with Register.open(register_path, create=False, migrate=False) as reg:
@@ -170,6 +171,21 @@ def backup(
     return BackupResult(
         str(register_path), str(target), target.stat().st_size, problems[0] if problems else "ok"
     )
+
+
+def _backup_target(dest: Path | str, name: str) -> Path:
+    """The file a backup to ``dest`` is written to; a missing folder is refused."""
+    folder_meant = isinstance(dest, str) and dest.endswith(("/", "\\"))
+    path = Path(dest)
+    if path.is_dir():
+        return path / name
+    missing = path if folder_meant else path.parent
+    if folder_meant or not missing.is_dir():
+        raise QafError(
+            "no such folder (is the shared drive mounted?); qaf backup does not create folders",
+            file=str(missing),
+        )
+    return path
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -252,6 +252,21 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE UNIQUE INDEX disputes_open ON disputes(audit_id) WHERE resolved_on IS NULL;
         """,
     ),
+    (
+        4,
+        "dispute_stages: each stage a dispute went through, from when to when (Haringey 2.11)",
+        """
+        CREATE TABLE dispute_stages (
+            dispute_id INTEGER NOT NULL REFERENCES disputes(id) ON DELETE CASCADE,
+            stage      INTEGER NOT NULL,                -- index into dispute.stage
+            started_on TEXT NOT NULL,
+            ended_on   TEXT,                            -- advanced or resolved on
+            PRIMARY KEY (dispute_id, stage)
+        ) WITHOUT ROWID;
+        INSERT INTO dispute_stages (dispute_id, stage, started_on, ended_on)
+            SELECT id, stage, stage_started, resolved_on FROM disputes;
+        """,
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
@@ -324,6 +339,11 @@ ORPHAN_QUERIES: tuple[tuple[str, str], ...] = (
         "dispute(s) of a missing return",
         "SELECT count(*) FROM disputes d "
         "WHERE NOT EXISTS (SELECT 1 FROM returns r WHERE r.id = d.return_id)",
+    ),
+    (
+        "dispute stage(s) of a missing dispute",
+        "SELECT count(*) FROM dispute_stages h "
+        "WHERE NOT EXISTS (SELECT 1 FROM disputes d WHERE d.id = h.dispute_id)",
     ),
 )
 
@@ -809,6 +829,17 @@ class Register:
             "ORDER BY id DESC LIMIT 1",
             (audit_id,),
         )
+
+    def allocated_audit_id(self, text: str) -> str | None:
+        """The allocated audit ID ``text`` names, whatever its case (an ID typed by hand)."""
+        return self.scalar(
+            "SELECT audit_id FROM allocations WHERE audit_id = ? COLLATE NOCASE "
+            "ORDER BY audit_id = ? DESC LIMIT 1",
+            (text, text),
+        )
+
+    def return_received_on(self, return_id: int) -> date | None:
+        return from_iso(self.scalar("SELECT received_on FROM returns WHERE id = ?", (return_id,)))
 
     def return_overall(self, return_id: int) -> str | None:
         return self.scalar("SELECT overall FROM returns WHERE id = ?", (return_id,))
@@ -1472,7 +1503,8 @@ class Register:
             returns = self.query(
                 "SELECT r.id, r.audit_id, r.case_id, r.cycle, r.tool, r.type, r.auditor_role, "
                 "r.team, r.service, r.category, r.received_on, r.overall, r.overall_rationale, "
-                "r.summary, r.safety_concern, r.reaudit_round, r.movement, r.worker, r.auditor "
+                "r.summary, r.safety_concern, r.reaudit_round, r.movement, r.worker, r.auditor, "
+                f"{_STAFF_RETURN} AS staff "
                 "FROM temp.report_ids i CROSS JOIN returns r ON r.id = i.id ORDER BY r.id"
             )
             domain_grades = self.query(
@@ -1507,6 +1539,7 @@ class Register:
             self.conn.execute("DROP TABLE IF EXISTS temp.report_ids")
         allocations = self.query(
             "SELECT a.audit_id, a.cycle, a.team, a.service, a.category, a.auditor_role, a.type, "
+            "a.tool, a.subject != '' AS staff, "
             "COALESCE((SELECT max(e.new_due) FROM extensions e WHERE e.audit_id = a.audit_id), "
             "a.due) AS due, "
             "(SELECT min(r.received_on) FROM returns r WHERE r.audit_id = a.audit_id "
@@ -1529,12 +1562,13 @@ class Register:
             "SELECT cycle, overall, sum(n) AS n FROM ("
             "SELECT r.cycle AS cycle, r.overall AS overall, count(*) AS n FROM returns r "
             f"WHERE r.superseded_by IS NULL AND r.cycle IN ({tmarks}) AND r.received_on <= ? "
-            "AND r.type IN ('audit','reaudit') AND r.overall IS NOT NULL GROUP BY 1, 2 "
+            "AND r.type IN ('audit','reaudit') AND r.overall IS NOT NULL "
+            f"AND NOT {_STAFF_RETURN} GROUP BY 1, 2 "
             "UNION ALL "
             "SELECT substr(r.received_on, 1, 7), r.overall, count(*) FROM returns r "
             "WHERE r.superseded_by IS NULL AND r.cycle IS NULL AND r.received_on BETWEEN ? AND ? "
             "AND r.received_on <= ? AND r.type IN ('audit','reaudit') AND r.overall IS NOT NULL "
-            "GROUP BY 1, 2) GROUP BY 1, 2",
+            f"AND NOT {_STAFF_RETURN} GROUP BY 1, 2) GROUP BY 1, 2",
             [*trend, as_of, t_start, t_end, as_of],
         )
         cycle_completion = self.query(
@@ -1544,8 +1578,8 @@ class Register:
             "WHERE e.audit_id = a.audit_id), a.due) AS due, "
             "(SELECT min(r.received_on) FROM returns r WHERE r.audit_id = a.audit_id "
             "AND r.received_on <= ?) AS received_on "
-            f"FROM allocations a WHERE a.cycle IN ({tmarks}) AND a.type IN ('audit','reaudit')"
-            ") GROUP BY cycle",
+            f"FROM allocations a WHERE a.cycle IN ({tmarks}) AND a.type IN ('audit','reaudit') "
+            "AND a.subject = '') GROUP BY cycle",
             [as_of, *trend],
         )
         return ReportRows(
@@ -1628,19 +1662,34 @@ class Register:
     def add_dispute(
         self, audit_id: str, return_id: int, opened_by: str, opened_on: date, note: str
     ) -> int:
+        """A new dispute at its first stage, and that stage's history row, in one write."""
         with self.transaction() as conn:
             cur = conn.execute(
                 "INSERT INTO disputes (audit_id, return_id, stage, stage_started, opened_by, "
                 "opened_on, note) VALUES (?,?,0,?,?,?,?)",
                 (audit_id, return_id, iso(opened_on), opened_by, iso(opened_on), note),
             )
-            return int(cur.lastrowid or 0)
+            dispute_id = int(cur.lastrowid or 0)
+            conn.execute(
+                "INSERT INTO dispute_stages (dispute_id, stage, started_on) VALUES (?, 0, ?)",
+                (dispute_id, iso(opened_on)),
+            )
+            return dispute_id
 
     def set_dispute_stage(self, dispute_id: int, stage: int, started: date) -> None:
+        """The dispute moves to ``stage`` on ``started``: the stage it was at ends that day."""
         with self.transaction() as conn:
             conn.execute(
                 "UPDATE disputes SET stage = ?, stage_started = ? WHERE id = ?",
                 (stage, iso(started), dispute_id),
+            )
+            conn.execute(
+                "UPDATE dispute_stages SET ended_on = ? WHERE dispute_id = ? AND ended_on IS NULL",
+                (iso(started), dispute_id),
+            )
+            conn.execute(
+                "INSERT INTO dispute_stages (dispute_id, stage, started_on) VALUES (?, ?, ?)",
+                (dispute_id, stage, iso(started)),
             )
 
     def resolve_dispute(self, dispute_id: int, on: date, outcome: str) -> None:
@@ -1649,13 +1698,33 @@ class Register:
                 "UPDATE disputes SET resolved_on = ?, outcome = ? WHERE id = ?",
                 (iso(on), outcome, dispute_id),
             )
+            conn.execute(
+                "UPDATE dispute_stages SET ended_on = ? WHERE dispute_id = ? AND ended_on IS NULL",
+                (iso(on), dispute_id),
+            )
+
+    def dispute_stages(self, dispute_id: int) -> list[sqlite3.Row]:
+        """The stages a dispute went through, first first (stage, started_on, ended_on)."""
+        return self.query(
+            "SELECT stage, started_on, ended_on FROM dispute_stages WHERE dispute_id = ? "
+            "ORDER BY started_on, stage",
+            (dispute_id,),
+        )
 
     def open_disputes(self, as_of: date) -> list[sqlite3.Row]:
-        """Disputes opened by ``as_of`` and not resolved by then, with their return's case."""
+        """Disputes opened by ``as_of`` and not resolved by then, each at the stage it was at
+        on ``as_of`` (its history: the last stage started by then), with their return's case.
+        A dispute with no stage started by then (a register migrated from version 3 keeps
+        only the stage it was at) is left out."""
         return self.query(
-            "SELECT d.id, d.audit_id, d.stage, d.stage_started, r.case_id, r.team, r.service, "
-            "r.category, r.worker, r.auditor FROM disputes d JOIN returns r ON r.id = d.return_id "
+            "SELECT d.id, d.audit_id, d.opened_by, d.opened_on, d.note, h.stage, "
+            "h.started_on AS stage_started, r.case_id, "
+            "r.team, r.service, r.category, r.worker, r.auditor "
+            "FROM disputes d JOIN returns r ON r.id = d.return_id "
+            "JOIN dispute_stages h ON h.dispute_id = d.id "
             "WHERE d.opened_on <= :day AND (d.resolved_on IS NULL OR d.resolved_on > :day) "
+            "AND h.stage = (SELECT max(stage) FROM dispute_stages "
+            "WHERE dispute_id = d.id AND started_on <= :day) "
             "ORDER BY d.id",
             {"day": as_of.isoformat()},
         )
@@ -1747,6 +1816,14 @@ class Register:
     # --- end report section
 
 
+# A staff audit's return (GAPS 7: supervision audit, practice observation): its allocation is
+# of a person, or, returned without one, it names no case. Reports keep them apart.
+_STAFF_RETURN = (
+    "(r.case_id = '' OR EXISTS (SELECT 1 FROM allocations sa "
+    "WHERE sa.audit_id = r.audit_id AND sa.subject != ''))"
+)
+
+
 def _statements(sql: str) -> list[str]:
     return [s.strip() for s in sql.split(";") if s.strip()]
 
@@ -1809,16 +1886,16 @@ class ReportScope:
 @dataclass(frozen=True)
 class ReportRows:
     allocations: list[sqlite3.Row]  # audit_id, cycle, team, service, category, auditor_role,
-    # type, due (after extensions), received_on (first return, or None)
-    returns: list[sqlite3.Row]  # current audits and re-audits of the period
+    # type, tool, staff, due (after extensions), received_on (first return, or None)
+    returns: list[sqlite3.Row]  # current audits and re-audits of the period (staff: 1 or 0)
     domain_grades: list[sqlite3.Row]  # return_id, domain_id, grade, na, rationale
     fields: list[sqlite3.Row]  # return_id, section (compliance | feedback), name, value
     actions: list[sqlite3.Row]  # return_id, due, completed_on
     alerts: list[sqlite3.Row]  # rule, n, returns
     followups: list[sqlite3.Row]  # kind, rule, due, done_on
     moderations: list[sqlite3.Row]  # audit_id, team, auditor_grade, moderator_grade
-    cycle_grades: list[sqlite3.Row]  # cycle, overall, n (trend cycles)
-    cycle_completion: list[sqlite3.Row]  # cycle, allocated, returned, on_time (trend cycles)
+    cycle_grades: list[sqlite3.Row]  # cycle, overall, n (trend cycles; no staff audits)
+    cycle_completion: list[sqlite3.Row]  # cycle, allocated, returned, on_time (the same)
 
 
 @dataclass(frozen=True)

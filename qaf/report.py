@@ -357,6 +357,19 @@ class TrendPoint:
 
 
 @dataclass(frozen=True)
+class StaffAudits:
+    """Audits of a person, not a case (GAPS 7: supervision audits, practice observations),
+    reported on their own: never in the case figures (completion, grade profile, domains,
+    trend). ``by_tool``: completion per tool; ``grades``: one table per tool, its questions'
+    answers on the tool's own scale (rule P3 applied)."""
+
+    completion: Completion
+    returned: int  # staff-audit returns of the period (with or without an allocation)
+    by_tool: Table
+    grades: tuple[Table, ...]
+
+
+@dataclass(frozen=True)
 class ReportData:
     organisation: str
     audience: str
@@ -390,6 +403,10 @@ class ReportData:
     notes: tuple[str, ...] = ()
     good_share_text: str = DASH  # the headline share, suppressed like every other (P3)
     safety_text: str = "0"  # the headline count of safety concerns, suppressed (P3)
+    staff: StaffAudits | None = None  # None: no staff audit in the period (GAPS 7)
+    # case tools on a scale of their own (Bedford's Yes/No case supervision audit): a table
+    # each of their answers, as staff tools have; they are not graded, so not in the profiles
+    case_answers: tuple[Table, ...] = ()
 
     @property
     def good_share(self) -> float | None:
@@ -408,20 +425,18 @@ def build_report(rows: ReportRows, period: Period, cfg: Config, *, as_of: date) 
     sup = Suppression(cfg.report.suppress_below)
     tables: dict[str, Table] = {}
     iso_as_of = as_of.isoformat()
+    # staff audits (GAPS 7) have a section of their own; every case figure leaves them out
+    allocations = [a for a in rows.allocations if not a["staff"]]
+    returns = [r for r in rows.returns if not r["staff"]]
+    staff = staff_audits(rows, cfg, sup, iso_as_of)
 
     # --- completion (allocations of the period's cycles)
     by_team: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
     by_role: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
     total = [0, 0, 0, 0, 0, 0]  # allocated, returned, on time, late, outstanding, overdue
-    role_name = _role_names(cfg.staff.roles, (a["auditor_role"] for a in rows.allocations))
-    for a in rows.allocations:
-        received, due = a["received_on"], a["due"]
-        status = (
-            (1, 1 if received <= due else 0, 0 if received <= due else 1, 0)
-            if received
-            else (0, 0, 0, 1)
-        )
-        overdue = 1 if not received and due < iso_as_of else 0
+    role_name = _role_names(cfg.staff.roles, (a["auditor_role"] for a in allocations))
+    for a in allocations:
+        status, overdue = _status(a, iso_as_of)
         role = role_name.get(normalise(a["auditor_role"] or ""), NO_ROLE)
         for acc in (by_team[a["team"] or NO_TEAM], by_role[role]):
             acc[0] += 1
@@ -462,7 +477,6 @@ def build_report(rows: ReportRows, period: Period, cfg: Config, *, as_of: date) 
         )
 
     # --- grade profile (current returns of the period)
-    returns = rows.returns
     grade_counts: Counter[str] = Counter()
     groups_by: dict[str, dict[str, Counter[str]]] = {
         "team": defaultdict(Counter),
@@ -778,7 +792,7 @@ def build_report(rows: ReportRows, period: Period, cfg: Config, *, as_of: date) 
         as_of=as_of,
         levels=levels,
         suppress_below=sup.threshold,
-        empty=not rows.allocations and not returns,
+        empty=not rows.allocations and not rows.returns,
         completion=completion,
         grade_counts={lvl: grade_counts[lvl] for lvl in levels},
         graded=graded,
@@ -805,6 +819,148 @@ def build_report(rows: ReportRows, period: Period, cfg: Config, *, as_of: date) 
         notes=tuple(notes),
         good_share_text=sup.shown_pct(("all", "gob"), good_total, ("all", "n"), graded, ghid),
         safety_text=sup.count(safety),
+        staff=staff,
+        case_answers=case_answer_tables(rows, cfg, sup),
+    )
+
+
+def _status(a: Any, iso_as_of: str) -> tuple[tuple[int, int, int, int], int]:
+    """An allocation's (returned, on time, late, outstanding) and whether it is overdue."""
+    received, due = a["received_on"], a["due"]
+    if received:
+        on_time = 1 if received <= due else 0
+        return (1, on_time, 1 - on_time, 0), 0
+    return (0, 0, 0, 1), 1 if due < iso_as_of else 0
+
+
+def staff_audits(
+    rows: ReportRows, cfg: Config, sup: Suppression, iso_as_of: str
+) -> StaffAudits | None:
+    """The period's staff audits (GAPS 7) apart from the case audits: completion by tool and,
+    for each tool, how its questions (and overall grade, when it has one) were answered on
+    its own scale (yes / no, skills, ...). Small counts suppressed (rule P3); None when the
+    period has no staff audit."""
+    allocations = [a for a in rows.allocations if a["staff"]]
+    returns = {r["id"]: r for r in rows.returns if r["staff"]}
+    if not allocations and not returns:
+        return None
+    tools = cfg.tools
+    by_tool: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
+    total = [0, 0, 0, 0, 0, 0]  # allocated, returned, on time, late, outstanding, overdue
+    for a in allocations:
+        status, overdue = _status(a, iso_as_of)
+        acc = by_tool[_tool_name(tools, a["tool"])]
+        acc[0] += 1
+        total[0] += 1
+        for i, v in enumerate(status):
+            acc[i + 1] += v
+            total[i + 1] += v
+        total[5] += overdue
+    hid = _protect_rows(by_tool, total[:5], ((1, 4, 0), (2, 3, 1)), sup)
+    completion_table = Table(
+        (
+            "Staff audit",
+            "Allocated",
+            "Returned",
+            "On time",
+            "Late",
+            "Outstanding",
+            "Returned %",
+            "On time %",
+        ),
+        tuple(
+            (
+                name,
+                *(sup.shown((name, i), v, hid) for i, v in enumerate(acc)),
+                sup.shown_pct((name, 1), acc[1], (name, 0), acc[0], hid),
+                sup.shown_pct((name, 2), acc[2], (name, 1), acc[1], hid),
+            )
+            for name, acc in sorted(by_tool.items())
+        ),
+    )
+    grades = _answer_tables(returns, rows.domain_grades, tools, sup)
+    return StaffAudits(Completion(*total), len(returns), completion_table, grades)
+
+
+def case_answer_tables(rows: ReportRows, cfg: Config, sup: Suppression) -> tuple[Table, ...]:
+    """Rule P2 (trial2 T2-21): the answers of the period's case audits whose tool is on a
+    scale other than the grades (Bedford's Yes/No case supervision audit), a table per tool
+    as staff tools have; such answers are no grade, so the profiles leave them out."""
+    levels = tuple(cfg.grade_scale.levels)
+    own_scale = {tid for tid, tool in cfg.tools.items() if tuple(tool.scale.levels) != levels}
+    returns = {r["id"]: r for r in rows.returns if not r["staff"] and r["tool"] in own_scale}
+    return _answer_tables(returns, rows.domain_grades, cfg.tools, sup) if returns else ()
+
+
+def _answer_tables(
+    returns: Mapping[Any, Any],
+    domain_grades: Iterable[Any],
+    tools: Mapping[str, Any],
+    sup: Suppression,
+) -> tuple[Table, ...]:
+    """A table per tool of how ``returns`` (by id) answered its questions (and overall
+    grade, when it has one) on the tool's own scale, in the order of qaf.toml's tools."""
+    answers: dict[str, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
+    for r in returns.values():
+        if r["overall"]:
+            answers[r["tool"]][""][r["overall"]] += 1
+    for rid, dom_id, grade, na, _rationale in domain_grades:
+        ret = returns.get(rid)
+        if ret is not None and (na or grade):
+            answers[ret["tool"]][dom_id]["N/A" if na else grade] += 1
+    order = {tool_id: i for i, tool_id in enumerate(tools)}
+    per_tool = Counter(r["tool"] for r in returns.values())
+    return tuple(
+        _staff_grade_table(tools, tool_id, answers[tool_id], per_tool[tool_id], sup)
+        for tool_id in sorted(answers, key=lambda t: (order.get(t, len(order)), t))
+    )
+
+
+def _tool_name(tools: Mapping[str, Any], tool_id: str) -> str:
+    tool = tools.get(tool_id)
+    return str(tool.name) if tool is not None else tool_id
+
+
+def _staff_grade_table(
+    tools: Mapping[str, Any],
+    tool_id: str,
+    answers: Mapping[str, Counter[str]],
+    returns: int,
+    sup: Suppression,
+) -> Table:
+    """One staff tool's answers: a row per question (the overall grade first, when asked),
+    a column per level of the tool's scale, "Answered" their sum, "N/A" apart. Rule P3:
+    each row's levels add up to "Answered", and "Answered" and "N/A" to the tool's
+    ``returns`` (known from the other rows), so both relations are protected."""
+    tool = tools.get(tool_id)
+    seen = {v for counts in answers.values() for v in counts if v != "N/A"}
+    levels = list(tool.scale.levels) if tool is not None else []
+    levels += sorted(seen - set(levels))  # answers the scale no longer offers
+    questions = [d.id for d in tool.domains] if tool is not None else []
+    rows_ids = [q for q in ("", *questions) if q in answers]
+    rows_ids += sorted((q for q in answers if q not in rows_ids), key=_natural)
+    values: dict[Any, int] = {"returns": returns}
+    relations: list[list[Any]] = []
+    for q in rows_ids:
+        counts = answers[q]
+        values.update({(q, lvl): counts.get(lvl, 0) for lvl in levels})
+        values[(q, "n")] = sum(counts.get(lvl, 0) for lvl in levels)
+        values[(q, "N/A")] = counts.get("N/A", 0)
+        relations.append([*((q, lvl) for lvl in levels), (q, "n")])
+        relations.append([(q, "n"), (q, "N/A"), "returns"])
+    hidden = protect(values, relations, sup.threshold, fixed={"returns"})
+    with_na = any(values[(q, "N/A")] for q in rows_ids)
+    out = []
+    for q in rows_ids:
+        label = "Overall" if q == "" else f"{q} {_domain_title(tools, tool_id, q)}".strip()
+        cells = [sup.shown((q, c), values[(q, c)], hidden) for c in ("n", *levels)]
+        if with_na:
+            cells.append(sup.shown((q, "N/A"), values[(q, "N/A")], hidden))
+        out.append((label, *cells))
+    return Table(
+        ("Question", "Answered", *levels, *(("N/A",) if with_na else ())),
+        tuple(out),
+        title=_tool_name(tools, tool_id),
     )
 
 
@@ -1254,15 +1410,7 @@ def report_json(data: ReportData) -> dict[str, Any]:
             "actions": dict(data.actions),
             "feedback_answers": data.feedback_total,
         },
-        "tables": {
-            key: {
-                "title": tb.title,
-                "columns": list(tb.columns),
-                "rows": [list(row) for row in tb.rows],
-                "note": tb.note,
-            }
-            for key, tb in data.tables.items()
-        },
+        "tables": {key: _table_json(tb) for key, tb in data.tables.items()},
         "trend": [
             {
                 "cycle": pt.cycle,
@@ -1277,6 +1425,36 @@ def report_json(data: ReportData) -> dict[str, Any]:
         "improvements": [_quote_json(q) for q in data.improvements],
         "feedback": [_quote_json(q) for q in data.feedback],
         "notes": list(data.notes),
+        "staff_audits": _staff_json(data.staff),
+        "case_answers": [_table_json(tb) for tb in data.case_answers],
+    }
+
+
+def _table_json(tb: Table) -> dict[str, Any]:
+    return {
+        "title": tb.title,
+        "columns": list(tb.columns),
+        "rows": [list(row) for row in tb.rows],
+        "note": tb.note,
+    }
+
+
+def _staff_json(staff: StaffAudits | None) -> dict[str, Any] | None:
+    """Staff audits (GAPS 7), apart from ``summary`` and ``tables`` (the case audits)."""
+    if staff is None:
+        return None
+    c = staff.completion
+    return {
+        "allocated": c.allocated,
+        "returned": c.returned,
+        "returned_share": DASH if c.rate is None else f"{round(c.rate)}%",
+        "on_time": c.on_time,
+        "late": c.late,
+        "outstanding": c.outstanding,
+        "overdue": c.overdue,
+        "returns": staff.returned,
+        "by_tool": _table_json(staff.by_tool),
+        "grades": [_table_json(tb) for tb in staff.grades],
     }
 
 

@@ -97,7 +97,7 @@ def _commented_out(m: re.Match[str]) -> str:
     if value in ("[]", "{}"):
         return m.group(0)
     key = m.group(0).split(" ", 1)[0]
-    return f"{key} = {value[0]}{value[-1]}   # the sample's, set yours: {key} = {value}"
+    return f"{key} = {value[0]}{value[-1]}   # none set yet; to use them: {key} = {value}"
 
 
 def sample_leftovers(cfg: Config, roster_emails: Iterable[str]) -> list[Problem]:
@@ -171,9 +171,18 @@ def check_sources(cfg: Config, today: date | None = None) -> SourceSummary:
 
     today = today or date.today()
     problems: list[Problem] = []
-    for spec, what in ((cfg.cases, "cases.path"), (cfg.staff, "staff.path")):
-        if not spec.path.exists():
-            raise QafError(f"{what}: {spec.path} does not exist", file=str(cfg.path))
+    missing = [
+        f"{what}: {spec.path} does not exist"
+        for spec, what in ((cfg.cases, "cases.path"), (cfg.staff, "staff.path"))
+        if not spec.path.exists()
+    ]
+    if missing:  # trial2 T2-2: say how to fix it, both files at once
+        raise QafError(
+            "; ".join(missing) + ". Put your case-list export and staff roster there, or set "
+            "[cases] path and [staff] path in qaf.toml to where they are "
+            "(`qaf demo .` tries qaf on the sample authority's)",
+            file=str(cfg.path),
+        )
     cases = read_cases(cfg.cases, cfg.limits)
     roster = read_staff(cfg.staff, cfg.limits)
     problems.extend(cases.problems)

@@ -69,6 +69,28 @@ def test_init_writes_a_working_config_and_refuses_to_overwrite(tmp_path: Path) -
     assert "already exists" in again.stderr
 
 
+def test_rule_I1_init_then_config_check_says_where_the_data_goes(tmp_path: Path) -> None:
+    """Rule I1 (trial2 T2-2): `qaf init` says where the case list and roster go; `qaf config
+    check` on the new folder names both missing files and how to fix it, exit 2."""
+    folder = tmp_path / "x"
+    result = runner.invoke(app, ["init", str(folder), "--framework", "haringey"])
+    assert result.exit_code == 0, result.output
+    assert (
+        "Put your case-list export and staff roster where [cases] path and [staff] path "
+        "point (data/), or point them at yours; `qaf demo .` tries qaf on the sample "
+        "authority instead." in " ".join(result.stderr.split())
+    )
+    check = runner.invoke(app, ["config", "check", "--config", str(folder / "qaf.toml")])
+    assert check.exit_code == 2
+    data = folder / "data"
+    assert " ".join(check.stderr.split()) == (
+        f"Error: {folder / 'qaf.toml'}: cases.path: {data / 'cases.xlsx'} does not exist; "
+        f"staff.path: {data / 'staff.csv'} does not exist. Put your case-list export and staff "
+        "roster there, or set [cases] path and [staff] path in qaf.toml to where they are "
+        "(`qaf demo .` tries qaf on the sample authority's)"
+    )
+
+
 def test_init_unknown_framework_exits_2(tmp_path: Path) -> None:
     result = runner.invoke(app, ["init", str(tmp_path / "x"), "--framework", "atlantis"])
     assert result.exit_code == 2

@@ -118,3 +118,25 @@ def test_demo_sends_the_allocation_mail_once(demo_dir: tuple[Path, str]) -> None
     finally:
         db.close()
     assert keys and all(n == 1 for _, _, n in keys)
+
+
+@pytest.mark.parametrize(
+    ("financial_year", "quarter", "label"),
+    [
+        (False, "2026Q3", "2026Q3 (July to September 2026)"),
+        (True, "2026Q2", "2026/27 Q2 (July to September 2026)"),
+    ],
+)
+def test_rule_P1_demo_quarter_is_the_quarter_of_its_cycles(
+    financial_year: bool, quarter: str, label: str
+) -> None:
+    """trial2 T2-1: with report.financial_year (Haringey, Lancashire) the demo's July to
+    September pack is the financial year's Q2, not an empty October to December Q3."""
+    from qaf.demo import DEMO_CYCLES, _quarter_of
+    from qaf.report import quarter_period
+
+    found = _quarter_of(DEMO_CYCLES, financial_year)
+    assert found == quarter
+    period = quarter_period(found, financial_year)
+    assert period.cycles == DEMO_CYCLES
+    assert period.label == label

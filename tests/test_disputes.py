@@ -4,6 +4,7 @@ refusals, and `qaf overdue` chasing the current stage from the right working day
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -98,13 +99,18 @@ def test_open_advance_resolve_haringey_2_11_gaps_11(cfg: Config) -> None:
     [
         (
             ("open", "A2", "--by", "Tia Manager"),
-            'audit ID "A2" has no stored return to dispute',
+            'audit ID "A2" has no stored return to dispute (not returned yet)',
         ),
         (
             ("open", "NOPE", "--by", "Tia Manager"),
-            'audit ID "NOPE" has no stored return to dispute',
+            'audit ID "NOPE" is not in the register: check the ID',
         ),
         (("advance", "A1"), 'audit ID "A1" has no open dispute'),
+        (("open", "A1", "--by", "  "), "--by must name who raised the dispute"),
+        (
+            ("open", "A1", "--by", "Tia Manager", "--on", "17/12/2026"),
+            "--on 2026-12-17 is before the return of A1 was received (2026-12-18)",
+        ),
         (("resolve", "A1", "--outcome", "kept"), 'audit ID "A1" has no open dispute'),
     ],
 )
@@ -115,6 +121,33 @@ def test_refusals_exit_2_haringey_2_11_gaps_11(
     code, _out, err = run(cfg, "dispute", *args)
     assert code == 2
     assert err == f"Error: {RULE} {message}\n"
+
+
+def test_audit_id_typed_in_lower_case_with_spaces_haringey_2_11_gaps_11(tmp_path: Path) -> None:
+    """Haringey 2.11 / GAPS 11 (trial2 T2-8): an audit ID pasted with spaces or typed in lower
+    case names the allocated audit; the steps say its ID as allocated."""
+    cfg = make_workdir(tmp_path, STAGES)
+    with Register.open(cfg.register_path) as reg:
+        a = allocation("A-2026-12-0007", date(2026, 12, 31))
+        reg.overdue_fixture_allocations([a])
+        receive(reg, cfg, a, date(2026, 12, 18), "Good")
+    code, _out, err = run(
+        cfg, "dispute", "open", " a-2026-12-0007 ", "--by", " Tia Manager ", "--on", "04/01/2027"
+    )
+    assert code == 0, err
+    assert err == (
+        'dispute:1 opened on A-2026-12-0007: stage 1 of 2 "Informal meeting" (Team Manager), '
+        "due 2027-01-11\n"
+    )
+    code, _out, err = run(cfg, "dispute", "advance", "a-2026-12-0007", "--on", "2027-01-08")
+    assert (code, err.split(":")[0:2]) == (0, ["dispute", "1 on A-2026-12-0007"])
+    code, _out, err = run(
+        cfg, "dispute", "resolve", "A-2026-12-0007 ", "--outcome", "kept", "--on", "2027-01-11"
+    )
+    assert err == "dispute:1 on A-2026-12-0007 resolved on 2027-01-11: kept\n"
+    with Register.open(cfg.register_path) as reg:
+        (row,) = reg.query("SELECT audit_id, opened_by FROM disputes")
+    assert tuple(row) == ("A-2026-12-0007", "Tia Manager")
 
 
 def test_second_open_dispute_refused_haringey_2_11_gaps_11(cfg: Config) -> None:
@@ -207,3 +240,288 @@ def test_overdue_notifies_each_dispute_level_once_haringey_2_11_gaps_11(cfg: Con
         (1, "aud.itor@example.org"),
         (1, "tia.manager@example.org"),
     ]
+    # trial2: the message names the kind in words, as every other kind
+    outbox = cfg.notify.outbox
+    (mail,) = [p for p in outbox.iterdir() if "tia-manager" in p.name]
+    body = mail.read_bytes().decode("utf-8")
+    assert "* Grading dispute stage past its deadline (Haringey 2.11)" in body
+
+
+def stage_history(cfg: Config, dispute_id: int = 1) -> list[tuple[int, str, str | None]]:
+    with Register.open(cfg.register_path) as reg:
+        rows = reg.dispute_stages(dispute_id)
+    return [(r["stage"], r["started_on"], r["ended_on"]) for r in rows]
+
+
+def test_each_step_writes_the_stage_history_haringey_2_11_gaps_11(cfg: Config) -> None:
+    """Haringey 2.11 / GAPS 11 (register migration 4): open, advance and resolve each write
+    the dispute's stage history with the stage row, so a stage ends when the next starts."""
+    run(cfg, "dispute", "open", "A1", "--by", "Tia Manager", "--on", OPENED.isoformat())
+    assert stage_history(cfg) == [(0, "2027-01-04", None)]
+    run(cfg, "dispute", "advance", "A1", "--on", "2027-01-18")
+    assert stage_history(cfg) == [(0, "2027-01-04", "2027-01-18"), (1, "2027-01-18", None)]
+    run(cfg, "dispute", "resolve", "A1", "--outcome", "regraded", "--on", "2027-01-22")
+    assert stage_history(cfg) == [
+        (0, "2027-01-04", "2027-01-18"),
+        (1, "2027-01-18", "2027-01-22"),
+    ]
+
+
+def test_refused_step_writes_no_history_haringey_2_11_gaps_11(cfg: Config) -> None:
+    """Haringey 2.11 / GAPS 11: an advance refused (past the last stage) changes nothing."""
+    run(cfg, "dispute", "open", "A1", "--by", "Tia Manager", "--on", OPENED.isoformat())
+    run(cfg, "dispute", "advance", "A1", "--on", "2027-01-08")
+    assert run(cfg, "dispute", "advance", "A1", "--on", "2027-01-11")[0] == 2
+    assert stage_history(cfg) == [(0, "2027-01-04", "2027-01-08"), (1, "2027-01-08", None)]
+
+
+@pytest.mark.parametrize(
+    ("day", "expected"),
+    [
+        # opened Monday 04/01: not yet open on the Sunday before
+        ("2027-01-03", []),
+        # stage 1 due 11/01, not late on that day
+        ("2027-01-11", []),
+        # stage 1 late on 12/01 although the dispute is at stage 2 today
+        ("2027-01-12", [("dispute stage 1 of 2: Informal meeting", "2027-01-11", 1)]),
+        ("2027-01-15", [("dispute stage 1 of 2: Informal meeting", "2027-01-11", 4)]),
+        # stage 2 started Monday 18/01, due Wednesday 20/01
+        ("2027-01-18", []),
+        ("2027-01-20", []),
+        ("2027-01-21", [("dispute stage 2 of 2: Formal response", "2027-01-20", 1)]),
+        # resolved on 22/01
+        ("2027-01-22", []),
+        ("2027-02-01", []),
+    ],
+)
+def test_overdue_as_of_a_past_day_uses_the_stage_of_that_day_haringey_2_11_gaps_11(
+    cfg: Config, day: str, expected: list[tuple[str, str, int]]
+) -> None:
+    """Haringey 2.11 / GAPS 11: `qaf overdue --as-of D` chases the stage the dispute was at
+    on D (from its stage history), not the stage it is at now; opened after D, not listed."""
+    run(cfg, "dispute", "open", "A1", "--by", "Tia Manager", "--on", OPENED.isoformat())
+    run(cfg, "dispute", "advance", "A1", "--on", "2027-01-18")
+    run(cfg, "dispute", "resolve", "A1", "--outcome", "regraded", "--on", "2027-01-22")
+    items = disputes_overdue(cfg, date.fromisoformat(day))
+    assert [(i["detail"], i["due"], i["working_days_late"]) for i in items] == expected
+
+
+def test_advanced_the_same_day_it_opened_uses_the_later_stage_haringey_2_11_gaps_11(
+    cfg: Config,
+) -> None:
+    """Haringey 2.11 / GAPS 11: two stages started the same day: that day's stage is the later."""
+    run(cfg, "dispute", "open", "A1", "--by", "Tia Manager", "--on", OPENED.isoformat())
+    run(cfg, "dispute", "advance", "A1", "--on", OPENED.isoformat())  # stage 2 due 06/01
+    (item,) = disputes_overdue(cfg, date(2027, 1, 7))
+    assert (item["detail"], item["due"]) == ("dispute stage 2 of 2: Formal response", "2027-01-06")
+
+
+def test_a_version_3_register_migrates_its_disputes_to_a_one_row_history_haringey_2_11(
+    cfg: Config,
+) -> None:
+    """Haringey 2.11 / GAPS 11, register migration 4: a register made before the stage
+    history (version 3) is backed up, then each dispute's current stage becomes its history,
+    starting at the dispute's stage start (ended when it was resolved). The stages before it
+    are unknown, so before that day the dispute is not listed late."""
+    import sqlite3
+
+    run(cfg, "dispute", "open", "A1", "--by", "Tia Manager", "--on", "2026-12-21")
+    run(cfg, "dispute", "resolve", "A1", "--outcome", "kept", "--on", "2026-12-22")
+    run(cfg, "dispute", "open", "A1", "--by", "Tia Manager", "--on", OPENED.isoformat())
+    run(cfg, "dispute", "advance", "A1", "--on", "2027-01-18")
+    con = sqlite3.connect(cfg.register_path)
+    con.execute("DROP TABLE dispute_stages")
+    con.execute("DELETE FROM schema_migrations WHERE version >= 4")
+    con.commit()
+    con.close()
+    backup = cfg.register_path.with_name(cfg.register_path.name + ".before-v4.bak")
+    assert not backup.exists()
+
+    assert [i["due"] for i in disputes_overdue(cfg, date(2027, 1, 21))] == ["2027-01-20"]
+    assert backup.exists()
+    with sqlite3.connect(backup) as old:
+        assert old.execute("SELECT max(version) FROM schema_migrations").fetchone() == (3,)
+    with Register.open(cfg.register_path) as reg:
+        assert reg.scalar("SELECT max(version) FROM schema_migrations") == 4
+        assert reg.orphans() == []
+    assert stage_history(cfg, 1) == [(0, "2026-12-21", "2026-12-22")]
+    assert stage_history(cfg, 2) == [(1, "2027-01-18", None)]
+    assert disputes_overdue(cfg, date(2027, 1, 12)) == []
+    # the history goes on from there
+    run(cfg, "dispute", "resolve", "A1", "--outcome", "kept", "--on", "2027-01-25")
+    assert stage_history(cfg, 2) == [(1, "2027-01-18", "2027-01-25")]
+
+
+def test_steps_json_equals_the_library_result_haringey_2_11_gaps_11(tmp_path: Path) -> None:
+    """Haringey 2.11 / GAPS 11: `qaf dispute open|advance|resolve --format json` prints what
+    open_dispute / advance_dispute / resolve_dispute return (the same steps run through the
+    library on a twin register), and still says what it did on stderr."""
+    from qaf.disputes import advance_dispute, open_dispute, resolve_dispute
+    from tests.test_overdue_support import calendar
+
+    (tmp_path / "cli").mkdir()
+    (tmp_path / "lib").mkdir()
+    cli_cfg = make(tmp_path / "cli")
+    lib_cfg = make(tmp_path / "lib")
+    cal = calendar(lib_cfg)
+    with Register.open(lib_cfg.register_path) as reg:
+        expected = [
+            open_dispute(reg, lib_cfg, cal, "A1", by="Tia Manager", on=OPENED, note="overall"),
+            advance_dispute(reg, lib_cfg, cal, "A1", on=date(2027, 1, 8)),
+            resolve_dispute(reg, "A1", outcome=" regraded Good ", on=date(2027, 1, 11)),
+        ]
+    steps = [
+        ("open", "A1", "--by", "Tia Manager", "--on", "04/01/2027", "--note", "overall"),
+        ("advance", "A1", "--on", "2027-01-08"),
+        ("resolve", "A1", "--outcome", " regraded Good ", "--on", "2027-01-11"),
+    ]
+    outs = []
+    for step, lib in zip(steps, expected, strict=True):
+        code, out, err = run(cli_cfg, "dispute", *step, "--format", "json")
+        assert code == 0, err
+        assert err  # the message stays on stderr
+        assert json.loads(out) == lib.as_json()
+        outs.append(json.loads(out))
+    assert outs == [
+        {
+            "id": "dispute:1",
+            "audit_id": "A1",
+            "stage": 1,
+            "stages": 2,
+            "stage_name": "Informal meeting",
+            "responsible_role": "Team Manager",
+            "stage_started": "2027-01-04",
+            "due": "2027-01-11",
+        },
+        {
+            "id": "dispute:1",
+            "audit_id": "A1",
+            "stage": 2,
+            "stages": 2,
+            "stage_name": "Formal response",
+            "responsible_role": "QA Officer",
+            "stage_started": "2027-01-08",
+            "due": "2027-01-12",
+        },
+        {
+            "id": "dispute:1",
+            "audit_id": "A1",
+            "resolved_on": "2027-01-11",
+            "outcome": "regraded Good",
+        },
+    ]
+
+
+def test_refused_step_prints_no_json_haringey_2_11_gaps_11(cfg: Config) -> None:
+    """Haringey 2.11 / GAPS 11: a refusal is exit 2 with the message, nothing on stdout."""
+    code, out, err = run(cfg, "dispute", "advance", "A1", "--format", "json")
+    assert (code, out) == (2, "")
+    assert err == f'Error: {RULE} audit ID "A1" has no open dispute\n'
+
+
+def two_disputes(tmp_path: Path) -> Config:
+    """A1 (case P000001, Team A) opened 04/01/2027 and advanced 18/01; A3 (case P000003, a
+    team with no Team Manager) opened 11/01/2027."""
+    cfg = make(tmp_path)
+    with Register.open(cfg.register_path) as reg:
+        a3 = replace(
+            allocation("A3", date(2026, 12, 31), case_id="P000003"),
+            team="Team Z",
+            worker="Una Known",
+        )
+        reg.overdue_fixture_allocations([a3])
+        receive(reg, cfg, a3, date(2026, 12, 18), "Good")
+    run(cfg, "dispute", "open", "A1", "--by", "Tia Manager", "--on", OPENED.isoformat())
+    run(cfg, "dispute", "open", "A3", "--by", "Aud Itor", "--on", "2027-01-11", "--note", "D2")
+    run(cfg, "dispute", "advance", "A1", "--on", "2027-01-18")
+    return cfg
+
+
+def test_list_json_equals_the_library_result_haringey_2_11_gaps_11(tmp_path: Path) -> None:
+    """Haringey 2.11 / GAPS 11: `qaf dispute list --format json` is list_disputes(...):
+    the disputes open on --as-of, each at its stage that day, its due date, who is
+    responsible (the role's holder for the case; the role when nobody holds it)."""
+    from qaf.disputes import list_disputes
+    from qaf.sources import read_staff
+    from tests.test_overdue_support import calendar
+
+    cfg = two_disputes(tmp_path)
+    code, out, err = run(cfg, "dispute", "list", "--as-of", "2027-01-19", "--format", "json")
+    assert code == 0, err
+    with Register.open(cfg.register_path) as reg:
+        lib = list_disputes(reg, cfg, calendar(cfg), read_staff(cfg.staff), date(2027, 1, 19))
+    assert json.loads(out) == lib.as_json()
+    assert json.loads(out) == {
+        "as_of": "2027-01-19",
+        "disputes": [
+            {
+                "id": "dispute:1",
+                "audit_id": "A1",
+                "stage": 2,
+                "stages": 2,
+                "stage_name": "Formal response",
+                "responsible_role": "QA Officer",
+                "stage_started": "2027-01-18",
+                "due": "2027-01-20",
+                "case_id": "P000001",
+                "responsible": "Quin Officer",
+                "opened_by": "Tia Manager",
+                "opened_on": "2027-01-04",
+                "note": "",
+                "working_days_late": 0,
+            },
+            {
+                "id": "dispute:2",
+                "audit_id": "A3",
+                "stage": 1,
+                "stages": 2,
+                "stage_name": "Informal meeting",
+                "responsible_role": "Team Manager",
+                "stage_started": "2027-01-11",
+                "due": "2027-01-18",
+                "case_id": "P000003",
+                "responsible": "Team Manager",
+                "opened_by": "Aud Itor",
+                "opened_on": "2027-01-11",
+                "note": "D2",
+                "working_days_late": 1,
+            },
+        ],
+    }
+
+
+def test_list_table_and_past_day_haringey_2_11_gaps_11(tmp_path: Path) -> None:
+    """Haringey 2.11 / GAPS 11: the table lists each open dispute's stage, due date, working
+    days late and who is responsible (NOBODY when no one holds the role); --as-of a past day
+    shows the stages of that day and leaves out disputes not yet opened."""
+    cfg = two_disputes(tmp_path)
+    code, out, err = run(cfg, "dispute", "list", "--as-of", "2027-01-19")
+    assert code == 0, err
+    assert out == (
+        "Disputes open on 19/01/2027: 2\n"
+        "Item       Audit  Case     Stage                     Due         WD late  Responsible\n"
+        "dispute:1  A1     P000001  2 of 2: Formal response   2027-01-20  0        "
+        "Quin Officer (QA Officer)\n"
+        "dispute:2  A3     P000003  1 of 2: Informal meeting  2027-01-18  1        "
+        "NOBODY: Team Manager\n"
+    )
+    code, out, _err = run(cfg, "dispute", "list", "--as-of", "2027-01-08")
+    assert code == 0
+    assert out == (
+        "Disputes open on 08/01/2027: 1\n"
+        "Item       Audit  Case     Stage                     Due         WD late  Responsible\n"
+        "dispute:1  A1     P000001  1 of 2: Informal meeting  2027-01-11  0        "
+        "Tia Manager (Team Manager)\n"
+    )
+    code, out, _err = run(cfg, "dispute", "list", "--as-of", "2027-01-01")
+    assert (code, out) == (0, "No dispute is open on 01/01/2027.\n")
+
+
+def test_list_refused_when_no_stages_configured_haringey_2_11_gaps_11(tmp_path: Path) -> None:
+    cfg = make(tmp_path, stages="")
+    code, out, err = run(cfg, "dispute", "list", "--format", "json")
+    assert (code, out) == (2, "")
+    assert err == (
+        f"Error: {RULE} no dispute stages are configured ([[dispute.stage]] in qaf.toml), "
+        "so disputes are not tracked\n"
+    )

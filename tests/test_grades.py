@@ -27,6 +27,9 @@ SCALE = ofsted_scale()
         ("Requires improvement to be good", "Requires Improvement"),
         ("Requiring Improvement", "Requires Improvement"),
         ("In need of improvement", "Requires Improvement"),
+        ("Req. Improvement", "Requires Improvement"),  # trial2 T2-15
+        ("req improvement ", "Requires Improvement"),
+        ("Requires Imp.", "Requires Improvement"),
         ("Inadequate", "Inadequate"),
         ("inadequate\u00a0", "Inadequate"),
         ("1", "Outstanding"),

@@ -131,3 +131,35 @@ def test_sigkill_mid_folder_leaves_each_file_fully_in_or_out(cfg: Config, tmp_pa
     with Register.open(cfg.register_path) as reg:
         assert reg.scalar("SELECT count(*) FROM returns") == 40
     assert {f.status for f in report.files} <= {"accepted", "already-ingested"}
+
+
+def test_rule_G1_problems_one_a_line_when_not_at_a_terminal(cfg: Config, tmp_path: Path) -> None:
+    """Rule G1 (trial2 T2-18): piped or logged (CliRunner is not a terminal), each problem is
+    one line with its file, sheet, cell, rule and whole message, not wrapped to 80 columns."""
+    from tests.test_ingest import edit, find
+
+    out = folder(cfg, tmp_path, 1)
+    path = next(out.iterdir())
+    cell = find(path, "Overall grade")
+    edit(path, {cell: "Brilliant"})
+    args = ["ingest", str(out), "--config", str(cfg.path), "--as-of", AS_OF, "--dry-run"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1
+    message = (
+        'the overall grade: "Brilliant" is not a grade: expected one of "Outstanding", '
+        '"Good", "Requires Improvement", "Inadequate" or 1-4'
+    )
+    (line,) = [ln for ln in result.stdout.splitlines() if "G1" in ln]
+    cells = [c.strip() for c in line.strip("│ ").split("│")]
+    assert cells == [path.name, "Audit", cell, "G1", "error", message]
+
+
+def test_rule_I5_an_empty_folder_says_nothing_was_found(cfg: Config, tmp_path: Path) -> None:
+    """Rule I5 (trial2 T2-17): a folder with no return in it says so, exit 0."""
+    empty = tmp_path / "returns"
+    empty.mkdir()
+    result = CliRunner().invoke(app, ["ingest", str(empty), "--config", str(cfg.path)])
+    assert result.exit_code == 0
+    assert result.stderr.splitlines()[-1] == (
+        f"No returned workbooks or SurveyMonkey exports found in {empty}"
+    )

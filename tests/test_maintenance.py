@@ -136,6 +136,28 @@ def test_backup_refuses_to_overwrite_or_to_copy_nothing(cfg: Config, tmp_path: P
         backup(cfg.register_path, tmp_path / "taken.sqlite")
 
 
+@pytest.mark.parametrize("dest", ["share/qa/", "share/qa/copy.sqlite"])
+def test_cli_backup_refuses_a_folder_that_does_not_exist(
+    cfg: Config, tmp_path: Path, dest: str
+) -> None:
+    """trial2 T2-19: a folder that is not there (a share not mounted) is refused with exit 2
+    and nothing is written, rather than made on the local disk or taken as a file name."""
+    filled_register(cfg, tmp_path)
+    given = f"{tmp_path}/{dest}"
+    result = runner.invoke(app, ["backup", given, "--config", str(cfg.path)])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"Error: {tmp_path / 'share' / 'qa'}: no such folder (is the shared drive mounted?); "
+        "qaf backup does not create folders\n"
+    )
+    assert not (tmp_path / "share").exists()
+    (tmp_path / "share" / "qa").mkdir(parents=True)
+    result = runner.invoke(app, ["backup", given, "--config", str(cfg.path)])
+    assert result.exit_code == 0, result.output
+    written = list((tmp_path / "share" / "qa").iterdir())
+    assert len(written) == 1 and written[0].is_file()
+
+
 def test_cli_backup_json_equals_the_library_result(cfg: Config, tmp_path: Path) -> None:
     filled_register(cfg, tmp_path)
     dest = tmp_path / "b.sqlite"
@@ -150,7 +172,7 @@ def test_cli_backup_json_equals_the_library_result(cfg: Config, tmp_path: Path) 
     }
     again = runner.invoke(app, ["backup", str(dest), "--config", str(cfg.path)])
     assert again.exit_code == 2
-    assert "already exists" in again.stderr
+    assert again.stderr == f"Error: {dest}: already exists: choose another name or folder\n"
 
 
 def test_cli_backup_table_says_where(cfg: Config, tmp_path: Path) -> None:

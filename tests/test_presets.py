@@ -113,6 +113,19 @@ def test_init_with_framework_writes_that_preset(name: str, tmp_path: Path) -> No
     assert written == own_council_text(preset_text(name))  # F2: no Northvale name or sender
 
 
+def test_rule_C1_own_council_practice_weeks_say_none_are_set() -> None:
+    """trial2 T2-3: the commented-out sample practice weeks read as an example, not as
+    "the sample's" values still in force."""
+    from qaf.workdir import own_council_text
+
+    text = own_council_text(preset_text("haringey"))
+    line = next(ln for ln in text.splitlines() if ln.startswith("practice_weeks"))
+    assert line == (
+        'practice_weeks = []   # none set yet; to use them: practice_weeks = ["2027-05", "2027-10"]'
+    )
+    assert "the sample's, set yours" not in text
+
+
 @pytest.mark.parametrize("name", COUNCILS)
 def test_config_check_passes_on_a_small_folder_with_each_preset(name: str, small_dir: Path) -> None:
     text = preset_text(name).replace('path = "data/cases.xlsx"', 'path = "data/cases.csv"')

@@ -35,6 +35,8 @@ TOP_KEYS = {
     "improvements",
     "feedback",
     "notes",
+    "staff_audits",  # GAPS 7: null when the period has no staff audit
+    "case_answers",  # trial2 T2-21: case tools on a scale of their own, [] when none
 }
 SUMMARY_KEYS = {
     "allocated",
