@@ -984,6 +984,11 @@ def _domain_of(tool: Tool, row: TableRow) -> str | None:
     return None
 
 
+def same_id(typed: str, expected: str) -> bool:
+    """A case ID as typed is the expected one, whatever its case and spaces ("p 295634")."""
+    return "".join(typed.split()).casefold() == "".join(expected.split()).casefold()
+
+
 def _looks_like_words(text: str) -> bool:
     """Text with spaces inside is not a case ID but perhaps a child's name, which no
     message, report or register row may carry (issue 7 item 8, rule P3)."""
@@ -1021,7 +1026,7 @@ def build_return(
     case_id = raw.case_id
     auditor = raw.auditor
     if alloc is not None:
-        if case_id and normalise(case_id) != normalise(alloc.case_id):
+        if case_id and not same_id(case_id, alloc.case_id):
             col.add(
                 "I2",
                 f"case ID {_quoted_id(case_id)} does not match the allocation "

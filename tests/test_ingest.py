@@ -502,3 +502,98 @@ def test_idle_cores_falls_back_to_the_load_average_off_linux(
 
     monkeypatch.setattr("os.getloadavg", lambda: (0.5, 0.5, 0.5))
     assert idle_cores(4, "not a loadavg line") == 3.5
+
+
+def _ingest_one(cfg: Config, path: Path) -> dict[str, object]:
+    [f] = ingest_paths(cfg, [path], as_of=AS_OF).as_json()["files"]
+    assert isinstance(f, dict)
+    return f
+
+
+def test_a_notes_sheet_in_front_of_the_form_does_not_answer_for_it(
+    cfg: Config, tmp_path: Path
+) -> None:
+    # rule I4 (trial2 T2-13): the auditor's own "My notes" sheet, first in the workbook,
+    # has an "Overall grade" and a "Case ID" of its own; the form's answers are stored
+    alloc = allocation()
+    setup_register(cfg, [alloc])
+    path, sim = make_return(cfg, alloc, tmp_path / "returns" / "r.xlsx")
+    other = next(g for g in ("Outstanding", "Inadequate") if g != sim.overall)
+    wb = load_workbook(path)
+    notes = wb.create_sheet("My notes", 0)
+    notes["A2"], notes["B2"] = "Overall grade", other
+    notes["A3"], notes["B3"] = "Case ID", "P999999"
+    notes["A4"], notes["B4"] = "Summary", "my own notes"  # a label the form answers too
+    wb.save(path)
+    f = _ingest_one(cfg, path)
+    assert f["status"] == "accepted"
+    assert f["overall"] == sim.overall and f["case_id"] == alloc.case_id
+    problems = f["problems"]
+    assert isinstance(problems, list)
+    others = [(p["sheet"], p["cell"], p["rule"], p["level"]) for p in problems]
+    assert ("My notes", "B2", "I4", "warning") in others
+    assert ("My notes", "B3", "I4", "warning") in others
+    [msg] = [p["message"] for p in problems if p["cell"] == "B2"]
+    assert msg.startswith('"Overall grade" is answered differently on the form (sheet ')
+    assert msg.endswith("): the form's answer is used")
+    assert stored(cfg, "SELECT overall FROM returns") == [(sim.overall,)]
+
+
+def test_a_filled_copy_of_the_form_is_read_and_two_filled_copies_are_refused(
+    cfg: Config, tmp_path: Path
+) -> None:
+    # rule I4 (trial2 T2-24): the auditor copied the form sheet and filled the copy
+    alloc = allocation()
+    setup_register(cfg, [alloc])
+    blank = write_blank_book(tmp_path / "blank" / "b.xlsx", alloc, cfg.tools[alloc.tool])
+    path, sim = make_return(cfg, alloc, tmp_path / "returns" / "r.xlsx")
+    filled = load_workbook(path)
+    wb = load_workbook(blank)
+    form = wb[wb.sheetnames[0]]
+    copy = wb.create_sheet("Audit final")
+    src = filled[filled.sheetnames[0]]
+    for row in src.iter_rows():
+        for c in row:
+            copy[c.coordinate] = c.value
+    wb.save(path)
+    f = _ingest_one(cfg, path)
+    assert f["status"] == "accepted" and f["overall"] == sim.overall
+    assert isinstance(f["problems"], list)
+    [note] = [p for p in f["problems"] if p["rule"] == "I4"]
+    assert note["level"] == "warning" and note["sheet"] == "Audit final"
+    assert note["message"] == (
+        f'the workbook holds two copies of the form (sheets "{form.title}" and "Audit final"): '
+        f'"Audit final" was read, the one filled in; "{form.title}" was left out (delete it)'
+    )
+    assert not [p for p in f["problems"] if p["rule"] == "G2"]  # nothing about the blank one
+
+    for row in src.iter_rows():  # now both copies filled in
+        for c in row:
+            form[c.coordinate] = c.value
+    wb.save(tmp_path / "returns" / "both.xlsx")
+    cfg.register_path.unlink()
+    setup_register(cfg, [alloc])
+    f = _ingest_one(cfg, tmp_path / "returns" / "both.xlsx")
+    assert f["status"] == "rejected"
+    assert isinstance(f["problems"], list)
+    assert {(p["rule"], p["level"], p["message"]) for p in f["problems"] if p["rule"] == "I4"} == {
+        (
+            "I4",
+            "error",
+            f'the workbook holds two filled copies of the form (sheets "{form.title}" and '
+            '"Audit final"): delete the one that is not the final answer and send it again',
+        )
+    }
+
+
+def test_a_case_id_retyped_with_a_space_matches_its_allocation(cfg: Config, tmp_path: Path) -> None:
+    # rule I2 (trial2 T2-14): "p 123456" is the allocation's P123456, not a name
+    alloc = allocation()
+    setup_register(cfg, [alloc])
+    path, _ = make_return(cfg, alloc, tmp_path / "returns" / "r.xlsx")
+    spaced = f"{alloc.case_id[0].lower()} {alloc.case_id[1:]}"
+    edit(path, {find(path, "Case ID"): spaced})
+    f = _ingest_one(cfg, path)
+    assert f["status"] == "accepted" and f["case_id"] == alloc.case_id
+    assert isinstance(f["problems"], list)
+    assert not [p for p in f["problems"] if p["rule"] == "I2"]
