@@ -84,3 +84,24 @@ def test_p3_no_relation_is_left_with_exactly_one_hidden_figure(
     for k, v in values.items():
         if 0 < v < threshold and k not in fixed:
             assert k in hidden.primary
+
+
+def test_p3_one_small_inadequate_count_costs_one_more_hidden_figure_not_three() -> None:
+    """Trial2 T2-4: a quarter of 90 with 3 Inadequate showed only "<5": Outstanding, Good
+    and Requires Improvement were all hidden. Hiding Requires Improvement protects both
+    relations the Inadequate count is in; the profile and Good-or-better stay."""
+    counts = {"Outstanding": 9, "Good": 40, "Requires Improvement": 38, "Inadequate": 3}
+    values = {(lvl,): n for lvl, n in counts.items()} | {("n",): 90, ("gob",): 49}
+    hidden = protect(values, grade_relations((), LEVELS, GOOD), 5, fixed={("n",)}, keep={("gob",)})
+    assert hidden.primary == {("Inadequate",)}
+    assert hidden.secondary == {("Requires Improvement",)}
+
+
+def test_p3_a_small_outstanding_count_leaves_the_good_or_better_headline() -> None:
+    """Trial2 T2-22: "Graded Good or better: — of 28" because Outstanding was 2."""
+    counts = {"Outstanding": 2, "Good": 14, "Requires Improvement": 9, "Inadequate": 3}
+    values = {(lvl,): n for lvl, n in counts.items()} | {("n",): 28, ("gob",): 16}
+    hidden = protect(values, grade_relations((), LEVELS, GOOD), 5, fixed={("n",)}, keep={("gob",)})
+    assert hidden.primary == {("Outstanding",), ("Inadequate",)}
+    assert hidden.secondary == {("Good",), ("Requires Improvement",)}
+    assert ("gob",) not in hidden
