@@ -732,19 +732,35 @@ def choose_tool(raw: RawReturn, alloc: Allocation | None, tools: Mapping[str, To
     return next(iter(tools.values()))
 
 
-_DOMAIN_INDEX: dict[int, dict[str, str]] = {}
+@dataclass(frozen=True)
+class _ToolMaps:
+    """What validating a return of one tool looks up, built once per tool, not per return."""
+
+    index: dict[str, str]  # normalised domain ID, title and aliases -> domain ID
+    labels: dict[str, str]  # domain ID -> how messages name it
+
+
+# id(tool) -> (tool, maps); the tool is kept so that a reused id is never mistaken for it
+_TOOL_MAPS: dict[int, tuple[Tool, _ToolMaps]] = {}
+
+
+def _tool_maps(tool: Tool) -> _ToolMaps:
+    got = _TOOL_MAPS.get(id(tool))
+    if got is not None and got[0] is tool:
+        return got[1]
+    index: dict[str, str] = {}
+    for d in tool.domains:
+        for text in (d.id, d.title, *d.aliases):
+            index.setdefault(norm(text), d.id)
+    labels = {d.id: f'domain {d.id} "{_short(d.title)}"' for d in tool.domains}
+    maps = _ToolMaps(index, labels)
+    _TOOL_MAPS[id(tool)] = (tool, maps)
+    return maps
 
 
 def _domain_index(tool: Tool) -> dict[str, str]:
     """Normalised domain ID, title and aliases -> domain ID, built once per tool."""
-    index = _DOMAIN_INDEX.get(id(tool))
-    if index is None:
-        index = {}
-        for d in tool.domains:
-            for text in (d.id, d.title, *d.aliases):
-                index.setdefault(norm(text), d.id)
-        _DOMAIN_INDEX[id(tool)] = index
-    return index
+    return _tool_maps(tool).index
 
 
 def _domain_of(tool: Tool, row: TableRow) -> str | None:
@@ -870,13 +886,14 @@ def build_return(
 
     grades: list[DomainGrade] = []
     graded: list[str] = []
+    labels = _tool_maps(tool).labels
     for dom in tool.domains:
         if dom.id not in found:
             if raw.table_found or raw.domain_cells:
                 col.add("I4", f'domain {dom.id} "{dom.title}" is missing from the table')
             continue
         gcell, bcell, rcell = found[dom.id]
-        label = f'domain {dom.id} "{_short(dom.title)}"'
+        label = labels[dom.id]
         before = (
             _parse_grade(scale, bcell, label + " (before discussion)", col)
             if (tool.before_after and bcell is not None)
@@ -1066,19 +1083,43 @@ def _short(text: str, n: int = 50) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
+# id(scale) -> (scale, {(type, cell value): "N/A" or the level it reads as}): the same few
+# grade spellings recur in every return; a value that is not a grade is never remembered
+_GRADES_READ: dict[int, tuple[Scale, dict[tuple[type, Any], str]]] = {}
+_GRADES_KEPT = 4096  # distinct values remembered per scale
+
+
+def _grades_read(scale: Scale) -> dict[tuple[type, Any], str]:
+    got = _GRADES_READ.get(id(scale))
+    if got is None or got[0] is not scale:
+        got = (scale, {})
+        _GRADES_READ[id(scale)] = got
+    return got[1]
+
+
 def _parse_grade(scale: Scale, cell: Cell | None, what: str, col: _Collector) -> str | None:
     if cell is None or cell.blank:
         return None
-    if is_not_applicable(cell.value):
-        return "N/A"
     value = cell.value
-    if isinstance(value, str):
-        value = value.strip()
+    read = _grades_read(scale)
     try:
-        return scale.parse(value)
-    except GradeError as e:
-        col.add("G1", f"{what}: {e}", cell)
-        return None
+        key: tuple[type, Any] | None = (type(value), value)
+        known = read.get(key)  # type: ignore[arg-type]
+    except TypeError:  # an unhashable value: read it the long way
+        key, known = None, None
+    if known is not None:
+        return known
+    if is_not_applicable(value):
+        level = "N/A"
+    else:
+        try:
+            level = scale.parse(value.strip() if isinstance(value, str) else value)
+        except GradeError as e:
+            col.add("G1", f"{what}: {e}", cell)
+            return None
+    if key is not None and len(read) < _GRADES_KEPT:
+        read[key] = level
+    return level
 
 
 def _parse_day(cell: Cell | None, what: str, col: _Collector, rule: str = "I3") -> date | None:
