@@ -252,6 +252,17 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE UNIQUE INDEX disputes_open ON disputes(audit_id) WHERE resolved_on IS NULL;
         """,
     ),
+    (
+        4,
+        "ingest's look-ups by index: returns by SurveyMonkey response, safety and "
+        "learning-held follow-ups by audit and case",
+        """
+        CREATE INDEX returns_source ON returns(source_ref) WHERE source_ref != '';
+        CREATE INDEX followups_safety ON followups(audit_id, case_id) WHERE kind = 'safety';
+        CREATE INDEX followups_learning ON followups(case_id)
+            WHERE kind = 'closing-loop-reaudit' AND done_on IS NULL;
+        """,
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
@@ -808,7 +819,7 @@ class Register:
         row = self.conn.execute(
             "SELECT r.id, coalesce(f.value, '') FROM returns r LEFT JOIN return_fields f "
             "ON f.return_id = r.id AND f.section = 'source' AND f.name = 'response_sha256' "
-            "WHERE r.source_ref = ? AND r.superseded_by IS NULL "
+            "WHERE r.source_ref = ? AND r.source_ref != '' AND r.superseded_by IS NULL "
             "AND (r.audit_id IS ? OR ? IS NULL) ORDER BY r.id DESC LIMIT 1",
             (ref, audit_id, audit_id),
         ).fetchone()
@@ -963,10 +974,19 @@ class Register:
 
     def safety_followup_due(self, audit_id: str | None, case_id: str) -> date | None:
         """When a safety concern of this audit (or unallocated case) was first raised, if ever."""
-        where, params = self._safety_key(audit_id, case_id)
-        return from_iso(
-            self.scalar(f"SELECT min(due) FROM followups WHERE kind = 'safety' AND {where}", params)
+        # the two halves of _safety_key, each a search of the followups_safety index
+        by_case = (
+            "SELECT due FROM followups WHERE kind = 'safety' AND audit_id IS NULL AND case_id = ?"
         )
+        if audit_id:
+            sql = (
+                f"SELECT min(due) FROM (SELECT due FROM followups WHERE kind = 'safety' "
+                f"AND audit_id = ? UNION ALL {by_case})"
+            )
+            params: tuple[str, ...] = (audit_id, case_id)
+        else:
+            sql, params = f"SELECT min(due) FROM ({by_case})", (case_id,)
+        return from_iso(self.scalar(sql, params))
 
     def unstored_safety_followup(self, audit_id: str | None, case_id: str) -> int | None:
         """The safety follow-up raised by a rejected return of this audit, not yet adopted."""
