@@ -867,8 +867,12 @@ def build_return(
             'no domain table found (a header row with "Grade" and "Criteria" or "Rationale")',
         )
     found: dict[str, tuple[Cell, Cell | None, Cell | None]] = dict(raw.domain_cells)
+    maps = _tool_maps(tool)
     for row in raw.rows:
-        did = _domain_of(tool, row)
+        # most rows carry the domain's own ID: the rest are matched the long way
+        did = maps.index.get(norm(row.id_text)) if row.id_text else None
+        if did is None:
+            did = _domain_of(tool, row)
         if did is None:
             if not row.grade.blank:
                 col.add(
@@ -886,7 +890,8 @@ def build_return(
 
     grades: list[DomainGrade] = []
     graded: list[str] = []
-    labels = _tool_maps(tool).labels
+    labels = maps.labels
+    read = _grades_read(scale)
     for dom in tool.domains:
         if dom.id not in found:
             if raw.table_found or raw.domain_cells:
@@ -895,7 +900,7 @@ def build_return(
         gcell, bcell, rcell = found[dom.id]
         label = labels[dom.id]
         before = (
-            _parse_grade(scale, bcell, label + " (before discussion)", col)
+            _parse_grade(scale, bcell, label + " (before discussion)", col, read)
             if (tool.before_after and bcell is not None)
             else None
         )
@@ -922,7 +927,7 @@ def build_return(
             else:
                 col.add("G2", f"{label} may not be N/A for this tool: give a grade", gcell)
         else:
-            grade = _parse_grade(scale, gcell, label, col)
+            grade = _parse_grade(scale, gcell, label, col, read)
         if before == "N/A":
             before = None
         rationale = rcell.text if rcell is not None else ""
@@ -975,7 +980,7 @@ def build_return(
                 date_cell,
             )
         if alloc is not None:
-            start, _ = cycle_start_end(alloc.cycle)
+            start = _cycle_start(alloc.cycle)
             if audit_date < start:
                 col.add(
                     "I3",
@@ -1079,6 +1084,12 @@ def build_return(
     return ret, col.problems
 
 
+@functools.lru_cache(maxsize=256)
+def _cycle_start(cycle: str) -> date:
+    """The first day of a cycle: asked for every return, of a few cycles."""
+    return cycle_start_end(cycle)[0]
+
+
 def _short(text: str, n: int = 50) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
@@ -1097,11 +1108,20 @@ def _grades_read(scale: Scale) -> dict[tuple[type, Any], str]:
     return got[1]
 
 
-def _parse_grade(scale: Scale, cell: Cell | None, what: str, col: _Collector) -> str | None:
+def _parse_grade(
+    scale: Scale,
+    cell: Cell | None,
+    what: str,
+    col: _Collector,
+    read: dict[tuple[type, Any], str] | None = None,
+) -> str | None:
+    """The level of a grade cell, "N/A", or None (blank, or not a grade: G1 collected).
+    ``read``: the scale's remembered values (``_grades_read``), when the caller has them."""
     if cell is None or cell.blank:
         return None
     value = cell.value
-    read = _grades_read(scale)
+    if read is None:
+        read = _grades_read(scale)
     try:
         key: tuple[type, Any] | None = (type(value), value)
         known = read.get(key)  # type: ignore[arg-type]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -347,8 +348,17 @@ def from_iso(text: str | None) -> date | None:
     return None if not text else date.fromisoformat(text[:10])
 
 
+_NOW: tuple[int, str] = (-1, "")  # (whole seconds since the epoch, that second as text)
+
+
 def _now() -> str:
-    return datetime.now().isoformat(timespec="seconds")
+    """The current local time to the second; worked out once a second (ingest asks for it
+    several times per file)."""
+    global _NOW
+    second = int(time.time())
+    if _NOW[0] != second:
+        _NOW = (second, datetime.fromtimestamp(second).isoformat(timespec="seconds"))
+    return _NOW[1]
 
 
 class Register:
