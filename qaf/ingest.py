@@ -921,7 +921,7 @@ def build_return(
                 col.add("G2", f"{label} was left blank: taken as N/A", gcell, "warning")
             else:
                 col.add("G2", f"{label} has no grade", gcell)
-        elif is_not_applicable(gcell.value):
+        elif _is_na(gcell.value):
             if dom.na_allowed:
                 na = True
             else:
@@ -1106,6 +1106,23 @@ def _grades_read(scale: Scale) -> dict[tuple[type, Any], str]:
         got = (scale, {})
         _GRADES_READ[id(scale)] = got
     return got[1]
+
+
+_NA_READ: dict[tuple[type, Any], bool] = {}  # (type, cell value) -> is it N/A (rule G2)
+
+
+def _is_na(value: Any) -> bool:
+    """``is_not_applicable``, remembered per value: asked for every grade cell."""
+    try:
+        key = (type(value), value)
+        known = _NA_READ.get(key)
+    except TypeError:  # an unhashable value
+        return is_not_applicable(value)
+    if known is None:
+        known = is_not_applicable(value)
+        if len(_NA_READ) < _GRADES_KEPT:
+            _NA_READ[key] = known
+    return known
 
 
 def _parse_grade(
@@ -1584,14 +1601,11 @@ class Ingestor:
                     raw.ref,
                     prev[0],
                 )
-        superseded = reg.current_return_id(ret.audit_id) if ret.audit_id else None
-        previous: tuple[int, str | None] | None = None
-        if ret.type == "reaudit" and ret.reaudit_of:
+        superseded, previous = reg.current_and_previous(ret.audit_id, ret.case_id)
+        if ret.type == "reaudit" and ret.reaudit_of:  # compared with the audit it re-audits
             pid = reg.current_return_id(ret.reaudit_of)
             if pid is not None:
                 previous = (pid, reg.return_overall(pid))
-        if previous is None:
-            previous = reg.previous_return(ret.case_id, exclude_audit_id=ret.audit_id)
         movement = None
         if ret.type == "reaudit" and previous is not None and previous[1] and ret.overall:
             scale = self.cfg.tools[ret.tool].scale
@@ -1646,21 +1660,19 @@ class Ingestor:
             conn,
             [f if f.return_id == rid else dataclasses.replace(f, return_id=rid) for f in followups],
         )
-        return self._with_notices(
-            FileResult(
-                name,
-                sha,
-                status,
-                ret.audit_id or ret.given_audit_id or None,
-                ret.case_id,
-                ret.overall,
-                tuple(ps),
-                raw.ref or None,
-                rid,
-            ),
-            raw,
-            ret,
-            cons.alerts,
+        safety, lines = self._notices(raw, ret, cons.alerts)
+        return FileResult(
+            name,
+            sha,
+            status,
+            ret.audit_id or ret.given_audit_id or None,
+            ret.case_id,
+            ret.overall,
+            tuple(ps),
+            raw.ref or None,
+            rid,
+            safety,
+            lines,
         )
 
     # -- safety concerns and alerts named in the output (rule E3, E1, E2)
@@ -1703,16 +1715,17 @@ class Ingestor:
         self.register.adopt_followup(conn, early, rid, ret.audit_id)
         return [f for f in followups if f.kind != "safety"]
 
-    def _with_notices(
-        self, result: FileResult, raw: RawReturn, ret: Return, alerts: Sequence[Alert]
-    ) -> FileResult:
+    def _notices(
+        self, raw: RawReturn, ret: Return, alerts: Sequence[Alert]
+    ) -> tuple[SafetyNotice | None, tuple[str, ...]]:
+        """The safety notice of a stored return (E3) and one line per alert raised."""
         from qaf.ingest_notices import alert_lines, stored_safety_notice
 
         safety = None
         if ret.safety_concern:
             tool = self.cfg.tools[ret.tool]
             safety = stored_safety_notice(raw, tool, ret.audit_id, ret.case_id, alerts)
-        return dataclasses.replace(result, safety=safety, alerts=alert_lines(alerts))
+        return safety, alert_lines(alerts)
 
     # -- many files
 

@@ -824,6 +824,29 @@ class Register:
         ).fetchone()
         return (row[0], row[1]) if row else None
 
+    def current_and_previous(
+        self, audit_id: str | None, case_id: str
+    ) -> tuple[int | None, tuple[int, str | None] | None]:
+        """``current_return_id(audit_id)`` (None without an audit ID) and
+        ``previous_return(case_id, exclude_audit_id=audit_id)`` in one statement: what
+        storing a return asks the register (ingest)."""
+        current: int | None = None
+        previous: tuple[int, str | None] | None = None
+        for which, rid, overall in self.conn.execute(
+            "SELECT 0, id, NULL FROM (SELECT id FROM returns WHERE audit_id = ? "
+            "AND superseded_by IS NULL ORDER BY id DESC LIMIT 1) "
+            "UNION ALL SELECT 1, id, overall FROM (SELECT id, overall FROM returns "
+            "WHERE case_id = ? AND superseded_by IS NULL "
+            "AND (audit_id IS NULL OR audit_id IS NOT ?) ORDER BY received_on DESC, id DESC "
+            "LIMIT 1)",
+            (audit_id, case_id, audit_id),
+        ):
+            if which == 0:
+                current = rid
+            else:
+                previous = (rid, overall)
+        return current, previous
+
     def return_by_source(self, ref: str, audit_id: str | None) -> tuple[int, str] | None:
         """A current return read from the same SurveyMonkey response: (id, response hash)."""
         row = self.conn.execute(

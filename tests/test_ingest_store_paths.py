@@ -53,6 +53,8 @@ def test_every_look_up_of_the_store_path_searches_by_index(tmp_path: Path) -> No
         reg.return_overall(1)
         reg.previous_return("P000001", exclude_audit_id="2026-12-001")
         reg.previous_return("P000001", exclude_audit_id=None)
+        reg.current_and_previous("2026-12-001", "P000001")
+        reg.current_and_previous(None, "P000001")
         reg.return_by_source("response 7", "2026-12-001")
         reg.return_by_source("response 7", None)
         reg.unstored_safety_followup("2026-12-001", "P000001")
@@ -81,6 +83,36 @@ def _reads_much(step: str) -> bool:
     if not step.startswith(("SCAN", "SEARCH")) or "subquery" in step:
         return False
     return step.startswith("SCAN") or " USING " not in step or step.endswith(_UNSELECTIVE)
+
+
+def test_current_and_previous_return_in_one_statement_as_in_two(tmp_path: Path) -> None:
+    """Rules I5 (a re-submission supersedes the audit's current return) and A4 (the case's
+    latest current return of another audit): one statement, the same answers as two."""
+    allocs = [allocation("2026-12-001"), allocation("2026-12-002"), allocation("2026-12-003")]
+    rows = [  # (audit_id, received_on, overall, superseded_by)
+        ("2026-12-001", "2026-12-02", "Good", 2),
+        ("2026-12-001", "2026-12-05", "Inadequate", None),
+        ("2026-12-002", "2026-12-04", "Outstanding", None),
+        (None, "2026-12-03", "Requires Improvement", None),
+    ]
+    with Register.open(tmp_path / "qaf.db") as reg:
+        record_allocations(reg, allocs)
+        with reg.transaction() as conn:
+            for audit_id, received, overall, _ in rows:
+                conn.execute(
+                    "INSERT INTO returns (audit_id, case_id, tool, received_on, overall, "
+                    "created_at) VALUES (?, 'P000001', 'case-audit', ?, ?, 'x')",
+                    (audit_id, received, overall),
+                )
+            conn.execute("UPDATE returns SET superseded_by = 2 WHERE id = 1")
+        for audit_id in ("2026-12-001", "2026-12-002", "2026-12-003", None):
+            for case_id in ("P000001", "P000009"):
+                two = (
+                    reg.current_return_id(audit_id) if audit_id else None,
+                    reg.previous_return(case_id, exclude_audit_id=audit_id),
+                )
+                assert reg.current_and_previous(audit_id, case_id) == two
+        assert reg.current_and_previous("2026-12-001", "P000001") == (2, (3, "Outstanding"))
 
 
 def test_safety_concern_first_raised_is_found_by_audit_and_by_case(tmp_path: Path) -> None:
