@@ -742,6 +742,7 @@ class _ToolMaps:
 
 # id(tool) -> (tool, maps); the tool is kept so that a reused id is never mistaken for it
 _TOOL_MAPS: dict[int, tuple[Tool, _ToolMaps]] = {}
+_KEPT_PER_PROCESS = 64  # tools (and scales) remembered before starting afresh
 
 
 def _tool_maps(tool: Tool) -> _ToolMaps:
@@ -754,6 +755,8 @@ def _tool_maps(tool: Tool) -> _ToolMaps:
             index.setdefault(norm(text), d.id)
     labels = {d.id: f'domain {d.id} "{_short(d.title)}"' for d in tool.domains}
     maps = _ToolMaps(index, labels)
+    if len(_TOOL_MAPS) >= _KEPT_PER_PROCESS:  # a long-lived process loading many configs
+        _TOOL_MAPS.clear()
     _TOOL_MAPS[id(tool)] = (tool, maps)
     return maps
 
@@ -1103,6 +1106,8 @@ _GRADES_KEPT = 4096  # distinct values remembered per scale
 def _grades_read(scale: Scale) -> dict[tuple[type, Any], str]:
     got = _GRADES_READ.get(id(scale))
     if got is None or got[0] is not scale:
+        if len(_GRADES_READ) >= _KEPT_PER_PROCESS:
+            _GRADES_READ.clear()
         got = (scale, {})
         _GRADES_READ[id(scale)] = got
     return got[1]
