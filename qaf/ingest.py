@@ -38,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import gc
 import hashlib
 import importlib
 import os
@@ -1818,6 +1819,18 @@ def discover(paths: Iterable[Path]) -> list[Path]:
     return out
 
 
+@contextlib.contextmanager
+def _long_lived_frozen() -> Iterator[None]:
+    """What is alive before the run (modules, configuration, roster, caches) is left out of
+    the garbage collector's passes during it: each full pass would walk all of it again.
+    Forked readers inherit this, and leave those memory pages shared with this process."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 def ingest_paths(
     cfg: Config,
     paths: Sequence[Path],
@@ -1843,7 +1856,8 @@ def ingest_paths(
     reg = register or Register.open(cfg.register_path)
     try:
         ing = Ingestor(cfg, reg, as_of or date.today(), dry_run=dry_run, unallocated=unallocated)
-        report.files.extend(ing.run(files, progress))
+        with _long_lived_frozen():
+            report.files.extend(ing.run(files, progress))
         report.skipped = _skipped(paths)
     finally:
         if own:

@@ -8,6 +8,7 @@ asking afresh gives.
 
 from __future__ import annotations
 
+import gc
 import tomllib
 from dataclasses import replace
 from datetime import date
@@ -17,15 +18,16 @@ from typing import Any
 import pytest
 
 from qaf.calendar import WorkingCalendar
-from qaf.config import Config, parse_config
+from qaf.config import Config, parse_config, read_config
 from qaf.escalate import consequences_of_return
 from qaf.grades import GradeError, ofsted_scale
-from qaf.ingest import Cell, _Collector, _parse_grade
+from qaf.ingest import Cell, _Collector, _parse_grade, ingest_paths
 from qaf.records import FollowUp, ReturnFacts, StaffMember
 from qaf.register import Register
 from qaf.sources import Roster
 from qaf.workdir import preset_text
-from tests.ingest_books import allocation, record_allocations
+from tests.ingest_books import allocation, record_allocations, setup_register
+from tests.test_ingest import make_return
 
 # ------------------------------------------------------------ queries by index
 
@@ -271,3 +273,28 @@ def test_deadlines_are_remembered_per_calendar(cfg: Config) -> None:
         consequences_of_return(later, roster, cfg, WorkingCalendar()).followups[0].due
         > (due[0]["qa-check"])
     )
+
+
+# ------------------------------------------------------------ the collector during a run
+
+
+def test_what_lives_before_a_run_is_frozen_during_it_and_only_then(
+    small_dir: Path, tmp_path: Path
+) -> None:
+    """Issue 8 (speed, no rule changes): the files are stored as ever; the garbage collector
+    skips the objects alive before the run while it lasts, and has them all back after."""
+    cfg = read_config(small_dir / "qaf.toml")
+    allocs = [allocation("2026-12-001"), allocation("2026-12-002", "P000002")]
+    setup_register(cfg, allocs)
+    paths = [make_return(cfg, a, tmp_path / "returns" / f"{a.audit_id}.xlsx")[0] for a in allocs]
+    before = gc.get_freeze_count()
+    during: list[int] = []
+    report = ingest_paths(
+        cfg,
+        paths,
+        as_of=date(2027, 1, 8),
+        progress=lambda i, n: during.append(gc.get_freeze_count()),
+    )
+    assert [f.status for f in report.files] == ["accepted", "accepted"]
+    assert len(during) == 2 and min(during) > before
+    assert gc.get_freeze_count() == before
