@@ -119,21 +119,40 @@ def _with_role(roster: Roster, role: str) -> list[StaffMember]:
     return roster.with_role(role)
 
 
-# (roster, {(role, "team" | "service", normalised value): holders}) of the last roster asked.
-_HOLDERS: tuple[Roster | None, dict[tuple[str, str, str], list[StaffMember]]] = (None, {})
+# (roster, {(role, how, normalised values ...): holders}) of the last roster asked: the
+# same few roles are resolved several times for every ingested return, over hundreds of
+# staff, so the answers are remembered for the (immutable) roster.
+_HOLDERS: tuple[Roster | None, dict[tuple[str, ...], list[StaffMember]]] = (None, {})
 
 
-def _holders(roster: Roster, role: str, scope: str, value: str) -> list[StaffMember]:
-    """Holders of ``role`` in the team/service ``value``: asked several times for every
-    ingested return, over hundreds of staff, so remembered for the (immutable) roster."""
+def _roster_memo(roster: Roster) -> dict[tuple[str, ...], list[StaffMember]]:
     global _HOLDERS
     if _HOLDERS[0] is not roster:
         _HOLDERS = (roster, {})
-    memo = _HOLDERS[1]
+    return _HOLDERS[1]
+
+
+def _holders(roster: Roster, role: str, scope: str, value: str) -> list[StaffMember]:
+    """Holders of ``role`` in the team/service ``value``."""
+    memo = _roster_memo(roster)
     key = (role, scope, value)
     people = memo.get(key)
     if people is None:
         people = [p for p in _with_role(roster, role) if _norm(getattr(p, scope)) == value]
+        memo[key] = people
+    return list(people)
+
+
+def _holders_near(roster: Roster, role: str, case: CaseLike | None) -> list[StaffMember]:
+    """Holders of ``role``, narrowed to the case's service, then team, when possible."""
+    if case is None:
+        return _with_role(roster, role)
+    service, team = _norm(case.service or ""), _norm(case.team or "")
+    memo = _roster_memo(roster)
+    key = (role, "near", service, team)
+    people = memo.get(key)
+    if people is None:
+        people = _prefer(_with_role(roster, role), case)
         memo[key] = people
     return list(people)
 
@@ -247,7 +266,7 @@ def resolve_role(
         reviewer = _category_reviewer(case.category) if case else None
         if reviewer is None:
             return []
-        return _prefer(_with_role(roster, reviewer), case)
+        return _holders_near(roster, reviewer, case)
     scope = _CASE_ROLES.get(key)
     if scope is not None:
         if case is None:
@@ -263,7 +282,7 @@ def resolve_role(
             if boss and _norm(boss.role) == key:
                 people = [boss]
         return people
-    return _prefer(_with_role(roster, roster_role), case)
+    return _holders_near(roster, roster_role, case)
 
 
 def _nobody_reason(
@@ -330,6 +349,27 @@ def recipients(
 
 # ------------------------------------------------------- consequences (contract B)
 
+# (calendar, {(start, duration): deadline}) of the last calendar asked: a run's returns
+# arrive on a few days and every one asks for the same few timescales.
+_DEADLINES: tuple[WorkingCalendar | None, dict[tuple[date, str], date]] = (None, {})
+_DEADLINES_KEPT = 1 << 14
+
+
+def _deadline(calendar: WorkingCalendar, start: date, duration: str) -> date:
+    """``start`` plus the configured ``duration`` ("5 working days") on ``calendar``."""
+    global _DEADLINES
+    if _DEADLINES[0] is not calendar:
+        _DEADLINES = (calendar, {})
+    memo = _DEADLINES[1]
+    key = (start, duration)
+    due = memo.get(key)
+    if due is None:
+        due = calendar.add(start, parse_duration(duration))
+        if len(memo) >= _DEADLINES_KEPT:
+            memo.clear()
+        memo[key] = due
+    return due
+
 
 @dataclass(frozen=True)
 class Consequences:
@@ -376,8 +416,8 @@ def _responsible(
     people = resolve_role(role, case=case, auditor=auditor, roster=roster, responsible=named)
     if not people:
         return role, role, _nobody_reason(role, case, auditor, named)
-    available = [p for p in people if p.available_on(on)]
-    return (available or people)[0].name, role, ""
+    first = next((p for p in people if p.available_on(on)), people[0])
+    return first.name, role, ""
 
 
 SAFETY_DETAIL = "acknowledge the safety concern raised by the auditor and act on it"
@@ -540,7 +580,7 @@ def consequences_of_return(
         "qa-check",
         "T1",
         QA_OFFICER,
-        calendar.add(received, parse_duration(ts.qa_check)),
+        _deadline(calendar, received, ts.qa_check),
         "quality-assure the return; ask the auditor for amendments if needed",
     )
 
@@ -553,7 +593,7 @@ def consequences_of_return(
                 "discussion",
                 "T2",
                 TEAM_MANAGER,
-                calendar.add(received, parse_duration(window)),
+                _deadline(calendar, received, window),
                 f"discuss the findings ({grade}) with the practitioner and agree actions "
                 f"(within {window})",
             )
@@ -564,7 +604,7 @@ def consequences_of_return(
             "action-notification",
             "T3",
             AUDITOR,
-            calendar.add(received, parse_duration(ts.action_notification)),
+            _deadline(calendar, received, ts.action_notification),
             f"send the {len(facts.actions)} remedial action(s) to the worker and manager "
             f"(within {ts.action_notification})",
         )
@@ -575,7 +615,7 @@ def consequences_of_return(
             due = item.due
             note = ""
         else:
-            due = calendar.add(received, parse_duration(UNDATED_ACTION_DUE))
+            due = _deadline(calendar, received, UNDATED_ACTION_DUE)
             note = f" (no date given: due {UNDATED_ACTION_DUE} after the return)"
         name, role, why = _action_owner(item.owner, facts, roster, received)
         if why:
@@ -608,7 +648,7 @@ def consequences_of_return(
             "closing-loop",
             "T7",
             SERVICE_MANAGER,
-            calendar.add(received, parse_duration(ts.closing_loop)),
+            _deadline(calendar, received, ts.closing_loop),
             "meet worker and manager, check remedial actions are done, return the Closing the "
             "Loop form authorised by the Head of Service",
         )
@@ -619,7 +659,7 @@ def consequences_of_return(
             "closing-loop-reaudit",
             "T7",
             QA_OFFICER,
-            calendar.add(received, parse_duration(later)),
+            _deadline(calendar, received, later),
             f"a new audit {later} after the Inadequate return checks that the learning has "
             "been held (the case's re-audit, or another case of the same worker)",
         )

@@ -38,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import gc
 import hashlib
 import importlib
 import os
@@ -947,19 +948,38 @@ def choose_tool(raw: RawReturn, alloc: Allocation | None, tools: Mapping[str, To
     return next(iter(tools.values()))
 
 
-_DOMAIN_INDEX: dict[int, dict[str, str]] = {}
+@dataclass(frozen=True)
+class _ToolMaps:
+    """What validating a return of one tool looks up, built once per tool, not per return."""
+
+    index: dict[str, str]  # normalised domain ID, title and aliases -> domain ID
+    labels: dict[str, str]  # domain ID -> how messages name it
+
+
+# id(tool) -> (tool, maps); the tool is kept so that a reused id is never mistaken for it
+_TOOL_MAPS: dict[int, tuple[Tool, _ToolMaps]] = {}
+_KEPT_PER_PROCESS = 64  # tools (and scales) remembered before starting afresh
+
+
+def _tool_maps(tool: Tool) -> _ToolMaps:
+    got = _TOOL_MAPS.get(id(tool))
+    if got is not None and got[0] is tool:
+        return got[1]
+    index: dict[str, str] = {}
+    for d in tool.domains:
+        for text in (d.id, d.title, *d.aliases):
+            index.setdefault(norm(text), d.id)
+    labels = {d.id: f'domain {d.id} "{_short(d.title)}"' for d in tool.domains}
+    maps = _ToolMaps(index, labels)
+    if len(_TOOL_MAPS) >= _KEPT_PER_PROCESS:  # a long-lived process loading many configs
+        _TOOL_MAPS.clear()
+    _TOOL_MAPS[id(tool)] = (tool, maps)
+    return maps
 
 
 def _domain_index(tool: Tool) -> dict[str, str]:
     """Normalised domain ID, title and aliases -> domain ID, built once per tool."""
-    index = _DOMAIN_INDEX.get(id(tool))
-    if index is None:
-        index = {}
-        for d in tool.domains:
-            for text in (d.id, d.title, *d.aliases):
-                index.setdefault(norm(text), d.id)
-        _DOMAIN_INDEX[id(tool)] = index
-    return index
+    return _tool_maps(tool).index
 
 
 def _domain_of(tool: Tool, row: TableRow) -> str | None:
@@ -1071,8 +1091,12 @@ def build_return(
             'no domain table found (a header row with "Grade" and "Criteria" or "Rationale")',
         )
     found: dict[str, tuple[Cell, Cell | None, Cell | None]] = dict(raw.domain_cells)
+    maps = _tool_maps(tool)
     for row in raw.rows:
-        did = _domain_of(tool, row)
+        # most rows carry the domain's own ID: the rest are matched the long way
+        did = maps.index.get(norm(row.id_text)) if row.id_text else None
+        if did is None:
+            did = _domain_of(tool, row)
         if did is None:
             if not row.grade.blank:
                 col.add(
@@ -1090,15 +1114,17 @@ def build_return(
 
     grades: list[DomainGrade] = []
     graded: list[str] = []
+    labels = maps.labels
+    read = _grades_read(scale)
     for dom in tool.domains:
         if dom.id not in found:
             if raw.table_found or raw.domain_cells:
                 col.add("I4", f'domain {dom.id} "{dom.title}" is missing from the table')
             continue
         gcell, bcell, rcell = found[dom.id]
-        label = f'domain {dom.id} "{_short(dom.title)}"'
+        label = labels[dom.id]
         before = (
-            _parse_grade(scale, bcell, label + " (before discussion)", col)
+            _parse_grade(scale, bcell, label + " (before discussion)", col, read)
             if (tool.before_after and bcell is not None)
             else None
         )
@@ -1119,13 +1145,13 @@ def build_return(
                 col.add("G2", f"{label} was left blank: taken as N/A", gcell, "warning")
             else:
                 col.add("G2", f"{label} has no grade", gcell)
-        elif is_not_applicable(gcell.value):
+        elif _is_na(gcell.value):
             if dom.na_allowed:
                 na = True
             else:
                 col.add("G2", f"{label} may not be N/A for this tool: give a grade", gcell)
         else:
-            grade = _parse_grade(scale, gcell, label, col)
+            grade = _parse_grade(scale, gcell, label, col, read)
         if before == "N/A":
             before = None
         rationale = rcell.text if rcell is not None else ""
@@ -1178,7 +1204,7 @@ def build_return(
                 date_cell,
             )
         if alloc is not None:
-            start, _ = cycle_start_end(alloc.cycle)
+            start = _cycle_start(alloc.cycle)
             if audit_date < start:
                 col.add(
                     "I3",
@@ -1282,23 +1308,81 @@ def build_return(
     return ret, col.problems
 
 
+@functools.lru_cache(maxsize=256)
+def _cycle_start(cycle: str) -> date:
+    """The first day of a cycle: asked for every return, of a few cycles."""
+    return cycle_start_end(cycle)[0]
+
+
 def _short(text: str, n: int = 50) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-def _parse_grade(scale: Scale, cell: Cell | None, what: str, col: _Collector) -> str | None:
+# id(scale) -> (scale, {(type, cell value): "N/A" or the level it reads as}): the same few
+# grade spellings recur in every return; a value that is not a grade is never remembered
+_GRADES_READ: dict[int, tuple[Scale, dict[tuple[type, Any], str]]] = {}
+_GRADES_KEPT = 4096  # distinct values remembered per scale
+
+
+def _grades_read(scale: Scale) -> dict[tuple[type, Any], str]:
+    got = _GRADES_READ.get(id(scale))
+    if got is None or got[0] is not scale:
+        if len(_GRADES_READ) >= _KEPT_PER_PROCESS:
+            _GRADES_READ.clear()
+        got = (scale, {})
+        _GRADES_READ[id(scale)] = got
+    return got[1]
+
+
+_NA_READ: dict[tuple[type, Any], bool] = {}  # (type, cell value) -> is it N/A (rule G2)
+
+
+def _is_na(value: Any) -> bool:
+    """``is_not_applicable``, remembered per value: asked for every grade cell."""
+    try:
+        key = (type(value), value)
+        known = _NA_READ.get(key)
+    except TypeError:  # an unhashable value
+        return is_not_applicable(value)
+    if known is None:
+        known = is_not_applicable(value)
+        if len(_NA_READ) < _GRADES_KEPT:
+            _NA_READ[key] = known
+    return known
+
+
+def _parse_grade(
+    scale: Scale,
+    cell: Cell | None,
+    what: str,
+    col: _Collector,
+    read: dict[tuple[type, Any], str] | None = None,
+) -> str | None:
+    """The level of a grade cell, "N/A", or None (blank, or not a grade: G1 collected).
+    ``read``: the scale's remembered values (``_grades_read``), when the caller has them."""
     if cell is None or cell.blank:
         return None
-    if is_not_applicable(cell.value):
-        return "N/A"
     value = cell.value
-    if isinstance(value, str):
-        value = value.strip()
+    if read is None:
+        read = _grades_read(scale)
     try:
-        return scale.parse(value)
-    except GradeError as e:
-        col.add("G1", f"{what}: {e}", cell)
-        return None
+        key: tuple[type, Any] | None = (type(value), value)
+        known = read.get(key)  # type: ignore[arg-type]
+    except TypeError:  # an unhashable value: read it the long way
+        key, known = None, None
+    if known is not None:
+        return known
+    if is_not_applicable(value):
+        level = "N/A"
+    else:
+        try:
+            level = scale.parse(value.strip() if isinstance(value, str) else value)
+        except GradeError as e:
+            col.add("G1", f"{what}: {e}", cell)
+            return None
+    if key is not None and len(read) < _GRADES_KEPT:
+        read[key] = level
+    return level
 
 
 def _parse_day(cell: Cell | None, what: str, col: _Collector, rule: str = "I3") -> date | None:
@@ -1821,14 +1905,11 @@ class Ingestor:
                     raw.ref,
                     prev[0],
                 )
-        superseded = reg.current_return_id(ret.audit_id) if ret.audit_id else None
-        previous: tuple[int, str | None] | None = None
-        if ret.type == "reaudit" and ret.reaudit_of:
+        superseded, previous = reg.current_and_previous(ret.audit_id, ret.case_id)
+        if ret.type == "reaudit" and ret.reaudit_of:  # compared with the audit it re-audits
             pid = reg.current_return_id(ret.reaudit_of)
             if pid is not None:
                 previous = (pid, reg.return_overall(pid))
-        if previous is None:
-            previous = reg.previous_return(ret.case_id, exclude_audit_id=ret.audit_id)
         movement = None
         if ret.type == "reaudit" and previous is not None and previous[1] and ret.overall:
             scale = self.cfg.tools[ret.tool].scale
@@ -1883,21 +1964,19 @@ class Ingestor:
             conn,
             [f if f.return_id == rid else dataclasses.replace(f, return_id=rid) for f in followups],
         )
-        return self._with_notices(
-            FileResult(
-                name,
-                sha,
-                status,
-                ret.audit_id or ret.given_audit_id or None,
-                ret.case_id,
-                ret.overall,
-                tuple(ps),
-                raw.ref or None,
-                rid,
-            ),
-            raw,
-            ret,
-            cons.alerts,
+        safety, lines = self._notices(raw, ret, cons.alerts)
+        return FileResult(
+            name,
+            sha,
+            status,
+            ret.audit_id or ret.given_audit_id or None,
+            ret.case_id,
+            ret.overall,
+            tuple(ps),
+            raw.ref or None,
+            rid,
+            safety,
+            lines,
         )
 
     # -- safety concerns and alerts named in the output (rule E3, E1, E2)
@@ -1940,16 +2019,17 @@ class Ingestor:
         self.register.adopt_followup(conn, early, rid, ret.audit_id)
         return [f for f in followups if f.kind != "safety"]
 
-    def _with_notices(
-        self, result: FileResult, raw: RawReturn, ret: Return, alerts: Sequence[Alert]
-    ) -> FileResult:
+    def _notices(
+        self, raw: RawReturn, ret: Return, alerts: Sequence[Alert]
+    ) -> tuple[SafetyNotice | None, tuple[str, ...]]:
+        """The safety notice of a stored return (E3) and one line per alert raised."""
         from qaf.ingest_notices import alert_lines, stored_safety_notice
 
         safety = None
         if ret.safety_concern:
             tool = self.cfg.tools[ret.tool]
             safety = stored_safety_notice(raw, tool, ret.audit_id, ret.case_id, alerts)
-        return dataclasses.replace(result, safety=safety, alerts=alert_lines(alerts))
+        return safety, alert_lines(alerts)
 
     # -- many files
 
@@ -2050,6 +2130,18 @@ def discover(paths: Iterable[Path]) -> list[Path]:
     return out
 
 
+@contextlib.contextmanager
+def _long_lived_frozen() -> Iterator[None]:
+    """What is alive before the run (modules, configuration, roster, caches) is left out of
+    the garbage collector's passes during it: each full pass would walk all of it again.
+    Forked readers inherit this, and leave those memory pages shared with this process."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 def ingest_paths(
     cfg: Config,
     paths: Sequence[Path],
@@ -2075,7 +2167,8 @@ def ingest_paths(
     reg = register or Register.open(cfg.register_path)
     try:
         ing = Ingestor(cfg, reg, as_of or date.today(), dry_run=dry_run, unallocated=unallocated)
-        report.files.extend(ing.run(files, progress))
+        with _long_lived_frozen():
+            report.files.extend(ing.run(files, progress))
         report.skipped = _skipped(paths)
     finally:
         if own:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -267,6 +268,17 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
             SELECT id, stage, stage_started, resolved_on FROM disputes;
         """,
     ),
+    (
+        5,
+        "ingest's look-ups by index: returns by SurveyMonkey response, safety and "
+        "learning-held follow-ups by audit and case",
+        """
+        CREATE INDEX returns_source ON returns(source_ref) WHERE source_ref != '';
+        CREATE INDEX followups_safety ON followups(audit_id, case_id) WHERE kind = 'safety';
+        CREATE INDEX followups_learning ON followups(case_id)
+            WHERE kind = 'closing-loop-reaudit' AND done_on IS NULL;
+        """,
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
@@ -356,8 +368,17 @@ def from_iso(text: str | None) -> date | None:
     return None if not text else date.fromisoformat(text[:10])
 
 
+_NOW: tuple[int, str] = (-1, "")  # (whole seconds since the epoch, that second as text)
+
+
 def _now() -> str:
-    return datetime.now().isoformat(timespec="seconds")
+    """The current local time to the second; worked out once a second (ingest asks for it
+    several times per file)."""
+    global _NOW
+    second = int(time.time())
+    if _NOW[0] != second:
+        _NOW = (second, datetime.fromtimestamp(second).isoformat(timespec="seconds"))
+    return _NOW[1]
 
 
 class AllocationSnapshot(Mapping[str, Allocation]):
@@ -856,12 +877,35 @@ class Register:
         ).fetchone()
         return (row[0], row[1]) if row else None
 
+    def current_and_previous(
+        self, audit_id: str | None, case_id: str
+    ) -> tuple[int | None, tuple[int, str | None] | None]:
+        """``current_return_id(audit_id)`` (None without an audit ID) and
+        ``previous_return(case_id, exclude_audit_id=audit_id)`` in one statement: what
+        storing a return asks the register (ingest)."""
+        current: int | None = None
+        previous: tuple[int, str | None] | None = None
+        for which, rid, overall in self.conn.execute(
+            "SELECT 0, id, NULL FROM (SELECT id FROM returns WHERE audit_id = ? "
+            "AND superseded_by IS NULL ORDER BY id DESC LIMIT 1) "
+            "UNION ALL SELECT 1, id, overall FROM (SELECT id, overall FROM returns "
+            "WHERE case_id = ? AND superseded_by IS NULL "
+            "AND (audit_id IS NULL OR audit_id IS NOT ?) ORDER BY received_on DESC, id DESC "
+            "LIMIT 1)",
+            (audit_id, case_id, audit_id),
+        ):
+            if which == 0:
+                current = rid
+            else:
+                previous = (rid, overall)
+        return current, previous
+
     def return_by_source(self, ref: str, audit_id: str | None) -> tuple[int, str] | None:
         """A current return read from the same SurveyMonkey response: (id, response hash)."""
         row = self.conn.execute(
             "SELECT r.id, coalesce(f.value, '') FROM returns r LEFT JOIN return_fields f "
             "ON f.return_id = r.id AND f.section = 'source' AND f.name = 'response_sha256' "
-            "WHERE r.source_ref = ? AND r.superseded_by IS NULL "
+            "WHERE r.source_ref = ? AND r.source_ref != '' AND r.superseded_by IS NULL "
             "AND (r.audit_id IS ? OR ? IS NULL) ORDER BY r.id DESC LIMIT 1",
             (ref, audit_id, audit_id),
         ).fetchone()
@@ -1016,10 +1060,19 @@ class Register:
 
     def safety_followup_due(self, audit_id: str | None, case_id: str) -> date | None:
         """When a safety concern of this audit (or unallocated case) was first raised, if ever."""
-        where, params = self._safety_key(audit_id, case_id)
-        return from_iso(
-            self.scalar(f"SELECT min(due) FROM followups WHERE kind = 'safety' AND {where}", params)
+        # the two halves of _safety_key, each a search of the followups_safety index
+        by_case = (
+            "SELECT due FROM followups WHERE kind = 'safety' AND audit_id IS NULL AND case_id = ?"
         )
+        if audit_id:
+            sql = (
+                f"SELECT min(due) FROM (SELECT due FROM followups WHERE kind = 'safety' "
+                f"AND audit_id = ? UNION ALL {by_case})"
+            )
+            params: tuple[str, ...] = (audit_id, case_id)
+        else:
+            sql, params = f"SELECT min(due) FROM ({by_case})", (case_id,)
+        return from_iso(self.scalar(sql, params))
 
     def unstored_safety_followup(self, audit_id: str | None, case_id: str) -> int | None:
         """The safety follow-up raised by a rejected return of this audit, not yet adopted."""

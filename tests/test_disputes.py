@@ -331,6 +331,8 @@ def test_a_version_3_register_migrates_its_disputes_to_a_one_row_history_haringe
     run(cfg, "dispute", "advance", "A1", "--on", "2027-01-18")
     con = sqlite3.connect(cfg.register_path)
     con.execute("DROP TABLE dispute_stages")
+    for index in ("returns_source", "followups_safety", "followups_learning"):  # migration 5
+        con.execute(f"DROP INDEX {index}")
     con.execute("DELETE FROM schema_migrations WHERE version >= 4")
     con.commit()
     con.close()
@@ -342,7 +344,7 @@ def test_a_version_3_register_migrates_its_disputes_to_a_one_row_history_haringe
     with sqlite3.connect(backup) as old:
         assert old.execute("SELECT max(version) FROM schema_migrations").fetchone() == (3,)
     with Register.open(cfg.register_path) as reg:
-        assert reg.scalar("SELECT max(version) FROM schema_migrations") == 4
+        assert reg.scalar("SELECT max(version) FROM schema_migrations") == 5
         assert reg.orphans() == []
     assert stage_history(cfg, 1) == [(0, "2026-12-21", "2026-12-22")]
     assert stage_history(cfg, 2) == [(1, "2027-01-18", None)]
