@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from qaf import xlsxparse
 from qaf.config import Limits
 from qaf.grades import normalise
 from qaf.problems import QafError
@@ -262,31 +263,60 @@ def check_zip(data: bytes, path: Path, limits: Limits) -> zipfile.ZipFile:
     return zf
 
 
-def check_parts(zf: zipfile.ZipFile, path: Path, data: bytes, max_cells: int = MAX_CELLS) -> None:
-    """Decompress every XML part (bounded, CRC-checked) and refuse DTDs and oversized sheets."""
+def check_parts(
+    zf: zipfile.ZipFile,
+    path: Path,
+    data: bytes,
+    max_cells: int = MAX_CELLS,
+    deferred: list[str] | None = None,
+) -> dict[str, bytes]:
+    """Decompress every XML part (bounded, CRC-checked) and refuse DTDs and oversized sheets.
+
+    Returns the parts by name. With ``deferred``, worksheet extents are left to the caller,
+    which gets their names (in zip order) to check with ``check_extent`` or its own scan;
+    a later part's error still gives way to an earlier sheet's extent, as without it.
+    """
+    parts: dict[str, bytes] = {}
+    pending: list[str] = []
     for info in zf.infolist():
         name = info.filename
         lower = name.lower()
         if not lower.endswith((".xml", ".rels", ".vml")):
             continue
-        part = _unpack(data, info, path)
-        if part[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 XML: look at it as text
-            try:
-                probe = part.decode("utf-16").encode("utf-8")
-            except UnicodeDecodeError:
-                raise UnreadableFile(path, f"has an unreadable XML part ({name})") from None
-        else:
-            probe = part
-        if b"<!" in probe and (
-            b"<!DOCTYPE" in probe or b"<!ENTITY" in probe or b"<!doctype" in probe
-        ):
-            raise UnreadableFile(
-                path,
-                f"is refused: its XML ({name}) declares a DOCTYPE/ENTITY, which Excel never "
-                "writes (entity-expansion or external-entity attack)",
-            )
+        try:
+            part = _unpack(data, info, path)
+            probe = _refuse_dtd(part, name, path)
+        except UnreadableFile:
+            for earlier in pending:  # they come first in zip order, as without deferring
+                check_extent(parts[earlier], earlier, path, max_cells)
+            raise
+        parts[name] = part
         if lower.startswith("xl/worksheets/") and lower.endswith(".xml"):
-            _check_extent(probe, name, path, max_cells)
+            if deferred is not None and probe is part:
+                pending.append(name)
+            else:
+                check_extent(probe, name, path, max_cells)
+    if deferred is not None:
+        deferred.extend(pending)
+    return parts
+
+
+def _refuse_dtd(part: bytes, name: str, path: Path) -> bytes:
+    """The part as UTF-8 bytes to look at (UTF-16 parts re-encoded), refusing any DTD."""
+    if part[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 XML: look at it as text
+        try:
+            probe = part.decode("utf-16").encode("utf-8")
+        except UnicodeDecodeError:
+            raise UnreadableFile(path, f"has an unreadable XML part ({name})") from None
+    else:
+        probe = part
+    if b"!" in probe and (b"<!DOCTYPE" in probe or b"<!ENTITY" in probe or b"<!doctype" in probe):
+        raise UnreadableFile(
+            path,
+            f"is refused: its XML ({name}) declares a DOCTYPE/ENTITY, which Excel never "
+            "writes (entity-expansion or external-entity attack)",
+        )
+    return probe
 
 
 def _unpack(data: bytes, info: zipfile.ZipInfo, path: Path) -> bytes:
@@ -320,7 +350,8 @@ def _unpack(data: bytes, info: zipfile.ZipInfo, path: Path) -> bytes:
     return out
 
 
-def _check_extent(xml: bytes, name: str, path: Path, max_cells: int = MAX_CELLS) -> None:
+def check_extent(xml: bytes, name: str, path: Path, max_cells: int = MAX_CELLS) -> None:
+    """Refuse a sheet whose cell references reach too far (every r="B7"-like attribute)."""
     refs = _REF.findall(xml)
     max_col = 0
     for letters in {m[0] for m in refs}:
@@ -329,6 +360,12 @@ def _check_extent(xml: bytes, name: str, path: Path, max_cells: int = MAX_CELLS)
             col = col * 26 + ch - 64
         max_col = max(max_col, col)
     max_row = max(map(int, {m[1] for m in refs}), default=0)
+    refuse_extent(max_row, max_col, name, path, max_cells)
+
+
+def refuse_extent(
+    max_row: int, max_col: int, name: str, path: Path, max_cells: int = MAX_CELLS
+) -> None:
     if max_row * max(max_col, 1) > max_cells:
         raise UnreadableFile(
             path,
@@ -351,14 +388,117 @@ def checked_bytes(
 
 
 def read_workbook(path: Path, limits: Limits, data: bytes | None = None) -> Workbook:
-    """Every sheet's cell values, after all the safety checks (raises ``UnreadableFile``)."""
-    from python_calamine import CalamineWorkbook, SheetVisibleEnum
+    """Every sheet's cell values, after all the safety checks (raises ``UnreadableFile``).
 
+    The parts the checks decompressed are read by ``qaf.xlsxparse``; a workbook it cannot
+    read with certainty is read by python-calamine instead, with the same result.
+    """
     path = Path(path)
     if data is None:
         data = read_bytes(path, limits)
     zf = check_zip(data, path, limits)
-    check_parts(zf, path, data)
+    deferred: list[str] = []
+    parts = check_parts(zf, path, data, deferred=deferred)
+    sheets = _read_fast(parts, deferred, path)
+    if sheets is None:
+        return _read_with_calamine(path, data)
+    return Workbook(path, sheets)
+
+
+def _read_fast(
+    parts: dict[str, bytes], deferred: list[str], path: Path
+) -> tuple[Sheet, ...] | None:
+    """The sheets read from the checked parts; None when calamine must read them.
+
+    Checks the extent of every worksheet part in ``deferred`` (zip order) on the way.
+    """
+    reader: _FastBook | None
+    try:
+        reader = _FastBook(parts)
+    except xlsxparse.Unsupported:
+        reader = None
+    values: dict[str, xlsxparse.SheetValues] = {}
+    for name in deferred:
+        extent = None
+        if reader is not None and name in reader.wanted:
+            try:
+                values[name] = got = reader.values(name)
+                extent = got.extent
+            except xlsxparse.Unsupported:
+                reader = None
+        if extent is None:
+            check_extent(parts[name], name, path)
+        else:
+            refuse_extent(*extent, name, path)
+    if reader is None:
+        return None
+    try:
+        return tuple(
+            Sheet(
+                ref.name,
+                ref.visible,
+                xlsxparse.grid(values[ref.part].cells),
+                values[ref.part].merged,
+            )
+            for ref in reader.sheets
+        )
+    except xlsxparse.Unsupported:
+        return None
+
+
+class _FastBook:
+    """The workbook-wide parts (relationships, sheet list, shared strings, styles), parsed."""
+
+    def __init__(self, parts: dict[str, bytes]) -> None:
+        self.parts = parts
+        self.by_lower: dict[str, str] = {}
+        for name in parts:
+            if name.lower() in self.by_lower:
+                raise xlsxparse.Unsupported("two parts differ only in case")
+            self.by_lower[name.lower()] = name
+        root = xlsxparse.relationships(self._text("_rels/.rels", required=True))
+        if xlsxparse.main_document(root) != "xl/workbook.xml":
+            raise xlsxparse.Unsupported("workbook part elsewhere")
+        rels = xlsxparse.relationships(self._text("xl/_rels/workbook.xml.rels", required=True))
+        for kind, target in rels.values():
+            if kind.endswith(("/sharedStrings", "/styles")) and target.lstrip("/") not in (
+                "xl/sharedStrings.xml",
+                "xl/styles.xml",
+                "sharedStrings.xml",
+                "styles.xml",
+            ):
+                raise xlsxparse.Unsupported("shared strings or styles elsewhere")
+        sheets, is_1904 = xlsxparse.workbook_sheets(self._text("xl/workbook.xml", True), rels)
+        self.sheets = [
+            xlsxparse.SheetRef(s.name, s.visible, self._name(s.part, required=True)) for s in sheets
+        ]
+        self.wanted = {s.part for s in self.sheets}
+        strings = self._text("xl/sharedStrings.xml")
+        styles = self._text("xl/styles.xml")
+        self.book = xlsxparse.Book(
+            xlsxparse.shared_strings(strings) if strings else [],
+            xlsxparse.cell_formats(styles) if styles else [],
+            is_1904,
+        )
+
+    def _name(self, name: str, required: bool = False) -> str:
+        found = self.by_lower.get(name.lower())
+        if found is None and required:
+            raise xlsxparse.Unsupported(f"no part {name}")
+        return found or ""
+
+    def _text(self, name: str, required: bool = False) -> str:
+        found = self._name(name, required)
+        return xlsxparse.decode(self.parts[found]) if found else ""
+
+    def values(self, part: str) -> xlsxparse.SheetValues:
+        return xlsxparse.sheet_values(xlsxparse.scan_sheet(self._text(part, True)), self.book)
+
+
+def _read_with_calamine(path: Path, data: bytes) -> Workbook:
+    """The checked workbook read by python-calamine (what the fast reader falls back to)."""
+    from python_calamine import CalamineWorkbook, SheetVisibleEnum
+
     try:
         wb = CalamineWorkbook.from_filelike(io.BytesIO(data))
         sheets = []
@@ -373,8 +513,6 @@ def read_workbook(path: Path, limits: Limits, data: bytes | None = None) -> Work
             merged = tuple((a[0], a[1], b[0], b[1]) for a, b in (sh.merged_cell_ranges or ()))
             visible = meta.visible == SheetVisibleEnum.Visible
             sheets.append(Sheet(meta.name, visible, rows, merged))
-    except UnreadableFile:
-        raise
     except Exception as e:  # calamine errors: damaged XML, bad shared strings ...
         first = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
         raise UnreadableFile(path, f"cannot be read as an Excel workbook ({first})") from None
