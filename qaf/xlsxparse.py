@@ -23,14 +23,15 @@ the workbook with calamine instead: a fall back is fine, a wrong value is not.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
 Merge = tuple[int, int, int, int]
-SheetCells = tuple[str, bool, list[list[Any]], tuple[Merge, ...]]
 
 
 class Unsupported(Exception):
@@ -60,13 +61,19 @@ def _excel_escape(m: re.Match[str]) -> str:
     return chr(code) if code < 0x100 else m.group(0)  # calamine decodes only these
 
 
+def _utf8(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Unsupported("not UTF-8") from None
+
+
 def text(raw: str) -> str:
     """The value of XML character data as calamine reads it."""
     if "\r" in raw:
         raw = raw.replace("\r\n", "\n").replace("\r", "\n")
     if "&" in raw:
-        rest = _ENTITY.sub("", raw)
-        if "&" in rest:
+        if "&" in _ENTITY.sub("", raw):
             raise Unsupported("entity")
         raw = _ENTITY.sub(_entity, raw)
     if "_x" in raw:
@@ -74,47 +81,49 @@ def text(raw: str) -> str:
     return raw
 
 
-def _t_text(raw: str, preserve: bool) -> str:
+def _t_text(raw: bytes, preserve: bool) -> str:
     """One ``<t>`` of a string item: unpreserved text loses its leading and trailing XML space."""
-    if "\r" in raw or "&" in raw or "_x" in raw:
-        raw = text(raw) if preserve else text(raw).strip(_XML_SPACE)
-    elif not preserve and raw and (raw[0] in _XML_SPACE or raw[-1] in _XML_SPACE):
-        raw = raw.strip(_XML_SPACE)
-    return raw
+    value = _utf8(raw)
+    if "\r" in value or "&" in value or "_x" in value:
+        value = text(value)
+    elif preserve or not value or (value[0] not in _XML_SPACE and value[-1] not in _XML_SPACE):
+        return value
+    return value if preserve else value.strip(_XML_SPACE)
 
 
 # A rich or phonetic string item: runs (<r>, optional <rPr> of empty elements, one <t>),
 # phonetic runs (<rPh>, dropped as Excel shows them) and <phoneticPr/>.
-_T = r'<t(?: xml:space="(?:preserve|default)")?(?:>[^<]*</t>|/>)'
+_T = rb'<t(?: xml:space="(?:preserve|default)")?(?:>[^<]*</t>|/>)'
+_EMPTY_ELEMENTS = rb'(?:<[a-zA-Z]+(?: [\w:]+="[^"<]*")* ?/>)*'
 _RICH_PART = (
-    r"(?:<r>(?:<rPr>(?:<[a-zA-Z]+(?: [\w:]+=\"[^\"]*\")* ?/>)*</rPr>|<rPr ?/>)?" + _T + r"</r>"
-    r"|" + _T + r"|<rPh(?: [\w:]+=\"[^\"]*\")*>" + _T + r"</rPh>"
-    r"|<phoneticPr(?: [\w:]+=\"[^\"]*\")* ?/>)"
+    rb"(?:<r>(?:<rPr>" + _EMPTY_ELEMENTS + rb"</rPr>|<rPr ?/>)?" + _T + rb"</r>"
+    rb"|" + _T + rb'|<rPh(?: [\w:]+="[^"<]*")*>' + _T + rb"</rPh>"
+    rb'|<phoneticPr(?: [\w:]+="[^"<]*")* ?/>)'
 )
-_PHONETIC = re.compile(r"<rPh\b.*?</rPh>")
-_RICH_T = re.compile(r'<t(?: xml:space="(preserve|default)")?>([^<]*)</t>')
+_PHONETIC = re.compile(rb"<rPh\b.*?</rPh>", re.S)
+_RICH_T = re.compile(rb'<t(?: xml:space="(preserve|default)")?>([^<]*)</t>')
 
 
-def _rich(body: str) -> str:
+def _rich(body: bytes) -> str:
     """The text of a rich (or multi-<t>) string item: its <t> runs joined, phonetics dropped."""
-    if "<rPh" in body:
-        body = _PHONETIC.sub("", body)
-    if "<t" not in body:
+    if b"<rPh" in body:
+        body = _PHONETIC.sub(b"", body)
+    if b"<t" not in body:
         raise Unsupported("string item without text")
-    return "".join(_t_text(raw, p == "preserve") for p, raw in _RICH_T.findall(body))
+    return "".join(_t_text(raw, p == b"preserve") for p, raw in _RICH_T.findall(body))
 
 
 _SST_ITEM = re.compile(
-    r"<si><t>([^<]*)</t></si>"
-    r'|<si><t xml:space="preserve">([^<]*)</t></si>'
-    r"|<si>((?:" + _RICH_PART + r")+)</si>"
-    r"|([\s\S])"
+    rb"<si><t>([^<]*)</t></si>"
+    rb'|<si><t xml:space="preserve">([^<]*)</t></si>'
+    rb"|<si>((?:" + _RICH_PART + rb")+)</si>"
+    rb"|([\s\S])"
 )
 
 
-def shared_strings(xml: str) -> list[str]:
-    start = _after_root(xml, "sst")
-    end = xml.rfind("</sst>")
+def shared_strings(xml: bytes) -> list[str]:
+    start = _after_root(xml, b"sst")
+    end = xml.rfind(b"</sst>")
     if start < 0 or end < start or xml[end + 6 :].strip():
         raise Unsupported("shared strings")
     out: list[str] = []
@@ -133,59 +142,54 @@ def shared_strings(xml: str) -> list[str]:
 
 # ------------------------------------------------------------------ XML plumbing
 
-_ATTR = re.compile(r'\s+([\w:.-]+)="([^"<]*)"')
-_ATTRS = re.compile(r'(?:\s+[\w:.-]+="[^"<]*")*\s*/?')
-_DECL = re.compile(r'\A(?:\ufeff)?(?:<\?xml(?:\s+[\w:]+="[^"]*"|\s+[\w:]+=\'[^\']*\')*\s*\?>)?\s*')
-_TAGS = re.compile(r"(?:[^<>]|<[^<>]*>)*+")
+_ATTR = re.compile(rb'\s+([\w:.-]+)="([^"<]*)"')
+_ATTRS = re.compile(rb'(?:\s+[\w:.-]+="[^"<]*")*\s*/?')
+_DECL = re.compile(
+    rb"\A(?:\xef\xbb\xbf)?(?:<\?xml(?:\s+[\w:]+=\"[^\"]*\"|\s+[\w:]+='[^']*')*\s*\?>)?\s*"
+)
+_UTF8 = re.compile(rb'encoding="utf-?8"', re.I)
+_TAGS = re.compile(rb"[^<>]*+(?:<[^<>]*+>[^<>]*+)*+")
 
 
-def attrs(inside: str) -> dict[str, str]:
-    """The attributes of one start tag (the text after its name), values unescaped."""
+def attrs(inside: bytes) -> dict[str, str]:
+    """The attributes of one start tag (the bytes after its name), values unescaped."""
     if not _ATTRS.fullmatch(inside):
         raise Unsupported("attributes")
-    return {k: text(v) if "&" in v else v for k, v in _ATTR.findall(inside)}
+    return {_utf8(k): text(_utf8(v)) for k, v in _ATTR.findall(inside)}
 
 
-def _after_root(xml: str, root: str) -> int:
+def _after_root(xml: bytes, root: bytes) -> int:
     """Where the content of the document element starts; -1 if it is not ``root``."""
+    if xml[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise Unsupported("UTF-16 part")
     m = _DECL.match(xml)
     if m is None:
         return -1
     decl = m.group(0)
-    if "encoding" in decl and not re.search(r'encoding="utf-?8"', decl, re.I):
+    if b"encoding" in decl and not _UTF8.search(decl):
         raise Unsupported("encoding")
     pos = m.end()
-    if not xml.startswith("<" + root, pos):
+    if not xml.startswith(b"<" + root, pos):
         return -1
-    close = xml.find(">", pos)
-    if close < 0 or xml[close - 1] == "/":
+    close = xml.find(b">", pos)
+    if close < 0 or xml[close - 1 : close] == b"/":
         return -1
+    if b"purl.oclc.org/ooxml" in xml[pos:close]:
+        raise Unsupported("strict OOXML")
     attrs(xml[pos + 1 + len(root) : close])
     return close + 1
 
 
-def _tags_only(xml: str) -> None:
+def _tags_only(xml: bytes) -> None:
     """Refuse a stretch the reader skips unless its tags at least open and close."""
     if not _TAGS.fullmatch(xml):
         raise Unsupported("markup")
 
 
-def decode(part: bytes) -> str:
-    if part[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        raise Unsupported("UTF-16 part")
-    try:
-        xml = part.decode("utf-8")
-    except UnicodeDecodeError:
-        raise Unsupported("not UTF-8") from None
-    if "purl.oclc.org/ooxml" in xml:
-        raise Unsupported("strict OOXML")
-    return xml
-
-
 # ------------------------------------------------------------------ number formats
 
 OTHER, DATETIME, TIMEDELTA = 0, 1, 2
-_BUILTIN_DATES = {14, 15, 16, 17, 18, 19, 20, 21, 22, 45, 47}
+_BUILTIN_DATES = {"14", "15", "16", "17", "18", "19", "20", "21", "22", "45", "47"}
 
 
 def format_kind(code: str) -> int:
@@ -226,55 +230,53 @@ def format_kind(code: str) -> int:
 def _builtin_kind(num_fmt_id: str) -> int:
     if num_fmt_id == "46":
         return TIMEDELTA
-    if num_fmt_id.isdigit() and num_fmt_id[0] != "0" and int(num_fmt_id) in _BUILTIN_DATES:
-        return DATETIME
-    return OTHER
+    return DATETIME if num_fmt_id in _BUILTIN_DATES else OTHER
 
 
-_NUMFMT = re.compile(r"<numFmt\b([^<>]*?)/?>")
-_XF = re.compile(r"<xf\b([^<>]*)>")
+_NUMFMT = re.compile(rb"<numFmt\b([^<>]*?)/?>")
+_XF = re.compile(rb"<xf\b([^<>]*?)/?>")
 
 
-def cell_formats(xml: str) -> list[int]:
-    """Per cellXfs index: OTHER, DATETIME or TIMEDELTA."""
-    start = _after_root(xml, "styleSheet")
+@functools.lru_cache(maxsize=16)
+def cell_formats(xml: bytes) -> tuple[int, ...]:
+    """Per cellXfs index: OTHER, DATETIME or TIMEDELTA (cached: returns share templates)."""
+    start = _after_root(xml, b"styleSheet")
     if start < 0:
         raise Unsupported("styles")
     _tags_only(xml[start:])
     custom: dict[str, str] = {}
-    lo, hi = _section(xml, "numFmts")
+    lo, hi = _section(xml, b"numFmts")
     for inside in _NUMFMT.findall(xml, lo, hi):
-        a = attrs(inside.rstrip("/"))
+        a = attrs(inside)
         code = a.get("formatCode", "")
         if code:
             custom[a.get("numFmtId", "")] = code
-    lo, hi = _section(xml, "cellXfs")
+    lo, hi = _section(xml, b"cellXfs")
     out = []
     for inside in _XF.findall(xml, lo, hi):
-        a = attrs(inside.rstrip("/"))
-        fid = a.get("numFmtId")
+        fid = attrs(inside).get("numFmtId")
         if fid is None:
             out.append(OTHER)
         elif fid in custom:
             out.append(format_kind(custom[fid]))
         else:
             out.append(_builtin_kind(fid))
-    return out
+    return tuple(out)
 
 
-def _section(xml: str, name: str) -> tuple[int, int]:
+def _section(xml: bytes, name: bytes) -> tuple[int, int]:
     """The span of the one ``<name>`` element's content; (0, 0) if there is none."""
-    start = xml.find("<" + name)
+    start = xml.find(b"<" + name)
     if start < 0:
         return 0, 0
-    if xml.count("<" + name + ">") + xml.count("<" + name + " ") != 1 or ":" + name in xml:
-        raise Unsupported(name)
-    close = xml.find(">", start)
-    if xml[close - 1] == "/":
+    if xml.count(b"<" + name + b">") + xml.count(b"<" + name + b" ") != 1 or b":" + name in xml:
+        raise Unsupported(name.decode())
+    close = xml.find(b">", start)
+    if xml[close - 1 : close] == b"/":
         return 0, 0
-    end = xml.find("</" + name + ">", close)
+    end = xml.find(b"</" + name + b">", close)
     if end < 0:
-        raise Unsupported(name)
+        raise Unsupported(name.decode())
     return close + 1, end
 
 
@@ -294,7 +296,7 @@ def _round_half_away(x: float) -> int:
 
 def excel_date(v: float, is_1904: bool) -> Any:
     """A serial in a date format as python-calamine returns it: time below 1, date when
-    whole, datetime otherwise; the float itself when it is outside Python's dates."""
+    whole, datetime otherwise; the float itself when it is past Python's last date."""
     if not -2_000_000.0 < v < 3_000_000.0:
         raise Unsupported("date serial far out of range")
     if is_1904:
@@ -318,108 +320,238 @@ def excel_date(v: float, is_1904: bool) -> Any:
 
 # ------------------------------------------------------------------ worksheets
 
-_ROW_ATTRS = r'(?: (?!r=)[\w:]+="[^"<]*")*'
-_CELL = (
-    r'<c(?: r="([A-Z]{1,3})([1-9]\d{0,6})")?(?: s="(\d{1,9})")?(?: t="(\w{1,9})")?'
-    r'((?: (?![rst]=)[\w:]+="[^"<]*")*) ?'
-    r"(?:/>|>"
-    r'(?:<f>[^<]*</f>|<f(?: [\w:]+="[^"<]*")* ?/>|<f(?: [\w:]+="[^"<]*")+>[^<]*</f>)?'
-    r"(?:(<v>[^<]*)</v>|(<v) ?/>"
-    r'|(<is>)(?:<t>([^<]*)</t>|<t xml:space="preserve">([^<]*)</t>|((?:' + _RICH_PART + r")+))"
-    r"</is>)?</c>)"
-)
-_SHEET_TOKEN = re.compile(
-    r'(<row(?: r="[1-9]\d{0,6}")?' + _ROW_ATTRS + r" ?(?:/>|></row>))"  # an empty row
-    r'|(?:<row(?: r="([1-9]\d{0,6})")?' + _ROW_ATTRS + r" ?>)?" + _CELL + r"(</row>)?"
-    r"|([\s\S])"
-)
-_ROW_R = re.compile(r'<row r="(\d+)"')
-_REF = re.compile(r'r="([A-Z]{0,3})(\d{1,7})"')  # qaf.xlsxsafe's extent scan, on text
-_DIMENSION = re.compile(r'<dimension ref="([A-Z]{1,3}\d{1,7}(?::[A-Z]{1,3}\d{1,7})?)" ?/>')
+_ERRORS = frozenset((b"#DIV/0!", b"#N/A", b"#NAME?", b"#NULL!", b"#NUM!", b"#REF!", b"#VALUE!"))
+_NUMBER = re.compile(rb"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+_REF = re.compile(rb'r="([A-Z]{0,3})([0-9]{1,7})"')  # qaf.xlsxsafe's extent scan
+_ROW_R = re.compile(rb'<row r="([1-9][0-9]{0,6})"')
+_DIMENSION = re.compile(rb'<dimension ref="[A-Z]{1,3}[0-9]{1,7}(?::[A-Z]{1,3}[0-9]{1,7})?" ?/>')
 _MERGE = re.compile(
-    r'<mergeCell ref="([A-Z]{1,3})([1-9]\d{0,6})(?::([A-Z]{1,3})([1-9]\d{0,6}))?" ?/>|([\s\S])'
+    rb'<mergeCell ref="([A-Z]{1,3})([1-9][0-9]{0,6})(?::([A-Z]{1,3})([1-9][0-9]{0,6}))?" ?/>'
+    rb"|([\s\S])"
 )
-_ERRORS = frozenset(("#DIV/0!", "#N/A", "#NAME?", "#NULL!", "#NUM!", "#REF!", "#VALUE!"))
-_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
-_COLS: dict[str, int] = {}
+_COLS: dict[bytes, int] = {}
 
 
-def _col(letters: str) -> int:
+def _col(letters: bytes) -> int:
     c = _COLS.get(letters)
     if c is None:
         c = 0
         for ch in letters:
-            c = c * 26 + ord(ch) - 64
+            c = c * 26 + ch - 64
         c -= 1
         if len(_COLS) < 20_000:
             _COLS[letters] = c
     return c
 
 
-@dataclass
-class ScannedSheet:
-    """A worksheet part cut into tokens, before its values are interpreted."""
+# The cells Excel, LibreOffice and openpyxl write, one regular expression for them all:
+# r, s and t in that order, then an inline string, or a cached formula and value, or nothing.
+_FAST_CELL = re.compile(
+    rb'<c r="([A-Z]{1,3})([1-9][0-9]{0,6})"(?: s="([0-9]{1,9})")?(?: t="([a-zA-Z]{1,9})")? ?'
+    rb'(?:(/)>|>(?:<is><t( xml:space="preserve")?(>)((?(6)[^<]*|(?![ \t\r\n])[^<]*(?<![ \t\r\n])))'
+    rb"</t></is>|(?:<f>[^<]*</f>)?<v>([^<]*)</v>)</c>)"
+)
 
-    tokens: list[tuple[str, ...]]
-    head_tail: str  # the XML outside <sheetData>
-    r_attrs: int  # how many r=" the sheetData holds (to know the tokens are all of them)
-
-
-def scan_sheet(xml: str) -> ScannedSheet:
-    start = _after_root(xml, "worksheet")
-    if start < 0:
-        raise Unsupported("not a worksheet")
-    at = xml.find("<sheetData", start)
-    if at < 0 or xml.find("<sheetData", at + 1) >= 0:
-        raise Unsupported("sheetData")
-    close = xml.find(">", at)
-    if close < 0:
-        raise Unsupported("sheetData")
-    if xml[at:close] in ("<sheetData", "<sheetData ", "<sheetData/", "<sheetData /"):
-        if xml[close - 1] == "/":
-            body_lo = body_hi = end = close + 1
-        else:
-            body_lo = close + 1
-            body_hi = xml.find("</sheetData>", body_lo)
-            if body_hi < 0:
-                raise Unsupported("sheetData")
-            end = body_hi + len("</sheetData>")
-    else:
-        raise Unsupported("sheetData attributes")
-    head_tail = xml[start:at] + xml[end:]
-    _tags_only(head_tail)
-    dims = xml.count("<dimension", start, at)
-    if dims and (dims > 1 or not _DIMENSION.search(xml, start, at)):
-        raise Unsupported("dimension")
-    tokens = _SHEET_TOKEN.findall(xml, body_lo, body_hi)
-    return ScannedSheet(tokens, head_tail, xml.count('r="', body_lo, body_hi))
+# Everything else the grammar knows, token by token in document order (cells without r,
+# rows without r, shared formulas, rich inline strings, extra attributes); ([\s\S]) is
+# anything it does not know.
+_ROW_ATTRS = rb'(?: (?!r=)[\w:]+="[^"<]*")*'
+_CELL = (
+    rb'<c(?: r="([A-Z]{1,3})([1-9][0-9]{0,6})")?(?: s="([0-9]{1,9})")?(?: t="([a-zA-Z]{1,9})")?'
+    rb'((?: (?![rst]=)[\w:]+="[^"<]*")*) ?'
+    rb"(?:/>|>"
+    rb'(?:<f>[^<]*</f>|<f(?: [\w:]+="[^"<]*")* ?/>|<f(?: [\w:]+="[^"<]*")+>[^<]*</f>)?'
+    rb"(?:(<v>[^<]*)</v>|(<v) ?/>"
+    rb'|(<is>)(?:<t>([^<]*)</t>|<t xml:space="preserve">([^<]*)</t>|((?:' + _RICH_PART + rb")+))"
+    rb"</is>)?</c>)"
+)
+_SHEET_TOKEN = re.compile(
+    rb'(<row(?: r="[1-9][0-9]{0,6}")?' + _ROW_ATTRS + rb" ?(?:/>|></row>))"  # an empty row
+    rb'|(?:<row(?: r="([1-9][0-9]{0,6})")?' + _ROW_ATTRS + rb" ?>)?" + _CELL + rb"(</row>)?"
+    rb"|([\s\S])"
+)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Book:
     """What every sheet's values depend on."""
 
     strings: list[str]
-    formats: list[int]
+    formats: tuple[int, ...]
     is_1904: bool
 
 
 @dataclass
 class SheetValues:
-    """A worksheet's non-empty cells (row, col, value) in document order, and the extent
-    ``qaf.xlsxsafe``'s scan of the part would find (``None`` when text holds ``r="``)."""
+    """A worksheet's non-empty cells by position, the merged ranges, and the extent
+    ``qaf.xlsxsafe``'s scan of the part would find (``None`` if only that scan can tell)."""
 
-    cells: list[tuple[int, int, Any]]
+    cells: dict[tuple[int, int], Any]
     extent: tuple[int, int] | None
     merged: tuple[Merge, ...]
 
 
-def sheet_values(scanned: ScannedSheet, book: Book) -> SheetValues:
-    """Interpret the tokens of a sheet the way calamine's cell reader does."""
+def sheet_values(xml: bytes, book: Book) -> SheetValues:
+    """Read a worksheet part the way calamine's cell reader does."""
+    start = _after_root(xml, b"worksheet")
+    if start < 0:
+        raise Unsupported("not a worksheet")
+    at = xml.find(b"<sheetData", start)
+    if at < 0 or xml.find(b"<sheetData", at + 1) >= 0:
+        raise Unsupported("sheetData")
+    close = xml.find(b">", at)
+    tag = xml[at:close]
+    if tag in (b"<sheetData/", b"<sheetData /"):
+        lo = hi = end = close + 1
+    elif tag in (b"<sheetData", b"<sheetData "):
+        lo = close + 1
+        hi = xml.find(b"</sheetData>", lo)
+        if hi < 0:
+            raise Unsupported("sheetData")
+        end = hi + len(b"</sheetData>")
+    else:
+        raise Unsupported("sheetData attributes")
+    head_tail = xml[start:at] + xml[end:]
+    if head_tail.count(b"<") != head_tail.count(b">"):
+        _tags_only(head_tail)  # calamine's own scan would stop at a tag left open
+    dims = xml.count(b"<dimension", start, at)
+    if dims and (dims > 1 or not _DIMENSION.search(xml, start, at)):
+        raise Unsupported("dimension")
+    found = _fast_cells(xml, lo, hi, book)
+    if found is None:
+        found = _token_cells(xml, lo, hi, book)
+    cells, max_row, max_col, r_attrs = found
+    extent = None
+    if r_attrs == xml.count(b'r="', lo, hi):  # every r=" of sheetData is a row's or a cell's
+        for letters, digits in _REF.findall(head_tail):
+            max_row = max(max_row, int(digits))
+            if letters:
+                max_col = max(max_col, _col(letters) + 1)
+        extent = (max_row, max_col)
+    return SheetValues(cells, extent, _merges(head_tail))
+
+
+Found = tuple[dict[tuple[int, int], Any], int, int, int]
+
+
+def _fast_cells(xml: bytes, lo: int, hi: int, book: Book) -> Found | None:
+    """The cells when every one has the shape ``_FAST_CELL`` knows and every row an r;
+    None otherwise. Calamine skips whatever else lies between cells, and with an r on
+    every cell the rows only matter for their r (which must parse)."""
+    found = _FAST_CELL.findall(xml, lo, hi)
+    if len(found) != xml.count(b"<c", lo, hi):
+        return None  # a cell of another shape (or an element named c...)
+    rows = _ROW_R.findall(xml, lo, hi)
+    if len(rows) != xml.count(b"<row", lo, hi):
+        return None
+    if not found:
+        return {}, max(map(int, rows), default=0), 0, len(rows)
+    letters, digits, styles, types, slashes, kept, t_tags, t_texts, vs = zip(*found, strict=True)
+    row_numbers = list(map(int, digits))  # 1-based: the grid drops row 0
+    col_numbers: list[int] = list(map(_COLS.get, letters))  # type: ignore[arg-type]
+    if None in col_numbers:
+        col_numbers = list(map(_col, letters))
+    # text is its bytes decoded, unless some has entities, CRs or _xHHHH_ escapes
+    plain = (
+        xml.find(b"&", lo, hi) < 0 and xml.find(b"\r", lo, hi) < 0 and xml.find(b"_x", lo, hi) < 0
+    )
     strings, formats, is_1904 = book.strings, book.formats, book.is_1904
     n_formats = len(formats)
-    cells: list[tuple[int, int, Any]] = []
-    append = cells.append
+    n_strings = len(strings)
+    cells: dict[tuple[int, int], Any] = {}
+    n = 0
+    try:
+        for r, c, s, t, slash, keep, t_tag, t_text, v in zip(
+            row_numbers, col_numbers, styles, types, slashes, kept, t_tags, t_texts, vs, strict=True
+        ):
+            if slash:
+                continue
+            n += 1
+            if t_tag:
+                if t != b"inlineStr":
+                    raise Unsupported("inline string in a cell of another type")
+                cells[r, c] = t_text.decode() if plain else _t_text(t_text, bool(keep))
+            elif t == b"s" and v.isdigit():
+                cells[r, c] = strings[int(v)]
+            else:
+                value = _value(v, s, t, formats, n_formats, strings, n_strings, is_1904)
+                if value is _EMPTY:
+                    n -= 1
+                else:
+                    cells[r, c] = value
+    except UnicodeDecodeError:
+        raise Unsupported("not UTF-8") from None
+    except IndexError:
+        raise Unsupported("shared string index out of range") from None
+    if n != len(cells):
+        return None  # two cells at one place: the document order decides
+    max_row = max(max(row_numbers), max(map(int, rows), default=0))
+    return cells, max_row, max(col_numbers) + 1, len(found) + len(rows)
+
+
+_EMPTY = object()
+
+
+def _value(
+    v: bytes,
+    s: bytes,
+    t: bytes,
+    formats: tuple[int, ...],
+    n_formats: int,
+    strings: list[str],
+    n_strings: int,
+    is_1904: bool,
+) -> Any:
+    """A ``<v>`` cell's value as calamine's read_v decides it (``_EMPTY`` for none)."""
+    if not t or t == b"n":
+        if not v:
+            return _EMPTY
+        if not _NUMBER.fullmatch(v):
+            raise Unsupported("number")
+        num = float(v)
+        kind = OTHER
+        if s:
+            i = int(s)
+            kind = formats[i] if i < n_formats else OTHER
+        if kind == OTHER:
+            return num
+        if kind == DATETIME:
+            return excel_date(num, is_1904)
+        raise Unsupported("duration format")
+    if t == b"s":
+        if not v:
+            return _EMPTY
+        if not v.isdigit():
+            raise Unsupported("shared string index")
+        i = int(v)
+        if i >= n_strings:
+            raise Unsupported("shared string index out of range")
+        return strings[i]
+    if t == b"str":
+        return text(_utf8(v))
+    if t == b"inlineStr":
+        return _EMPTY  # its <v> is ignored
+    if t == b"b":
+        if not v:
+            return _EMPTY
+        if b"&" in v:
+            raise Unsupported("boolean")
+        return v != b"0"
+    if t == b"e":
+        if not v:
+            return _EMPTY
+        if v not in _ERRORS:
+            raise Unsupported("error value")
+        return ""
+    raise Unsupported("cell type")
+
+
+def _token_cells(xml: bytes, lo: int, hi: int, book: Book) -> Found:
+    """The cells token by token, tracking the row and column calamine assigns cells without r."""
+    strings, formats, is_1904 = book.strings, book.formats, book.is_1904
+    n_formats = len(formats)
+    n_strings = len(strings)
+    cells: dict[tuple[int, int], Any] = {}
     row_index = col_index = 0
     max_row = max_col = 0  # over the r attributes only, as the extent scan counts them
     r_attrs = 0
@@ -440,7 +572,7 @@ def sheet_values(scanned: ScannedSheet, book: Book) -> SheetValues:
         rich,
         rend,
         junk,
-    ) in scanned.tokens:
+    ) in _SHEET_TOKEN.findall(xml, lo, hi):
         if junk:
             raise Unsupported("sheet markup")
         if empty_row:
@@ -448,8 +580,7 @@ def sheet_values(scanned: ScannedSheet, book: Book) -> SheetValues:
             if m:
                 r_attrs += 1
                 row_index = int(m.group(1))
-                if row_index > max_row:
-                    max_row = row_index
+                max_row = max(max_row, row_index)
             else:
                 row_index += 1
             col_index = 0
@@ -457,107 +588,61 @@ def sheet_values(scanned: ScannedSheet, book: Book) -> SheetValues:
         if rr:
             r_attrs += 1
             row_index = int(rr) - 1
-            if row_index >= max_row:
-                max_row = row_index + 1
+            max_row = max(max_row, row_index + 1)
         if L:
             r_attrs += 1
             row = int(D) - 1
             col = cols.get(L)
             if col is None:
                 col = _col(L)
-            if row >= max_row:
-                max_row = row + 1
-            if col >= max_col:
-                max_col = col + 1
+            max_row = max(max_row, row + 1)
+            max_col = max(max_col, col + 1)
         else:
             row, col = row_index, col_index
-        if other and ("r=" in other or "s=" in other or "t=" in other):
+        if other and (b"r=" in other or b"s=" in other or b"t=" in other):
             raise Unsupported("cell attributes")
         if rend:
             row_index += 1
             col_index = 0
         else:
             col_index = col + 1
-        # the value, as calamine's read_v decides it
-        if t == "inlineStr":
-            if is_:
-                if rich:
-                    append((row, col, _rich(rich)))
-                elif itp:
-                    append((row, col, _t_text(itp, True)))
-                else:
-                    append((row, col, _t_text(it, False)))
-            continue
         if is_:
-            raise Unsupported("inline string in a cell of another type")
-        if not v:
-            if v_empty and t == "str":
-                append((row, col, ""))
-            continue
-        raw = v[3:]
-        if not t or t == "n":
-            if not raw:
-                continue
-            if not _NUMBER.fullmatch(raw):
-                raise Unsupported("number")
-            num = float(raw)
-            kind = OTHER
-            if s:
-                i = int(s)
-                kind = formats[i] if i < n_formats else OTHER
-            if kind == OTHER:
-                append((row, col, num))
-            elif kind == DATETIME:
-                append((row, col, excel_date(num, is_1904)))
+            if t != b"inlineStr":
+                raise Unsupported("inline string in a cell of another type")
+            if rich:
+                value: Any = _rich(rich)
             else:
-                raise Unsupported("duration format")
-        elif t == "s":
-            if not raw:
-                continue
-            if not (raw.isascii() and raw.isdigit()):
-                raise Unsupported("shared string index")
-            i = int(raw)
-            if i >= len(strings):
-                raise Unsupported("shared string index out of range")
-            append((row, col, strings[i]))
-        elif t == "str":
-            append((row, col, text(raw)))
-        elif t == "b":
-            if raw:
-                if "&" in raw:
-                    raise Unsupported("boolean")
-                append((row, col, raw != "0"))
-        elif t == "e":
-            if raw:
-                if raw not in _ERRORS:
-                    raise Unsupported("error value")
-                append((row, col, ""))
+                value = _t_text(itp, True) if itp else _t_text(it, False)
+        elif v:
+            value = _value(v[3:], s, t, formats, n_formats, strings, n_strings, is_1904)
+        elif v_empty and t == b"str":
+            value = ""
         else:
-            raise Unsupported("cell type")
-    extent = None
-    if r_attrs == scanned.r_attrs:  # every r=" of the sheetData is a row's or cell's own
-        for letters, digits in _REF.findall(scanned.head_tail):
-            max_row = max(max_row, int(digits))
-            if letters:
-                max_col = max(max_col, _col(letters) + 1)
-        extent = (max_row, max_col)
-    return SheetValues(cells, extent, _merges(scanned.head_tail))
+            value = _EMPTY
+        if value is not _EMPTY:
+            cells[row + 1, col] = value  # a later cell at the same place wins, as in calamine
+    return cells, max_row, max_col, r_attrs
 
 
-def grid(cells: list[tuple[int, int, Any]]) -> list[list[Any]]:
-    """The cells padded from A1 into rows of equal width; "" becomes None."""
+def grid(cells: dict[tuple[int, int], Any]) -> list[list[Any]]:
+    """The cells (1-based rows, 0-based columns) padded from A1 into rows of equal width;
+    "" becomes None."""
     if not cells:
         return []
-    height = max(c[0] for c in cells) + 1
-    width = max(c[1] for c in cells) + 1
-    rows: list[list[Any]] = [[None] * width for _ in range(height)]
-    for r, c, value in cells:
-        rows[r][c] = None if value == "" else value
-    return rows
+    height = max(cells)[0]
+    width = max(map(itemgetter(1), cells)) + 1
+    rows: list[list[Any]] = [[None] * width for _ in range(height + 1)]
+    for (r, c), value in cells.items():
+        rows[r][c] = value
+    if "" in cells.values():
+        for row in rows:
+            if "" in row:
+                row[:] = [None if v == "" else v for v in row]
+    return rows[1:]
 
 
-def _merges(xml: str) -> tuple[Merge, ...]:
-    lo, hi = _section(xml, "mergeCells")
+def _merges(xml: bytes) -> tuple[Merge, ...]:
+    lo, hi = _section(xml, b"mergeCells")
     out = []
     for a, b, c, d, junk in _MERGE.findall(xml, lo, hi):
         if junk:
@@ -572,9 +657,10 @@ def _merges(xml: str) -> tuple[Merge, ...]:
 
 # ------------------------------------------------------------------ workbook
 
-_SHEET = re.compile(r"<sheet\b([^<>]*)>")
-_RELATIONSHIP = re.compile(r"<Relationship\b([^<>]*)>")
-_WORKBOOK_PR = re.compile(r"<workbookPr\b([^<>]*)>")
+_SHEET = re.compile(rb"<sheet\b([^<>]*?)/?>")
+_RELATIONSHIP = re.compile(rb"<Relationship\b([^<>]*?)/?>")
+_WORKBOOK_PR = re.compile(rb"<workbookPr\b([^<>]*?)/?>")
+_PREFIXED = re.compile(rb"<\w+:(?:sheet|sheets|workbookPr)\b")
 _OFFICE_DOCUMENT = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/"
 
 
@@ -585,50 +671,65 @@ class SheetRef:
     part: str  # the zip name of its worksheet part
 
 
-def relationships(xml: str) -> dict[str, tuple[str, str]]:
+def relationships(xml: bytes) -> dict[str, tuple[str, str]]:
     """Id -> (Type, Target) of a .rels part."""
-    start = _after_root(xml, "Relationships")
+    start = _after_root(xml, b"Relationships")
     if start < 0:
         raise Unsupported("relationships")
     _tags_only(xml[start:])
     out = {}
     for inside in _RELATIONSHIP.findall(xml, start):
-        a = attrs(inside.rstrip("/"))
+        a = attrs(inside)
         out[a.get("Id", "")] = (a.get("Type", ""), a.get("Target", ""))
     return out
 
 
-def workbook_sheets(workbook: str, rels: dict[str, tuple[str, str]]) -> tuple[list[SheetRef], bool]:
-    """The sheets in workbook order, and whether dates count from 1904."""
-    start = _after_root(workbook, "workbook")
+@functools.lru_cache(maxsize=16)
+def workbook_sheets(
+    root_rels: bytes, rels: bytes, workbook: bytes
+) -> tuple[tuple[SheetRef, ...], bool]:
+    """The sheets in workbook order, and whether dates count from 1904 (cached: returns
+    made from one template share these parts)."""
+    if _main_document(relationships(root_rels)) != "xl/workbook.xml":
+        raise Unsupported("workbook part elsewhere")
+    targets = relationships(rels)
+    for kind, target in targets.values():
+        if kind.endswith(("/sharedStrings", "/styles")) and target.lstrip("/") not in (
+            "xl/sharedStrings.xml",
+            "xl/styles.xml",
+            "sharedStrings.xml",
+            "styles.xml",
+        ):
+            raise Unsupported("shared strings or styles elsewhere")
+    start = _after_root(workbook, b"workbook")
     if start < 0:
         raise Unsupported("workbook")
     _tags_only(workbook[start:])
-    if re.search(r"<\w+:(?:sheet|sheets|workbookPr)\b", workbook):
+    if _PREFIXED.search(workbook):
         raise Unsupported("prefixed workbook elements")
     is_1904 = False
     prs = _WORKBOOK_PR.findall(workbook, start)
     if len(prs) > 1:
         raise Unsupported("workbookPr")
     if prs:
-        is_1904 = attrs(prs[0].rstrip("/")).get("date1904") in ("1", "true")
+        is_1904 = attrs(prs[0]).get("date1904") in ("1", "true")
     sheets = []
     found = _SHEET.findall(workbook, start)
-    if len(found) != workbook.count("<sheet ") + workbook.count("<sheet>"):
+    if len(found) != workbook.count(b"<sheet ") + workbook.count(b"<sheet>"):
         raise Unsupported("sheets")
     for inside in found:
-        a = attrs(inside.rstrip("/"))
+        a = attrs(inside)
         state = a.get("state", "visible")
         if state not in ("visible", "hidden", "veryHidden"):
             raise Unsupported("sheet state")
         rid = a.get("r:id")
         if rid is None or "name" not in a or "relationships:id" in a:
             raise Unsupported("sheet attributes")
-        kind, target = rels.get(rid, ("", ""))
+        kind, target = targets.get(rid, ("", ""))
         if kind != _OFFICE_DOCUMENT + "worksheet":
             raise Unsupported("not a worksheet")
         sheets.append(SheetRef(a["name"], state == "visible", _sheet_part(target)))
-    return sheets, is_1904
+    return tuple(sheets), is_1904
 
 
 def _sheet_part(target: str) -> str:
@@ -643,7 +744,7 @@ def _sheet_part(target: str) -> str:
     return path
 
 
-def main_document(rels: dict[str, tuple[str, str]]) -> str:
+def _main_document(rels: dict[str, tuple[str, str]]) -> str:
     targets = [t for k, t in rels.values() if k == _OFFICE_DOCUMENT + "officeDocument"]
     if len(targets) != 1:
         raise Unsupported("officeDocument")

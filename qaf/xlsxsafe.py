@@ -456,43 +456,36 @@ class _FastBook:
             if name.lower() in self.by_lower:
                 raise xlsxparse.Unsupported("two parts differ only in case")
             self.by_lower[name.lower()] = name
-        root = xlsxparse.relationships(self._text("_rels/.rels", required=True))
-        if xlsxparse.main_document(root) != "xl/workbook.xml":
-            raise xlsxparse.Unsupported("workbook part elsewhere")
-        rels = xlsxparse.relationships(self._text("xl/_rels/workbook.xml.rels", required=True))
-        for kind, target in rels.values():
-            if kind.endswith(("/sharedStrings", "/styles")) and target.lstrip("/") not in (
-                "xl/sharedStrings.xml",
-                "xl/styles.xml",
-                "sharedStrings.xml",
-                "styles.xml",
-            ):
-                raise xlsxparse.Unsupported("shared strings or styles elsewhere")
-        sheets, is_1904 = xlsxparse.workbook_sheets(self._text("xl/workbook.xml", True), rels)
+        sheets, is_1904 = xlsxparse.workbook_sheets(
+            self._part("_rels/.rels", True),
+            self._part("xl/_rels/workbook.xml.rels", True),
+            self._part("xl/workbook.xml", True),
+        )
         self.sheets = [
-            xlsxparse.SheetRef(s.name, s.visible, self._name(s.part, required=True)) for s in sheets
+            xlsxparse.SheetRef(s.name, s.visible, self.by_lower.get(s.part.lower(), s.part))
+            for s in sheets
         ]
         self.wanted = {s.part for s in self.sheets}
-        strings = self._text("xl/sharedStrings.xml")
-        styles = self._text("xl/styles.xml")
+        if not self.wanted <= parts.keys():
+            raise xlsxparse.Unsupported("a sheet's part is missing")
+        strings = self._part("xl/sharedStrings.xml")
+        styles = self._part("xl/styles.xml")
         self.book = xlsxparse.Book(
             xlsxparse.shared_strings(strings) if strings else [],
-            xlsxparse.cell_formats(styles) if styles else [],
+            xlsxparse.cell_formats(styles) if styles else (),
             is_1904,
         )
 
-    def _name(self, name: str, required: bool = False) -> str:
+    def _part(self, name: str, required: bool = False) -> bytes:
         found = self.by_lower.get(name.lower())
-        if found is None and required:
-            raise xlsxparse.Unsupported(f"no part {name}")
-        return found or ""
-
-    def _text(self, name: str, required: bool = False) -> str:
-        found = self._name(name, required)
-        return xlsxparse.decode(self.parts[found]) if found else ""
+        if found is None:
+            if required:
+                raise xlsxparse.Unsupported(f"no part {name}")
+            return b""
+        return self.parts[found]
 
     def values(self, part: str) -> xlsxparse.SheetValues:
-        return xlsxparse.sheet_values(xlsxparse.scan_sheet(self._text(part, True)), self.book)
+        return xlsxparse.sheet_values(self.parts[part], self.book)
 
 
 def _read_with_calamine(path: Path, data: bytes) -> Workbook:
