@@ -70,12 +70,22 @@ def _utf8(raw: bytes) -> str:
 
 def text(raw: str) -> str:
     """The value of XML character data as calamine reads it."""
+    return _unescape_excel(_unescape_xml(raw))
+
+
+def _unescape_xml(raw: str) -> str:
+    """Line ends normalised (raw CRs only), then entities and character references."""
     if "\r" in raw:
         raw = raw.replace("\r\n", "\n").replace("\r", "\n")
     if "&" in raw:
         if "&" in _ENTITY.sub("", raw):
             raise Unsupported("entity")
         raw = _ENTITY.sub(_entity, raw)
+    return raw
+
+
+def _unescape_excel(raw: str) -> str:
+    """Excel's own escapes: _x000D_ is a CR, _x005F_ an underscore (below U+0100 only)."""
     if "_x" in raw:
         raw = _EXCEL_ESCAPE.sub(_excel_escape, raw)
     return raw
@@ -85,10 +95,13 @@ def _t_text(raw: bytes, preserve: bool) -> str:
     """One ``<t>`` of a string item: unpreserved text loses its leading and trailing XML space."""
     value = _utf8(raw)
     if "\r" in value or "&" in value or "_x" in value:
-        value = text(value)
-    elif preserve or not value or (value[0] not in _XML_SPACE and value[-1] not in _XML_SPACE):
+        value = _unescape_xml(value)
+        if not preserve:
+            value = value.strip(_XML_SPACE)  # before the _xHHHH_ escapes, as calamine does
+        return _unescape_excel(value)
+    if preserve or not value or (value[0] not in _XML_SPACE and value[-1] not in _XML_SPACE):
         return value
-    return value if preserve else value.strip(_XML_SPACE)
+    return value.strip(_XML_SPACE)
 
 
 # A rich or phonetic string item: runs (<r>, optional <rPr> of empty elements, one <t>),
@@ -148,7 +161,7 @@ _DECL = re.compile(
     rb"\A(?:\xef\xbb\xbf)?(?:<\?xml(?:\s+[\w:]+=\"[^\"]*\"|\s+[\w:]+='[^']*')*\s*\?>)?\s*"
 )
 _UTF8 = re.compile(rb'encoding="utf-?8"', re.I)
-_TAGS = re.compile(rb"[^<>]*+(?:<[^<>]*+>[^<>]*+)*+")
+_TAGS = re.compile(rb"""(?:[^<]++|<(?:[^<>"']++|"[^"]*+"|'[^']*+')*+>)*+""")
 
 
 def attrs(inside: bytes) -> dict[str, str]:
@@ -412,12 +425,15 @@ def sheet_values(xml: bytes, book: Book) -> SheetValues:
     else:
         raise Unsupported("sheetData attributes")
     head_tail = xml[start:at] + xml[end:]
-    if head_tail.count(b"<") != head_tail.count(b">"):
-        _tags_only(head_tail)  # calamine's own scan would stop at a tag left open
+    # A tag left open or a quote astray (damage in transit) shifts where calamine's parser
+    # sees tags: then every tag is checked, and the cells are read token by token.
+    suspect = xml.count(b"<") != xml.count(b">") or xml.count(b'"') % 2 == 1
+    if suspect:
+        _tags_only(head_tail)
     dims = xml.count(b"<dimension", start, at)
     if dims and (dims > 1 or not _DIMENSION.search(xml, start, at)):
         raise Unsupported("dimension")
-    found = _fast_cells(xml, lo, hi, book)
+    found = None if suspect else _fast_cells(xml, lo, hi, book)
     if found is None:
         found = _token_cells(xml, lo, hi, book)
     cells, max_row, max_col, r_attrs = found
@@ -733,10 +749,12 @@ def workbook_sheets(
 
 
 def _sheet_part(target: str) -> str:
+    """A worksheet target: absolute ("/xl/...") or relative to xl/ (calamine reads "xl/..."
+    as "xl/xl/...", a part that is not there)."""
     if target.startswith("/xl/"):
         path = target[1:]
-    elif target.startswith("xl/"):
-        path = target
+    elif target.startswith(("/", "xl/")):
+        raise Unsupported("sheet target")
     else:
         path = "xl/" + target
     if not re.fullmatch(r"xl/worksheets/[\w.-]+\.xml", path) or ".." in path:

@@ -35,6 +35,7 @@ import io
 import re
 import zipfile
 import zlib
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -333,6 +334,11 @@ def _unpack(data: bytes, info: zipfile.ZipInfo, path: Path) -> bytes:
     raw = data[start : start + info.compress_size]
     if len(raw) < info.compress_size:
         raise UnreadableFile(path, damaged)
+    key = (info.compress_type, info.file_size, info.CRC, raw)
+    known = _UNPACKED.get(key)
+    if known is not None:  # the same compressed bytes were unpacked and verified before
+        _UNPACKED.move_to_end(key)
+        return known
     if info.compress_type == zipfile.ZIP_STORED:
         out = raw[: info.file_size]
     elif info.compress_type == zipfile.ZIP_DEFLATED:
@@ -347,7 +353,18 @@ def _unpack(data: bytes, info: zipfile.ZipInfo, path: Path) -> bytes:
         raise UnreadableFile(
             path, f"is damaged or tampered with: part {info.filename} does not match its size/CRC"
         )
+    if info.file_size <= _UNPACKED_PART_MAX:
+        _UNPACKED[key] = out
+        if len(_UNPACKED) > _UNPACKED_MAX:
+            _UNPACKED.popitem(last=False)
     return out
+
+
+# Returns made from one template share most parts (theme, styles, workbook, relationships)
+# byte for byte: the last few unpacked are kept, keyed by their compressed bytes and CRC.
+_UNPACKED: OrderedDict[tuple[int, int, int, bytes], bytes] = OrderedDict()
+_UNPACKED_MAX = 32
+_UNPACKED_PART_MAX = 64 * 1024
 
 
 def check_extent(xml: bytes, name: str, path: Path, max_cells: int = MAX_CELLS) -> None:
@@ -433,6 +450,8 @@ def _read_fast(
     if reader is None:
         return None
     try:
+        for part in reader.wanted - values.keys():  # UTF-16 parts, checked in check_parts
+            values[part] = reader.values(part)
         return tuple(
             Sheet(
                 ref.name,
