@@ -333,6 +333,7 @@ def excel_date(v: float, is_1904: bool) -> Any:
 
 # ------------------------------------------------------------------ worksheets
 
+_NOT_MARKS = bytes(b for b in range(256) if b not in b'<>"')
 _ERRORS = frozenset((b"#DIV/0!", b"#N/A", b"#NAME?", b"#NULL!", b"#NUM!", b"#REF!", b"#VALUE!"))
 _NUMBER = re.compile(rb"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _REF = re.compile(rb'r="([A-Z]{0,3})([0-9]{1,7})"')  # qaf.xlsxsafe's extent scan
@@ -427,7 +428,8 @@ def sheet_values(xml: bytes, book: Book) -> SheetValues:
     head_tail = xml[start:at] + xml[end:]
     # A tag left open or a quote astray (damage in transit) shifts where calamine's parser
     # sees tags: then every tag is checked, and the cells are read token by token.
-    suspect = xml.count(b"<") != xml.count(b">") or xml.count(b'"') % 2 == 1
+    marks = xml.translate(None, _NOT_MARKS)  # just the < > and " of the part: a fast count
+    suspect = marks.count(b"<") != marks.count(b">") or marks.count(b'"') % 2 == 1
     if suspect:
         _tags_only(head_tail)
     dims = xml.count(b"<dimension", start, at)
