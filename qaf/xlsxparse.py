@@ -310,8 +310,10 @@ def _round_half_away(x: float) -> int:
 def excel_date(v: float, is_1904: bool) -> Any:
     """A serial in a date format as python-calamine returns it: time below 1, date when
     whole, datetime otherwise; the float itself when it is past Python's last date."""
-    if not -2_000_000.0 < v < 3_000_000.0:
-        raise Unsupported("date serial far out of range")
+    if v >= 2_958_466.0:
+        return v  # past 9999-12-31
+    if v <= -2_000_000.0:
+        raise Unsupported("date serial far out of range")  # calamine may even panic
     if is_1904:
         epoch, f = _EPOCH_1904, v
     else:

@@ -525,7 +525,9 @@ def _read_with_calamine(path: Path, data: bytes) -> Workbook:
             merged = tuple((a[0], a[1], b[0], b[1]) for a, b in (sh.merged_cell_ranges or ()))
             visible = meta.visible == SheetVisibleEnum.Visible
             sheets.append(Sheet(meta.name, visible, rows, merged))
-    except Exception as e:  # calamine errors: damaged XML, bad shared strings ...
+    except BaseException as e:  # calamine errors (damaged XML ...) and Rust panics
+        if isinstance(e, KeyboardInterrupt | SystemExit | GeneratorExit):
+            raise
         first = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
         raise UnreadableFile(path, f"cannot be read as an Excel workbook ({first})") from None
     return Workbook(path, tuple(sheets))

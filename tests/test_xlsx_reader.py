@@ -360,7 +360,9 @@ RAW_SHEETS: dict[str, tuple[str, bool]] = {
             '<row r="2"><c r="A2" s="3"><v>7</v></c><c r="B2" s="4"><v>7</v></c>'
             '<c r="C2" s="5"><v>0.75</v></c><c r="D2" s="7"><v>46035</v></c>'
             '<c r="E2" s="99"><v>46035</v></c><c r="F2" s="1"><v>-5</v></c>'
-            '<c r="G2" s="1"><v>2958465.5</v></c><c r="H2" s="1"><v>2958466</v></c></row>'
+            '<c r="G2" s="1"><v>2958465.5</v></c><c r="H2" s="1"><v>2958466</v></c>'
+            '<c r="I2" s="1"><v>3000000</v></c><c r="J2" s="1"><v>1e300</v></c>'
+            '<c r="K2" s="1"><v>2958465.99999999</v></c><c r="L2" s="1"><v>-693594</v></c></row>'
             '<row r="3"><c r="A3" n="1"><v>1E+3</v></c><c r="B3"><v>-0</v></c>'
             '<c r="C3" s="1"><v>46035.99999999</v></c><c r="D3" s="1"><v>0.999999999999</v></c>'
             '<c r="E3"><v>1.7976931348623157e308</v></c><c r="F3" t="n"><v>3</v></c></row>'
@@ -750,6 +752,15 @@ def test_random_raw_text_and_serials_read_like_calamine(
     path = tmp_path_factory.mktemp("x") / "x.xlsx"
     path.write_bytes(raw_book([sheet], strings=strings))
     assert_same(path, fast=False)
+
+
+def test_a_serial_that_makes_calamine_panic_is_one_plain_line(tmp_path: Path) -> None:
+    """Rule I1: chrono panics on a date serial of -1e13 (PanicException is no Exception)."""
+    path = tmp_path / "panic.xlsx"
+    path.write_bytes(raw_book([data('<row r="1"><c r="A1" s="1"><v>-1e13</v></c></row>')]))
+    message = new_read(path)
+    assert isinstance(message, str) and "cannot be read as an Excel workbook" in message
+    assert "\n" not in message
 
 
 def test_format_codes_are_read_as_calamine_reads_them() -> None:
