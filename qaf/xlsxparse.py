@@ -340,6 +340,9 @@ _ERRORS = frozenset((b"#DIV/0!", b"#N/A", b"#NAME?", b"#NULL!", b"#NUM!", b"#REF
 _NUMBER = re.compile(rb"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _REF = re.compile(rb'r="([A-Z]{0,3})([0-9]{1,7})"')  # qaf.xlsxsafe's extent scan
 _ROW_R = re.compile(rb'<row r="([1-9][0-9]{0,6})"')
+_ROW_TAGS = re.compile(
+    rb'(?:<row(?: r="[1-9][0-9]{0,6}")?(?: (?!r=)[\w:]+="[^"<>]*")* ?/?>|</row>|[ \t\r\n]+)*+'
+)
 _DIMENSION = re.compile(rb'<dimension ref="[A-Z]{1,3}[0-9]{1,7}(?::[A-Z]{1,3}[0-9]{1,7})?" ?/>')
 _MERGE = re.compile(
     rb'<mergeCell ref="([A-Z]{1,3})([1-9][0-9]{0,6})(?::([A-Z]{1,3})([1-9][0-9]{0,6}))?" ?/>'
@@ -429,20 +432,20 @@ def sheet_values(xml: bytes, book: Book) -> SheetValues:
         raise Unsupported("sheetData attributes")
     head_tail = xml[start:at] + xml[end:]
     # A tag left open or a quote astray (damage in transit) shifts where calamine's parser
-    # sees tags: then every tag is checked, and the cells are read token by token.
-    marks = xml.translate(None, _NOT_MARKS)  # just the < > and " of the part: a fast count
-    suspect = marks.count(b"<") != marks.count(b">") or marks.count(b'"') % 2 == 1
-    if suspect:
+    # sees tags: then every tag is checked.
+    marks = head_tail.translate(None, _NOT_MARKS)  # its < > and ", to count
+    if marks.count(b"<") != marks.count(b">") or marks.count(b'"') % 2 == 1:
         _tags_only(head_tail)
     dims = xml.count(b"<dimension", start, at)
     if dims and (dims > 1 or not _DIMENSION.search(xml, start, at)):
         raise Unsupported("dimension")
-    found = None if suspect else _fast_cells(xml, lo, hi, book)
+    body = xml[lo:hi]
+    found = _fast_cells(body, book)
     if found is None:
-        found = _token_cells(xml, lo, hi, book)
+        found = _token_cells(body, book)
     cells, max_row, max_col, r_attrs = found
     extent = None
-    if r_attrs == xml.count(b'r="', lo, hi):  # every r=" of sheetData is a row's or a cell's
+    if r_attrs == body.count(b'r="'):  # every r=" of sheetData is a row's or a cell's
         for letters, digits in _REF.findall(head_tail):
             max_row = max(max_row, int(digits))
             if letters:
@@ -452,29 +455,29 @@ def sheet_values(xml: bytes, book: Book) -> SheetValues:
 
 
 Found = tuple[dict[tuple[int, int], Any], int, int, int]
+_GROUPS = _FAST_CELL.groups + 1
 
 
-def _fast_cells(xml: bytes, lo: int, hi: int, book: Book) -> Found | None:
-    """The cells when every one has the shape ``_FAST_CELL`` knows and every row an r;
-    None otherwise. Calamine skips whatever else lies between cells, and with an r on
-    every cell the rows only matter for their r (which must parse)."""
-    found = _FAST_CELL.findall(xml, lo, hi)
-    if len(found) != xml.count(b"<c", lo, hi):
-        return None  # a cell of another shape (or an element named c...)
-    rows = _ROW_R.findall(xml, lo, hi)
-    if len(rows) != xml.count(b"<row", lo, hi):
-        return None
-    if not found:
+def _fast_cells(body: bytes, book: Book) -> Found | None:
+    """The cells when every one has r and a shape ``_FAST_CELL`` knows, and only row tags
+    lie between them; None otherwise. One split gives the cells' fields column by column
+    and what lies between; with an r on every cell, rows only matter for their own r."""
+    pieces = _FAST_CELL.split(body)
+    between = b"".join(pieces[0::_GROUPS])
+    if not _ROW_TAGS.fullmatch(between):
+        return None  # a cell of another shape, or another element
+    rows = _ROW_R.findall(between)
+    letters = pieces[1::_GROUPS]
+    if not letters:
         return {}, max(map(int, rows), default=0), 0, len(rows)
-    letters, digits, styles, types, slashes, kept, t_tags, t_texts, vs = zip(*found, strict=True)
-    row_numbers = list(map(int, digits))  # 1-based: the grid drops row 0
+    row_numbers = list(map(int, pieces[2::_GROUPS]))  # 1-based: the grid drops row 0
     col_numbers: list[int] = list(map(_COLS.get, letters))  # type: ignore[arg-type]
     if None in col_numbers:
         col_numbers = list(map(_col, letters))
+    t_texts = pieces[8::_GROUPS]
     # text is its bytes decoded, unless some has entities, CRs or _xHHHH_ escapes
-    plain = (
-        xml.find(b"&", lo, hi) < 0 and xml.find(b"\r", lo, hi) < 0 and xml.find(b"_x", lo, hi) < 0
-    )
+    texts = b"".join(filter(None, t_texts))
+    plain = not (b"&" in texts or b"\r" in texts or b"_x" in texts)
     strings, formats, is_1904 = book.strings, book.formats, book.is_1904
     n_formats = len(formats)
     n_strings = len(strings)
@@ -482,7 +485,16 @@ def _fast_cells(xml: bytes, lo: int, hi: int, book: Book) -> Found | None:
     n = 0
     try:
         for r, c, s, t, slash, keep, t_tag, t_text, v in zip(
-            row_numbers, col_numbers, styles, types, slashes, kept, t_tags, t_texts, vs, strict=True
+            row_numbers,
+            col_numbers,
+            pieces[3::_GROUPS],
+            pieces[4::_GROUPS],
+            pieces[5::_GROUPS],
+            pieces[6::_GROUPS],
+            pieces[7::_GROUPS],
+            t_texts,
+            pieces[9::_GROUPS],
+            strict=True,
         ):
             if slash:
                 continue
@@ -506,7 +518,7 @@ def _fast_cells(xml: bytes, lo: int, hi: int, book: Book) -> Found | None:
     if n != len(cells):
         return None  # two cells at one place: the document order decides
     max_row = max(max(row_numbers), max(map(int, rows), default=0))
-    return cells, max_row, max(col_numbers) + 1, len(found) + len(rows)
+    return cells, max_row, max(col_numbers) + 1, len(letters) + len(rows)
 
 
 _EMPTY = object()
@@ -566,7 +578,7 @@ def _value(
     raise Unsupported("cell type")
 
 
-def _token_cells(xml: bytes, lo: int, hi: int, book: Book) -> Found:
+def _token_cells(body: bytes, book: Book) -> Found:
     """The cells token by token, tracking the row and column calamine assigns cells without r."""
     strings, formats, is_1904 = book.strings, book.formats, book.is_1904
     n_formats = len(formats)
@@ -592,7 +604,7 @@ def _token_cells(xml: bytes, lo: int, hi: int, book: Book) -> Found:
         rich,
         rend,
         junk,
-    ) in _SHEET_TOKEN.findall(xml, lo, hi):
+    ) in _SHEET_TOKEN.findall(body):
         if junk:
             raise Unsupported("sheet markup")
         if empty_row:
