@@ -366,9 +366,12 @@ def _col(letters: bytes) -> int:
 # The cells Excel, LibreOffice and openpyxl write, one regular expression for them all:
 # r, s and t in that order, then an inline string, or a cached formula and value, or nothing.
 _FAST_CELL = re.compile(
-    rb'<c r="([A-Z]{1,3})([1-9][0-9]{0,6})"(?: s="([0-9]{1,9})")?(?: t="([a-zA-Z]{1,9})")? ?'
-    rb'(?:(/)>|>(?:<is><t( xml:space="preserve")?(>)((?(6)[^<]*|(?![ \t\r\n])[^<]*(?<![ \t\r\n])))'
-    rb"</t></is>|(?:<f>[^<]*</f>)?<v>([^<]*)</v>)</c>)"
+    rb'<c r="([A-Z]{1,3})([1-9][0-9]{0,6})"(?: s="([0-9]{1,9})")?(?:'
+    # an inline string: groups 4 (preserve), 5 (marker) and 6 (the text)
+    rb' t="inlineStr"><is><t( xml:space="preserve")?(>)'
+    rb"((?(4)[^<]*|(?![ \t\r\n])[^<]*(?<![ \t\r\n])))</t></is></c>"
+    # any other cell: groups 7 (t), 8 (empty cell) and 9 (<v>, after a cached formula)
+    rb'|(?: t="([a-zA-Z]{1,9})")? ?(?:(/)>|>(?:<f>[^<]*</f>)?<v>([^<]*)</v></c>))'
 )
 
 # Everything else the grammar knows, token by token in document order (cells without r,
@@ -474,43 +477,49 @@ def _fast_cells(body: bytes, book: Book) -> Found | None:
     col_numbers: list[int] = list(map(_COLS.get, letters))  # type: ignore[arg-type]
     if None in col_numbers:
         col_numbers = list(map(_col, letters))
-    t_texts = pieces[8::_GROUPS]
-    # text is its bytes decoded, unless some has entities, CRs or _xHHHH_ escapes
-    texts = b"".join(filter(None, t_texts))
-    plain = not (b"&" in texts or b"\r" in texts or b"_x" in texts)
-    strings, formats, is_1904 = book.strings, book.formats, book.is_1904
-    n_formats = len(formats)
-    n_strings = len(strings)
-    cells: dict[tuple[int, int], Any] = {}
-    n = 0
+    markers = pieces[5::_GROUPS]
+    texts = pieces[6::_GROUPS]
     try:
-        for r, c, s, t, slash, keep, t_tag, t_text, v in zip(
+        # inline strings first (most cells of a workbook qaf or openpyxl wrote)
+        joined = b"".join(filter(None, texts))
+        if b"&" in joined or b"\r" in joined or b"_x" in joined:
+            cells = {
+                (r, c): _t_text(text, bool(keep))
+                for r, c, keep, mark, text in zip(
+                    row_numbers, col_numbers, pieces[4::_GROUPS], markers, texts, strict=True
+                )
+                if mark
+            }
+        else:  # their bytes, decoded: no entities, CRs or _xHHHH_ escapes anywhere
+            cells = {
+                (r, c): text.decode()
+                for r, c, mark, text in zip(row_numbers, col_numbers, markers, texts, strict=True)
+                if mark
+            }
+        n = len(letters) - markers.count(None)
+        strings, formats, is_1904 = book.strings, book.formats, book.is_1904
+        n_formats = len(formats)
+        n_strings = len(strings)
+        for r, c, v, s, t in zip(
             row_numbers,
             col_numbers,
-            pieces[3::_GROUPS],
-            pieces[4::_GROUPS],
-            pieces[5::_GROUPS],
-            pieces[6::_GROUPS],
-            pieces[7::_GROUPS],
-            t_texts,
             pieces[9::_GROUPS],
+            pieces[3::_GROUPS],
+            pieces[7::_GROUPS],
             strict=True,
         ):
-            if slash:
-                continue
-            n += 1
-            if t_tag:
-                if t != b"inlineStr":
-                    raise Unsupported("inline string in a cell of another type")
-                cells[r, c] = t_text.decode() if plain else _t_text(t_text, bool(keep))
-            elif t == b"s" and v.isdigit():
+            if v is None:
+                continue  # an inline string, or an empty cell
+            if t == b"s" and v.isdigit():
                 cells[r, c] = strings[int(v)]
+                n += 1
             else:
-                value = _value(v, s, t, formats, n_formats, strings, n_strings, is_1904)
-                if value is _EMPTY:
-                    n -= 1
-                else:
+                value = _value(
+                    v, s or b"", t or b"", formats, n_formats, strings, n_strings, is_1904
+                )
+                if value is not _EMPTY:
                     cells[r, c] = value
+                    n += 1
     except UnicodeDecodeError:
         raise Unsupported("not UTF-8") from None
     except IndexError:
