@@ -340,8 +340,9 @@ _ERRORS = frozenset((b"#DIV/0!", b"#N/A", b"#NAME?", b"#NULL!", b"#NUM!", b"#REF
 _NUMBER = re.compile(rb"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _REF = re.compile(rb'r="([A-Z]{0,3})([0-9]{1,7})"')  # qaf.xlsxsafe's extent scan
 _ROW_R = re.compile(rb'<row r="([1-9][0-9]{0,6})"')
-_ROW_TAGS = re.compile(
-    rb'(?:<row(?: r="[1-9][0-9]{0,6}")?(?: (?!r=)[\w:]+="[^"<>]*")* ?/?>|</row>|[ \t\r\n]+)*+'
+_ROW_TAGS_PLAIN = re.compile(rb'(?:<row r="[1-9][0-9]{0,6}">|</row>)*+')
+_ROW_TAGS = re.compile(  # its r, if any, first (the caller counts them)
+    rb'(?:<row(?: r="[1-9][0-9]{0,6}")?(?: [\w:]+="[^"<>]*")* ?/?>|</row>|[ \t\r\n]+)*+'
 )
 _DIMENSION = re.compile(rb'<dimension ref="[A-Z]{1,3}[0-9]{1,7}(?::[A-Z]{1,3}[0-9]{1,7})?" ?/>')
 _MERGE = re.compile(
@@ -419,7 +420,7 @@ def sheet_values(xml: bytes, book: Book) -> SheetValues:
     if start < 0:
         raise Unsupported("not a worksheet")
     at = xml.find(b"<sheetData", start)
-    if at < 0 or xml.find(b"<sheetData", at + 1) >= 0:
+    if at < 0:
         raise Unsupported("sheetData")
     close = xml.find(b">", at)
     tag = xml[at:close]
@@ -427,12 +428,14 @@ def sheet_values(xml: bytes, book: Book) -> SheetValues:
         lo = hi = end = close + 1
     elif tag in (b"<sheetData", b"<sheetData "):
         lo = close + 1
-        hi = xml.find(b"</sheetData>", lo)
+        hi = xml.rfind(b"</sheetData>", lo)  # from the end: the tail is shorter than the cells
         if hi < 0:
             raise Unsupported("sheetData")
         end = hi + len(b"</sheetData>")
     else:
         raise Unsupported("sheetData attributes")
+    if xml.find(b"<sheetData", end) >= 0:  # one in the cells fails their grammar
+        raise Unsupported("sheetData")
     head_tail = xml[start:at] + xml[end:]
     # A tag left open or a quote astray (damage in transit) shifts where calamine's parser
     # sees tags: then every tag is checked.
@@ -446,9 +449,9 @@ def sheet_values(xml: bytes, book: Book) -> SheetValues:
     found = _fast_cells(body, book)
     if found is None:
         found = _token_cells(body, book)
-    cells, max_row, max_col, r_attrs = found
+    cells, max_row, max_col, exact = found
     extent = None
-    if r_attrs == body.count(b'r="'):  # every r=" of sheetData is a row's or a cell's
+    if exact:  # every r=" of sheetData is a row's or a cell's: the extent scan's view
         for letters, digits in _REF.findall(head_tail):
             max_row = max(max_row, int(digits))
             if letters:
@@ -457,7 +460,8 @@ def sheet_values(xml: bytes, book: Book) -> SheetValues:
     return SheetValues(cells, extent, _merges(head_tail))
 
 
-Found = tuple[dict[tuple[int, int], Any], int, int, int]
+# cells, the extent's last row and column, whether the r attributes were all r=" there is
+Found = tuple[dict[tuple[int, int], Any], int, int, bool]
 _GROUPS = _FAST_CELL.groups + 1
 
 
@@ -467,12 +471,15 @@ def _fast_cells(body: bytes, book: Book) -> Found | None:
     and what lies between; with an r on every cell, rows only matter for their own r."""
     pieces = _FAST_CELL.split(body)
     between = b"".join(pieces[0::_GROUPS])
-    if not _ROW_TAGS.fullmatch(between):
-        return None  # a cell of another shape, or another element
     rows = _ROW_R.findall(between)
+    r_in_rows = between.count(b'r="')
+    if not _ROW_TAGS_PLAIN.fullmatch(between) and not (
+        _ROW_TAGS.fullmatch(between) and between.count(b' r="') == len(rows)
+    ):
+        return None  # a cell of another shape, another element, an r not first ...
     letters = pieces[1::_GROUPS]
     if not letters:
-        return {}, max(map(int, rows), default=0), 0, len(rows)
+        return {}, max(map(int, rows), default=0), 0, r_in_rows == len(rows)
     row_numbers = list(map(int, pieces[2::_GROUPS]))  # 1-based: the grid drops row 0
     col_numbers: list[int] = list(map(_COLS.get, letters))  # type: ignore[arg-type]
     if None in col_numbers:
@@ -482,6 +489,7 @@ def _fast_cells(body: bytes, book: Book) -> Found | None:
     try:
         # inline strings first (most cells of a workbook qaf or openpyxl wrote)
         joined = b"".join(filter(None, texts))
+        exact = r_in_rows == len(rows) and b'r="' not in joined
         if b"&" in joined or b"\r" in joined or b"_x" in joined:
             cells = {
                 (r, c): _t_text(text, bool(keep))
@@ -510,6 +518,8 @@ def _fast_cells(body: bytes, book: Book) -> Found | None:
         ):
             if v is None:
                 continue  # an inline string, or an empty cell
+            if exact and b'r="' in v:
+                exact = False
             if t == b"s" and v.isdigit():
                 cells[r, c] = strings[int(v)]
                 n += 1
@@ -527,7 +537,7 @@ def _fast_cells(body: bytes, book: Book) -> Found | None:
     if n != len(cells):
         return None  # two cells at one place: the document order decides
     max_row = max(max(row_numbers), max(map(int, rows), default=0))
-    return cells, max_row, max(col_numbers) + 1, len(letters) + len(rows)
+    return cells, max_row, max(col_numbers) + 1, exact
 
 
 _EMPTY = object()
@@ -662,7 +672,7 @@ def _token_cells(body: bytes, book: Book) -> Found:
             value = _EMPTY
         if value is not _EMPTY:
             cells[row + 1, col] = value  # a later cell at the same place wins, as in calamine
-    return cells, max_row, max_col, r_attrs
+    return cells, max_row, max_col, r_attrs == body.count(b'r="')
 
 
 def grid(cells: dict[tuple[int, int], Any]) -> list[list[Any]]:
