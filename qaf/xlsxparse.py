@@ -340,7 +340,7 @@ _ERRORS = frozenset((b"#DIV/0!", b"#N/A", b"#NAME?", b"#NULL!", b"#NUM!", b"#REF
 _NUMBER = re.compile(rb"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _REF = re.compile(rb'r="([A-Z]{0,3})([0-9]{1,7})"')  # qaf.xlsxsafe's extent scan
 _ROW_R = re.compile(rb'<row r="([1-9][0-9]{0,6})"')
-_ROW_TAGS_PLAIN = re.compile(rb'(?:<row r="[1-9][0-9]{0,6}">|</row>)*+')
+_ROW_TAGS_PLAIN = re.compile(rb'(?:<row r="[1-9][0-9]{0,6}"(?: [\w:]+="[^"<>]*")*+>|</row>)*+')
 _ROW_TAGS = re.compile(  # its r, if any, first (the caller counts them)
     rb'(?:<row(?: r="[1-9][0-9]{0,6}")?(?: [\w:]+="[^"<>]*")* ?/?>|</row>|[ \t\r\n]+)*+'
 )

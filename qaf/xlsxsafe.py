@@ -31,6 +31,7 @@ with a message a QA officer can act on, never a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 import zipfile
@@ -337,7 +338,8 @@ def _unpack(data: bytes, info: zipfile.ZipInfo, path: Path) -> bytes:
     key = (info.compress_type, info.file_size, info.CRC, raw)
     known = _UNPACKED.get(key)
     if known is not None:  # the same compressed bytes were unpacked and verified before
-        _UNPACKED.move_to_end(key)
+        with contextlib.suppress(KeyError):  # another thread may have just dropped it
+            _UNPACKED.move_to_end(key)
         return known
     if info.compress_type == zipfile.ZIP_STORED:
         out = raw[: info.file_size]
@@ -356,7 +358,8 @@ def _unpack(data: bytes, info: zipfile.ZipInfo, path: Path) -> bytes:
     if info.file_size <= _UNPACKED_PART_MAX:
         _UNPACKED[key] = out
         if len(_UNPACKED) > _UNPACKED_MAX:
-            _UNPACKED.popitem(last=False)
+            with contextlib.suppress(KeyError):
+                _UNPACKED.popitem(last=False)
     return out
 
 
