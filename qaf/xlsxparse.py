@@ -77,6 +77,10 @@ def _unescape_xml(raw: str) -> str:
     """Line ends normalised (raw CRs only), then entities and character references."""
     if "\r" in raw:
         raw = raw.replace("\r\n", "\n").replace("\r", "\n")
+    return _entities(raw)
+
+
+def _entities(raw: str) -> str:
     if "&" in raw:
         if "&" in _ENTITY.sub("", raw):
             raise Unsupported("entity")
@@ -168,7 +172,7 @@ def attrs(inside: bytes) -> dict[str, str]:
     """The attributes of one start tag (the bytes after its name), values unescaped."""
     if not _ATTRS.fullmatch(inside):
         raise Unsupported("attributes")
-    return {_utf8(k): text(_utf8(v)) for k, v in _ATTR.findall(inside)}
+    return {_utf8(k): _entities(_utf8(v)) for k, v in _ATTR.findall(inside)}
 
 
 def _after_root(xml: bytes, root: bytes) -> int:
@@ -520,7 +524,7 @@ def _fast_cells(body: bytes, book: Book) -> Found | None:
                 continue  # an inline string, or an empty cell
             if exact and b'r="' in v:
                 exact = False
-            if t == b"s" and v.isdigit():
+            if t == b"s" and v.isdigit() and len(v) < 10:
                 cells[r, c] = strings[int(v)]
                 n += 1
             else:
@@ -572,7 +576,7 @@ def _value(
     if t == b"s":
         if not v:
             return _EMPTY
-        if not v.isdigit():
+        if not v.isdigit() or len(v) >= 10:
             raise Unsupported("shared string index")
         i = int(v)
         if i >= n_strings:

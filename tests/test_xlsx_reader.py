@@ -448,6 +448,10 @@ RAW_SHEETS: dict[str, tuple[str, bool]] = {
         data('<row r="1"><c r="A1" t="inlineStr"><is><t>r="B7" r="C3"</t></is></c></row>'),
         True,
     ),
+    "shared-string-index-with-many-digits": (
+        data('<row r="1"><c r="A1" t="s"><v>' + "1" * 5000 + "</v></c></row>"),
+        False,
+    ),
     "number-python-reads-differently": (
         data('<row r="1"><c r="A1"><v>1_000</v></c><c r="B1"><v> 2</v></c></row>'),
         False,
@@ -470,7 +474,7 @@ def test_sheet_order_names_visibility_and_targets(tmp_path: Path) -> None:
     path.write_bytes(
         raw_book(
             [cells, cells, cells, cells],
-            names=("Zed &amp; co", "Alpha", "&lt;hidden&gt;", "Ünïcode 📋"),
+            names=("Zed &amp; co", "Alpha_x0041_", "&lt;hidden&gt;", "Ünïcode 📋"),
             states=("visible", "", "hidden", "veryHidden"),
             targets=(
                 "/xl/worksheets/sheet1.xml",
@@ -491,7 +495,7 @@ def test_sheet_order_names_visibility_and_targets(tmp_path: Path) -> None:
     wb = read_workbook(path, LIMITS)
     assert [(s.name, s.visible) for s in wb.sheets] == [
         ("Zed & co", True),
-        ("Alpha", True),
+        ("Alpha_x0041_", True),
         ("<hidden>", False),
         ("Ünïcode 📋", False),
     ]
