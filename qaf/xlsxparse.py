@@ -131,10 +131,10 @@ def _rich(body: bytes) -> str:
 
 
 _SST_ITEM = re.compile(
-    rb"<si><t>([^<]*)</t></si>"
+    # groups 1 (plain text, no white space at its ends), 2 (preserved text), 3 (rich)
+    rb"<si><t>((?![ \t\r\n])[^<]*(?<![ \t\r\n]))</t></si>"
     rb'|<si><t xml:space="preserve">([^<]*)</t></si>'
     rb"|<si>((?:" + _RICH_PART + rb")+)</si>"
-    rb"|([\s\S])"
 )
 
 
@@ -143,18 +143,22 @@ def shared_strings(xml: bytes) -> list[str]:
     end = xml.rfind(b"</sst>")
     if start < 0 or end < start or xml[end + 6 :].strip():
         raise Unsupported("shared strings")
-    out: list[str] = []
-    append = out.append
-    for plain, kept, rich, junk in _SST_ITEM.findall(xml, start, end):
-        if junk:
-            raise Unsupported("shared strings")
-        if rich:
-            append(_rich(rich))
-        elif kept:
-            append(_t_text(kept, True))
-        else:
-            append(_t_text(plain, False))
-    return out
+    pieces = _SST_ITEM.split(xml[start:end])
+    if b"".join(pieces[0::4]).strip(b" \t\r\n"):
+        raise Unsupported("shared strings")  # an item of another shape, or other elements
+    plain, kept, rich = pieces[1::4], pieces[2::4], pieces[3::4]
+    joined = b"".join(filter(None, plain)) + b"".join(filter(None, kept))
+    if rich.count(None) == len(rich) and not (
+        b"&" in joined or b"\r" in joined or b"_x" in joined
+    ):  # every item one <t> of text that is its bytes, decoded
+        try:
+            return [(k if k is not None else p).decode() for p, k in zip(plain, kept, strict=True)]
+        except UnicodeDecodeError:
+            raise Unsupported("not UTF-8") from None
+    return [
+        _rich(r) if r is not None else _t_text(k, True) if k is not None else _t_text(p, False)
+        for p, k, r in zip(plain, kept, rich, strict=True)
+    ]
 
 
 # ------------------------------------------------------------------ XML plumbing
@@ -165,6 +169,7 @@ _DECL = re.compile(
     rb"\A(?:\xef\xbb\xbf)?(?:<\?xml(?:\s+[\w:]+=\"[^\"]*\"|\s+[\w:]+='[^']*')*\s*\?>)?\s*"
 )
 _UTF8 = re.compile(rb'encoding="utf-?8"', re.I)
+_NOT_MARKS = bytes(b for b in range(256) if b not in b'<>"')
 _TAGS = re.compile(rb"""(?:[^<]++|<(?:[^<>"']++|"[^"]*+"|'[^']*+')*+>)*+""")
 
 
@@ -201,6 +206,14 @@ def _tags_only(xml: bytes) -> None:
     """Refuse a stretch the reader skips unless its tags at least open and close."""
     if not _TAGS.fullmatch(xml):
         raise Unsupported("markup")
+
+
+def _tags_balanced(xml: bytes) -> None:
+    """``_tags_only``, looked at closely only when a tag left open or a quote astray (damage
+    in transit, which shifts where calamine's parser sees tags) shows in the counts."""
+    marks = xml.translate(None, _NOT_MARKS)
+    if marks.count(b"<") != marks.count(b">") or marks.count(b'"') % 2 == 1:
+        _tags_only(xml)
 
 
 # ------------------------------------------------------------------ number formats
@@ -252,6 +265,7 @@ def _builtin_kind(num_fmt_id: str) -> int:
 
 _NUMFMT = re.compile(rb"<numFmt\b([^<>]*?)/?>")
 _XF = re.compile(rb"<xf\b([^<>]*?)/?>")
+_NUMFMT_ID = re.compile(rb'\snumFmtId="([^"<>]*)"')
 
 
 @functools.lru_cache(maxsize=16)
@@ -260,7 +274,7 @@ def cell_formats(xml: bytes) -> tuple[int, ...]:
     start = _after_root(xml, b"styleSheet")
     if start < 0:
         raise Unsupported("styles")
-    _tags_only(xml[start:])
+    _tags_balanced(xml[start:])
     custom: dict[str, str] = {}
     lo, hi = _section(xml, b"numFmts")
     for inside in _NUMFMT.findall(xml, lo, hi):
@@ -271,13 +285,12 @@ def cell_formats(xml: bytes) -> tuple[int, ...]:
     lo, hi = _section(xml, b"cellXfs")
     out = []
     for inside in _XF.findall(xml, lo, hi):
-        fid = attrs(inside).get("numFmtId")
-        if fid is None:
+        m = _NUMFMT_ID.search(inside)  # calamine takes it as it stands, no other attribute
+        if m is None:
             out.append(OTHER)
-        elif fid in custom:
-            out.append(format_kind(custom[fid]))
         else:
-            out.append(_builtin_kind(fid))
+            fid = _utf8(m.group(1))
+            out.append(format_kind(custom[fid]) if fid in custom else _builtin_kind(fid))
     return tuple(out)
 
 
@@ -339,7 +352,6 @@ def excel_date(v: float, is_1904: bool) -> Any:
 
 # ------------------------------------------------------------------ worksheets
 
-_NOT_MARKS = bytes(b for b in range(256) if b not in b'<>"')
 _ERRORS = frozenset((b"#DIV/0!", b"#N/A", b"#NAME?", b"#NULL!", b"#NUM!", b"#REF!", b"#VALUE!"))
 _NUMBER = re.compile(rb"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _REF = re.compile(rb'r="([A-Z]{0,3})([0-9]{1,7})"')  # qaf.xlsxsafe's extent scan
@@ -375,7 +387,9 @@ _FAST_CELL = re.compile(
     # an inline string: groups 4 (preserve), 5 (marker) and 6 (the text)
     rb' t="inlineStr"><is><t( xml:space="preserve")?(>)'
     rb"((?(4)[^<]*|(?![ \t\r\n])[^<]*(?<![ \t\r\n])))</t></is></c>"
-    # any other cell: groups 7 (t), 8 (empty cell) and 9 (<v>, after a cached formula)
+    # a shared string: group 7 (its index)
+    rb'| t="s"><v>([0-9]{1,9})</v></c>'
+    # any other cell: groups 8 (t), 9 (empty cell) and 10 (<v>, after a cached formula)
     rb'|(?: t="([a-zA-Z]{1,9})")? ?(?:(/)>|>(?:<f>[^<]*</f>)?<v>([^<]*)</v></c>))'
 )
 
@@ -441,11 +455,7 @@ def sheet_values(xml: bytes, book: Book) -> SheetValues:
     if xml.find(b"<sheetData", end) >= 0:  # one in the cells fails their grammar
         raise Unsupported("sheetData")
     head_tail = xml[start:at] + xml[end:]
-    # A tag left open or a quote astray (damage in transit) shifts where calamine's parser
-    # sees tags: then every tag is checked.
-    marks = head_tail.translate(None, _NOT_MARKS)  # its < > and ", to count
-    if marks.count(b"<") != marks.count(b">") or marks.count(b'"') % 2 == 1:
-        _tags_only(head_tail)
+    _tags_balanced(head_tail)
     dims = xml.count(b"<dimension", start, at)
     if dims and (dims > 1 or not _DIMENSION.search(xml, start, at)):
         raise Unsupported("dimension")
@@ -510,30 +520,35 @@ def _fast_cells(body: bytes, book: Book) -> Found | None:
             }
         n = len(letters) - markers.count(None)
         strings, formats, is_1904 = book.strings, book.formats, book.is_1904
+        indexes = pieces[7::_GROUPS]
+        shared = len(indexes) - indexes.count(None)
+        if shared:  # shared strings (most cells of a workbook Excel or LibreOffice saved)
+            cells.update(
+                {
+                    (r, c): strings[int(i)]
+                    for r, c, i in zip(row_numbers, col_numbers, indexes, strict=True)
+                    if i is not None
+                }
+            )
+            n += shared
         n_formats = len(formats)
         n_strings = len(strings)
         for r, c, v, s, t in zip(
             row_numbers,
             col_numbers,
-            pieces[9::_GROUPS],
+            pieces[10::_GROUPS],
             pieces[3::_GROUPS],
-            pieces[7::_GROUPS],
+            pieces[8::_GROUPS],
             strict=True,
         ):
             if v is None:
-                continue  # an inline string, or an empty cell
+                continue  # an inline or shared string, or an empty cell
             if exact and b'r="' in v:
                 exact = False
-            if t == b"s" and v.isdigit() and len(v) < 10:
-                cells[r, c] = strings[int(v)]
+            value = _value(v, s or b"", t or b"", formats, n_formats, strings, n_strings, is_1904)
+            if value is not _EMPTY:
+                cells[r, c] = value
                 n += 1
-            else:
-                value = _value(
-                    v, s or b"", t or b"", formats, n_formats, strings, n_strings, is_1904
-                )
-                if value is not _EMPTY:
-                    cells[r, c] = value
-                    n += 1
     except UnicodeDecodeError:
         raise Unsupported("not UTF-8") from None
     except IndexError:
