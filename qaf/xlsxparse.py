@@ -147,18 +147,29 @@ def shared_strings(xml: bytes) -> list[str]:
     if b"".join(pieces[0::4]).strip(b" \t\r\n"):
         raise Unsupported("shared strings")  # an item of another shape, or other elements
     plain, kept, rich = pieces[1::4], pieces[2::4], pieces[3::4]
+    try:  # most items: one <t> of text that is its bytes, decoded
+        out = [
+            (k if k is not None else p or b"").decode() for p, k in zip(plain, kept, strict=True)
+        ]
+    except UnicodeDecodeError:
+        raise Unsupported("not UTF-8") from None
     joined = b"".join(filter(None, plain)) + b"".join(filter(None, kept))
-    if rich.count(None) == len(rich) and not (
-        b"&" in joined or b"\r" in joined or b"_x" in joined
-    ):  # every item one <t> of text that is its bytes, decoded
-        try:
-            return [(k if k is not None else p).decode() for p, k in zip(plain, kept, strict=True)]
-        except UnicodeDecodeError:
-            raise Unsupported("not UTF-8") from None
-    return [
-        _rich(r) if r is not None else _t_text(k, True) if k is not None else _t_text(p, False)
-        for p, k, r in zip(plain, kept, rich, strict=True)
-    ]
+    odd = (
+        {i for i, r in enumerate(rich) if r is not None} if rich.count(None) < len(rich) else set()
+    )
+    for mark in ("&", "\r", "_x"):  # only the items holding what is there at all
+        if mark.encode() in joined:
+            odd.update(i for i, value in enumerate(out) if mark in value)
+    for i in sorted(odd):
+        k, r = kept[i], rich[i]
+        out[i] = (
+            _rich(r)
+            if r is not None
+            else _t_text(k, True)
+            if k is not None
+            else _t_text(plain[i], False)
+        )
+    return out
 
 
 # ------------------------------------------------------------------ XML plumbing
@@ -356,10 +367,6 @@ _ERRORS = frozenset((b"#DIV/0!", b"#N/A", b"#NAME?", b"#NULL!", b"#NUM!", b"#REF
 _NUMBER = re.compile(rb"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _REF = re.compile(rb'r="([A-Z]{0,3})([0-9]{1,7})"')  # qaf.xlsxsafe's extent scan
 _ROW_R = re.compile(rb'<row r="([1-9][0-9]{0,6})"')
-_ROW_TAGS_PLAIN = re.compile(rb'(?:<row r="[1-9][0-9]{0,6}"(?: [\w:]+="[^"<>]*")*+>|</row>)*+')
-_ROW_TAGS = re.compile(  # its r, if any, first (the caller counts them)
-    rb'(?:<row(?: r="[1-9][0-9]{0,6}")?(?: [\w:]+="[^"<>]*")* ?/?>|</row>|[ \t\r\n]+)*+'
-)
 _DIMENSION = re.compile(rb'<dimension ref="[A-Z]{1,3}[0-9]{1,7}(?::[A-Z]{1,3}[0-9]{1,7})?" ?/>')
 _MERGE = re.compile(
     rb'<mergeCell ref="([A-Z]{1,3})([1-9][0-9]{0,6})(?::([A-Z]{1,3})([1-9][0-9]{0,6}))?" ?/>'
@@ -476,6 +483,26 @@ def sheet_values(xml: bytes, book: Book) -> SheetValues:
 
 # cells, the extent's last row and column, whether the r attributes were all r=" there is
 Found = tuple[dict[tuple[int, int], Any], int, int, bool]
+
+
+def _row_tags(between: bytes) -> list[bytes] | None:
+    """The r of each row when ``between`` holds row tags only, each with r first (and white
+    space); None if it holds anything else. Counted, not parsed: the regular expression
+    checks the cells, and calamine reads no attribute of a row tag past its first, r."""
+    tags = between.count(b"<")
+    rows = between.count(b"<row ") + between.count(b"<row>") + between.count(b"<row/>")
+    if (
+        tags != rows + between.count(b"</row>")
+        or tags != between.count(b">")
+        or between.count(b'"') % 2
+    ):
+        return None
+    found = _ROW_R.findall(between)
+    if len(found) != rows or between.count(b' r="') != rows:
+        return None  # a row without r first (calamine would parse its attributes) or r="0"
+    return found
+
+
 _GROUPS = _FAST_CELL.groups + 1
 
 
@@ -485,12 +512,10 @@ def _fast_cells(body: bytes, book: Book) -> Found | None:
     and what lies between; with an r on every cell, rows only matter for their own r."""
     pieces = _FAST_CELL.split(body)
     between = b"".join(pieces[0::_GROUPS])
-    rows = _ROW_R.findall(between)
-    r_in_rows = between.count(b'r="')
-    if not _ROW_TAGS_PLAIN.fullmatch(between) and not (
-        _ROW_TAGS.fullmatch(between) and between.count(b' r="') == len(rows)
-    ):
+    rows = _row_tags(between)
+    if rows is None:
         return None  # a cell of another shape, another element, an r not first ...
+    r_in_rows = between.count(b'r="')
     letters = pieces[1::_GROUPS]
     if not letters:
         return {}, max(map(int, rows), default=0), 0, r_in_rows == len(rows)
