@@ -27,7 +27,7 @@ import functools
 import math
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from operator import itemgetter
 from typing import Any
 
@@ -340,22 +340,22 @@ def excel_date(v: float, is_1904: bool) -> Any:
     whole, datetime otherwise; the float itself when it is past Python's last date."""
     if v >= 2_958_466.0:
         return v  # past 9999-12-31
-    if v <= -2_000_000.0:
-        raise Unsupported("date serial far out of range")  # calamine may even panic
+    if v <= -90_000_000.0:
+        raise Unsupported("date serial far out of range")  # past chrono's years: it may panic
     if is_1904:
         epoch, f = _EPOCH_1904, v
     else:
         epoch, f = _EPOCH_1900, (v if v >= 60.0 else v + 1.0)
     x = f * _MS_PER_DAY
     ms = _round_half_away(x) if x >= 0 else -_round_half_away(-x)
+    if v < 1.0:  # the time of day, even of a day before year 1 (epochs are at midnight)
+        seconds, milli = divmod(ms % 86_400_000, 1000)
+        minutes, second = divmod(seconds, 60)
+        return time(minutes // 60, minutes % 60, second, milli * 1000)
     try:
         dt = epoch + timedelta(milliseconds=ms)
     except OverflowError:
-        if v < 1.0:
-            raise Unsupported("time before year 1") from None
         return v
-    if v < 1.0:
-        return dt.time()
     if v == float(int(v)):
         return dt.date()
     return dt
@@ -461,11 +461,7 @@ def sheet_values(xml: bytes, book: Book) -> SheetValues:
         raise Unsupported("sheetData attributes")
     if xml.find(b"<sheetData", end) >= 0:  # one in the cells fails their grammar
         raise Unsupported("sheetData")
-    head_tail = xml[start:at] + xml[end:]
-    _tags_balanced(head_tail)
-    dims = xml.count(b"<dimension", start, at)
-    if dims and (dims > 1 or not _DIMENSION.search(xml, start, at)):
-        raise Unsupported("dimension")
+    head_row, head_col, merged = _around_cells(xml[start:at], xml[end:])
     body = xml[lo:hi]
     found = _fast_cells(body, book)
     if found is None:
@@ -473,12 +469,26 @@ def sheet_values(xml: bytes, book: Book) -> SheetValues:
     cells, max_row, max_col, exact = found
     extent = None
     if exact:  # every r=" of sheetData is a row's or a cell's: the extent scan's view
-        for letters, digits in _REF.findall(head_tail):
-            max_row = max(max_row, int(digits))
-            if letters:
-                max_col = max(max_col, _col(letters) + 1)
-        extent = (max_row, max_col)
-    return SheetValues(cells, extent, _merges(head_tail))
+        extent = (max(max_row, head_row), max(max_col, head_col))
+    return SheetValues(cells, extent, merged)
+
+
+@functools.lru_cache(maxsize=64)
+def _around_cells(head: bytes, tail: bytes) -> tuple[int, int, tuple[Merge, ...]]:
+    """What the XML before and after <sheetData> holds: the last row and column of its
+    r="A1"-like attributes (as the extent scan counts them), and the merged ranges.
+    Cached: returns of one template differ in their cells, not in these."""
+    head_tail = head + tail
+    _tags_balanced(head_tail)
+    dims = head.count(b"<dimension")
+    if dims and (dims > 1 or not _DIMENSION.search(head)):
+        raise Unsupported("dimension")
+    max_row = max_col = 0
+    for letters, digits in _REF.findall(head_tail):
+        max_row = max(max_row, int(digits))
+        if letters:
+            max_col = max(max_col, _col(letters) + 1)
+    return max_row, max_col, _merges(head_tail)
 
 
 # cells, the extent's last row and column, whether the r attributes were all r=" there is
