@@ -714,7 +714,11 @@ def test_random_cells_written_by_openpyxl_read_back_equal(
 
 _XML_TEXT = st.lists(
     st.sampled_from(
-        [*"ab _x0123456789ABCDEFdz\t\r\n", "&amp;", "&lt;", "&#13;", "&#x41;", "é", "王", "_x00"]
+        [
+            *"ab _x0123456789ABCDEFdz\t\r\n",
+            *("&amp;", "&lt;", "&#13;", "&#x41;", "&#32;", "&#9;", "&apos;", '"', ">"),
+            *("é", "王", "\u00a0", "_x00", "_x0020_", "_x000D_"),
+        ]
     ),
     max_size=30,
 ).map("".join)
