@@ -51,8 +51,9 @@ def _entity(m: re.Match[str]) -> str:
     if named:
         return _NAMED[named]
     code = int(dec) if dec else int(hexa, 16)
-    if code == 0 or 0xD800 <= code <= 0xDFFF or code > 0x10FFFF:
-        raise Unsupported("character reference")
+    xml_char = code in (9, 10, 13) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD
+    if not (xml_char or 0x10000 <= code <= 0x10FFFF):
+        raise Unsupported("character reference")  # not an XML character: calamine decides
     return chr(code)
 
 
@@ -154,21 +155,17 @@ def shared_strings(xml: bytes) -> list[str]:
     except UnicodeDecodeError:
         raise Unsupported("not UTF-8") from None
     joined = b"".join(filter(None, plain)) + b"".join(filter(None, kept))
-    odd = (
-        {i for i, r in enumerate(rich) if r is not None} if rich.count(None) < len(rich) else set()
-    )
+    odd = {i for i, r in enumerate(rich) if r is not None} if any(rich) else set()
     for mark in ("&", "\r", "_x"):  # only the items holding what is there at all
         if mark.encode() in joined:
             odd.update(i for i, value in enumerate(out) if mark in value)
     for i in sorted(odd):
-        k, r = kept[i], rich[i]
-        out[i] = (
-            _rich(r)
-            if r is not None
-            else _t_text(k, True)
-            if k is not None
-            else _t_text(plain[i], False)
-        )
+        if rich[i] is not None:
+            out[i] = _rich(rich[i])
+        elif kept[i] is not None:
+            out[i] = _t_text(kept[i], True)
+        else:
+            out[i] = _t_text(plain[i], False)
     return out
 
 
