@@ -277,10 +277,12 @@ def check_parts(
 ) -> dict[str, bytes]:
     """Decompress every XML part (bounded, CRC-checked) and refuse DTDs and oversized sheets.
 
-    Returns the parts by name. With ``deferred``, worksheet extents are left to the caller,
-    which gets their names (in zip order) to check with ``check_extent`` or its own scan;
-    a later part's error still gives way to an earlier sheet's extent, as without it.
+    With ``deferred``, returns the parts by name (without, nothing is kept: a 25 MB case list
+    is not held twice) and leaves worksheet extents to the caller, which gets their names
+    (in zip order) to check with ``check_extent`` or its own scan; a later part's error
+    still gives way to an earlier sheet's extent, as without deferring.
     """
+    keep = deferred is not None
     parts: dict[str, bytes] = {}
     pending: list[str] = []
     for info in zf.infolist():
@@ -295,9 +297,10 @@ def check_parts(
             for earlier in pending:  # they come first in zip order, as without deferring
                 check_extent(parts[earlier], earlier, path, max_cells)
             raise
-        parts[name] = part
+        if keep:
+            parts[name] = part
         if lower.startswith("xl/worksheets/") and lower.endswith(".xml"):
-            if deferred is not None and probe is part:
+            if keep and probe is part:
                 pending.append(name)
             else:
                 check_extent(probe, name, path, max_cells)
