@@ -790,3 +790,31 @@ def test_format_codes_are_read_as_calamine_reads_them() -> None:
         "\\Y000000": xlsxparse.OTHER,
     }
     assert {code: xlsxparse.format_kind(code) for code in cases} == cases
+
+
+def test_reader_speed_bench_runs_and_reports_every_figure(tmp_path: Path) -> None:
+    """bench/reader_speed.py end to end on three returns (no timing is asserted)."""
+    import json
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    empty = tmp_path / "none"
+    empty.mkdir()
+    script = str(root / "bench" / "reader_speed.py")
+    args = ["--files", "3", "--repeat", "1", "--json", "--dir", str(empty)]
+    out = subprocess.run(
+        [sys.executable, script, *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    ).stdout
+    figures = {f["name"]: f for f in map(json.loads, out.splitlines())}
+    assert set(figures) == {
+        "reader-old",
+        "reader-new",
+        "reader-new-cold",
+        "reader-floor",
+        "reader-fast-share",
+    }
+    assert figures["reader-fast-share"]["value"] == 1.0
