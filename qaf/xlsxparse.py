@@ -172,7 +172,7 @@ def shared_strings(xml: bytes) -> list[str]:
 # ------------------------------------------------------------------ XML plumbing
 
 _ATTR = re.compile(rb'\s+([\w:.-]+)="([^"<]*)"')
-_ATTRS = re.compile(rb'(?:\s+[\w:.-]+="[^"<]*")*\s*/?')
+_ATTRS = re.compile(rb'(?:\s+[\w:.-]+="[^"<]*")*\s*')
 _DECL = re.compile(
     rb"\A(?:\xef\xbb\xbf)?(?:<\?xml(?:\s+[\w:]+=\"[^\"]*\"|\s+[\w:]+='[^']*')*\s*\?>)?\s*"
 )
@@ -183,6 +183,8 @@ _TAGS = re.compile(rb"""(?:[^<]++|<(?:[^<>"']++|"[^"]*+"|'[^']*+')*+>)*+""")
 
 def attrs(inside: bytes) -> dict[str, str]:
     """The attributes of one start tag (the bytes after its name), values unescaped."""
+    if inside.endswith(b"/"):
+        inside = inside[:-1]
     if not _ATTRS.fullmatch(inside):
         raise Unsupported("attributes")
     return {_utf8(k): _entities(_utf8(v)) for k, v in _ATTR.findall(inside)}
@@ -206,7 +208,8 @@ def _after_root(xml: bytes, root: bytes) -> int:
         return -1
     if b"purl.oclc.org/ooxml" in xml[pos:close]:
         raise Unsupported("strict OOXML")
-    attrs(xml[pos + 1 + len(root) : close])
+    if xml[pos + 1 + len(root) : pos + 2 + len(root)] not in (b">", b" ", b"\t", b"\r", b"\n"):
+        return -1  # <worksheets ...>, say; its attributes calamine never parses
     return close + 1
 
 
@@ -271,8 +274,8 @@ def _builtin_kind(num_fmt_id: str) -> int:
     return DATETIME if num_fmt_id in _BUILTIN_DATES else OTHER
 
 
-_NUMFMT = re.compile(rb"<numFmt\b([^<>]*?)/?>")
-_XF = re.compile(rb"<xf\b([^<>]*?)/?>")
+_NUMFMT = re.compile(rb"<numFmt\b([^<>]*)>")
+_XF = re.compile(rb"<xf\b([^<>]*)>")
 _NUMFMT_ID = re.compile(rb'\snumFmtId="([^"<>]*)"')
 
 
@@ -305,9 +308,13 @@ def cell_formats(xml: bytes) -> tuple[int, ...]:
 def _section(xml: bytes, name: bytes) -> tuple[int, int]:
     """The span of the one ``<name>`` element's content; (0, 0) if there is none."""
     start = xml.find(b"<" + name)
+    if b":" + name in xml:
+        raise Unsupported(name.decode())  # a prefixed one: its children would go unseen
     if start < 0:
         return 0, 0
-    if xml.count(b"<" + name + b">") + xml.count(b"<" + name + b" ") != 1 or b":" + name in xml:
+    if xml[start + 1 + len(name) : start + 2 + len(name)] not in (b">", b" ", b"/") or (
+        xml.find(b"<" + name, start + 1) >= 0
+    ):
         raise Unsupported(name.decode())
     close = xml.find(b">", start)
     if xml[close - 1 : close] == b"/":
@@ -759,9 +766,9 @@ def _merges(xml: bytes) -> tuple[Merge, ...]:
 
 # ------------------------------------------------------------------ workbook
 
-_SHEET = re.compile(rb"<sheet\b([^<>]*?)/?>")
-_RELATIONSHIP = re.compile(rb"<Relationship\b([^<>]*?)/?>")
-_WORKBOOK_PR = re.compile(rb"<workbookPr\b([^<>]*?)/?>")
+_SHEET = re.compile(rb"<sheet\b([^<>]*)>")
+_RELATIONSHIP = re.compile(rb"<Relationship\b([^<>]*)>")
+_WORKBOOK_PR = re.compile(rb"<workbookPr\b([^<>]*)>")
 _PREFIXED = re.compile(rb"<\w+:(?:sheet|sheets|workbookPr)\b")
 _OFFICE_DOCUMENT = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/"
 
