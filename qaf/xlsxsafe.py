@@ -441,7 +441,7 @@ def _read_fast(
     reader: _FastBook | None
     try:
         reader = _FastBook(parts)
-    except xlsxparse.Unsupported:
+    except _CANNOT:
         reader = None
     values: dict[str, xlsxparse.SheetValues] = {}
     for name in deferred:
@@ -450,7 +450,7 @@ def _read_fast(
             try:
                 values[name] = got = reader.values(name)
                 extent = got.extent
-            except xlsxparse.Unsupported:
+            except _CANNOT:
                 reader = None
         if extent is None:
             check_extent(parts[name], name, path)
@@ -470,8 +470,22 @@ def _read_fast(
             )
             for ref in reader.sheets
         )
-    except xlsxparse.Unsupported:
+    except _CANNOT:
         return None
+
+
+# What sends a workbook to calamine: what the fast reader knows it cannot read, and, as a
+# safety net, any slip of its own on input nobody foresaw (calamine then decides).
+_CANNOT = (
+    xlsxparse.Unsupported,
+    ValueError,
+    TypeError,
+    IndexError,
+    KeyError,
+    AttributeError,
+    OverflowError,
+    RecursionError,
+)
 
 
 class _FastBook:

@@ -818,3 +818,18 @@ def test_reader_speed_bench_runs_and_reports_every_figure(tmp_path: Path) -> Non
         "reader-fast-share",
     }
     assert figures["reader-fast-share"]["value"] == 1.0
+
+
+def test_a_slip_of_the_fast_reader_falls_back_to_calamine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rule I1: an unforeseen error inside the fast reader costs speed, never the file."""
+    path = tmp_path / "a.xlsx"
+    path.write_bytes(raw_book([data('<row r="1"><c r="A1"><v>1</v></c></row>')]))
+
+    def slip(*args: object) -> object:
+        raise TypeError("a bug")
+
+    monkeypatch.setattr(xlsxparse, "sheet_values", slip)
+    assert fast_sheets(path) is None
+    assert typed(read_workbook(path, LIMITS).sheets) == [("S1", True, (), [[("float", 1.0)]])]
