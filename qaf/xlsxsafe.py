@@ -20,9 +20,12 @@ is a zip of XML, so before any parsing this module checks, in order:
 4. each worksheet's extent (last row x last column), so one stray cell at
    XFD1048576 cannot make the reader allocate billions of empty cells.
 
-Only then are cell values read, with python-calamine (Rust; about 0.3 ms for
-an audit workbook against about 9 ms for pandas + openpyxl). Calamine returns
-Excel date cells as ``date``/``datetime``; text dates are left as text for
+Only then are cell values read: by ``qaf.xlsxparse`` from the very parts step 3
+decompressed (one pass, no second unzip; parts byte-identical to ones already
+checked, as returns made from one template share, are unpacked once), or, for a
+workbook it cannot read with certainty, by python-calamine — with the same
+result either way (tests/test_xlsx_reader.py). Excel date cells come back as
+``date``/``datetime``/``time``; text dates are left as text for
 ``qaf.calendar.parse_date``.
 
 Everything wrong with the file is raised as ``UnreadableFile`` (rule I1)
@@ -31,15 +34,18 @@ with a message a QA officer can act on, never a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 import zipfile
 import zlib
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from qaf import xlsxparse
 from qaf.config import Limits
 from qaf.grades import normalise
 from qaf.problems import QafError
@@ -262,31 +268,63 @@ def check_zip(data: bytes, path: Path, limits: Limits) -> zipfile.ZipFile:
     return zf
 
 
-def check_parts(zf: zipfile.ZipFile, path: Path, data: bytes, max_cells: int = MAX_CELLS) -> None:
-    """Decompress every XML part (bounded, CRC-checked) and refuse DTDs and oversized sheets."""
+def check_parts(
+    zf: zipfile.ZipFile,
+    path: Path,
+    data: bytes,
+    max_cells: int = MAX_CELLS,
+    deferred: list[str] | None = None,
+) -> dict[str, bytes]:
+    """Decompress every XML part (bounded, CRC-checked) and refuse DTDs and oversized sheets.
+
+    With ``deferred``, returns the parts by name (without, nothing is kept: a 25 MB case list
+    is not held twice) and leaves worksheet extents to the caller, which gets their names
+    (in zip order) to check with ``check_extent`` or its own scan; a later part's error
+    still gives way to an earlier sheet's extent, as without deferring.
+    """
+    keep = deferred is not None
+    parts: dict[str, bytes] = {}
+    pending: list[str] = []
     for info in zf.infolist():
         name = info.filename
         lower = name.lower()
         if not lower.endswith((".xml", ".rels", ".vml")):
             continue
-        part = _unpack(data, info, path)
-        if part[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 XML: look at it as text
-            try:
-                probe = part.decode("utf-16").encode("utf-8")
-            except UnicodeDecodeError:
-                raise UnreadableFile(path, f"has an unreadable XML part ({name})") from None
-        else:
-            probe = part
-        if b"<!" in probe and (
-            b"<!DOCTYPE" in probe or b"<!ENTITY" in probe or b"<!doctype" in probe
-        ):
-            raise UnreadableFile(
-                path,
-                f"is refused: its XML ({name}) declares a DOCTYPE/ENTITY, which Excel never "
-                "writes (entity-expansion or external-entity attack)",
-            )
+        try:
+            part = _unpack(data, info, path)
+            probe = _refuse_dtd(part, name, path)
+        except UnreadableFile:
+            for earlier in pending:  # they come first in zip order, as without deferring
+                check_extent(parts[earlier], earlier, path, max_cells)
+            raise
+        if keep:
+            parts[name] = part
         if lower.startswith("xl/worksheets/") and lower.endswith(".xml"):
-            _check_extent(probe, name, path, max_cells)
+            if keep and probe is part:
+                pending.append(name)
+            else:
+                check_extent(probe, name, path, max_cells)
+    if deferred is not None:
+        deferred.extend(pending)
+    return parts
+
+
+def _refuse_dtd(part: bytes, name: str, path: Path) -> bytes:
+    """The part as UTF-8 bytes to look at (UTF-16 parts re-encoded), refusing any DTD."""
+    if part[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 XML: look at it as text
+        try:
+            probe = part.decode("utf-16").encode("utf-8")
+        except UnicodeDecodeError:
+            raise UnreadableFile(path, f"has an unreadable XML part ({name})") from None
+    else:
+        probe = part
+    if b"!" in probe and (b"<!DOCTYPE" in probe or b"<!ENTITY" in probe or b"<!doctype" in probe):
+        raise UnreadableFile(
+            path,
+            f"is refused: its XML ({name}) declares a DOCTYPE/ENTITY, which Excel never "
+            "writes (entity-expansion or external-entity attack)",
+        )
+    return probe
 
 
 def _unpack(data: bytes, info: zipfile.ZipInfo, path: Path) -> bytes:
@@ -303,6 +341,12 @@ def _unpack(data: bytes, info: zipfile.ZipInfo, path: Path) -> bytes:
     raw = data[start : start + info.compress_size]
     if len(raw) < info.compress_size:
         raise UnreadableFile(path, damaged)
+    key = (info.compress_type, info.file_size, info.CRC, raw)
+    known = _UNPACKED.get(key)
+    if known is not None:  # the same compressed bytes were unpacked and verified before
+        with contextlib.suppress(KeyError):  # another thread may have just dropped it
+            _UNPACKED.move_to_end(key)
+        return known
     if info.compress_type == zipfile.ZIP_STORED:
         out = raw[: info.file_size]
     elif info.compress_type == zipfile.ZIP_DEFLATED:
@@ -317,10 +361,23 @@ def _unpack(data: bytes, info: zipfile.ZipInfo, path: Path) -> bytes:
         raise UnreadableFile(
             path, f"is damaged or tampered with: part {info.filename} does not match its size/CRC"
         )
+    if info.file_size <= _UNPACKED_PART_MAX:
+        _UNPACKED[key] = out
+        if len(_UNPACKED) > _UNPACKED_MAX:
+            with contextlib.suppress(KeyError):
+                _UNPACKED.popitem(last=False)
     return out
 
 
-def _check_extent(xml: bytes, name: str, path: Path, max_cells: int = MAX_CELLS) -> None:
+# Returns made from one template share most parts (theme, styles, workbook, relationships)
+# byte for byte: the last few unpacked are kept, keyed by their compressed bytes and CRC.
+_UNPACKED: OrderedDict[tuple[int, int, int, bytes], bytes] = OrderedDict()
+_UNPACKED_MAX = 32
+_UNPACKED_PART_MAX = 64 * 1024
+
+
+def check_extent(xml: bytes, name: str, path: Path, max_cells: int = MAX_CELLS) -> None:
+    """Refuse a sheet whose cell references reach too far (every r="B7"-like attribute)."""
     refs = _REF.findall(xml)
     max_col = 0
     for letters in {m[0] for m in refs}:
@@ -329,6 +386,12 @@ def _check_extent(xml: bytes, name: str, path: Path, max_cells: int = MAX_CELLS)
             col = col * 26 + ch - 64
         max_col = max(max_col, col)
     max_row = max(map(int, {m[1] for m in refs}), default=0)
+    refuse_extent(max_row, max_col, name, path, max_cells)
+
+
+def refuse_extent(
+    max_row: int, max_col: int, name: str, path: Path, max_cells: int = MAX_CELLS
+) -> None:
     if max_row * max(max_col, 1) > max_cells:
         raise UnreadableFile(
             path,
@@ -351,14 +414,126 @@ def checked_bytes(
 
 
 def read_workbook(path: Path, limits: Limits, data: bytes | None = None) -> Workbook:
-    """Every sheet's cell values, after all the safety checks (raises ``UnreadableFile``)."""
-    from python_calamine import CalamineWorkbook, SheetVisibleEnum
+    """Every sheet's cell values, after all the safety checks (raises ``UnreadableFile``).
 
+    The parts the checks decompressed are read by ``qaf.xlsxparse``; a workbook it cannot
+    read with certainty is read by python-calamine instead, with the same result.
+    """
     path = Path(path)
     if data is None:
         data = read_bytes(path, limits)
     zf = check_zip(data, path, limits)
-    check_parts(zf, path, data)
+    deferred: list[str] = []
+    parts = check_parts(zf, path, data, deferred=deferred)
+    sheets = _read_fast(parts, deferred, path)
+    if sheets is None:
+        return _read_with_calamine(path, data)
+    return Workbook(path, sheets)
+
+
+def _read_fast(
+    parts: dict[str, bytes], deferred: list[str], path: Path
+) -> tuple[Sheet, ...] | None:
+    """The sheets read from the checked parts; None when calamine must read them.
+
+    Checks the extent of every worksheet part in ``deferred`` (zip order) on the way.
+    """
+    reader: _FastBook | None
+    try:
+        reader = _FastBook(parts)
+    except _CANNOT:
+        reader = None
+    values: dict[str, xlsxparse.SheetValues] = {}
+    for name in deferred:
+        extent = None
+        if reader is not None and name in reader.wanted:
+            try:
+                values[name] = got = reader.values(name)
+                extent = got.extent
+            except _CANNOT:
+                reader = None
+        if extent is None:
+            check_extent(parts[name], name, path)
+        else:
+            refuse_extent(*extent, name, path)
+    if reader is None:
+        return None
+    try:
+        for part in reader.wanted - values.keys():  # UTF-16 parts, checked in check_parts
+            values[part] = reader.values(part)
+        return tuple(
+            Sheet(
+                ref.name,
+                ref.visible,
+                xlsxparse.grid(values[ref.part].cells),
+                values[ref.part].merged,
+            )
+            for ref in reader.sheets
+        )
+    except _CANNOT:
+        return None
+
+
+# What sends a workbook to calamine: what the fast reader knows it cannot read, and, as a
+# safety net, any slip of its own on input nobody foresaw (calamine then decides).
+_CANNOT = (
+    xlsxparse.Unsupported,
+    ValueError,
+    TypeError,
+    IndexError,
+    KeyError,
+    AttributeError,
+    OverflowError,
+    RecursionError,
+)
+
+
+class _FastBook:
+    """The workbook-wide parts (relationships, sheet list, shared strings, styles), parsed."""
+
+    def __init__(self, parts: dict[str, bytes]) -> None:
+        self.parts = parts
+        self.by_lower: dict[str, str] = {}
+        for name in parts:
+            if name.lower() in self.by_lower:
+                raise xlsxparse.Unsupported("two parts differ only in case")
+            self.by_lower[name.lower()] = name
+        sheets, is_1904 = xlsxparse.workbook_sheets(
+            self._part("_rels/.rels", True),
+            self._part("xl/_rels/workbook.xml.rels", True),
+            self._part("xl/workbook.xml", True),
+        )
+        self.sheets = [
+            xlsxparse.SheetRef(s.name, s.visible, self.by_lower.get(s.part.lower(), s.part))
+            for s in sheets
+        ]
+        self.wanted = {s.part for s in self.sheets}
+        if not self.wanted <= parts.keys():
+            raise xlsxparse.Unsupported("a sheet's part is missing")
+        strings = self._part("xl/sharedStrings.xml")
+        styles = self._part("xl/styles.xml")
+        self.book = xlsxparse.Book(
+            xlsxparse.shared_strings(strings) if strings else [],
+            xlsxparse.cell_formats(styles) if styles else (),
+            is_1904,
+        )
+
+    def _part(self, name: str, required: bool = False) -> bytes:
+        found = self.by_lower.get(name.lower())
+        if found is None:
+            if required:
+                raise xlsxparse.Unsupported(f"no part {name}")
+            return b""
+        return self.parts[found]
+
+    def values(self, part: str) -> xlsxparse.SheetValues:
+        return xlsxparse.sheet_values(self.parts[part], self.book)
+
+
+def _read_with_calamine(path: Path, data: bytes) -> Workbook:
+    """The checked workbook read by python-calamine (what the fast reader falls back to)."""
+    from python_calamine import CalamineWorkbook, SheetVisibleEnum
+
     try:
         wb = CalamineWorkbook.from_filelike(io.BytesIO(data))
         sheets = []
@@ -373,9 +548,9 @@ def read_workbook(path: Path, limits: Limits, data: bytes | None = None) -> Work
             merged = tuple((a[0], a[1], b[0], b[1]) for a, b in (sh.merged_cell_ranges or ()))
             visible = meta.visible == SheetVisibleEnum.Visible
             sheets.append(Sheet(meta.name, visible, rows, merged))
-    except UnreadableFile:
-        raise
-    except Exception as e:  # calamine errors: damaged XML, bad shared strings ...
+    except BaseException as e:  # calamine errors (damaged XML ...) and Rust panics
+        if isinstance(e, KeyboardInterrupt | SystemExit | GeneratorExit):
+            raise
         first = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
         raise UnreadableFile(path, f"cannot be read as an Excel workbook ({first})") from None
     return Workbook(path, tuple(sheets))
