@@ -410,7 +410,8 @@ class ReportData:
     actions: Mapping[str, int]  # total, completed, completed_late, open, open_overdue
     followups: Mapping[str, int]  # total, closed, open, open_overdue
     comparison: tuple[PeriodFigures, ...]  # this period, previous, same period last year
-    trend: tuple[TrendPoint, ...]
+    trend: tuple[TrendPoint, ...]  # up to 12 cycles, from the first with allocations
+    trend_note: str  # says so when the trend is shorter than 12 cycles
     # presentation: tables with suppression applied
     tables: Mapping[str, Table] = field(default_factory=dict)
     strengths: tuple[Quote, ...] = ()
@@ -778,14 +779,19 @@ def build_report(rows: ReportRows, period: Period, cfg: Config, *, as_of: date) 
         figures(period.previous(), period.previous().label),
         figures(period.same_last_year(), period.same_last_year().label),
     )
-    last = period.cycles[-1]
+    trend_cycles = _trend_cycles(period, set(cyc_comp) | set(cyc_grades))
     trend = tuple(
         TrendPoint(
             c,
             sum(cyc_grades[c].values()) if c in cyc_grades else 0,
             sum(v for lvl, v in cyc_grades[c].items() if lvl in good) if c in cyc_grades else 0,
         )
-        for c in cycles_between(shift_cycle(last, -(TREND_CYCLES - 1)), last)
+        for c in trend_cycles
+    )
+    trend_note = (
+        f"The trend starts at {trend_cycles[0]}, the first cycle with allocations."
+        if len(trend_cycles) < TREND_CYCLES
+        else ""
     )
     tables["comparison"] = _comparison_table(comparison, levels, good, sup)
     focus = focus_table(cfg, period)
@@ -829,6 +835,7 @@ def build_report(rows: ReportRows, period: Period, cfg: Config, *, as_of: date) 
         followups=dict(zip(("total", "closed", "open", "open_overdue"), fu_total, strict=True)),
         comparison=comparison,
         trend=trend,
+        trend_note=trend_note,
         tables=tables,
         strengths=tuple(strengths),
         improvements=tuple(improvements),
@@ -843,6 +850,17 @@ def build_report(rows: ReportRows, period: Period, cfg: Config, *, as_of: date) 
         case_answers=case_answer_tables(rows, cfg, sup),
         disputes=dispute_figures(rows, period, cfg, sup, as_of),
     )
+
+
+def _trend_cycles(period: Period, active: set[str]) -> list[str]:
+    """The last ``TREND_CYCLES`` cycles to the period's end, from the first that has
+    allocations (or graded returns): a register's first year has no empty cycles before it."""
+    last = period.cycles[-1]
+    window = cycles_between(shift_cycle(last, -(TREND_CYCLES - 1)), last)
+    first = next((i for i, c in enumerate(window) if c in active), None)
+    if first is None:
+        return list(window[-len(period.cycles) :])
+    return list(window[first:])
 
 
 def dispute_figures(
