@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
 
-from qaf.calendar import WorkingCalendar, parse_duration
+from qaf.calendar import WorkingCalendar, parse_duration, uk_date
 from qaf.config import Config, DisputeStage
 from qaf.escalate import DISPUTE, Pending, item_id, resolve_role
 from qaf.problems import QafError
@@ -196,13 +196,13 @@ def open_dispute(
     if row is not None:
         raise _refuse(
             f'audit ID "{audit_id}" already has an open dispute (dispute:{row["id"]}, '
-            f"opened {row['opened_on']})"
+            f"opened {uk_date(row['opened_on'])})"
         )
     received = reg.return_received_on(return_id)
     if received is not None and on < received:
         raise _refuse(
-            f"--on {on.isoformat()} is before the return of {audit_id} was received "
-            f"({received.isoformat()})"
+            f"--on {uk_date(on)} is before the return of {audit_id} was received "
+            f"({uk_date(received)})"
         )
     by = by.strip()
     dispute_id = reg.add_dispute(audit_id, return_id, by, on, note)
@@ -223,7 +223,7 @@ def advance_dispute(
         )
     if on < started:
         raise _refuse(
-            f"--on {on.isoformat()} is before the current stage started ({started.isoformat()})"
+            f"--on {uk_date(on)} is before the current stage started ({uk_date(started)})"
         )
     reg.set_dispute_stage(dispute_id, index + 1, on)
     return _state(cfg, calendar, dispute_id, audit_id, index + 1, on)
@@ -237,7 +237,7 @@ def resolve_dispute(reg: Register, audit_id: str, *, outcome: str, on: date) -> 
     dispute_id, _index, started = _open(reg, audit_id)
     if on < started:
         raise _refuse(
-            f"--on {on.isoformat()} is before the current stage started ({started.isoformat()})"
+            f"--on {uk_date(on)} is before the current stage started ({uk_date(started)})"
         )
     reg.resolve_dispute(dispute_id, on, outcome.strip())
     return DisputeResolved(dispute_id, audit_id, on, outcome.strip())

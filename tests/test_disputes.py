@@ -63,11 +63,11 @@ def test_open_advance_resolve_haringey_2_11_gaps_11(cfg: Config) -> None:
     code, _out, err = run(cfg, "dispute", "open", "A1", "--by", "Tia Manager", "--on", "04/01/2027")
     assert code == 0, err
     assert err == (
-        'dispute:1 opened on A1: stage 1 of 2 "Informal meeting" (Team Manager), due 2027-01-11\n'
+        'dispute:1 opened on A1: stage 1 of 2 "Informal meeting" (Team Manager), due 11/01/2027\n'
     )
     code, _out, err = run(cfg, "dispute", "advance", "A1", "--on", "2027-01-08")
     assert code == 0, err
-    assert err == 'dispute:1 on A1: stage 2 of 2 "Formal response" (QA Officer), due 2027-01-12\n'
+    assert err == 'dispute:1 on A1: stage 2 of 2 "Formal response" (QA Officer), due 12/01/2027\n'
     code, _out, err = run(cfg, "dispute", "advance", "A1", "--on", "2027-01-09")
     assert code == 2
     assert err == (
@@ -78,7 +78,7 @@ def test_open_advance_resolve_haringey_2_11_gaps_11(cfg: Config) -> None:
         cfg, "dispute", "resolve", "A1", "--outcome", "grade kept: Good", "--on", "2027-01-11"
     )
     assert code == 0, err
-    assert err == "dispute:1 on A1 resolved on 2027-01-11: grade kept: Good\n"
+    assert err == "dispute:1 on A1 resolved on 11/01/2027: grade kept: Good\n"
     with Register.open(cfg.register_path) as reg:
         (row,) = reg.query("SELECT * FROM disputes")
     assert (row["stage"], row["stage_started"], row["opened_by"], row["resolved_on"]) == (
@@ -109,7 +109,7 @@ def test_open_advance_resolve_haringey_2_11_gaps_11(cfg: Config) -> None:
         (("open", "A1", "--by", "  "), "--by must name who raised the dispute"),
         (
             ("open", "A1", "--by", "Tia Manager", "--on", "17/12/2026"),
-            "--on 2026-12-17 is before the return of A1 was received (2026-12-18)",
+            "--on 17/12/2026 is before the return of A1 was received (18/12/2026)",
         ),
         (("resolve", "A1", "--outcome", "kept"), 'audit ID "A1" has no open dispute'),
     ],
@@ -137,14 +137,14 @@ def test_audit_id_typed_in_lower_case_with_spaces_haringey_2_11_gaps_11(tmp_path
     assert code == 0, err
     assert err == (
         'dispute:1 opened on A-2026-12-0007: stage 1 of 2 "Informal meeting" (Team Manager), '
-        "due 2027-01-11\n"
+        "due 11/01/2027\n"
     )
     code, _out, err = run(cfg, "dispute", "advance", "a-2026-12-0007", "--on", "2027-01-08")
     assert (code, err.split(":")[0:2]) == (0, ["dispute", "1 on A-2026-12-0007"])
     code, _out, err = run(
         cfg, "dispute", "resolve", "A-2026-12-0007 ", "--outcome", "kept", "--on", "2027-01-11"
     )
-    assert err == "dispute:1 on A-2026-12-0007 resolved on 2027-01-11: kept\n"
+    assert err == "dispute:1 on A-2026-12-0007 resolved on 11/01/2027: kept\n"
     with Register.open(cfg.register_path) as reg:
         (row,) = reg.query("SELECT audit_id, opened_by FROM disputes")
     assert tuple(row) == ("A-2026-12-0007", "Tia Manager")
@@ -155,7 +155,7 @@ def test_second_open_dispute_refused_haringey_2_11_gaps_11(cfg: Config) -> None:
     code, _out, err = run(cfg, "dispute", "open", "A1", "--by", "Aud Itor")
     assert code == 2
     assert err == (
-        f'Error: {RULE} audit ID "A1" already has an open dispute (dispute:1, opened 2027-01-04)\n'
+        f'Error: {RULE} audit ID "A1" already has an open dispute (dispute:1, opened 04/01/2027)\n'
     )
 
 
@@ -500,9 +500,9 @@ def test_list_table_and_past_day_haringey_2_11_gaps_11(tmp_path: Path) -> None:
     assert out == (
         "Disputes open on 19/01/2027: 2\n"
         "Item       Audit  Case     Stage                     Due         WD late  Responsible\n"
-        "dispute:1  A1     P000001  2 of 2: Formal response   2027-01-20  0        "
+        "dispute:1  A1     P000001  2 of 2: Formal response   20/01/2027  0        "
         "Quin Officer (QA Officer)\n"
-        "dispute:2  A3     P000003  1 of 2: Informal meeting  2027-01-18  1        "
+        "dispute:2  A3     P000003  1 of 2: Informal meeting  18/01/2027  1        "
         "NOBODY: Team Manager\n"
     )
     code, out, _err = run(cfg, "dispute", "list", "--as-of", "2027-01-08")
@@ -510,7 +510,7 @@ def test_list_table_and_past_day_haringey_2_11_gaps_11(tmp_path: Path) -> None:
     assert out == (
         "Disputes open on 08/01/2027: 1\n"
         "Item       Audit  Case     Stage                     Due         WD late  Responsible\n"
-        "dispute:1  A1     P000001  1 of 2: Informal meeting  2027-01-11  0        "
+        "dispute:1  A1     P000001  1 of 2: Informal meeting  11/01/2027  0        "
         "Tia Manager (Team Manager)\n"
     )
     code, out, _err = run(cfg, "dispute", "list", "--as-of", "2027-01-01")
