@@ -48,8 +48,8 @@ config_app = typer.Typer(
 )
 app.add_typer(config_app, name="config")
 dispute_app = typer.Typer(
-    help="Track a grading dispute through the configured stages (Haringey 2.11); list the "
-    "open ones.\n\n"
+    help="Track a grading dispute through the configured stages (rule G6, Haringey 2.11); "
+    "list the open ones.\n\n"
     'Example: qaf dispute open A-2026-12-0007 --by "Tia Manager"',
     no_args_is_help=True,
     rich_markup_mode=None,

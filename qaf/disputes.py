@@ -1,4 +1,4 @@
-"""Grading disputes (Haringey 2.11): open one on a stored return, move it through the
+"""Grading disputes (rule G6, Haringey 2.11): open one on a stored return, move it through the
 configured stages (``[[dispute.stage]]``), resolve it; and the overdue item of each open
 dispute's stage on a given day, so `qaf overdue` chases it like a late follow-up.
 
@@ -6,7 +6,8 @@ A stage is due ``within`` (a duration, usually working days) of the day it start
 first stage starts the day the dispute is opened, each later one the day it is advanced
 to. Each step writes the dispute's stage history (register migration 4) with it, so
 `qaf overdue --as-of` a past day chases the stage the dispute was at on that day. Refusals are
-:class:`~qaf.problems.QafError` with exit code 2 and rule ``RULE``.
+:class:`~qaf.problems.QafError` with exit code 2 and rule ``RULE`` (G6), their message naming
+the seed paragraph (Haringey 2.11).
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ if TYPE_CHECKING:
     from qaf.register import Register
     from qaf.sources import Roster
 
-RULE = "Haringey 2.11 / GAPS 11"
+RULE = "G6"  # the rule ID of a grading dispute (README "Rules"); its seed paragraph is SEED
+SEED = "Haringey 2.11"
 
 
 @dataclass(frozen=True)
@@ -132,7 +134,7 @@ class _Case:
 
 
 def _refuse(message: str) -> QafError:
-    return QafError(message, rule=RULE, exit_code=2)
+    return QafError(f"{message} ({SEED})", rule=RULE, exit_code=2)
 
 
 def _stages(cfg: Config) -> tuple[DisputeStage, ...]:

@@ -49,7 +49,7 @@ KIND_LABELS = {
     "closing-loop": "Closing the loop form (T7)",
     "closing-loop-reaudit": "Learning-held audit (T7)",
     "moderation": "Moderation not done (M1)",
-    "dispute": "Grading dispute stage past its deadline (Haringey 2.11)",
+    "dispute": "Grading dispute stage past its deadline (G6, Haringey 2.11)",
 }
 
 ALERT_LABELS = {

@@ -68,9 +68,9 @@ def test_e1_dry_run_lists_alerts_then_notify_sends_each_once(cfg: Config) -> Non
     assert out.splitlines() == [
         "Alerts to e-mail (with --notify): 2",
         "Item     Rule  Case     Received    Tell                                Why",
-        "alert:1  E1    P000001  2026-12-15  Hal Head (Head of Service)          "
+        "alert:1  E1    P000001  15/12/2026  Hal Head (Head of Service)          "
         "audit of case P000001 graded Inadequate",
-        "alert:2  E1    P000001  2026-12-15  Ada Assistant (Assistant Director)  "
+        "alert:2  E1    P000001  15/12/2026  Ada Assistant (Assistant Director)  "
         "audit of case P000001 graded Inadequate",
     ]
     assert recorded(cfg) == set()  # the dry run sends and records nothing
@@ -147,7 +147,7 @@ def test_nobody_to_tell_is_reported_once_not_sent(cfg: Config) -> None:
     returned(cfg, replace(allocation("A1", DUE), category="CP"), "Requires Improvement")
     code, out, _ = run(cfg, "overdue", "--as-of", "2026-12-15")
     assert out.splitlines()[-1] == (
-        "alert:3  E1    P000001  2026-12-15  NOBODY: IRO/CP Chair        audit of case P000001 "
+        "alert:3  E1    P000001  15/12/2026  NOBODY: IRO/CP Chair        audit of case P000001 "
         "graded Requires Improvement; not sent: nobody in the roster has the role CP Chair"
     )
     code, out, err = run(cfg, "overdue", "--as-of", "2026-12-15", "--notify")
