@@ -200,6 +200,7 @@ def test_p2_short_trend_in_the_markdown_pack(workdir: Path, tmp_path: Path) -> N
     )  # fmt: skip
     assert res.exit_code == 0, res.output
     text = out.read_text(encoding="utf-8")
+    assert " · figures as of 01/08/2027\n" in text  # trial2 T2-6: dates for people
     trend = text[text.index("### Trend") : text.index("## Domain profile")]
     assert trend.startswith("### Trend: Good or better, last 3 cycles\n\n| Cycle |")
     assert [line[2:9] for line in trend.splitlines() if line.startswith("| 20")] == [
