@@ -571,6 +571,13 @@ def parse_cycle(text: str) -> str:
     return f"{year:04d}-{month:02d}"
 
 
+def uk_date(d: date | str) -> str:
+    """A date as people in England read it, dd/mm/yyyy, for messages and tables (an ISO
+    string is accepted too); JSON and CSV keep ISO dates."""
+    day = date.fromisoformat(d[:10]) if isinstance(d, str) else d
+    return f"{day:%d/%m/%Y}"
+
+
 def cycle_of(d: date) -> str:
     """The cycle a date falls in: 2026-12-15 -> "2026-12"."""
     d = _as_date(d)

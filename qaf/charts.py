@@ -302,7 +302,8 @@ def report_charts(data: ReportData) -> dict[str, str]:
         )
     out["trend"] = line_chart(
         [(p.cycle, None if hidden(p.good_or_better, p.graded) else p.share) for p in data.trend],
-        "Share of returns graded Good or better, last 12 cycles",
+        f"Share of returns graded Good or better, last {len(data.trend)} cycle"
+        + ("s" if len(data.trend) != 1 else ""),
     )
     domains: list[tuple[str, float | None, str]] = []
     for d in data.domains:

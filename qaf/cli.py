@@ -48,8 +48,8 @@ config_app = typer.Typer(
 )
 app.add_typer(config_app, name="config")
 dispute_app = typer.Typer(
-    help="Track a grading dispute through the configured stages (Haringey 2.11); list the "
-    "open ones.\n\n"
+    help="Track a grading dispute through the configured stages (rule G6, Haringey 2.11); "
+    "list the open ones.\n\n"
     'Example: qaf dispute open A-2026-12-0007 --by "Tia Manager"',
     no_args_is_help=True,
     rich_markup_mode=None,
@@ -94,6 +94,13 @@ def out_console() -> Console:
 def fail(message: str, code: int = 2) -> NoReturn:
     err_console().print(f"[bold red]Error:[/] {_escape(message)}")
     raise typer.Exit(code)
+
+
+def _uk(day: date | str) -> str:
+    """A date for people: dd/mm/yyyy in tables and messages (JSON and CSV keep ISO)."""
+    from qaf.calendar import uk_date
+
+    return uk_date(day)
 
 
 def _escape(text: str) -> str:
@@ -441,7 +448,7 @@ def _allocation_table(result: Any) -> None:
             a.auditor,
             a.auditor_role,
             a.tool,
-            a.due.isoformat(),
+            _uk(a.due),
         )
     console = out_console()
     if not console.is_terminal:
@@ -459,7 +466,7 @@ def _allocation_table(result: Any) -> None:
                 m.overall or "",
                 m.reason,
                 m.moderator,
-                m.due.isoformat(),
+                _uk(m.due),
             )
         console.print(mod)
 
@@ -745,7 +752,7 @@ def _print_overdue(items: list[Any], as_of: date) -> None:
             it.kind,
             it.case_id,
             it.responsible,
-            it.due.isoformat(),
+            _uk(it.due),
             str(it.working_days_late),
             str(it.level),
             "; ".join(_notify_text(n) for n in it.notify) or "-",
@@ -762,7 +769,7 @@ def _print_overdue(items: list[Any], as_of: date) -> None:
         )
 
     n = len(items)
-    out = [f"Overdue on {as_of.strftime('%d/%m/%Y')}: {n} item{'s' if n != 1 else ''}", line(head)]
+    out = [f"Overdue on {_uk(as_of)}: {n} item{'s' if n != 1 else ''}", line(head)]
     out += [line(r) for r in rows]
     sys.stdout.write("\n".join(out) + "\n")
 
@@ -775,7 +782,7 @@ def _print_alerts(alerts: list[Any], sending: bool) -> None:
             a.item_id,
             a.rule,
             a.case_id,
-            a.received_on.isoformat(),
+            _uk(a.received_on),
             f"{a.recipient.name} ({a.recipient.role})"
             if a.recipient.resolved
             else f"NOBODY: {a.recipient.role}",
@@ -893,7 +900,7 @@ def overdue(
         if alerts:
             _print_alerts(alerts, sending=notify)
         if not items and not alerts and not quiet and _interactive():
-            sys.stdout.write(f"Nothing is overdue on {day.strftime('%d/%m/%Y')}.\n")
+            sys.stdout.write(f"Nothing is overdue on {_uk(day)}.\n")
     if delivery is not None:
         failed = _report_delivery(delivery)
     if failed:
@@ -1029,10 +1036,10 @@ def done(
             if row is None:
                 fail(f"no moderation {item} in the register")
             if row["done_on"]:
-                con.print(f"{item} was already done on {row['done_on']}")
+                con.print(f"{item} was already done on {_uk(row['done_on'])}")
                 return
             reg.close_moderation(audit_id, cycle, day, note)
-            con.print(f"{item} done on {day.isoformat()}")
+            con.print(f"{item} done on {_uk(day)}")
             return
         if not ref.isdigit():
             fail(f"no item {item} in the register (`qaf overdue` lists the items and their IDs)")
@@ -1041,13 +1048,13 @@ def done(
             fail(f"no item {item} in the register (`qaf overdue` lists the items and their IDs)")
         followup, _by = found
         if followup.done_on is not None:
-            con.print(f"{item} was already done on {followup.done_on.isoformat()}")
+            con.print(f"{item} was already done on {_uk(followup.done_on)}")
             return
         if amend.strip():
             _request_amendments(reg, cfg, followup, int(ref), day, by, note, amend.strip())
             return
         reg.close_followup(int(ref), day, by, note)
-        con.print(f"{item} ({followup.case_id}) done on {day.isoformat()}")
+        con.print(f"{item} ({followup.case_id}) done on {_uk(day)}")
     finally:
         reg.close()
 
@@ -1065,8 +1072,8 @@ def _request_amendments(
     )
     new_id = reg.request_amendments(ref, day, by, note or f"amendments asked: {what}", request)
     err_console().print(
-        f"qa-check:{ref} ({qa_check.case_id}) done on {day.isoformat()}; amendments:{new_id} "
-        f"asked of {_escape(request.responsible)}, due {request.due.isoformat()} (rule T1)"
+        f"qa-check:{ref} ({qa_check.case_id}) done on {_uk(day)}; amendments:{new_id} "
+        f"asked of {_escape(request.responsible)}, due {_uk(request.due)} (rule T1)"
     )
 
 
@@ -1098,7 +1105,7 @@ DisputeFormatOpt = Annotated[
 def _stage_text(state: Any) -> str:
     return (
         f'stage {state.stage} of {state.stages} "{state.stage_name}" '
-        f"({state.responsible_role}), due {state.due.isoformat()}"
+        f"({state.responsible_role}), due {_uk(state.due)}"
     )
 
 
@@ -1200,7 +1207,7 @@ def dispute_resolve(
         on,
         lambda reg, cfg, day: resolve_dispute(reg, audit_id, outcome=outcome, on=day),
     )
-    message = f"{done.item_id} on {done.audit_id} resolved on {day.isoformat()}: {done.outcome}"
+    message = f"{done.item_id} on {done.audit_id} resolved on {_uk(day)}: {done.outcome}"
     _dispute_done(done, message, fmt)
 
 
@@ -1236,7 +1243,7 @@ def dispute_list(
 
 
 def _print_disputes(listing: Any) -> None:
-    day = listing.as_of.strftime("%d/%m/%Y")
+    day = _uk(listing.as_of)
     if not listing.disputes:
         sys.stdout.write(f"No dispute is open on {day}.\n")
         return
@@ -1247,7 +1254,7 @@ def _print_disputes(listing: Any) -> None:
             d.state.audit_id,
             d.case_id,
             f"{d.state.stage} of {d.state.stages}: {d.state.stage_name}",
-            d.state.due.isoformat(),
+            _uk(d.state.due),
             str(d.working_days_late),
             f"{d.responsible} ({d.state.responsible_role})"
             if d.responsible != d.state.responsible_role
@@ -1368,7 +1375,7 @@ def report(
     if later:
         summary += (
             f"\n  {later} more {'return was' if later == 1 else 'returns were'} received after "
-            f"{today:%d/%m/%Y} and {'is' if later == 1 else 'are'} not counted (see --as-of)"
+            f"{_uk(today)} and {'is' if later == 1 else 'are'} not counted (see --as-of)"
         )
     elif not data.completion.allocated and not data.completion.returned:
         summary += "\n  no cycle was allocated and no return received in this period"
@@ -1480,7 +1487,9 @@ def moderate(
         con.print("  note: this audit was not in the moderation sample; recorded anyway")
     if done.previous is not None:
         g, who, when = done.previous
-        con.print(f"  replaced the earlier moderation: {_escape(g)} by {_escape(who)} on {when}")
+        con.print(
+            f"  replaced the earlier moderation: {_escape(g)} by {_escape(who)} on {_uk(when)}"
+        )
 
 
 # --- end report

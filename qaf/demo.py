@@ -189,7 +189,7 @@ def qa_team_step(cfg: Config, cycle: str, *, seed: int, say: Say = print) -> Non
 def overdue_step(cfg: Config, *, say: Say, as_of: date | None = None) -> None:
     """Run ``qaf overdue --notify`` as of a later day (default: 10 working days after the
     latest due date in the register) so the outbox holds the escalations to look at."""
-    from qaf.calendar import WorkingCalendar, parse_duration
+    from qaf.calendar import WorkingCalendar, parse_duration, uk_date
     from qaf.escalate import alert_window, alerts_to_send, compute_overdue
     from qaf.notify import notify_overdue
     from qaf.register import Register
@@ -216,7 +216,7 @@ def overdue_step(cfg: Config, *, say: Say, as_of: date | None = None) -> None:
         alerts = alerts_to_send(reg.unsent_alerts(*alert_window(as_of)), as_of)
         delivery = notify_overdue(items, register=reg, cfg=cfg, as_of=as_of, alerts=alerts)
     say(
-        f"Overdue on {as_of.isoformat()}: {len(items)} item(s); "
+        f"Overdue on {uk_date(as_of)}: {len(items)} item(s); "
         f"{len(delivery.sent)} message(s) written to {cfg.notify.outbox}"
     )
 

@@ -1,4 +1,4 @@
-"""Grading disputes (Haringey 2.11): open one on a stored return, move it through the
+"""Grading disputes (rule G6, Haringey 2.11): open one on a stored return, move it through the
 configured stages (``[[dispute.stage]]``), resolve it; and the overdue item of each open
 dispute's stage on a given day, so `qaf overdue` chases it like a late follow-up.
 
@@ -6,7 +6,8 @@ A stage is due ``within`` (a duration, usually working days) of the day it start
 first stage starts the day the dispute is opened, each later one the day it is advanced
 to. Each step writes the dispute's stage history (register migration 4) with it, so
 `qaf overdue --as-of` a past day chases the stage the dispute was at on that day. Refusals are
-:class:`~qaf.problems.QafError` with exit code 2 and rule ``RULE``.
+:class:`~qaf.problems.QafError` with exit code 2 and rule ``RULE`` (G6), their message naming
+the seed paragraph (Haringey 2.11).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
 
-from qaf.calendar import WorkingCalendar, parse_duration
+from qaf.calendar import WorkingCalendar, parse_duration, uk_date
 from qaf.config import Config, DisputeStage
 from qaf.escalate import DISPUTE, Pending, item_id, resolve_role
 from qaf.problems import QafError
@@ -27,7 +28,8 @@ if TYPE_CHECKING:
     from qaf.register import Register
     from qaf.sources import Roster
 
-RULE = "Haringey 2.11 / GAPS 11"
+RULE = "G6"  # the rule ID of a grading dispute (README "Rules"); its seed paragraph is SEED
+SEED = "Haringey 2.11"
 
 
 @dataclass(frozen=True)
@@ -132,7 +134,7 @@ class _Case:
 
 
 def _refuse(message: str) -> QafError:
-    return QafError(message, rule=RULE, exit_code=2)
+    return QafError(f"{message} ({SEED})", rule=RULE, exit_code=2)
 
 
 def _stages(cfg: Config) -> tuple[DisputeStage, ...]:
@@ -196,13 +198,13 @@ def open_dispute(
     if row is not None:
         raise _refuse(
             f'audit ID "{audit_id}" already has an open dispute (dispute:{row["id"]}, '
-            f"opened {row['opened_on']})"
+            f"opened {uk_date(row['opened_on'])})"
         )
     received = reg.return_received_on(return_id)
     if received is not None and on < received:
         raise _refuse(
-            f"--on {on.isoformat()} is before the return of {audit_id} was received "
-            f"({received.isoformat()})"
+            f"--on {uk_date(on)} is before the return of {audit_id} was received "
+            f"({uk_date(received)})"
         )
     by = by.strip()
     dispute_id = reg.add_dispute(audit_id, return_id, by, on, note)
@@ -223,7 +225,7 @@ def advance_dispute(
         )
     if on < started:
         raise _refuse(
-            f"--on {on.isoformat()} is before the current stage started ({started.isoformat()})"
+            f"--on {uk_date(on)} is before the current stage started ({uk_date(started)})"
         )
     reg.set_dispute_stage(dispute_id, index + 1, on)
     return _state(cfg, calendar, dispute_id, audit_id, index + 1, on)
@@ -237,7 +239,7 @@ def resolve_dispute(reg: Register, audit_id: str, *, outcome: str, on: date) -> 
     dispute_id, _index, started = _open(reg, audit_id)
     if on < started:
         raise _refuse(
-            f"--on {on.isoformat()} is before the current stage started ({started.isoformat()})"
+            f"--on {uk_date(on)} is before the current stage started ({uk_date(started)})"
         )
     reg.resolve_dispute(dispute_id, on, outcome.strip())
     return DisputeResolved(dispute_id, audit_id, on, outcome.strip())

@@ -49,7 +49,7 @@ KIND_LABELS = {
     "closing-loop": "Closing the loop form (T7)",
     "closing-loop-reaudit": "Learning-held audit (T7)",
     "moderation": "Moderation not done (M1)",
-    "dispute": "Grading dispute stage past its deadline (Haringey 2.11)",
+    "dispute": "Grading dispute stage past its deadline (G6, Haringey 2.11)",
 }
 
 ALERT_LABELS = {
@@ -186,7 +186,7 @@ def _subject(
     if items or not news:
         parts.append(_count(n, "overdue item"))
     what = ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
-    return f"[qaf] {what} needing your attention ({as_of.isoformat()})"
+    return f"[qaf] {what} needing your attention ({as_of:%d/%m/%Y})"
 
 
 def _safety_cases(items: Iterable[OverdueItem]) -> list[str]:
@@ -250,7 +250,7 @@ def _body(
             f"  Case ID: {it.case_id}" + (f"   Audit ID: {it.audit_id}" if it.audit_id else "")
         )
         lines.append(
-            f"  Due: {it.due.isoformat()}   Working days late: {it.working_days_late}   "
+            f"  Due: {it.due:%d/%m/%Y}   Working days late: {it.working_days_late}   "
             f"Escalation level: {lvl}"
         )
         lines.append(f"  Responsible: {it.responsible} ({it.responsible_role})")
@@ -283,7 +283,7 @@ def _alert_lines(news: Sequence[RaisedAlert]) -> list[str]:
             f"  Case ID: {a.case_id}" + (f"   Audit ID: {a.audit_id}" if a.audit_id else "")
         )
         grade = f"   Overall grade: {a.overall}" if a.overall else ""
-        lines.append(f"  Received: {a.received_on.isoformat()}{grade}")
+        lines.append(f"  Received: {a.received_on:%d/%m/%Y}{grade}")
         lines.append(f"  Why you are told: {a.reason}")
         lines.append(f"  You are told as: {a.recipient_role}")
         lines.append(f"  Item: {a.item_id}")

@@ -26,7 +26,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -50,6 +50,7 @@ PeriodKind = Literal["month", "quarter", "year"]
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 MONTHS = MONTH_NAMES[1:]  # January ... December
 DASH = "—"  # a hidden or undefined percentage
+ONE_DAY = timedelta(days=1)
 NO_TEAM, NO_ROLE = "(no team)", "(no role)"
 BLANK_EXPLAINED = {
     NO_TEAM: "(no team): the case list gave no team for these cases; fix the case list.",
@@ -370,6 +371,24 @@ class StaffAudits:
 
 
 @dataclass(frozen=True)
+class DisputeFigures:
+    """Grading disputes of the period (Haringey 2.11, rule G6), counted up to ``counted_to``
+    (the period's end, or the as-of date when earlier): disputes opened and resolved in the
+    period, those open on ``counted_to``, and the disputes whose stage passed its deadline on a
+    working day of the period while still at that stage. Counts only: no audit or case ID.
+    ``outcomes``: resolved by outcome; ``stages``: open on ``counted_to`` by stage and how many
+    of them past their stage's deadline (rule P3 applied to both)."""
+
+    counted_to: date
+    opened: int
+    resolved: int
+    open: int
+    past_deadline: int
+    outcomes: Table
+    stages: Table
+
+
+@dataclass(frozen=True)
 class ReportData:
     organisation: str
     audience: str
@@ -391,7 +410,8 @@ class ReportData:
     actions: Mapping[str, int]  # total, completed, completed_late, open, open_overdue
     followups: Mapping[str, int]  # total, closed, open, open_overdue
     comparison: tuple[PeriodFigures, ...]  # this period, previous, same period last year
-    trend: tuple[TrendPoint, ...]
+    trend: tuple[TrendPoint, ...]  # up to 12 cycles, from the first with allocations
+    trend_note: str  # says so when the trend is shorter than 12 cycles
     # presentation: tables with suppression applied
     tables: Mapping[str, Table] = field(default_factory=dict)
     strengths: tuple[Quote, ...] = ()
@@ -407,6 +427,7 @@ class ReportData:
     # case tools on a scale of their own (Bedford's Yes/No case supervision audit): a table
     # each of their answers, as staff tools have; they are not graded, so not in the profiles
     case_answers: tuple[Table, ...] = ()
+    disputes: DisputeFigures | None = None  # None: no dispute stages configured (rule G6)
 
     @property
     def good_share(self) -> float | None:
@@ -758,14 +779,19 @@ def build_report(rows: ReportRows, period: Period, cfg: Config, *, as_of: date) 
         figures(period.previous(), period.previous().label),
         figures(period.same_last_year(), period.same_last_year().label),
     )
-    last = period.cycles[-1]
+    trend_cycles = _trend_cycles(period, set(cyc_comp) | set(cyc_grades))
     trend = tuple(
         TrendPoint(
             c,
             sum(cyc_grades[c].values()) if c in cyc_grades else 0,
             sum(v for lvl, v in cyc_grades[c].items() if lvl in good) if c in cyc_grades else 0,
         )
-        for c in cycles_between(shift_cycle(last, -(TREND_CYCLES - 1)), last)
+        for c in trend_cycles
+    )
+    trend_note = (
+        f"The trend starts at {trend_cycles[0]}, the first cycle with allocations."
+        if len(trend_cycles) < TREND_CYCLES
+        else ""
     )
     tables["comparison"] = _comparison_table(comparison, levels, good, sup)
     focus = focus_table(cfg, period)
@@ -809,6 +835,7 @@ def build_report(rows: ReportRows, period: Period, cfg: Config, *, as_of: date) 
         followups=dict(zip(("total", "closed", "open", "open_overdue"), fu_total, strict=True)),
         comparison=comparison,
         trend=trend,
+        trend_note=trend_note,
         tables=tables,
         strengths=tuple(strengths),
         improvements=tuple(improvements),
@@ -821,6 +848,105 @@ def build_report(rows: ReportRows, period: Period, cfg: Config, *, as_of: date) 
         safety_text=sup.count(safety),
         staff=staff,
         case_answers=case_answer_tables(rows, cfg, sup),
+        disputes=dispute_figures(rows, period, cfg, sup, as_of),
+    )
+
+
+def _trend_cycles(period: Period, active: set[str]) -> list[str]:
+    """The last ``TREND_CYCLES`` cycles to the period's end, from the first that has
+    allocations (or graded returns): a register's first year has no empty cycles before it."""
+    last = period.cycles[-1]
+    window = cycles_between(shift_cycle(last, -(TREND_CYCLES - 1)), last)
+    first = next((i for i, c in enumerate(window) if c in active), None)
+    if first is None:
+        return list(window[-len(period.cycles) :])
+    return list(window[first:])
+
+
+def dispute_figures(
+    rows: ReportRows, period: Period, cfg: Config, sup: Suppression, as_of: date
+) -> DisputeFigures | None:
+    """The period's grading disputes (rule G6) from their stage history; None when the
+    council configures no dispute stages."""
+    stages = cfg.dispute.stages
+    if not stages:
+        return None
+    from qaf.calendar import WorkingCalendar, parse_duration
+
+    calendar = WorkingCalendar(cfg.organisation.bank_holidays, cfg.organisation.closures)
+    start, end = period.start, min(period.end, as_of)
+    opened: set[int] = set()
+    outcomes: Counter[str] = Counter()
+    at_end: Counter[int] = Counter()  # stage index -> open on ``end``
+    late_at_end: Counter[int] = Counter()
+    past: set[int] = set()
+    for h in rows.disputes:
+        day = _day(h["opened_on"])
+        if start <= day <= end:
+            opened.add(h["id"])
+        resolved = h["resolved_on"] and _day(h["resolved_on"])
+        if h["stage"] == 0 and resolved and start <= resolved <= end:
+            outcomes[h["outcome"] or "(no outcome given)"] += 1
+        index = min(int(h["stage"]), len(stages) - 1)  # the configuration may have lost stages
+        began = _day(h["started_on"])
+        ended = h["ended_on"] and _day(h["ended_on"])
+        due = calendar.add(began, parse_duration(stages[index].within))
+        # the first working day of the period on which the stage was past its deadline
+        first_late = calendar.roll_forward(max(start, due + ONE_DAY))
+        if first_late <= end and (not ended or first_late < ended):
+            past.add(h["id"])
+        if began <= end and (not ended or ended > end):
+            at_end[index] += 1
+            late_at_end[index] += calendar.working_days_between(due, end) > 0
+    return DisputeFigures(
+        end,
+        len(opened),
+        sum(outcomes.values()),
+        sum(at_end.values()),
+        len(past),
+        _count_table("Outcome", "Resolved", sorted(outcomes.items(), key=lambda o: -o[1]), sup),
+        _stage_table(stages, at_end, late_at_end, sup),
+    )
+
+
+def _day(text: str) -> date:
+    return date.fromisoformat(text[:10])
+
+
+def _count_table(
+    label: str, column: str, counts: Sequence[tuple[str, int]], sup: Suppression
+) -> Table:
+    """One count a row; their total is in the text, so it is a fixed figure (P3)."""
+    values: dict[Any, int] = {name: n for name, n in counts}
+    hid = protect(
+        {**values, "all": sum(values.values())}, [(*values, "all")], sup.threshold, {"all"}
+    )
+    return Table((label, column), tuple((name, sup.shown(name, n, hid)) for name, n in counts))
+
+
+def _stage_table(
+    stages: Sequence[Any], at_end: Mapping[int, int], late: Mapping[int, int], sup: Suppression
+) -> Table:
+    """Disputes open at the end, by stage, and how many of them past the stage's deadline."""
+    values: dict[Any, int] = {}
+    for i in range(len(stages)):
+        values[(i, "open")], values[(i, "late")] = at_end.get(i, 0), late.get(i, 0)
+    values["open"], values["late"] = sum(at_end.values()), sum(late.values())
+    relations = [
+        [(i, "open") for i in range(len(stages))] + ["open"],
+        [(i, "late") for i in range(len(stages))] + ["late"],
+    ]
+    hid = protect(values, relations, sup.threshold, {"open", "late"})
+    return Table(
+        ("Stage", "Open", "Past its deadline"),
+        tuple(
+            (
+                f"{i + 1}. {stage.name}",
+                sup.shown((i, "open"), values[(i, "open")], hid),
+                sup.shown((i, "late"), values[(i, "late")], hid),
+            )
+            for i, stage in enumerate(stages)
+        ),
     )
 
 
@@ -1427,6 +1553,22 @@ def report_json(data: ReportData) -> dict[str, Any]:
         "notes": list(data.notes),
         "staff_audits": _staff_json(data.staff),
         "case_answers": [_table_json(tb) for tb in data.case_answers],
+        "disputes": _disputes_json(data.disputes),
+    }
+
+
+def _disputes_json(g: DisputeFigures | None) -> dict[str, Any] | None:
+    """Grading disputes (rule G6): totals in full as in the pack's text, tables as printed."""
+    if g is None:
+        return None
+    return {
+        "counted_to": g.counted_to.isoformat(),
+        "opened": g.opened,
+        "resolved": g.resolved,
+        "open": g.open,
+        "past_deadline": g.past_deadline,
+        "outcomes": _table_json(g.outcomes),
+        "stages": _table_json(g.stages),
     }
 
 

@@ -68,9 +68,9 @@ def test_e1_dry_run_lists_alerts_then_notify_sends_each_once(cfg: Config) -> Non
     assert out.splitlines() == [
         "Alerts to e-mail (with --notify): 2",
         "Item     Rule  Case     Received    Tell                                Why",
-        "alert:1  E1    P000001  2026-12-15  Hal Head (Head of Service)          "
+        "alert:1  E1    P000001  15/12/2026  Hal Head (Head of Service)          "
         "audit of case P000001 graded Inadequate",
-        "alert:2  E1    P000001  2026-12-15  Ada Assistant (Assistant Director)  "
+        "alert:2  E1    P000001  15/12/2026  Ada Assistant (Assistant Director)  "
         "audit of case P000001 graded Inadequate",
     ]
     assert recorded(cfg) == set()  # the dry run sends and records nothing
@@ -96,12 +96,12 @@ def test_e1_dry_run_lists_alerts_then_notify_sends_each_once(cfg: Config) -> Non
         "2026-12-15-hal-head-example-org.eml",
     ]
     hal = files[1].read_text(encoding="utf-8")
-    assert "Subject: [qaf] 1 audit alert needing your attention (2026-12-15)" in hal
+    assert "Subject: [qaf] 1 audit alert needing your attention (15/12/2026)" in hal
     assert "X-Qaf-Escalations: alert:1@0" in hal
     for line in (
         "* Audit returned with a grade you are told of (E1)",
         "  Case ID: P000001   Audit ID: A1",
-        "  Received: 2026-12-15   Overall grade: Inadequate",
+        "  Received: 15/12/2026   Overall grade: Inadequate",
         "  Why you are told: audit of case P000001 graded Inadequate",
         "  You are told as: Head of Service",
         "  Item: alert:1",
@@ -136,7 +136,7 @@ def test_e2_reaudit_kept_the_same_grade(cfg: Config) -> None:
     code, data, _ = overdue_json(cfg, RECEIVED, "--notify")
     assert (code, data["sent"], data["messages"]) == (0, 5, 4)
     tia = (cfg.notify.outbox / "2026-12-15-tia-manager-example-org.eml").read_text()
-    assert "Subject: [qaf] 2 audit alerts needing your attention (2026-12-15)" in tia
+    assert "Subject: [qaf] 2 audit alerts needing your attention (15/12/2026)" in tia
     assert (
         "* Re-audit not improved (E2)" in tia and "X-Qaf-Escalations: alert:2@0, alert:4@0" in tia
     )
@@ -147,7 +147,7 @@ def test_nobody_to_tell_is_reported_once_not_sent(cfg: Config) -> None:
     returned(cfg, replace(allocation("A1", DUE), category="CP"), "Requires Improvement")
     code, out, _ = run(cfg, "overdue", "--as-of", "2026-12-15")
     assert out.splitlines()[-1] == (
-        "alert:3  E1    P000001  2026-12-15  NOBODY: IRO/CP Chair        audit of case P000001 "
+        "alert:3  E1    P000001  15/12/2026  NOBODY: IRO/CP Chair        audit of case P000001 "
         "graded Requires Improvement; not sent: nobody in the roster has the role CP Chair"
     )
     code, out, err = run(cfg, "overdue", "--as-of", "2026-12-15", "--notify")
@@ -260,7 +260,7 @@ def test_smtp_alert_with_overdue_items_refused_then_retried(
     assert [rcpts for rcpts, _ in handler.messages] == [[email("Hal Head")]]
     msg = handler.messages[0][1]
     assert " ".join(msg["Subject"].split()) == (
-        "[qaf] 1 audit alert and 4 overdue items needing your attention (2027-01-08)"
+        "[qaf] 1 audit alert and 4 overdue items needing your attention (08/01/2027)"
     )
     text = msg.get_payload(decode=True).decode("utf-8")  # type: ignore[union-attr]
     assert "Item: alert:1" in text and "Item: action:4" in text

@@ -1,4 +1,4 @@
-"""Grading disputes, Haringey 2.11 / GAPS 11: `qaf dispute open / advance / resolve`, their
+"""Grading disputes, rule G6 (Haringey 2.11; trial2 T2-11 gave it a rule ID): `qaf dispute open / advance / resolve`, their
 refusals, and `qaf overdue` chasing the current stage from the right working day."""
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from tests.test_overdue_support import allocation, make_workdir, receive
 
 runner = CliRunner()
 
-RULE = "[Haringey 2.11 / GAPS 11]"
+RULE = "[G6]"
+SEED = "(Haringey 2.11)"  # every refusal names the seed paragraph
 STAGES = """
 [[dispute.stage]]
 name = "Informal meeting"
@@ -58,27 +59,27 @@ def disputes_overdue(cfg: Config, day: date) -> list[dict]:  # type: ignore[type
     return [it for it in json.loads(out)["items"] if it["kind"] == "dispute"]
 
 
-def test_open_advance_resolve_haringey_2_11_gaps_11(cfg: Config) -> None:
-    """Haringey 2.11 / GAPS 11: a dispute moves through the stages and is resolved."""
+def test_open_advance_resolve_g6_haringey_2_11(cfg: Config) -> None:
+    """Rule G6 (Haringey 2.11): a dispute moves through the stages and is resolved."""
     code, _out, err = run(cfg, "dispute", "open", "A1", "--by", "Tia Manager", "--on", "04/01/2027")
     assert code == 0, err
     assert err == (
-        'dispute:1 opened on A1: stage 1 of 2 "Informal meeting" (Team Manager), due 2027-01-11\n'
+        'dispute:1 opened on A1: stage 1 of 2 "Informal meeting" (Team Manager), due 11/01/2027\n'
     )
     code, _out, err = run(cfg, "dispute", "advance", "A1", "--on", "2027-01-08")
     assert code == 0, err
-    assert err == 'dispute:1 on A1: stage 2 of 2 "Formal response" (QA Officer), due 2027-01-12\n'
+    assert err == 'dispute:1 on A1: stage 2 of 2 "Formal response" (QA Officer), due 12/01/2027\n'
     code, _out, err = run(cfg, "dispute", "advance", "A1", "--on", "2027-01-09")
     assert code == 2
     assert err == (
         f"Error: {RULE} dispute:1 is at its last stage (2 of 2): resolve it with "
-        "`qaf dispute resolve A1 --outcome TEXT`\n"
+        "`qaf dispute resolve A1 --outcome TEXT` (Haringey 2.11)\n"
     )
     code, _out, err = run(
         cfg, "dispute", "resolve", "A1", "--outcome", "grade kept: Good", "--on", "2027-01-11"
     )
     assert code == 0, err
-    assert err == "dispute:1 on A1 resolved on 2027-01-11: grade kept: Good\n"
+    assert err == "dispute:1 on A1 resolved on 11/01/2027: grade kept: Good\n"
     with Register.open(cfg.register_path) as reg:
         (row,) = reg.query("SELECT * FROM disputes")
     assert (row["stage"], row["stage_started"], row["opened_by"], row["resolved_on"]) == (
@@ -109,22 +110,20 @@ def test_open_advance_resolve_haringey_2_11_gaps_11(cfg: Config) -> None:
         (("open", "A1", "--by", "  "), "--by must name who raised the dispute"),
         (
             ("open", "A1", "--by", "Tia Manager", "--on", "17/12/2026"),
-            "--on 2026-12-17 is before the return of A1 was received (2026-12-18)",
+            "--on 17/12/2026 is before the return of A1 was received (18/12/2026)",
         ),
         (("resolve", "A1", "--outcome", "kept"), 'audit ID "A1" has no open dispute'),
     ],
 )
-def test_refusals_exit_2_haringey_2_11_gaps_11(
-    cfg: Config, args: tuple[str, ...], message: str
-) -> None:
-    """Haringey 2.11 / GAPS 11: a dispute needs a stored return, advance/resolve an open one."""
+def test_refusals_exit_2_g6_haringey_2_11(cfg: Config, args: tuple[str, ...], message: str) -> None:
+    """Rule G6 (Haringey 2.11): a dispute needs a stored return, advance/resolve an open one."""
     code, _out, err = run(cfg, "dispute", *args)
     assert code == 2
-    assert err == f"Error: {RULE} {message}\n"
+    assert err == f"Error: {RULE} {message} {SEED}\n"
 
 
-def test_audit_id_typed_in_lower_case_with_spaces_haringey_2_11_gaps_11(tmp_path: Path) -> None:
-    """Haringey 2.11 / GAPS 11 (trial2 T2-8): an audit ID pasted with spaces or typed in lower
+def test_audit_id_typed_in_lower_case_with_spaces_g6_haringey_2_11(tmp_path: Path) -> None:
+    """Rule G6 (Haringey 2.11) (trial2 T2-8): an audit ID pasted with spaces or typed in lower
     case names the allocated audit; the steps say its ID as allocated."""
     cfg = make_workdir(tmp_path, STAGES)
     with Register.open(cfg.register_path) as reg:
@@ -137,35 +136,36 @@ def test_audit_id_typed_in_lower_case_with_spaces_haringey_2_11_gaps_11(tmp_path
     assert code == 0, err
     assert err == (
         'dispute:1 opened on A-2026-12-0007: stage 1 of 2 "Informal meeting" (Team Manager), '
-        "due 2027-01-11\n"
+        "due 11/01/2027\n"
     )
     code, _out, err = run(cfg, "dispute", "advance", "a-2026-12-0007", "--on", "2027-01-08")
     assert (code, err.split(":")[0:2]) == (0, ["dispute", "1 on A-2026-12-0007"])
     code, _out, err = run(
         cfg, "dispute", "resolve", "A-2026-12-0007 ", "--outcome", "kept", "--on", "2027-01-11"
     )
-    assert err == "dispute:1 on A-2026-12-0007 resolved on 2027-01-11: kept\n"
+    assert err == "dispute:1 on A-2026-12-0007 resolved on 11/01/2027: kept\n"
     with Register.open(cfg.register_path) as reg:
         (row,) = reg.query("SELECT audit_id, opened_by FROM disputes")
     assert tuple(row) == ("A-2026-12-0007", "Tia Manager")
 
 
-def test_second_open_dispute_refused_haringey_2_11_gaps_11(cfg: Config) -> None:
+def test_second_open_dispute_refused_g6_haringey_2_11(cfg: Config) -> None:
     assert run(cfg, "dispute", "open", "A1", "--by", "Tia Manager", "--on", "2027-01-04")[0] == 0
     code, _out, err = run(cfg, "dispute", "open", "A1", "--by", "Aud Itor")
     assert code == 2
     assert err == (
-        f'Error: {RULE} audit ID "A1" already has an open dispute (dispute:1, opened 2027-01-04)\n'
+        f'Error: {RULE} audit ID "A1" already has an open dispute (dispute:1, opened 04/01/2027) '
+        f"{SEED}\n"
     )
 
 
-def test_refused_when_no_stages_configured_haringey_2_11_gaps_11(tmp_path: Path) -> None:
+def test_refused_when_no_stages_configured_g6_haringey_2_11(tmp_path: Path) -> None:
     cfg = make(tmp_path, stages="")
     code, _out, err = run(cfg, "dispute", "open", "A1", "--by", "Tia Manager")
     assert code == 2
     assert err == (
         f"Error: {RULE} no dispute stages are configured ([[dispute.stage]] in qaf.toml), "
-        "so disputes are not tracked\n"
+        "so disputes are not tracked (Haringey 2.11)\n"
     )
 
 
@@ -178,10 +178,10 @@ def test_done_points_at_the_dispute_commands(cfg: Config) -> None:
     )
 
 
-def test_overdue_chases_the_current_stage_from_its_working_day_haringey_2_11_gaps_11(
+def test_overdue_chases_the_current_stage_from_its_working_day_g6_haringey_2_11(
     cfg: Config,
 ) -> None:
-    """Haringey 2.11 / GAPS 11: stage 1 (5 working days from Monday 04/01) is due 11/01, so
+    """Rule G6 (Haringey 2.11): stage 1 (5 working days from Monday 04/01) is due 11/01, so
     it is listed from Tuesday 12/01, not before; the Team Manager of the case is responsible
     and the stage's notify role (the auditor) is told at level 1; advanced, the next stage
     is chased from its own deadline; resolved, it disappears."""
@@ -191,7 +191,7 @@ def test_overdue_chases_the_current_stage_from_its_working_day_haringey_2_11_gap
     assert item == {
         "id": "dispute:1",
         "kind": "dispute",
-        "rule": "Haringey 2.11 / GAPS 11",
+        "rule": "G6",
         "audit_id": "A1",
         "case_id": "P000001",
         "responsible": "Tia Manager",
@@ -226,8 +226,8 @@ def test_overdue_chases_the_current_stage_from_its_working_day_haringey_2_11_gap
     assert [i["id"] for i in disputes_overdue(cfg, date(2027, 1, 21))] == ["dispute:1"]
 
 
-def test_overdue_notifies_each_dispute_level_once_haringey_2_11_gaps_11(cfg: Config) -> None:
-    """Haringey 2.11 / GAPS 11: the existing notify mechanism sends each level once."""
+def test_overdue_notifies_each_dispute_level_once_g6_haringey_2_11(cfg: Config) -> None:
+    """Rule G6 (Haringey 2.11): the existing notify mechanism sends each level once."""
     run(cfg, "dispute", "open", "A1", "--by", "Tia Manager", "--on", OPENED.isoformat())
     for day in ("2027-01-12", "2027-01-13"):
         code, _out, err = run(cfg, "overdue", "--as-of", day, "--notify")
@@ -244,7 +244,7 @@ def test_overdue_notifies_each_dispute_level_once_haringey_2_11_gaps_11(cfg: Con
     outbox = cfg.notify.outbox
     (mail,) = [p for p in outbox.iterdir() if "tia-manager" in p.name]
     body = mail.read_bytes().decode("utf-8")
-    assert "* Grading dispute stage past its deadline (Haringey 2.11)" in body
+    assert "* Grading dispute stage past its deadline (G6, Haringey 2.11)" in body
 
 
 def stage_history(cfg: Config, dispute_id: int = 1) -> list[tuple[int, str, str | None]]:
@@ -253,8 +253,8 @@ def stage_history(cfg: Config, dispute_id: int = 1) -> list[tuple[int, str, str 
     return [(r["stage"], r["started_on"], r["ended_on"]) for r in rows]
 
 
-def test_each_step_writes_the_stage_history_haringey_2_11_gaps_11(cfg: Config) -> None:
-    """Haringey 2.11 / GAPS 11 (register migration 4): open, advance and resolve each write
+def test_each_step_writes_the_stage_history_g6_haringey_2_11(cfg: Config) -> None:
+    """Rule G6 (Haringey 2.11) (register migration 4): open, advance and resolve each write
     the dispute's stage history with the stage row, so a stage ends when the next starts."""
     run(cfg, "dispute", "open", "A1", "--by", "Tia Manager", "--on", OPENED.isoformat())
     assert stage_history(cfg) == [(0, "2027-01-04", None)]
@@ -267,8 +267,8 @@ def test_each_step_writes_the_stage_history_haringey_2_11_gaps_11(cfg: Config) -
     ]
 
 
-def test_refused_step_writes_no_history_haringey_2_11_gaps_11(cfg: Config) -> None:
-    """Haringey 2.11 / GAPS 11: an advance refused (past the last stage) changes nothing."""
+def test_refused_step_writes_no_history_g6_haringey_2_11(cfg: Config) -> None:
+    """Rule G6 (Haringey 2.11): an advance refused (past the last stage) changes nothing."""
     run(cfg, "dispute", "open", "A1", "--by", "Tia Manager", "--on", OPENED.isoformat())
     run(cfg, "dispute", "advance", "A1", "--on", "2027-01-08")
     assert run(cfg, "dispute", "advance", "A1", "--on", "2027-01-11")[0] == 2
@@ -294,10 +294,10 @@ def test_refused_step_writes_no_history_haringey_2_11_gaps_11(cfg: Config) -> No
         ("2027-02-01", []),
     ],
 )
-def test_overdue_as_of_a_past_day_uses_the_stage_of_that_day_haringey_2_11_gaps_11(
+def test_overdue_as_of_a_past_day_uses_the_stage_of_that_day_g6_haringey_2_11(
     cfg: Config, day: str, expected: list[tuple[str, str, int]]
 ) -> None:
-    """Haringey 2.11 / GAPS 11: `qaf overdue --as-of D` chases the stage the dispute was at
+    """Rule G6 (Haringey 2.11): `qaf overdue --as-of D` chases the stage the dispute was at
     on D (from its stage history), not the stage it is at now; opened after D, not listed."""
     run(cfg, "dispute", "open", "A1", "--by", "Tia Manager", "--on", OPENED.isoformat())
     run(cfg, "dispute", "advance", "A1", "--on", "2027-01-18")
@@ -306,10 +306,10 @@ def test_overdue_as_of_a_past_day_uses_the_stage_of_that_day_haringey_2_11_gaps_
     assert [(i["detail"], i["due"], i["working_days_late"]) for i in items] == expected
 
 
-def test_advanced_the_same_day_it_opened_uses_the_later_stage_haringey_2_11_gaps_11(
+def test_advanced_the_same_day_it_opened_uses_the_later_stage_g6_haringey_2_11(
     cfg: Config,
 ) -> None:
-    """Haringey 2.11 / GAPS 11: two stages started the same day: that day's stage is the later."""
+    """Rule G6 (Haringey 2.11): two stages started the same day: that day's stage is the later."""
     run(cfg, "dispute", "open", "A1", "--by", "Tia Manager", "--on", OPENED.isoformat())
     run(cfg, "dispute", "advance", "A1", "--on", OPENED.isoformat())  # stage 2 due 06/01
     (item,) = disputes_overdue(cfg, date(2027, 1, 7))
@@ -319,7 +319,7 @@ def test_advanced_the_same_day_it_opened_uses_the_later_stage_haringey_2_11_gaps
 def test_a_version_3_register_migrates_its_disputes_to_a_one_row_history_haringey_2_11(
     cfg: Config,
 ) -> None:
-    """Haringey 2.11 / GAPS 11, register migration 4: a register made before the stage
+    """Rule G6 (Haringey 2.11), register migration 4: a register made before the stage
     history (version 3) is backed up, then each dispute's current stage becomes its history,
     starting at the dispute's stage start (ended when it was resolved). The stages before it
     are unknown, so before that day the dispute is not listed late."""
@@ -354,8 +354,8 @@ def test_a_version_3_register_migrates_its_disputes_to_a_one_row_history_haringe
     assert stage_history(cfg, 2) == [(1, "2027-01-18", "2027-01-25")]
 
 
-def test_steps_json_equals_the_library_result_haringey_2_11_gaps_11(tmp_path: Path) -> None:
-    """Haringey 2.11 / GAPS 11: `qaf dispute open|advance|resolve --format json` prints what
+def test_steps_json_equals_the_library_result_g6_haringey_2_11(tmp_path: Path) -> None:
+    """Rule G6 (Haringey 2.11): `qaf dispute open|advance|resolve --format json` prints what
     open_dispute / advance_dispute / resolve_dispute return (the same steps run through the
     library on a twin register), and still says what it did on stderr."""
     from qaf.disputes import advance_dispute, open_dispute, resolve_dispute
@@ -414,11 +414,11 @@ def test_steps_json_equals_the_library_result_haringey_2_11_gaps_11(tmp_path: Pa
     ]
 
 
-def test_refused_step_prints_no_json_haringey_2_11_gaps_11(cfg: Config) -> None:
-    """Haringey 2.11 / GAPS 11: a refusal is exit 2 with the message, nothing on stdout."""
+def test_refused_step_prints_no_json_g6_haringey_2_11(cfg: Config) -> None:
+    """Rule G6 (Haringey 2.11): a refusal is exit 2 with the message, nothing on stdout."""
     code, out, err = run(cfg, "dispute", "advance", "A1", "--format", "json")
     assert (code, out) == (2, "")
-    assert err == f'Error: {RULE} audit ID "A1" has no open dispute\n'
+    assert err == f'Error: {RULE} audit ID "A1" has no open dispute {SEED}\n'
 
 
 def two_disputes(tmp_path: Path) -> Config:
@@ -439,8 +439,8 @@ def two_disputes(tmp_path: Path) -> Config:
     return cfg
 
 
-def test_list_json_equals_the_library_result_haringey_2_11_gaps_11(tmp_path: Path) -> None:
-    """Haringey 2.11 / GAPS 11: `qaf dispute list --format json` is list_disputes(...):
+def test_list_json_equals_the_library_result_g6_haringey_2_11(tmp_path: Path) -> None:
+    """Rule G6 (Haringey 2.11): `qaf dispute list --format json` is list_disputes(...):
     the disputes open on --as-of, each at its stage that day, its due date, who is
     responsible (the role's holder for the case; the role when nobody holds it)."""
     from qaf.disputes import list_disputes
@@ -492,8 +492,8 @@ def test_list_json_equals_the_library_result_haringey_2_11_gaps_11(tmp_path: Pat
     }
 
 
-def test_list_table_and_past_day_haringey_2_11_gaps_11(tmp_path: Path) -> None:
-    """Haringey 2.11 / GAPS 11: the table lists each open dispute's stage, due date, working
+def test_list_table_and_past_day_g6_haringey_2_11(tmp_path: Path) -> None:
+    """Rule G6 (Haringey 2.11): the table lists each open dispute's stage, due date, working
     days late and who is responsible (NOBODY when no one holds the role); --as-of a past day
     shows the stages of that day and leaves out disputes not yet opened."""
     cfg = two_disputes(tmp_path)
@@ -502,9 +502,9 @@ def test_list_table_and_past_day_haringey_2_11_gaps_11(tmp_path: Path) -> None:
     assert out == (
         "Disputes open on 19/01/2027: 2\n"
         "Item       Audit  Case     Stage                     Due         WD late  Responsible\n"
-        "dispute:1  A1     P000001  2 of 2: Formal response   2027-01-20  0        "
+        "dispute:1  A1     P000001  2 of 2: Formal response   20/01/2027  0        "
         "Quin Officer (QA Officer)\n"
-        "dispute:2  A3     P000003  1 of 2: Informal meeting  2027-01-18  1        "
+        "dispute:2  A3     P000003  1 of 2: Informal meeting  18/01/2027  1        "
         "NOBODY: Team Manager\n"
     )
     code, out, _err = run(cfg, "dispute", "list", "--as-of", "2027-01-08")
@@ -512,18 +512,18 @@ def test_list_table_and_past_day_haringey_2_11_gaps_11(tmp_path: Path) -> None:
     assert out == (
         "Disputes open on 08/01/2027: 1\n"
         "Item       Audit  Case     Stage                     Due         WD late  Responsible\n"
-        "dispute:1  A1     P000001  1 of 2: Informal meeting  2027-01-11  0        "
+        "dispute:1  A1     P000001  1 of 2: Informal meeting  11/01/2027  0        "
         "Tia Manager (Team Manager)\n"
     )
     code, out, _err = run(cfg, "dispute", "list", "--as-of", "2027-01-01")
     assert (code, out) == (0, "No dispute is open on 01/01/2027.\n")
 
 
-def test_list_refused_when_no_stages_configured_haringey_2_11_gaps_11(tmp_path: Path) -> None:
+def test_list_refused_when_no_stages_configured_g6_haringey_2_11(tmp_path: Path) -> None:
     cfg = make(tmp_path, stages="")
     code, out, err = run(cfg, "dispute", "list", "--format", "json")
     assert (code, out) == (2, "")
     assert err == (
         f"Error: {RULE} no dispute stages are configured ([[dispute.stage]] in qaf.toml), "
-        "so disputes are not tracked\n"
+        "so disputes are not tracked (Haringey 2.11)\n"
     )

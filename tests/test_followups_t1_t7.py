@@ -65,8 +65,8 @@ def test_t1_qa_check_with_amend_opens_an_amendments_item(cfg: Config) -> None:
     assert code == 0
     # 3 working days after Wednesday 16 December: Monday 21 December
     assert err == (
-        "qa-check:1 (P000001) done on 2026-12-16; amendments:2 asked of Aud Itor, "
-        "due 2026-12-21 (rule T1)\n"
+        "qa-check:1 (P000001) done on 16/12/2026; amendments:2 asked of Aud Itor, "
+        "due 21/12/2026 (rule T1)\n"
     )
     rows = followups(cfg)
     assert rows["qa-check:1"]["done_on"] == "2026-12-16"

@@ -119,6 +119,8 @@ def test_smtp_one_message_per_recipient_listing_all_items(
         assert "Case ID: P000001" in text and "late-return:A1" in text and "late-return:A2" in text
         assert msg["From"].endswith("<qa@example.org>")
         assert "2 overdue items" in msg["Subject"]
+        assert f"  Due: {DUE:%d/%m/%Y}   Working days late: " in text  # trial2 T2-6
+        assert msg["Subject"].endswith(f"({LEVEL1:%d/%m/%Y})")
     assert not list(cfg.notify.outbox.glob("*.eml"))  # SMTP configured: no files
     # never twice
     code, data, _ = notify(cfg, LEVEL1)

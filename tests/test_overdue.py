@@ -327,6 +327,24 @@ def test_extend_and_overdue_take_uk_dates_f20(cfg: Config) -> None:
     assert '--to: "2027/01/29" is not a date: expected dd/mm/yyyy or YYYY-MM-DD' in err
 
 
+def test_t4_table_dates_are_day_month_year_like_its_header(cfg: Config) -> None:
+    """Rule T4 (trial2 T2-6): the table's Due column reads dd/mm/yyyy like the header above
+    it; JSON keeps ISO dates (contract)."""
+    with Register.open(cfg.register_path) as reg:
+        reg.overdue_fixture_allocations([allocation("A-2026-12-0001", DEC_DUE)])
+    code, out, _ = run(cfg, "overdue", "--as-of", "2027-01-12")
+    assert code == 0
+    title, head, row = out.splitlines()
+    assert title == "Overdue on 12/01/2027: 1 item"
+    assert head.split() == ["Item", "Kind", "Case", "Responsible", "Due", "WD", "late", "Level",
+                            "Tell"]  # fmt: skip
+    assert row.split()[:7] == [
+        "late-return:A-2026-12-0001", "late-return", "P000001", "Aud", "Itor", "31/12/2026", "7"
+    ]  # fmt: skip
+    assert head.index("Due") == row.index("31/12/2026")
+    assert overdue_json(cfg, date(2027, 1, 12))[1]["items"][0]["due"] == "2026-12-31"
+
+
 def test_done_closes_followups_and_refuses_late_returns(cfg: Config) -> None:
     a = allocation("A4", date(2026, 11, 30), cycle="2026-11")
     with Register.open(cfg.register_path) as reg:
@@ -355,7 +373,7 @@ def test_done_closes_followups_and_refuses_late_returns(cfg: Config) -> None:
     _, data = overdue_json(cfg, date(2027, 1, 5))
     assert action in {i["id"] for i in data["items"]}
     code, _, err = run(cfg, "done", action)
-    assert code == 0 and "already done" in err
+    assert (code, err) == (0, f"{action} was already done on 06/01/2027\n")  # trial2 T2-6
     assert run(cfg, "done", "late-return:A4")[0] == 2
     code, _, err = run(cfg, "done", "discussion:999")  # trial2 T2-20: where IDs come from
     assert (code, err) == (
@@ -498,6 +516,6 @@ def test_demo_overdue_step_writes_the_outbox(cfg: Config) -> None:
     lines: list[str] = []
     overdue_step(cfg, say=lines.append)  # 10 working days after the latest due date
     assert lines == [
-        f"Overdue on 2027-01-15: 1 item(s); 3 message(s) written to {cfg.notify.outbox}"
+        f"Overdue on 15/01/2027: 1 item(s); 3 message(s) written to {cfg.notify.outbox}"
     ]
     assert len(list(cfg.notify.outbox.glob("2027-01-15-*.eml"))) == 3  # Sue, Hana, Dee

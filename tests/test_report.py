@@ -181,6 +181,36 @@ def test_p2_trend_covers_twelve_cycles_ending_with_the_period(workdir: Path) -> 
     assert data.trend[-1].graded == data.graded
 
 
+def test_p2_trend_starts_at_the_first_cycle_with_allocations(workdir: Path) -> None:
+    """Rule P2 (trial2 T2-5): the register starts in 2025-01, so the first quarter's trend has
+    its three cycles, not nine empty ones before them, and says why it is short."""
+    data = build(workdir, rp.quarter_period("2025Q1"))
+    assert [p.cycle for p in data.trend] == ["2025-01", "2025-02", "2025-03"]
+    assert data.trend_note == "The trend starts at 2025-01, the first cycle with allocations."
+    assert build(workdir, rp.month_period("2026-10")).trend_note == ""
+
+
+def test_p2_short_trend_in_the_markdown_pack(workdir: Path, tmp_path: Path) -> None:
+    """Rule P2 (trial2 T2-5): the pack's trend table and its one-line note."""
+    out = tmp_path / "q1.md"
+    res = runner.invoke(
+        app,
+        ["report", "--quarter", "2025Q1", "--format", "md", "--out", str(out),
+         "--as-of", "2027-08-01", "--config", str(workdir / "qaf.toml")],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    text = out.read_text(encoding="utf-8")
+    assert " · figures as of 01/08/2027\n" in text  # trial2 T2-6: dates for people
+    trend = text[text.index("### Trend") : text.index("## Domain profile")]
+    assert trend.startswith("### Trend: Good or better, last 3 cycles\n\n| Cycle |")
+    assert [line[2:9] for line in trend.splitlines() if line.startswith("| 20")] == [
+        "2025-01",
+        "2025-02",
+        "2025-03",
+    ]
+    assert trend.endswith("\n_The trend starts at 2025-01, the first cycle with allocations._\n\n")
+
+
 def test_p2_as_of_excludes_later_returns(workdir: Path) -> None:
     period = rp.month_period("2027-06")
     early = build(workdir, period, as_of=date(2027, 6, 15))

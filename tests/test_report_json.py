@@ -37,6 +37,7 @@ TOP_KEYS = {
     "notes",
     "staff_audits",  # GAPS 7: null when the period has no staff audit
     "case_answers",  # trial2 T2-21: case tools on a scale of their own, [] when none
+    "disputes",  # rule G6 (trial2 T2-5): grading disputes, null when no stages configured
 }
 SUMMARY_KEYS = {
     "allocated",
