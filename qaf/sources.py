@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from itertools import repeat, zip_longest
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,7 @@ class Table:
     path: Path
     sheet: str | None
     headers: tuple[str, ...]
-    rows: list[tuple[Any, ...]]
+    rows: Sequence[Sequence[Any]]
     first_row: int  # spreadsheet row number of rows[0] (1-based, header is first_row - 1)
 
 
@@ -132,6 +133,7 @@ def _read_table(
     limits = limits or Limits()
     data = xlsxsafe.read_bytes(path, limits)
     binary = (*xlsxsafe.ZIP_MAGICS, xlsxsafe.OLE_MAGIC, b"%PDF")
+    grid: Sequence[Sequence[Any]]
     if path.suffix.lower() in (".csv", ".txt") and not data.startswith(binary):
         grid, sheet_name = _csv_grid(path, data), None
     else:  # .xlsx, or whatever the name says (a renamed .xls, PDF ...): xlsxsafe names it
@@ -143,7 +145,7 @@ def _read_table(
     return Table(path, sheet_name, headers, grid[header_index + 1 :], header_index + 2)
 
 
-def _header_row(grid: list[tuple[Any, ...]], expected: Sequence[str]) -> int | None:
+def _header_row(grid: Sequence[Sequence[Any]], expected: Sequence[str]) -> int | None:
     """The index of the header row: most expected names among the first rows, else the
     first non-empty row (None when the sheet is empty)."""
     first = next((i for i, row in enumerate(grid) if any(_filled(v) for v in row)), None)
@@ -182,10 +184,10 @@ def _sheet_with(path: Path, expected: Sequence[str], skip: str | None) -> str | 
 
 def _xlsx_grid(
     path: Path, sheet: str | None, limits: Limits, data: bytes
-) -> tuple[list[tuple[Any, ...]], str]:
+) -> tuple[Sequence[Sequence[Any]], str]:
     from python_calamine import CalamineWorkbook
 
-    xlsxsafe.checked_bytes(path, limits, SOURCE_MAX_CELLS, data)
+    xlsxsafe.checked_source_parts(path, limits, SOURCE_MAX_CELLS, data)
     try:
         wb = CalamineWorkbook.from_filelike(io.BytesIO(data))
         names = wb.sheet_names
@@ -212,6 +214,8 @@ def _xlsx_grid(
         raise xlsxsafe.UnreadableFile(
             path, f"cannot be read as an Excel workbook ({first})"
         ) from None
+    if not merged:
+        return rows, name
     return _fill_merged([tuple(r) for r in rows], merged), name
 
 
@@ -341,36 +345,49 @@ def read_cases(spec: SourceSpec, limits: Limits | None = None) -> CaseList:
 
     table = read_table(spec.path, spec.sheet, list(spec.columns.values()), limits)
     positions = column_positions(table, spec.columns, CASE_COLUMNS_REQUIRED, "case list")
+    return _case_list(spec, table, positions)
+
+
+def _case_list(spec: SourceSpec, table: Table, positions: dict[str, int]) -> CaseList:
+    """The table's rows as cases, and why the rows that are not cases are not (rule S3).
+
+    A whole authority is 50,000 rows: each mapped column is converted as one list (text
+    stripped, dates as dates) before the rows are walked, and nothing else is looked up
+    per row.
+    """
     cases: list[Case] = []
     problems: list[Problem] = []
     seen: dict[str, int] = {}
     file = str(spec.path)
-    # Hot loop (50,000-row exports): index cells directly rather than building a dict a row.
-    width = max(positions.values()) + 1
+    columns = _columns(table.rows, max(positions.values()) + 1)
     # required columns are always present (column_positions raised otherwise)
-    p_id, p_team, p_worker = positions["case_id"], positions["team"], positions["worker"]
-    p_service, p_category = positions["service"], positions["category"]
-    p_status, p_name = positions.get("status"), positions.get("name")
+    ids, teams, workers, services, categories = (
+        _texts(columns[positions[k]]) for k in ("case_id", "team", "worker", "service", "category")
+    )
+    optional = [positions.get(k) for k in ("status", "name")]
+    statuses, names = (repeat("") if i is None else _texts(columns[i]) for i in optional)
     extras = [(k, i) for k, i in positions.items() if k not in CASE_FIELDS]
-    date_extras = [(k, i) for k, i in extras if k in DATE_COLUMNS]
+    keys = [k for k, _ in extras]
+    values = zip(*(_values(columns[i]) for _, i in extras), strict=True) if extras else repeat(())
+    # raw text in a date column is checked once per distinct text (F7); most lists have none
+    text_dates = [(k, columns[i]) for k, i in extras if k in DATE_COLUMNS and _has_text(columns[i])]
     dates_read: set[str] = set()
-    pad = (None,) * width
-    for offset, row in enumerate(table.rows):
-        if len(row) < width:
-            row = (*row, *pad[len(row) :])
-        case_id = _text(row[p_id])
-        required = (_text(row[p_team]), _text(row[p_worker]), _text(row[p_service]))
-        category = _text(row[p_category])
+    first_row = table.first_row
+    rows = zip(ids, teams, workers, services, categories, statuses, names, values, strict=False)
+    for offset, (case_id, team, worker, service, category, status, name, extra) in enumerate(rows):
         if (
-            not (case_id and all(required) and category)
-            or case_id == required[0]
-            or NOTE_ROW.match(case_id)
+            not (case_id and team and worker and service and category)
+            or case_id == team
+            or _note_row(case_id)
         ):
-            if any(_filled(v) for v in row):
-                rownum = table.first_row + offset
-                problems.append(_not_a_case(spec, table, rownum, case_id, (*required, category)))
+            if any(_filled(v) for v in table.rows[offset]):
+                problems.append(
+                    _not_a_case(
+                        spec, table, first_row + offset, case_id, (team, worker, service, category)
+                    )
+                )
             continue
-        rownum = table.first_row + offset
+        rownum = first_row + offset
         first = seen.setdefault(case_id, rownum)
         if first != rownum:
             problems.append(
@@ -388,22 +405,60 @@ def read_cases(spec: SourceSpec, limits: Limits | None = None) -> CaseList:
         cases.append(
             Case(
                 case_id,
-                *required,  # team, worker, service: already read above
+                team,
+                worker,
+                service,
                 category,
-                (_text(row[p_status]) if p_status is not None else "") or "Open",
-                (_text(row[p_name]) or None) if p_name is not None else None,
-                # text cells (most of them) stripped inline: _cell_value only for the rest
-                {k: v.strip() if type(v := row[i]) is str else _cell_value(v) for k, i in extras},
+                status or "Open",
+                name or None,
+                dict(zip(keys, extra, strict=True)),
             )
         )
-        for key, i in date_extras:
-            if type(row[i]) is str and row[i] not in dates_read:
-                bad = _unreadable_date(spec, table, rownum, key, row[i])
+        for key, column in text_dates:
+            raw = column[offset]
+            if type(raw) is str and raw not in dates_read:
+                bad = _unreadable_date(spec, table, rownum, key, raw)
                 if bad is None:
-                    dates_read.add(row[i])
+                    dates_read.add(raw)
                 else:
                     problems.append(bad)
     return CaseList(tuple(cases), tuple(problems))
+
+
+def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[Sequence[Any]]:
+    """The rows as columns (at least ``width``), short rows padded with None."""
+    columns: list[Sequence[Any]] = list(zip_longest(*rows)) if rows else []
+    columns.extend([(None,) * len(rows)] * (width - len(columns)))
+    return columns
+
+
+def _texts(column: Sequence[Any]) -> list[str]:
+    """``_text`` of every cell: text stripped inline (most cells), the rest converted."""
+    return [v.strip() if type(v) is str else _text(v) for v in column]
+
+
+def _values(column: Sequence[Any]) -> list[Any]:
+    """``_cell_value`` of every cell: text stripped inline (most cells), dates as dates."""
+    return [v.strip() if type(v) is str else _cell_value(v) for v in column]
+
+
+def _has_text(column: Sequence[Any]) -> bool:
+    return str in set(map(type, column))
+
+
+# Every footer NOTE_ROW knows starts with one of these (case IDs rarely do): the pattern is
+# tried only on those, and on anything non-ASCII (IGNORECASE matches "ſ" to "s").
+_NOTE_STARTS = frozenset(
+    {"gra", "sub", "tot", "cou", "num", "row", "rec", "pag", "end", "rep", "gen", "pri", "pro"}
+    | {"ext", "run", "sou", "not"}
+)
+
+
+def _note_row(case_id: str) -> bool:
+    start = case_id[:3]
+    if start.isascii() and start.lower() not in _NOTE_STARTS:
+        return False
+    return NOTE_ROW.match(case_id) is not None
 
 
 def _unreadable_date(
