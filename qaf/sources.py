@@ -12,14 +12,14 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from itertools import repeat, zip_longest
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from qaf import xlsxsafe
+from qaf import forked, xlsxsafe
 from qaf.calendar import parse_date
 from qaf.config import Limits, SourceSpec
 from qaf.grades import normalise
@@ -59,6 +59,8 @@ class Table:
     headers: tuple[str, ...]
     rows: Sequence[Sequence[Any]]
     first_row: int  # spreadsheet row number of rows[0] (1-based, header is first_row - 1)
+    # the rows after ``rows``, being read by another process (read_table(split=True))
+    rest: forked.Forked | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,8 @@ def read_table(
     sheet: str | None = None,
     expected: Sequence[str] = (),
     limits: Limits | None = None,
+    *,
+    split: bool = False,
 ) -> Table:
     """Read a CSV or the first (or named) sheet of an XLSX into a Table.
 
@@ -115,16 +119,20 @@ def read_table(
     stops with ``UnreadableFile`` (rule I1), one plain line naming the file. The case
     list and roster are what the configuration points at, so, like a missing file, an
     unusable one is a configuration-level stop: exit code 2 (cron: "fix the setup").
+
+    With ``split``, a large sheet may be cut in two (``qaf.sheetsplit``): ``rows`` are
+    then the first part's, and ``rest`` the process reading the second; the caller
+    hands it the work to do on those rows (see :func:`read_cases`).
     """
     try:
-        return _read_table(path, sheet, expected, limits)
+        return _read_table(path, sheet, expected, limits, split)
     except xlsxsafe.UnreadableFile as e:
         e.exit_code = 2
         raise
 
 
 def _read_table(
-    path: Path, sheet: str | None, expected: Sequence[str], limits: Limits | None
+    path: Path, sheet: str | None, expected: Sequence[str], limits: Limits | None, split: bool
 ) -> Table:
     if not path.exists():
         raise QafError(f"{path} does not exist", file=str(path))
@@ -134,15 +142,20 @@ def _read_table(
     data = xlsxsafe.read_bytes(path, limits)
     binary = (*xlsxsafe.ZIP_MAGICS, xlsxsafe.OLE_MAGIC, b"%PDF")
     grid: Sequence[Sequence[Any]]
+    rest = None
     if path.suffix.lower() in (".csv", ".txt") and not data.startswith(binary):
         grid, sheet_name = _csv_grid(path, data), None
     else:  # .xlsx, or whatever the name says (a renamed .xls, PDF ...): xlsxsafe names it
-        grid, sheet_name = _xlsx_grid(path, sheet, limits, data)
+        grid, sheet_name, rest = _xlsx_grid(path, sheet, limits, data, split)
     header_index = _header_row(grid, expected)
+    if rest is not None and (header_index is None or header_index + HEADER_SCAN_ROWS > len(grid)):
+        rest.cancel()  # the header might have been looked for in the other part: read it whole
+        grid, sheet_name, rest = _xlsx_grid(path, sheet, limits, data, False)
+        header_index = _header_row(grid, expected)
     if header_index is None:
         raise QafError(f"{path.name} is empty", file=str(path), exit_code=1)
     headers = tuple(_text(v) for v in grid[header_index])
-    return Table(path, sheet_name, headers, grid[header_index + 1 :], header_index + 2)
+    return Table(path, sheet_name, headers, grid[header_index + 1 :], header_index + 2, rest)
 
 
 def _header_row(grid: Sequence[Sequence[Any]], expected: Sequence[str]) -> int | None:
@@ -183,11 +196,15 @@ def _sheet_with(path: Path, expected: Sequence[str], skip: str | None) -> str | 
 
 
 def _xlsx_grid(
-    path: Path, sheet: str | None, limits: Limits, data: bytes
-) -> tuple[Sequence[Sequence[Any]], str]:
+    path: Path, sheet: str | None, limits: Limits, data: bytes, split: bool
+) -> tuple[Sequence[Sequence[Any]], str, forked.Forked | None]:
     from python_calamine import CalamineWorkbook
 
-    xlsxsafe.checked_source_parts(path, limits, SOURCE_MAX_CELLS, data)
+    parts = xlsxsafe.checked_source_parts(path, limits, SOURCE_MAX_CELLS, data)
+    if split and forked.idle_core():  # a whole authority's list, and a core to spare (issue 8)
+        read = _first_part(parts, sheet)
+        if read is not None:
+            return read
     try:
         wb = CalamineWorkbook.from_filelike(io.BytesIO(data))
         names = wb.sheet_names
@@ -196,15 +213,11 @@ def _xlsx_grid(
         raise xlsxsafe.UnreadableFile(
             path, f"cannot be read as an Excel workbook ({first})"
         ) from None
-    if sheet is None:
-        name = names[0]
-    else:
-        match = [n for n in names if normalise(n) == normalise(sheet)]
-        if not match:
-            raise QafError(
-                f'{path.name} has no sheet "{sheet}" (sheets: {", ".join(names)})', file=str(path)
-            )
-        name = match[0]
+    name = _sheet_named(names, sheet)
+    if name is None:
+        raise QafError(
+            f'{path.name} has no sheet "{sheet}" (sheets: {", ".join(names)})', file=str(path)
+        )
     try:
         found = wb.get_sheet_by_name(name)
         rows = found.to_python(skip_empty_area=False)
@@ -215,8 +228,65 @@ def _xlsx_grid(
             path, f"cannot be read as an Excel workbook ({first})"
         ) from None
     if not merged:
-        return rows, name
-    return _fill_merged([tuple(r) for r in rows], merged), name
+        return rows, name, None
+    return _fill_merged([tuple(r) for r in rows], merged), name, None
+
+
+def _sheet_named(names: Sequence[str], sheet: str | None) -> str | None:
+    """The sheet the list is on: the first, or the one named (any case and spacing)."""
+    if sheet is None:
+        return names[0]
+    return next((n for n in names if normalise(n) == normalise(sheet)), None)
+
+
+def _first_part(
+    parts: dict[str, bytes], sheet: str | None
+) -> tuple[Sequence[Sequence[Any]], str, forked.Forked] | None:
+    """The sheet's first part read here, its second by a forked process (``rest``); None
+    when it is read whole (small, not plain, no process started, or an error here)."""
+    from python_calamine import CalamineWorkbook
+
+    from qaf import sheetsplit
+
+    halves = sheetsplit.cut(parts, lambda names: _sheet_named(names, sheet) if names else None)
+    if halves is None:
+        return None
+    rest = forked.start(partial(_read_rest, halves.second, halves.index))
+    if rest is None:
+        return None
+    try:
+        wb = CalamineWorkbook.from_filelike(io.BytesIO(sheetsplit.stored(halves.first)))
+        name = wb.sheet_names[halves.index]
+        if _sheet_named(wb.sheet_names, sheet) != name:
+            raise LookupError(name)
+        return wb.get_sheet_by_name(name).to_python(skip_empty_area=False), name, rest
+    except Exception:  # read whole: the same error, if any, as without the cut
+        rest.cancel()
+        return None
+
+
+def _read_rest(
+    parts: dict[str, bytes], index: int, receive: Callable[[], Any]
+) -> tuple[int | None, list[tuple[Any, ...]]] | None:
+    """In the forked process: read the sheet's second part, then, once the first part's
+    header has said where the columns are (``receive``), the cases on its rows."""
+    from python_calamine import CalamineWorkbook
+
+    from qaf import sheetsplit
+
+    found = CalamineWorkbook.from_filelike(io.BytesIO(sheetsplit.stored(parts)))
+    sheet = found.get_sheet_by_name(found.sheet_names[index])
+    rows = sheet.to_python(skip_empty_area=True)
+    asked = receive()
+    if asked is None:
+        return None
+    layout, data_start = asked
+    if sheet.start is None:  # no cell in it
+        return None, []
+    top, left = sheet.start
+    if left:
+        rows = [[""] * left + r for r in rows]
+    return top - data_start, _case_items(rows, layout, top - data_start)
 
 
 def _fill_merged(grid: list[tuple[Any, ...]], merged: Any) -> list[tuple[Any, ...]]:
@@ -341,53 +411,130 @@ def _rows(table: Table, positions: dict[str, int]) -> Iterator[tuple[int, dict[s
 
 
 def read_cases(spec: SourceSpec, limits: Limits | None = None) -> CaseList:
+    expected = list(spec.columns.values())
+    table = read_table(spec.path, spec.sheet, expected, limits, split=True)
+    try:
+        layout = _layout(table, spec)
+        if table.rest is not None:  # the other process reads the cases on its part's rows
+            table.rest.send((layout, table.first_row - 1))
+        items = _case_items(table.rows, layout, 0)
+        if table.rest is not None:
+            got = table.rest.result()
+            start, more = (None, None) if got is forked.FAILED or got is None else got
+            if more is None or (start is not None and start < len(table.rows)):
+                table = read_table(spec.path, spec.sheet, expected, limits)  # read it whole
+                layout = _layout(table, spec)
+                items = _case_items(table.rows, layout, 0)
+            else:
+                items.extend(more)
+    finally:
+        if table.rest is not None:
+            table.rest.cancel()  # still running only if this raised
+    return _case_list(spec, table, items)
+
+
+class _Layout(NamedTuple):
+    """Where a case's cells are in a row (column positions), for ``_case_items``."""
+
+    width: int
+    required: tuple[int, int, int, int, int]  # case_id, team, worker, service, category
+    status: int | None
+    name: int | None
+    extras: tuple[tuple[str, int], ...]  # the other mapped columns
+    dates: tuple[tuple[str, int], ...]  # those holding dates (F7)
+
+
+def _layout(table: Table, spec: SourceSpec) -> _Layout:
     from qaf.config import CASE_COLUMNS_REQUIRED
 
-    table = read_table(spec.path, spec.sheet, list(spec.columns.values()), limits)
     positions = column_positions(table, spec.columns, CASE_COLUMNS_REQUIRED, "case list")
-    return _case_list(spec, table, positions)
-
-
-def _case_list(spec: SourceSpec, table: Table, positions: dict[str, int]) -> CaseList:
-    """The table's rows as cases, and why the rows that are not cases are not (rule S3).
-
-    A whole authority is 50,000 rows: each mapped column is converted as one list (text
-    stripped, dates as dates) before the rows are walked, and nothing else is looked up
-    per row.
-    """
-    cases: list[Case] = []
-    problems: list[Problem] = []
-    seen: dict[str, int] = {}
-    file = str(spec.path)
-    columns = _columns(table.rows, max(positions.values()) + 1)
-    # required columns are always present (column_positions raised otherwise)
-    ids, teams, workers, services, categories = (
-        _texts(columns[positions[k]]) for k in ("case_id", "team", "worker", "service", "category")
+    extras = tuple((k, i) for k, i in positions.items() if k not in CASE_FIELDS)
+    return _Layout(
+        max(positions.values()) + 1,
+        # required columns are always present (column_positions raised otherwise)
+        (
+            positions["case_id"],
+            positions["team"],
+            positions["worker"],
+            positions["service"],
+            positions["category"],
+        ),
+        positions.get("status"),
+        positions.get("name"),
+        extras,
+        tuple((k, i) for k, i in extras if k in DATE_COLUMNS),
     )
-    optional = [positions.get(k) for k in ("status", "name")]
-    statuses, names = (repeat("") if i is None else _texts(columns[i]) for i in optional)
-    extras = [(k, i) for k, i in positions.items() if k not in CASE_FIELDS]
-    keys = [k for k, _ in extras]
-    values = zip(*(_values(columns[i]) for _, i in extras), strict=True) if extras else repeat(())
-    # raw text in a date column is checked once per distinct text (F7); most lists have none
-    text_dates = [(k, columns[i]) for k, i in extras if k in DATE_COLUMNS and _has_text(columns[i])]
-    dates_read: set[str] = set()
-    first_row = table.first_row
-    rows = zip(ids, teams, workers, services, categories, statuses, names, values, strict=False)
-    for offset, (case_id, team, worker, service, category, status, name, extra) in enumerate(rows):
+
+
+def _case_items(rows: Sequence[Sequence[Any]], layout: _Layout, base: int) -> list[tuple[Any, ...]]:
+    """The cells of each row that is, or looks like it should be, a case (rule S3).
+
+    ``(offset, True, case_id, team, worker, service, category, status, name, extra,
+    unreadable dates)`` for a case; ``(offset, False, case_id, (team, worker, service,
+    category))`` for a filled row that is not one; nothing for an empty row. The offset
+    counts from ``base``. Each row is read on its own (the rows of a large list's second
+    part are read by another process); duplicates are for ``_case_list``.
+    """
+    items: list[tuple[Any, ...]] = []
+    p_id, p_team, p_worker, p_service, p_category = layout.required
+    p_status, p_name, extras, date_extras = layout.status, layout.name, layout.extras, layout.dates
+    width = layout.width
+    pad = (None,) * width
+    readable: set[str] = set()  # date texts seen to be dates
+    for offset, row in enumerate(rows, start=base):
+        if len(row) < width:
+            row = (*row, *pad[len(row) :])
+        case_id = _text(row[p_id])
+        team, worker = _text(row[p_team]), _text(row[p_worker])
+        service, category = _text(row[p_service]), _text(row[p_category])
         if (
             not (case_id and team and worker and service and category)
             or case_id == team
             or _note_row(case_id)
         ):
-            if any(_filled(v) for v in table.rows[offset]):
-                problems.append(
-                    _not_a_case(
-                        spec, table, first_row + offset, case_id, (team, worker, service, category)
-                    )
-                )
+            if any(_filled(v) for v in row):
+                items.append((offset, False, case_id, (team, worker, service, category)))
             continue
-        rownum = first_row + offset
+        unreadable: tuple[tuple[str, str], ...] = ()
+        for key, i in date_extras:
+            raw = row[i]
+            if type(raw) is str and raw not in readable:
+                try:
+                    parse_date(raw)
+                    readable.add(raw)
+                except ValueError:
+                    unreadable += ((key, raw),)
+        items.append(
+            (
+                offset,
+                True,
+                case_id,
+                team,
+                worker,
+                service,
+                category,
+                (_text(row[p_status]) if p_status is not None else "") or "Open",
+                (_text(row[p_name]) or None) if p_name is not None else None,
+                # text cells (most of them) stripped inline: _cell_value only for the rest
+                {k: v.strip() if type(v := row[i]) is str else _cell_value(v) for k, i in extras},
+                unreadable,
+            )
+        )
+    return items
+
+
+def _case_list(spec: SourceSpec, table: Table, items: Sequence[tuple[Any, ...]]) -> CaseList:
+    """The cases, the first row of a case ID kept, and the problems in row order (S3, F7)."""
+    cases: list[Case] = []
+    problems: list[Problem] = []
+    seen: dict[str, int] = {}
+    file = str(spec.path)
+    for item in items:
+        rownum = table.first_row + item[0]
+        if not item[1]:
+            problems.append(_not_a_case(spec, table, rownum, item[2], item[3]))
+            continue
+        case_id = item[2]
         first = seen.setdefault(case_id, rownum)
         if first != rownum:
             problems.append(
@@ -402,48 +549,12 @@ def _case_list(spec: SourceSpec, table: Table, positions: dict[str, int]) -> Cas
                 )
             )
             continue
-        cases.append(
-            Case(
-                case_id,
-                team,
-                worker,
-                service,
-                category,
-                status or "Open",
-                name or None,
-                dict(zip(keys, extra, strict=True)),
-            )
-        )
-        for key, column in text_dates:
-            raw = column[offset]
-            if type(raw) is str and raw not in dates_read:
-                bad = _unreadable_date(spec, table, rownum, key, raw)
-                if bad is None:
-                    dates_read.add(raw)
-                else:
-                    problems.append(bad)
+        cases.append(Case(*item[2:10]))
+        for key, raw in item[10]:
+            problem = _unreadable_date(spec, table, rownum, key, raw)
+            if problem is not None:
+                problems.append(problem)
     return CaseList(tuple(cases), tuple(problems))
-
-
-def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[Sequence[Any]]:
-    """The rows as columns (at least ``width``), short rows padded with None."""
-    columns: list[Sequence[Any]] = list(zip_longest(*rows)) if rows else []
-    columns.extend([(None,) * len(rows)] * (width - len(columns)))
-    return columns
-
-
-def _texts(column: Sequence[Any]) -> list[str]:
-    """``_text`` of every cell: text stripped inline (most cells), the rest converted."""
-    return [v.strip() if type(v) is str else _text(v) for v in column]
-
-
-def _values(column: Sequence[Any]) -> list[Any]:
-    """``_cell_value`` of every cell: text stripped inline (most cells), dates as dates."""
-    return [v.strip() if type(v) is str else _cell_value(v) for v in column]
-
-
-def _has_text(column: Sequence[Any]) -> bool:
-    return str in set(map(type, column))
 
 
 # Every footer NOTE_ROW knows starts with one of these (case IDs rarely do): the pattern is

@@ -1,0 +1,113 @@
+"""A large worksheet cut in two, for two processes to read (issue 8: a whole case list).
+
+python-calamine parses a sheet holding the GIL: about half a second for 50,000 rows of
+15 columns, the largest part of ``qaf allocate``. With a core to spare (qaf.forked) the
+sheet's rows are cut in two at a row boundary and each part put into a copy of the
+workbook, zip entries stored, not deflated (qaf.xlsxsafe has unpacked and checked them
+already): this process reads the first part while a forked one reads the second.
+
+Only a plain sheet is cut: numbered rows, no merged cells, no comments or CDATA, and
+large enough to be worth it. The two parts hold every cell of the sheet once, at its
+own row and column, so the rows read from both are the rows of the whole sheet.
+"""
+
+from __future__ import annotations
+
+import io
+import posixpath
+import re
+import zipfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from xml.etree import ElementTree
+
+SPLIT_FROM = 8 << 20  # bytes of sheet XML (~15,000 rows): below, forking costs more than it saves
+FIRST_SHARE = 0.55  # of the rows read here: the other process also pickles what it read
+
+_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_REL_ID = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
+_RELS = "{http://schemas.openxmlformats.org/package/2006/relationships}"
+_NUMBERED_ROW = re.compile(rb'<row\s(?:[^>]*\s)?r="\d+"[^>]*>')
+
+
+@dataclass(frozen=True)
+class Cut:
+    """The sheet at ``index`` among the workbook's sheets, as two workbooks' parts."""
+
+    index: int
+    first: dict[str, bytes]
+    second: dict[str, bytes]
+
+
+def cut(parts: Mapping[str, bytes], pick: Callable[[Sequence[str]], str | None]) -> Cut | None:
+    """The sheet ``pick`` chooses among the sheet names, cut in two; None when it is small
+    or not plain enough to cut (read it whole)."""
+    found = _sheet_part(parts, pick)
+    if found is None:
+        return None
+    index, name = found
+    xml = parts[name]
+    if len(xml) < SPLIT_FROM:
+        return None
+    halves = _cut(xml)
+    if halves is None:
+        return None
+    return Cut(index, {**parts, name: halves[0]}, {**parts, name: halves[1]})
+
+
+def _sheet_part(
+    parts: Mapping[str, bytes], pick: Callable[[Sequence[str]], str | None]
+) -> tuple[int, str] | None:
+    """(position, zip entry) of the sheet ``pick`` chooses, from the workbook's XML."""
+    workbook, rels = parts.get("xl/workbook.xml"), parts.get("xl/_rels/workbook.xml.rels")
+    if workbook is None or rels is None:
+        return None
+    try:  # parts refused by xlsxsafe if they declare a DTD: no entity expansion here
+        sheets = ElementTree.fromstring(workbook).findall(f"{_MAIN}sheets/{_MAIN}sheet")
+        targets = {
+            r.get("Id"): r.get("Target", "")
+            for r in ElementTree.fromstring(rels).iter(f"{_RELS}Relationship")
+        }
+    except ElementTree.ParseError:
+        return None
+    names = [s.get("name", "") for s in sheets]
+    name = pick(names)
+    if name is None or name not in names:
+        return None
+    index = names.index(name)
+    target = targets.get(sheets[index].get(_REL_ID))
+    if not target:
+        return None
+    part = target.lstrip("/") if target.startswith("/") else posixpath.join("xl", target)
+    part = posixpath.normpath(part)
+    return (index, part) if part in parts else None
+
+
+def _cut(xml: bytes) -> tuple[bytes, bytes] | None:
+    """The sheet XML as two sheets, the rows cut between two numbered rows; None when the
+    sheet is not plain enough to cut safely."""
+    if b"<!" in xml or b"<mergeCell" in xml:
+        return None
+    opening, closing = xml.find(b"<sheetData>"), xml.rfind(b"</sheetData>")
+    if opening < 0 or closing < opening:
+        return None
+    body = opening + len(b"<sheetData>")
+    at = body + int((closing - body) * FIRST_SHARE)
+    for _ in range(100):
+        at = xml.find(b"<row", at, closing)
+        if at < 0:
+            return None
+        ended = xml.rfind(b"</row>", body, at)
+        if ended >= 0 and not xml[ended + 6 : at].strip() and _NUMBERED_ROW.match(xml, at):
+            return xml[:at] + xml[closing:], xml[:body] + xml[at:]
+        at += 4
+    return None
+
+
+def stored(parts: Mapping[str, bytes]) -> bytes:
+    """A zip of the parts, stored (not deflated): what calamine reads fastest."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
+        for name, data in parts.items():
+            z.writestr(name, data)
+    return buf.getvalue()
