@@ -19,6 +19,7 @@ import contextlib
 import os
 import pickle
 import signal
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -71,8 +72,9 @@ class Forked:
 
 
 def idle_core() -> bool:
-    """Whether another core is mostly idle (this process counts in the load average)."""
-    if not hasattr(os, "fork"):
+    """Whether another core is mostly idle (this process counts in the load average), and
+    this process may fork (no other thread running: a forked process keeps only this one)."""
+    if not hasattr(os, "fork") or threading.active_count() > 1:
         return False
     try:
         cores = len(os.sched_getaffinity(0))
@@ -90,7 +92,7 @@ def start(function: Callable[[Callable[[], Any]], Any]) -> Forked | None:
     """Run ``function(receive)`` in a forked process when a core is idle, else None.
 
     ``receive()`` gives the next value the caller :meth:`~Forked.send` s (None when the
-    caller has gone). Call it from a process with no other threads running.
+    caller has gone).
     """
     if not idle_core():
         return None

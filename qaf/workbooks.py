@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import xlsxwriter
 
+from qaf import forked
+
 if TYPE_CHECKING:
     from xlsxwriter.format import Format
     from xlsxwriter.worksheet import Worksheet
@@ -287,6 +289,15 @@ def write_allocation_files(
     audits_dir = out_dir / "audits"
     audits_dir.mkdir(parents=True, exist_ok=True)
     audits: list[Path] = []
+    names = {tool_id: getattr(t, "name", "") for tool_id, t in tools.items()}
+
+    def write_workbook(_receive: Any = None) -> bool:
+        xlsx.write_bytes(allocation_workbook_bytes(result, names))
+        return True
+
+    # The allocation workbook (a sheet per auditor: xlsxwriter, holding the GIL) is written
+    # by a forked process when a core is idle, while the audit workbooks are written here.
+    other = forked.start(write_workbook)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="qaf-write") as pool:
         writes = []
         books = audit_workbook_files(
@@ -302,10 +313,12 @@ def write_allocation_files(
             audits.append(path)
         csv_bytes = allocation_csv_text(result.allocations).encode("utf-8-sig")
         writes.append(pool.submit(csv_path.write_bytes, csv_bytes))
-        names = {tool_id: getattr(t, "name", "") for tool_id, t in tools.items()}
-        writes.append(pool.submit(xlsx.write_bytes, allocation_workbook_bytes(result, names)))
+        if other is None:
+            writes.append(pool.submit(xlsx.write_bytes, allocation_workbook_bytes(result, names)))
         for w in writes:
             w.result()
+    if other is not None and other.result() is forked.FAILED:
+        write_workbook()  # here, then: any error is raised as without the other process
     if clean:
         keep = {p.name for p in audits}
         for old in audits_dir.glob(f"A-{result.cycle}-*.xlsx"):
