@@ -7,8 +7,9 @@ workbook, zip entries stored, not deflated (qaf.xlsxsafe has unpacked and checke
 already): this process reads the first part while a forked one reads the second.
 
 Only a plain sheet is cut: numbered rows, no merged cells, no comments or CDATA, and
-large enough to be worth it. The two parts hold every cell of the sheet once, at its
-own row and column, so the rows read from both are the rows of the whole sheet.
+large enough to be worth it (the reader checks each part: see :class:`Cut`). The two
+parts hold every cell of the sheet once, at its own row and column, so the rows read
+from both are the rows of the whole sheet.
 """
 
 from __future__ import annotations
@@ -32,16 +33,20 @@ _NUMBERED_ROW = re.compile(rb'<row\s(?:[^>]*\s)?r="\d+"[^>]*>')
 
 @dataclass(frozen=True)
 class Cut:
-    """The sheet at ``index`` among the workbook's sheets, as two workbooks' parts."""
+    """The sheet at ``index`` among the workbook's sheets (zip entry ``name``), as two
+    workbooks' parts. Each process checks its part's sheet XML before reading it
+    (qaf.xlsxsafe.check_sheet_xml) and gives up if it holds ``<!`` (a comment or CDATA
+    might cross the cut) or merged cells."""
 
     index: int
+    name: str
     first: dict[str, bytes]
     second: dict[str, bytes]
 
 
 def cut(parts: Mapping[str, bytes], pick: Callable[[Sequence[str]], str | None]) -> Cut | None:
     """The sheet ``pick`` chooses among the sheet names, cut in two; None when it is small
-    or not plain enough to cut (read it whole)."""
+    or cannot be cut (read it whole)."""
     found = _sheet_part(parts, pick)
     if found is None:
         return None
@@ -52,7 +57,7 @@ def cut(parts: Mapping[str, bytes], pick: Callable[[Sequence[str]], str | None])
     halves = _cut(xml)
     if halves is None:
         return None
-    return Cut(index, {**parts, name: halves[0]}, {**parts, name: halves[1]})
+    return Cut(index, name, {**parts, name: halves[0]}, {**parts, name: halves[1]})
 
 
 def _sheet_part(
@@ -84,10 +89,8 @@ def _sheet_part(
 
 
 def _cut(xml: bytes) -> tuple[bytes, bytes] | None:
-    """The sheet XML as two sheets, the rows cut between two numbered rows; None when the
-    sheet is not plain enough to cut safely."""
-    if b"<!" in xml or b"<mergeCell" in xml:
-        return None
+    """The sheet XML as two sheets, the rows cut between two numbered rows; None when no
+    such place is found."""
     opening, closing = xml.find(b"<sheetData>"), xml.rfind(b"</sheetData>")
     if opening < 0 or closing < opening:
         return None

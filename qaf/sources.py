@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from qaf import forked, xlsxsafe
 from qaf.calendar import parse_date
@@ -25,6 +25,9 @@ from qaf.config import Limits, SourceSpec
 from qaf.grades import normalise
 from qaf.problems import Problem, QafError
 from qaf.records import Case, StaffMember
+
+if TYPE_CHECKING:
+    from qaf import sheetsplit
 
 HEADER_SCAN_ROWS = 10  # the header row is looked for in a sheet's first rows (title rows above)
 SECTION_OF = {"case list": "cases", "staff roster": "staff"}  # qaf.toml section of each source
@@ -200,11 +203,20 @@ def _xlsx_grid(
 ) -> tuple[Sequence[Sequence[Any]], str, forked.Forked | None]:
     from python_calamine import CalamineWorkbook
 
-    parts = xlsxsafe.checked_source_parts(path, limits, SOURCE_MAX_CELLS, data)
+    later_from = None
     if split and forked.idle_core():  # a whole authority's list, and a core to spare (issue 8)
-        read = _first_part(parts, sheet)
+        from qaf.sheetsplit import SPLIT_FROM
+
+        later_from = SPLIT_FROM  # large sheets: checked by the process reading each part
+    parts, later = xlsxsafe.checked_source_parts(
+        path, limits, SOURCE_MAX_CELLS, data, later_from=later_from
+    )
+    if later:
+        read = _first_part(path, parts, later, sheet)
         if read is not None:
             return read
+        for part in sorted(later):  # read whole: checked whole
+            xlsxsafe.check_sheet_xml(parts[part], part, path, SOURCE_MAX_CELLS)
     try:
         wb = CalamineWorkbook.from_filelike(io.BytesIO(data))
         names = wb.sheet_names
@@ -240,42 +252,59 @@ def _sheet_named(names: Sequence[str], sheet: str | None) -> str | None:
 
 
 def _first_part(
-    parts: dict[str, bytes], sheet: str | None
+    path: Path, parts: dict[str, bytes], later: frozenset[str], sheet: str | None
 ) -> tuple[Sequence[Sequence[Any]], str, forked.Forked] | None:
     """The sheet's first part read here, its second by a forked process (``rest``); None
-    when it is read whole (small, not plain, no process started, or an error here)."""
+    when it is read whole (small, cannot be cut, no process started, or anything
+    unexpected here: then the whole sheet is checked and read, with the same errors).
+
+    ``later``: the large sheets not checked yet. Each process checks its part before
+    reading it; the other large sheets are checked here (no sheet goes unchecked).
+    """
     from python_calamine import CalamineWorkbook
 
     from qaf import sheetsplit
 
     halves = sheetsplit.cut(parts, lambda names: _sheet_named(names, sheet) if names else None)
-    if halves is None:
+    if halves is None or halves.name not in later:
         return None
-    rest = forked.start(partial(_read_rest, halves.second, halves.index))
+    for other in sorted(later - {halves.name}):
+        xlsxsafe.check_sheet_xml(parts[other], other, path, SOURCE_MAX_CELLS)
+    rest = forked.start(partial(_read_rest, path, halves))
     if rest is None:
         return None
     try:
+        xml = halves.first[halves.name]
+        if not xlsxsafe.check_sheet_xml(xml, halves.name, path, SOURCE_MAX_CELLS):
+            raise LookupError("<!")  # a comment or CDATA might cross the cut
         wb = CalamineWorkbook.from_filelike(io.BytesIO(sheetsplit.stored(halves.first)))
         name = wb.sheet_names[halves.index]
-        if _sheet_named(wb.sheet_names, sheet) != name:
+        found = wb.get_sheet_by_name(name)
+        if _sheet_named(wb.sheet_names, sheet) != name or found.merged_cell_ranges:
             raise LookupError(name)
-        return wb.get_sheet_by_name(name).to_python(skip_empty_area=False), name, rest
+        return found.to_python(skip_empty_area=False), name, rest
     except Exception:  # read whole: the same error, if any, as without the cut
         rest.cancel()
         return None
 
 
 def _read_rest(
-    parts: dict[str, bytes], index: int, receive: Callable[[], Any]
+    path: Path, halves: sheetsplit.Cut, receive: Callable[[], Any]
 ) -> tuple[int | None, list[tuple[Any, ...]]] | None:
-    """In the forked process: read the sheet's second part, then, once the first part's
-    header has said where the columns are (``receive``), the cases on its rows."""
+    """In the forked process: check and read the sheet's second part, then, once the first
+    part's header has said where the columns are (``receive``), the cases on its rows.
+    None: not plain after all (the sheet is read whole)."""
     from python_calamine import CalamineWorkbook
 
     from qaf import sheetsplit
 
-    found = CalamineWorkbook.from_filelike(io.BytesIO(sheetsplit.stored(parts)))
-    sheet = found.get_sheet_by_name(found.sheet_names[index])
+    xml = halves.second[halves.name]
+    if not xlsxsafe.check_sheet_xml(xml, halves.name, path, SOURCE_MAX_CELLS):
+        return None
+    found = CalamineWorkbook.from_filelike(io.BytesIO(sheetsplit.stored(halves.second)))
+    sheet = found.get_sheet_by_name(found.sheet_names[halves.index])
+    if sheet.merged_cell_ranges:
+        return None
     rows = sheet.to_python(skip_empty_area=True)
     asked = receive()
     if asked is None:

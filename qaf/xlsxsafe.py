@@ -358,34 +358,57 @@ def _check_extent_bounded(xml: bytes, name: str, path: Path, max_cells: int) -> 
 
 
 def checked_source_parts(
-    path: Path, limits: Limits, max_cells: int, data: bytes
-) -> dict[str, bytes]:
+    path: Path, limits: Limits, max_cells: int, data: bytes, *, later_from: int | None = None
+) -> tuple[dict[str, bytes], frozenset[str]]:
     """The checks of :func:`checked_bytes` for a source that may be large (the case list),
     each sheet's extent bounded cheaply first; returns the XML parts unpacked (name ->
-    bytes, CRC-checked) so that the reader need not unpack them again."""
+    bytes, CRC-checked) so that the reader need not unpack them again.
+
+    Worksheets of ``later_from`` bytes or more are only unpacked: their names are
+    returned, and the reader passes each to :func:`check_sheet_xml` before reading it, the
+    whole sheet or each part of it that it reads (qaf.sheetsplit).
+    """
     path = Path(path)
     zf = check_zip(data, path, limits)
     parts: dict[str, bytes] = {}
+    later = []
     for info in zf.infolist():
         name = info.filename
         lower = name.lower()
         if not lower.endswith((".xml", ".rels", ".vml")):
             continue
         part = parts[name] = _unpack(data, info, path)
-        if part[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 XML: look at it as text
-            try:
-                part = part.decode("utf-16").encode("utf-8")
-            except UnicodeDecodeError:
-                raise UnreadableFile(path, f"has an unreadable XML part ({name})") from None
-        if b"<!" in part and (b"<!DOCTYPE" in part or b"<!ENTITY" in part or b"<!doctype" in part):
-            raise UnreadableFile(
-                path,
-                f"is refused: its XML ({name}) declares a DOCTYPE/ENTITY, which Excel never "
-                "writes (entity-expansion or external-entity attack)",
-            )
-        if lower.startswith("xl/worksheets/") and lower.endswith(".xml"):
-            _check_extent_bounded(part, name, path, max_cells)
-    return parts
+        sheet = lower.startswith("xl/worksheets/") and lower.endswith(".xml")
+        if sheet and later_from is not None and len(part) >= later_from:
+            later.append(name)
+        else:
+            _check_xml(part, name, path, max_cells if sheet else None)
+    return parts, frozenset(later)
+
+
+def check_sheet_xml(xml: bytes, name: str, path: Path, max_cells: int) -> bool:
+    """Refuse a worksheet's XML (or a part of it cut at a row) declaring a DTD, or reaching
+    too far for a grid of ``max_cells`` (see :func:`checked_source_parts`). True when it
+    holds no ``<!`` at all: no declaration, comment or CDATA."""
+    return _check_xml(xml, name, Path(path), max_cells)
+
+
+def _check_xml(part: bytes, name: str, path: Path, max_cells: int | None) -> bool:
+    if part[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 XML: look at it as text
+        try:
+            part = part.decode("utf-16").encode("utf-8")
+        except UnicodeDecodeError:
+            raise UnreadableFile(path, f"has an unreadable XML part ({name})") from None
+    marked = b"<!" in part
+    if marked and (b"<!DOCTYPE" in part or b"<!ENTITY" in part or b"<!doctype" in part):
+        raise UnreadableFile(
+            path,
+            f"is refused: its XML ({name}) declares a DOCTYPE/ENTITY, which Excel never "
+            "writes (entity-expansion or external-entity attack)",
+        )
+    if max_cells is not None:
+        _check_extent_bounded(part, name, path, max_cells)
+    return not marked
 
 
 def checked_bytes(

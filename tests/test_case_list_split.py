@@ -4,6 +4,8 @@ same problems (rule S3, F7) as reading it whole, whatever lies around the cut.""
 from __future__ import annotations
 
 import dataclasses
+import zipfile
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import xlsxwriter
 from qaf import forked, sheetsplit, sources
 from qaf.config import SourceSpec
 from qaf.sources import CaseList, read_cases
+from qaf.xlsxsafe import UnreadableFile
 
 MAPPING = {
     "case_id": "Person ID",
@@ -146,21 +149,18 @@ SHEET = (
     b'<row r="3"><c r="A3"><v>3</v></c></row><row r="4"><c r="A4"><v>4</v></c></row>'
     b"</sheetData></worksheet>"
 )
-MERGED = b'</sheetData><mergeCells count="1"><mergeCell ref="A1:B1"/></mergeCells>'
 
 
 @pytest.mark.parametrize(
     ("xml", "cut"),
     [
         (SHEET, True),
-        (SHEET.replace(b"</sheetData>", MERGED), False),
-        (SHEET.replace(b"<row r=", b"<!-- a comment --><row r="), False),
         (SHEET.replace(b'<row r="3">', b"<row>"), True),  # cut at the next numbered row
         (SHEET.replace(b'<row r="3">', b"<row>").replace(b'<row r="4">', b"<row>"), False),
         (SHEET.replace(b"<sheetData>", b"<x:sheetData>"), False),
     ],
 )
-def test_only_a_plain_sheet_is_cut(xml: bytes, cut: bool) -> None:
+def test_the_cut_falls_between_two_numbered_rows(xml: bytes, cut: bool) -> None:
     halves = sheetsplit._cut(xml)
     assert (halves is not None) is cut
     if halves is not None:  # every row in one part or the other, each part a whole sheet
@@ -169,6 +169,58 @@ def test_only_a_plain_sheet_is_cut(xml: bytes, cut: bool) -> None:
         assert second.split(b"<sheetData>")[1].startswith(b'<row r="')
         assert first.endswith(b"</sheetData></worksheet>")
         assert second.startswith(b"<worksheet><dimension")
+
+
+def _with_sheet_xml(path: Path, change: Callable[[bytes], bytes]) -> Path:
+    with zipfile.ZipFile(path) as z:
+        parts = {i.filename: z.read(i) for i in z.infolist()}
+    name = "xl/worksheets/sheet1.xml"
+    parts[name] = change(parts[name])
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for part, data in parts.items():
+            z.writestr(part, data)
+    return path
+
+
+def _comment_in_the_middle(xml: bytes) -> bytes:
+    at = xml.index(b"<row ", len(xml) // 2)
+    return xml[:at] + b"<!-- exported by the case system -->" + xml[at:]
+
+
+def _merged_team(xml: bytes) -> bytes:
+    merge = b'<mergeCells count="1"><mergeCell ref="B20:B23"/></mergeCells>'
+    return xml.replace(b"</sheetData>", b"</sheetData>" + merge)
+
+
+@pytest.mark.parametrize("change", [_comment_in_the_middle, _merged_team])
+def test_a_sheet_that_is_not_plain_is_read_whole_with_the_same_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: Callable[[bytes], bytes]
+) -> None:
+    path = _with_sheet_xml(_case_list(tmp_path / "cases.xlsx", 2000), change)
+    whole, _ = _read(path, split=False, monkeypatch=monkeypatch)
+    again, started = _read(path, split=True, monkeypatch=monkeypatch)
+    assert started and again == whole
+
+
+def test_a_stray_cell_in_either_part_is_refused_as_when_read_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each process checks its part's extent before reading it; the message is the one
+    checking the whole sheet gives (rule I1)."""
+    stray = b'<row r="1048576"><c r="XFD1048576"><v>1</v></c></row>'
+    for where in ("first", "second"):
+        path = _case_list(tmp_path / f"{where}.xlsx", 2000)
+        if where == "first":
+            path = _with_sheet_xml(
+                path, lambda x: x.replace(b'<row r="40" ', stray + b'<row r="40" ')
+            )
+        else:
+            path = _with_sheet_xml(
+                path, lambda x: x.replace(b"</sheetData>", stray + b"</sheetData>")
+            )
+        for split in (False, True):
+            with pytest.raises(UnreadableFile, match="reaching cell XFD1048576: too large"):
+                _read(path, split=split, monkeypatch=monkeypatch)
 
 
 def test_forked_work_comes_back_or_says_it_failed(monkeypatch: pytest.MonkeyPatch) -> None:
