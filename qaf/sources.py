@@ -150,7 +150,12 @@ def _read_table(
         grid, sheet_name = _csv_grid(path, data), None
     else:  # .xlsx, or whatever the name says (a renamed .xls, PDF ...): xlsxsafe names it
         grid, sheet_name, rest = _xlsx_grid(path, sheet, limits, data, split)
-    header_index = _header_row(grid, expected)
+    try:
+        header_index = _header_row(grid, expected)
+    except BaseException:
+        if rest is not None:
+            rest.cancel()
+        raise
     if rest is not None and (header_index is None or header_index + HEADER_SCAN_ROWS > len(grid)):
         rest.cancel()  # the header might have been looked for in the other part: read it whole
         grid, sheet_name, rest = _xlsx_grid(path, sheet, limits, data, False)

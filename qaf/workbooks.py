@@ -290,35 +290,36 @@ def write_allocation_files(
     audits_dir.mkdir(parents=True, exist_ok=True)
     audits: list[Path] = []
     names = {tool_id: getattr(t, "name", "") for tool_id, t in tools.items()}
-
-    def write_workbook(_receive: Any = None) -> bool:
-        xlsx.write_bytes(allocation_workbook_bytes(result, names))
-        return True
-
-    # The allocation workbook (a sheet per auditor: xlsxwriter, holding the GIL) is written
-    # by a forked process when a core is idle, while the audit workbooks are written here.
-    other = forked.start(write_workbook)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="qaf-write") as pool:
-        writes = []
-        books = audit_workbook_files(
-            result.allocations,
-            tools,
-            org_name,
-            audits_dir,
-            grade_display,
-            team_managers=team_managers,
-        )
-        for path, data in books:
-            writes.append(pool.submit(path.write_bytes, data))
-            audits.append(path)
-        csv_bytes = allocation_csv_text(result.allocations).encode("utf-8-sig")
-        writes.append(pool.submit(csv_path.write_bytes, csv_bytes))
-        if other is None:
-            writes.append(pool.submit(xlsx.write_bytes, allocation_workbook_bytes(result, names)))
-        for w in writes:
-            w.result()
-    if other is not None and other.result() is forked.FAILED:
-        write_workbook()  # here, then: any error is raised as without the other process
+    # The allocation workbook (a sheet per auditor: xlsxwriter, holding the GIL) is made by
+    # a forked process when a core is idle, while the audit workbooks are made here. It
+    # sends the bytes back rather than writing the file: a process outliving this one
+    # (killed) must not write over the next run's files.
+    other = forked.start(lambda _receive: allocation_workbook_bytes(result, names))
+    try:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="qaf-write") as pool:
+            writes = []
+            books = audit_workbook_files(
+                result.allocations,
+                tools,
+                org_name,
+                audits_dir,
+                grade_display,
+                team_managers=team_managers,
+            )
+            for path, data in books:
+                writes.append(pool.submit(path.write_bytes, data))
+                audits.append(path)
+            csv_bytes = allocation_csv_text(result.allocations).encode("utf-8-sig")
+            writes.append(pool.submit(csv_path.write_bytes, csv_bytes))
+            made = forked.FAILED if other is None else other.result()
+            if made is forked.FAILED:  # made here, then: any error raised as without the other
+                made = allocation_workbook_bytes(result, names)
+            writes.append(pool.submit(xlsx.write_bytes, made))
+            for w in writes:
+                w.result()
+    finally:
+        if other is not None:
+            other.cancel()  # still running only if something here raised
     if clean:
         keep = {p.name for p in audits}
         for old in audits_dir.glob(f"A-{result.cycle}-*.xlsx"):
