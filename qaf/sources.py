@@ -451,20 +451,21 @@ def read_cases(spec: SourceSpec, limits: Limits | None = None) -> CaseList:
         layout = _layout(table, spec)
         if table.rest is not None:  # the other process reads the cases on its part's rows
             table.rest.send((layout, table.first_row - 1))
-        items = _case_items(table.rows, layout, 0)
+        found = _Cases(spec, table)
+        found.add(_case_items(table.rows, layout, 0))  # meanwhile
         if table.rest is not None:
             got = table.rest.result()
             start, more = (None, None) if got is forked.FAILED or got is None else got
             if more is None or (start is not None and start < len(table.rows)):
                 table = read_table(spec.path, spec.sheet, expected, limits)  # read it whole
-                layout = _layout(table, spec)
-                items = _case_items(table.rows, layout, 0)
+                found = _Cases(spec, table)
+                found.add(_case_items(table.rows, _layout(table, spec), 0))
             else:
-                items.extend(more)
+                found.add(more)
     finally:
         if table.rest is not None:
             table.rest.cancel()  # still running only if this raised
-    return _case_list(spec, table, items)
+    return CaseList(tuple(found.cases), tuple(found.problems))
 
 
 class _Layout(NamedTuple):
@@ -560,38 +561,43 @@ def _case_items(rows: Sequence[Sequence[Any]], layout: _Layout, base: int) -> li
     return items
 
 
-def _case_list(spec: SourceSpec, table: Table, items: Sequence[tuple[Any, ...]]) -> CaseList:
-    """The cases, the first row of a case ID kept, and the problems in row order (S3, F7)."""
-    cases: list[Case] = []
-    problems: list[Problem] = []
-    seen: dict[str, int] = {}
-    file = str(spec.path)
-    for item in items:
-        rownum = table.first_row + item[0]
-        if not item[1]:
-            problems.append(_not_a_case(spec, table, rownum, item[2], item[3]))
-            continue
-        case_id = item[2]
-        first = seen.setdefault(case_id, rownum)
-        if first != rownum:
-            problems.append(
-                Problem(
-                    "S3",
-                    f"case ID {case_id} appears again (first on row {first}); "
-                    "the later row was ignored",
-                    "error",
-                    file,
-                    table.sheet,
-                    f"row {rownum}",
+class _Cases:
+    """The cases of ``_case_items``' items, added in row order: the first row of a case ID
+    is kept, and the problems are in row order (S3, F7)."""
+
+    def __init__(self, spec: SourceSpec, table: Table) -> None:
+        self.spec, self.table = spec, table
+        self.cases: list[Case] = []
+        self.problems: list[Problem] = []
+        self.seen: dict[str, int] = {}
+
+    def add(self, items: Sequence[tuple[Any, ...]]) -> None:
+        spec, table, seen = self.spec, self.table, self.seen
+        for item in items:
+            rownum = table.first_row + item[0]
+            if not item[1]:
+                self.problems.append(_not_a_case(spec, table, rownum, item[2], item[3]))
+                continue
+            case_id = item[2]
+            first = seen.setdefault(case_id, rownum)
+            if first != rownum:
+                self.problems.append(
+                    Problem(
+                        "S3",
+                        f"case ID {case_id} appears again (first on row {first}); "
+                        "the later row was ignored",
+                        "error",
+                        str(spec.path),
+                        table.sheet,
+                        f"row {rownum}",
+                    )
                 )
-            )
-            continue
-        cases.append(Case(*item[2:10]))
-        for key, raw in item[10]:
-            problem = _unreadable_date(spec, table, rownum, key, raw)
-            if problem is not None:
-                problems.append(problem)
-    return CaseList(tuple(cases), tuple(problems))
+                continue
+            self.cases.append(Case(*item[2:10]))
+            for key, raw in item[10]:
+                problem = _unreadable_date(spec, table, rownum, key, raw)
+                if problem is not None:
+                    self.problems.append(problem)
 
 
 # Every footer NOTE_ROW knows starts with one of these (case IDs rarely do): the pattern is
