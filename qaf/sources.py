@@ -279,10 +279,11 @@ def _first_part(
     if rest is None:
         return None
     try:
-        xml = halves.first[halves.name]
+        xml = halves.first()
         if not xlsxsafe.check_sheet_xml(xml, halves.name, path, SOURCE_MAX_CELLS):
             raise LookupError("<!")  # a comment or CDATA might cross the cut
-        wb = CalamineWorkbook.from_filelike(io.BytesIO(sheetsplit.stored(halves.first)))
+        wb = CalamineWorkbook.from_filelike(io.BytesIO(halves.workbook(xml)))
+        del xml
         name = wb.sheet_names[halves.index]
         found = wb.get_sheet_by_name(name)
         if _sheet_named(wb.sheet_names, sheet) != name or found.merged_cell_ranges:
@@ -301,12 +302,11 @@ def _read_rest(
     None: not plain after all (the sheet is read whole)."""
     from python_calamine import CalamineWorkbook
 
-    from qaf import sheetsplit
-
-    xml = halves.second[halves.name]
+    xml = halves.second()
     if not xlsxsafe.check_sheet_xml(xml, halves.name, path, SOURCE_MAX_CELLS):
         return None
-    found = CalamineWorkbook.from_filelike(io.BytesIO(sheetsplit.stored(halves.second)))
+    found = CalamineWorkbook.from_filelike(io.BytesIO(halves.workbook(xml)))
+    del xml
     sheet = found.get_sheet_by_name(found.sheet_names[halves.index])
     if sheet.merged_cell_ranges:
         return None

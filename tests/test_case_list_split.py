@@ -161,14 +161,24 @@ SHEET = (
     ],
 )
 def test_the_cut_falls_between_two_numbered_rows(xml: bytes, cut: bool) -> None:
-    halves = sheetsplit._cut(xml)
-    assert (halves is not None) is cut
-    if halves is not None:  # every row in one part or the other, each part a whole sheet
-        first, second = halves
+    where = sheetsplit._cut(xml)
+    assert (where is not None) is cut
+    if where is not None:  # every row in one part or the other, each part a whole sheet
+        halves = sheetsplit.Cut(0, "s", {"s": xml}, *where)
+        first, second = halves.first(), halves.second()
         assert first.count(b"<row") + second.count(b"<row") == 4
         assert second.split(b"<sheetData>")[1].startswith(b'<row r="')
         assert first.endswith(b"</sheetData></worksheet>")
         assert second.startswith(b"<worksheet><dimension")
+
+
+def test_the_parts_workbook_is_a_zip_any_reader_opens() -> None:
+    import io
+
+    parts = {"xl/workbook.xml": b"<workbook/>", "xl/Übersicht.xml": b"\x00" * 70_000}
+    with zipfile.ZipFile(io.BytesIO(sheetsplit.stored(parts))) as z:
+        assert z.testzip() is None  # every CRC right
+        assert {i.filename: z.read(i) for i in z.infolist()} == parts
 
 
 def _with_sheet_xml(path: Path, change: Callable[[bytes], bytes]) -> Path:
