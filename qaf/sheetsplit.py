@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from xml.etree import ElementTree
 
 SPLIT_FROM = 8 << 20  # bytes of sheet XML (~15,000 rows): below, forking costs more than it saves
-FIRST_SHARE = 0.55  # of the rows read here: the other process also pickles what it read
+FIRST_SHARE = 0.5  # of the rows read here (the other process waits for the header, then pickles)
 
 _MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _REL_ID = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
