@@ -140,8 +140,7 @@ def _run(
     out_dir: Path | None,
 ) -> AllocateRun:
     from qaf.register import Register
-    from qaf.sources import read_cases, read_staff
-    from qaf.workbooks import write_allocation_files
+    from qaf.sources import read_staff, start_reading_cases
 
     register = None
     if cfg.register_path.exists() or not dry_run:
@@ -164,12 +163,23 @@ def _run(
                     )
                 replaced = True
         history = _history(register, cfg, cycle) if register is not None else History()
-        # The case list first: its errors are reported before the roster's. A whole
-        # authority's list is read by two processes when a core is idle (qaf.sheetsplit);
-        # no other thread may run here then (a forked process keeps only this one).
-        cases = read_cases(cfg.cases, cfg.limits)
-        roster = read_staff(cfg.staff, cfg.limits)
-        calendar = calendar_for(cfg)
+        # A whole authority's case list is read by two processes when a core is idle
+        # (qaf.sheetsplit; no other thread may run here then: a forked process keeps only
+        # this one). While the other process reads its part, the roster is read and what
+        # the writing needs is imported; a case list error is still reported first.
+        pending = start_reading_cases(cfg.cases, cfg.limits)
+        try:
+            roster = read_staff(cfg.staff, cfg.limits)
+            calendar = calendar_for(cfg)
+            from qaf import auditbook, escalate  # noqa: F401  (imported here, used later)
+            from qaf.workbooks import write_allocation_files
+        except Exception:
+            pending.result()
+            raise
+        except BaseException:
+            pending.cancel()
+            raise
+        cases = pending.result()
         chosen = fresh_seed() if seed is None else seed
         result = allocate_cycle(cycle, cases.cases, roster.staff, cfg, calendar, history, chosen)
         out = out_dir if out_dir is not None else cfg.root / "cycles" / cycle

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from xml.etree import ElementTree
 
 SPLIT_FROM = 8 << 20  # bytes of sheet XML (~15,000 rows): below, forking costs more than it saves
-FIRST_SHARE = 0.5  # of the rows read here (the other process waits for the header, then pickles)
+FIRST_SHARE = 0.45  # of the rows read here (this process also reads the roster meanwhile)
 
 _MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _REL_ID = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"

@@ -10,6 +10,7 @@ problems with their row number, and the rest of the list is still read.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -445,6 +446,14 @@ def _rows(table: Table, positions: dict[str, int]) -> Iterator[tuple[int, dict[s
 
 
 def read_cases(spec: SourceSpec, limits: Limits | None = None) -> CaseList:
+    return start_reading_cases(spec, limits).result()
+
+
+def start_reading_cases(spec: SourceSpec, limits: Limits | None = None) -> PendingCases:
+    """:func:`read_cases` in two steps, for a caller with other work to do meanwhile: a
+    large list's second part may still be being read by another process (qaf.sheetsplit)
+    when this returns; :meth:`PendingCases.result` waits for it. Errors in the first part
+    (a missing column, an unreadable file) are raised here."""
     expected = list(spec.columns.values())
     table = read_table(spec.path, spec.sheet, expected, limits, split=True)
     try:
@@ -453,19 +462,45 @@ def read_cases(spec: SourceSpec, limits: Limits | None = None) -> CaseList:
             table.rest.send((layout, table.first_row - 1))
         found = _Cases(spec, table)
         found.add(_case_items(table.rows, layout, 0))  # meanwhile
+    except BaseException:
         if table.rest is not None:
-            got = table.rest.result()
+            table.rest.cancel()
+        raise
+    return PendingCases(spec, limits, table, found)
+
+
+class PendingCases:
+    """A case list being read: the first part's cases made, the rest perhaps still being
+    read by another process (:func:`start_reading_cases`)."""
+
+    def __init__(
+        self, spec: SourceSpec, limits: Limits | None, table: Table, found: _Cases
+    ) -> None:
+        self._spec, self._limits, self._table, self._found = spec, limits, table, found
+
+    def result(self) -> CaseList:
+        """The whole case list (waits for the other process, if any)."""
+        spec, table, found = self._spec, self._table, self._found
+        if table.rest is not None:
+            try:
+                got = table.rest.result()
+            finally:
+                table.rest.cancel()  # still running only if waiting was interrupted
             start, more = (None, None) if got is forked.FAILED or got is None else got
             if more is None or (start is not None and start < len(table.rows)):
-                table = read_table(spec.path, spec.sheet, expected, limits)  # read it whole
+                expected = list(spec.columns.values())  # read it whole
+                table = read_table(spec.path, spec.sheet, expected, self._limits)
                 found = _Cases(spec, table)
                 found.add(_case_items(table.rows, _layout(table, spec), 0))
             else:
                 found.add(more)
-    finally:
-        if table.rest is not None:
-            table.rest.cancel()  # still running only if this raised
-    return CaseList(tuple(found.cases), tuple(found.problems))
+            self._table, self._found = dataclasses.replace(table, rest=None), found
+        return CaseList(tuple(found.cases), tuple(found.problems))
+
+    def cancel(self) -> None:
+        """Stop reading (the caller is giving up)."""
+        if self._table.rest is not None:
+            self._table.rest.cancel()
 
 
 class _Layout(NamedTuple):
