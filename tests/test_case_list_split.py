@@ -250,3 +250,46 @@ def test_forked_work_comes_back_or_says_it_failed(monkeypatch: pytest.MonkeyPatc
     waiting.cancel()  # never sent anything: stopped, not left waiting
     monkeypatch.setattr(forked, "idle_core", lambda: False)
     assert forked.start(lambda receive: None) is None  # a busy machine: done here
+
+
+def test_a_stray_cell_in_the_second_part_is_raised_when_the_cases_are_asked_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """start_reading_cases returns while the other process reads; its error comes with
+    the result, as reading the list whole gives it (rule I1)."""
+    stray = b'<row r="1048576"><c r="XFD1048576"><v>1</v></c></row>'
+    path = _with_sheet_xml(
+        _case_list(tmp_path / "cases.xlsx", 2000),
+        lambda x: x.replace(b"</sheetData>", stray + b"</sheetData>"),
+    )
+    monkeypatch.setattr(forked, "idle_core", lambda: True)
+    monkeypatch.setattr(sheetsplit, "SPLIT_FROM", 1)
+    pending = sources.start_reading_cases(SourceSpec(path, MAPPING))
+    with pytest.raises(UnreadableFile, match="reaching cell XFD1048576"):
+        pending.result()
+
+
+def test_a_case_list_error_is_reported_before_a_roster_error(
+    small_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """allocate reads the roster while the case list's second part is read: when both are
+    wrong, the case list's error is the one reported, as when they were read in turn."""
+    from qaf.allocate_run import run_allocate
+    from qaf.config import load_config
+    from qaf.problems import QafError
+
+    class Broken:
+        def result(self) -> None:
+            raise QafError("the case list is broken")
+
+        def cancel(self) -> None:
+            raise AssertionError("not cancelled: its error is wanted")
+
+    def roster(*_args: object) -> None:
+        raise QafError("the roster is broken")
+
+    monkeypatch.setattr(sources, "start_reading_cases", lambda *_args: Broken())
+    monkeypatch.setattr(sources, "read_staff", roster)
+    cfg = load_config(small_dir / "qaf.toml")
+    with pytest.raises(QafError, match="the case list is broken"):
+        run_allocate(cfg, "2026-12", seed=1, dry_run=True)
