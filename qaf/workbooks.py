@@ -276,7 +276,8 @@ def write_allocation_files(
     Returns the paths written.
 
     Files are written by a background thread while the next ones are made
-    (writing ~300 small files is mostly waiting on the file system); any write
+    (writing ~300 small files is mostly waiting on the file system), and the allocation
+    workbook is made by a forked process when a core is idle (qaf.forked); any write
     error is raised here once all writes have finished.
     """
     from concurrent.futures import ThreadPoolExecutor
