@@ -14,7 +14,6 @@ import dataclasses
 import gc
 import secrets
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -141,8 +140,7 @@ def _run(
     out_dir: Path | None,
 ) -> AllocateRun:
     from qaf.register import Register
-    from qaf.sources import read_cases, read_staff
-    from qaf.workbooks import write_allocation_files
+    from qaf.sources import read_staff, start_reading_cases
 
     register = None
     if cfg.register_path.exists() or not dry_run:
@@ -164,19 +162,24 @@ def _run(
                         "stored against its allocations"
                     )
                 replaced = True
-        # The case list (50,000 rows of XLSX: about half a second inside python-calamine,
-        # which releases the GIL) is read in a thread while the register's history, the
-        # roster and the calendar are read here.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="qaf-cases") as pool:
-            cases_read = pool.submit(read_cases, cfg.cases, cfg.limits)
-            history = _history(register, cfg, cycle) if register is not None else History()
-            try:
-                roster = read_staff(cfg.staff, cfg.limits)
-            except QafError:
-                cases_read.result()  # a case list error is reported first, as before
-                raise
+        history = _history(register, cfg, cycle) if register is not None else History()
+        # A whole authority's case list is read by two processes when a core is idle
+        # (qaf.sheetsplit; no other thread may run here then: a forked process keeps only
+        # this one). While the other process reads its part, the roster is read and what
+        # the writing needs is imported; a case list error is still reported first.
+        pending = start_reading_cases(cfg.cases, cfg.limits)
+        try:
+            roster = read_staff(cfg.staff, cfg.limits)
             calendar = calendar_for(cfg)
-            cases = cases_read.result()
+            from qaf import auditbook, escalate  # noqa: F401  (imported here, used later)
+            from qaf.workbooks import write_allocation_files
+        except Exception:
+            pending.result()
+            raise
+        except BaseException:
+            pending.cancel()
+            raise
+        cases = pending.result()
         chosen = fresh_seed() if seed is None else seed
         result = allocate_cycle(cycle, cases.cases, roster.staff, cfg, calendar, history, chosen)
         out = out_dir if out_dir is not None else cfg.root / "cycles" / cycle

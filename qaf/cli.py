@@ -334,8 +334,7 @@ def allocate(
     con = err_console()
     for p in run.problems:
         con.print(f"[yellow]{_escape(str(p))}[/]")
-    for line in summary_lines(run):
-        con.print(_escape(line))
+    con.print("\n".join(_escape(line) for line in summary_lines(run)))  # one write, not 150
     failed = 0
     if notify and dry_run:
         _list_allocation_mail(cfg, result.allocations)

@@ -10,20 +10,25 @@ problems with their row number, and the rest of the list is still read.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from qaf import xlsxsafe
+from qaf import forked, xlsxsafe
 from qaf.calendar import parse_date
 from qaf.config import Limits, SourceSpec
 from qaf.grades import normalise
 from qaf.problems import Problem, QafError
 from qaf.records import Case, StaffMember
+
+if TYPE_CHECKING:
+    from qaf import sheetsplit
 
 HEADER_SCAN_ROWS = 10  # the header row is looked for in a sheet's first rows (title rows above)
 SECTION_OF = {"case list": "cases", "staff roster": "staff"}  # qaf.toml section of each source
@@ -56,8 +61,10 @@ class Table:
     path: Path
     sheet: str | None
     headers: tuple[str, ...]
-    rows: list[tuple[Any, ...]]
+    rows: Sequence[Sequence[Any]]
     first_row: int  # spreadsheet row number of rows[0] (1-based, header is first_row - 1)
+    # the rows after ``rows``, being read by another process (read_table(split=True))
+    rest: forked.Forked | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -101,6 +108,8 @@ def read_table(
     sheet: str | None = None,
     expected: Sequence[str] = (),
     limits: Limits | None = None,
+    *,
+    split: bool = False,
 ) -> Table:
     """Read a CSV or the first (or named) sheet of an XLSX into a Table.
 
@@ -114,16 +123,20 @@ def read_table(
     stops with ``UnreadableFile`` (rule I1), one plain line naming the file. The case
     list and roster are what the configuration points at, so, like a missing file, an
     unusable one is a configuration-level stop: exit code 2 (cron: "fix the setup").
+
+    With ``split``, a large sheet may be cut in two (``qaf.sheetsplit``): ``rows`` are
+    then the first part's, and ``rest`` the process reading the second; the caller
+    hands it the work to do on those rows (see :func:`read_cases`).
     """
     try:
-        return _read_table(path, sheet, expected, limits)
+        return _read_table(path, sheet, expected, limits, split)
     except xlsxsafe.UnreadableFile as e:
         e.exit_code = 2
         raise
 
 
 def _read_table(
-    path: Path, sheet: str | None, expected: Sequence[str], limits: Limits | None
+    path: Path, sheet: str | None, expected: Sequence[str], limits: Limits | None, split: bool
 ) -> Table:
     if not path.exists():
         raise QafError(f"{path} does not exist", file=str(path))
@@ -132,18 +145,29 @@ def _read_table(
     limits = limits or Limits()
     data = xlsxsafe.read_bytes(path, limits)
     binary = (*xlsxsafe.ZIP_MAGICS, xlsxsafe.OLE_MAGIC, b"%PDF")
+    grid: Sequence[Sequence[Any]]
+    rest = None
     if path.suffix.lower() in (".csv", ".txt") and not data.startswith(binary):
         grid, sheet_name = _csv_grid(path, data), None
     else:  # .xlsx, or whatever the name says (a renamed .xls, PDF ...): xlsxsafe names it
-        grid, sheet_name = _xlsx_grid(path, sheet, limits, data)
-    header_index = _header_row(grid, expected)
+        grid, sheet_name, rest = _xlsx_grid(path, sheet, limits, data, split)
+    try:
+        header_index = _header_row(grid, expected)
+    except BaseException:
+        if rest is not None:
+            rest.cancel()
+        raise
+    if rest is not None and (header_index is None or header_index + HEADER_SCAN_ROWS > len(grid)):
+        rest.cancel()  # the header might have been looked for in the other part: read it whole
+        grid, sheet_name, rest = _xlsx_grid(path, sheet, limits, data, False)
+        header_index = _header_row(grid, expected)
     if header_index is None:
         raise QafError(f"{path.name} is empty", file=str(path), exit_code=1)
     headers = tuple(_text(v) for v in grid[header_index])
-    return Table(path, sheet_name, headers, grid[header_index + 1 :], header_index + 2)
+    return Table(path, sheet_name, headers, grid[header_index + 1 :], header_index + 2, rest)
 
 
-def _header_row(grid: list[tuple[Any, ...]], expected: Sequence[str]) -> int | None:
+def _header_row(grid: Sequence[Sequence[Any]], expected: Sequence[str]) -> int | None:
     """The index of the header row: most expected names among the first rows, else the
     first non-empty row (None when the sheet is empty)."""
     first = next((i for i, row in enumerate(grid) if any(_filled(v) for v in row)), None)
@@ -181,11 +205,24 @@ def _sheet_with(path: Path, expected: Sequence[str], skip: str | None) -> str | 
 
 
 def _xlsx_grid(
-    path: Path, sheet: str | None, limits: Limits, data: bytes
-) -> tuple[list[tuple[Any, ...]], str]:
+    path: Path, sheet: str | None, limits: Limits, data: bytes, split: bool
+) -> tuple[Sequence[Sequence[Any]], str, forked.Forked | None]:
     from python_calamine import CalamineWorkbook
 
-    xlsxsafe.checked_bytes(path, limits, SOURCE_MAX_CELLS, data)
+    later_from = None
+    if split and forked.idle_core():  # a whole authority's list, and a core to spare (issue 8)
+        from qaf.sheetsplit import SPLIT_FROM
+
+        later_from = SPLIT_FROM  # large sheets: checked by the process reading each part
+    parts, later = xlsxsafe.checked_source_parts(
+        path, limits, SOURCE_MAX_CELLS, data, later_from=later_from
+    )
+    if later:
+        read = _first_part(path, parts, later, sheet)
+        if read is not None:
+            return read
+        for part in sorted(later):  # read whole: checked whole
+            xlsxsafe.check_sheet_xml(parts[part], part, path, SOURCE_MAX_CELLS)
     try:
         wb = CalamineWorkbook.from_filelike(io.BytesIO(data))
         names = wb.sheet_names
@@ -194,15 +231,11 @@ def _xlsx_grid(
         raise xlsxsafe.UnreadableFile(
             path, f"cannot be read as an Excel workbook ({first})"
         ) from None
-    if sheet is None:
-        name = names[0]
-    else:
-        match = [n for n in names if normalise(n) == normalise(sheet)]
-        if not match:
-            raise QafError(
-                f'{path.name} has no sheet "{sheet}" (sheets: {", ".join(names)})', file=str(path)
-            )
-        name = match[0]
+    name = _sheet_named(names, sheet)
+    if name is None:
+        raise QafError(
+            f'{path.name} has no sheet "{sheet}" (sheets: {", ".join(names)})', file=str(path)
+        )
     try:
         found = wb.get_sheet_by_name(name)
         rows = found.to_python(skip_empty_area=False)
@@ -212,7 +245,83 @@ def _xlsx_grid(
         raise xlsxsafe.UnreadableFile(
             path, f"cannot be read as an Excel workbook ({first})"
         ) from None
-    return _fill_merged([tuple(r) for r in rows], merged), name
+    if not merged:
+        return rows, name, None
+    return _fill_merged([tuple(r) for r in rows], merged), name, None
+
+
+def _sheet_named(names: Sequence[str], sheet: str | None) -> str | None:
+    """The sheet the list is on: the first, or the one named (any case and spacing)."""
+    if sheet is None:
+        return names[0]
+    return next((n for n in names if normalise(n) == normalise(sheet)), None)
+
+
+def _first_part(
+    path: Path, parts: dict[str, bytes], later: frozenset[str], sheet: str | None
+) -> tuple[Sequence[Sequence[Any]], str, forked.Forked] | None:
+    """The sheet's first part read here, its second by a forked process (``rest``); None
+    when it is read whole (small, cannot be cut, no process started, or anything
+    unexpected here: then the whole sheet is checked and read, with the same errors).
+
+    ``later``: the large sheets not checked yet. Each process checks its part before
+    reading it; the other large sheets are checked here (no sheet goes unchecked).
+    """
+    from python_calamine import CalamineWorkbook
+
+    from qaf import sheetsplit
+
+    halves = sheetsplit.cut(parts, lambda names: _sheet_named(names, sheet) if names else None)
+    if halves is None or halves.name not in later:
+        return None
+    for other in sorted(later - {halves.name}):
+        xlsxsafe.check_sheet_xml(parts[other], other, path, SOURCE_MAX_CELLS)
+    rest = forked.start(partial(_read_rest, path, halves))
+    if rest is None:
+        return None
+    try:
+        xml = halves.first()
+        if not xlsxsafe.check_sheet_xml(xml, halves.name, path, SOURCE_MAX_CELLS):
+            raise LookupError("<!")  # a comment or CDATA might cross the cut
+        wb = CalamineWorkbook.from_filelike(io.BytesIO(halves.workbook(xml)))
+        del xml
+        name = wb.sheet_names[halves.index]
+        found = wb.get_sheet_by_name(name)
+        if _sheet_named(wb.sheet_names, sheet) != name or found.merged_cell_ranges:
+            raise LookupError(name)
+        return found.to_python(skip_empty_area=False), name, rest
+    except Exception:  # read whole: the same error, if any, as without the cut
+        rest.cancel()
+        return None
+
+
+def _read_rest(
+    path: Path, halves: sheetsplit.Cut, receive: Callable[[], Any]
+) -> tuple[int | None, list[tuple[Any, ...]]] | None:
+    """In the forked process: check and read the sheet's second part, then, once the first
+    part's header has said where the columns are (``receive``), the cases on its rows.
+    None: not plain after all (the sheet is read whole)."""
+    from python_calamine import CalamineWorkbook
+
+    xml = halves.second()
+    if not xlsxsafe.check_sheet_xml(xml, halves.name, path, SOURCE_MAX_CELLS):
+        return None
+    found = CalamineWorkbook.from_filelike(io.BytesIO(halves.workbook(xml)))
+    del xml
+    sheet = found.get_sheet_by_name(found.sheet_names[halves.index])
+    if sheet.merged_cell_ranges:
+        return None
+    rows = sheet.to_python(skip_empty_area=True)
+    asked = receive()
+    if asked is None:
+        return None
+    layout, data_start = asked
+    if sheet.start is None:  # no cell in it
+        return None, []
+    top, left = sheet.start
+    if left:
+        rows = [[""] * left + r for r in rows]
+    return top - data_start, _case_items(rows, layout, top - data_start)
 
 
 def _fill_merged(grid: list[tuple[Any, ...]], merged: Any) -> list[tuple[Any, ...]]:
@@ -337,73 +446,208 @@ def _rows(table: Table, positions: dict[str, int]) -> Iterator[tuple[int, dict[s
 
 
 def read_cases(spec: SourceSpec, limits: Limits | None = None) -> CaseList:
+    return start_reading_cases(spec, limits).result()
+
+
+def start_reading_cases(spec: SourceSpec, limits: Limits | None = None) -> PendingCases:
+    """:func:`read_cases` in two steps, for a caller with other work to do meanwhile: a
+    large list's second part may still be being read by another process (qaf.sheetsplit)
+    when this returns; :meth:`PendingCases.result` waits for it. Errors in the first part
+    (a missing column, an unreadable file) are raised here."""
+    expected = list(spec.columns.values())
+    table = read_table(spec.path, spec.sheet, expected, limits, split=True)
+    try:
+        layout = _layout(table, spec)
+        if table.rest is not None:  # the other process reads the cases on its part's rows
+            table.rest.send((layout, table.first_row - 1))
+        found = _Cases(spec, table)
+        found.add(_case_items(table.rows, layout, 0))  # meanwhile
+    except BaseException:
+        if table.rest is not None:
+            table.rest.cancel()
+        raise
+    return PendingCases(spec, limits, table, found)
+
+
+class PendingCases:
+    """A case list being read: the first part's cases made, the rest perhaps still being
+    read by another process (:func:`start_reading_cases`)."""
+
+    def __init__(
+        self, spec: SourceSpec, limits: Limits | None, table: Table, found: _Cases
+    ) -> None:
+        self._spec, self._limits, self._table, self._found = spec, limits, table, found
+
+    def result(self) -> CaseList:
+        """The whole case list (waits for the other process, if any)."""
+        spec, table, found = self._spec, self._table, self._found
+        if table.rest is not None:
+            try:
+                got = table.rest.result()
+            finally:
+                table.rest.cancel()  # still running only if waiting was interrupted
+            start, more = (None, None) if got is forked.FAILED or got is None else got
+            if more is None or (start is not None and start < len(table.rows)):
+                expected = list(spec.columns.values())  # read it whole
+                table = read_table(spec.path, spec.sheet, expected, self._limits)
+                found = _Cases(spec, table)
+                found.add(_case_items(table.rows, _layout(table, spec), 0))
+            else:
+                found.add(more)
+            self._table, self._found = dataclasses.replace(table, rest=None), found
+        return CaseList(tuple(found.cases), tuple(found.problems))
+
+    def cancel(self) -> None:
+        """Stop reading (the caller is giving up)."""
+        if self._table.rest is not None:
+            self._table.rest.cancel()
+
+
+class _Layout(NamedTuple):
+    """Where a case's cells are in a row (column positions), for ``_case_items``."""
+
+    width: int
+    required: tuple[int, int, int, int, int]  # case_id, team, worker, service, category
+    status: int | None
+    name: int | None
+    extras: tuple[tuple[str, int], ...]  # the other mapped columns
+    dates: tuple[tuple[str, int], ...]  # those holding dates (F7)
+
+
+def _layout(table: Table, spec: SourceSpec) -> _Layout:
     from qaf.config import CASE_COLUMNS_REQUIRED
 
-    table = read_table(spec.path, spec.sheet, list(spec.columns.values()), limits)
     positions = column_positions(table, spec.columns, CASE_COLUMNS_REQUIRED, "case list")
-    cases: list[Case] = []
-    problems: list[Problem] = []
-    seen: dict[str, int] = {}
-    file = str(spec.path)
-    # Hot loop (50,000-row exports): index cells directly rather than building a dict a row.
-    width = max(positions.values()) + 1
-    # required columns are always present (column_positions raised otherwise)
-    p_id, p_team, p_worker = positions["case_id"], positions["team"], positions["worker"]
-    p_service, p_category = positions["service"], positions["category"]
-    p_status, p_name = positions.get("status"), positions.get("name")
-    extras = [(k, i) for k, i in positions.items() if k not in CASE_FIELDS]
-    date_extras = [(k, i) for k, i in extras if k in DATE_COLUMNS]
-    dates_read: set[str] = set()
+    extras = tuple((k, i) for k, i in positions.items() if k not in CASE_FIELDS)
+    return _Layout(
+        max(positions.values()) + 1,
+        # required columns are always present (column_positions raised otherwise)
+        (
+            positions["case_id"],
+            positions["team"],
+            positions["worker"],
+            positions["service"],
+            positions["category"],
+        ),
+        positions.get("status"),
+        positions.get("name"),
+        extras,
+        tuple((k, i) for k, i in extras if k in DATE_COLUMNS),
+    )
+
+
+def _case_items(rows: Sequence[Sequence[Any]], layout: _Layout, base: int) -> list[tuple[Any, ...]]:
+    """The cells of each row that is, or looks like it should be, a case (rule S3).
+
+    ``(offset, True, case_id, team, worker, service, category, status, name, extra,
+    unreadable dates)`` for a case; ``(offset, False, case_id, (team, worker, service,
+    category))`` for a filled row that is not one; nothing for an empty row. The offset
+    counts from ``base``. Each row is read on its own (the rows of a large list's second
+    part are read by another process); duplicates are for ``_case_list``.
+    """
+    items: list[tuple[Any, ...]] = []
+    p_id, p_team, p_worker, p_service, p_category = layout.required
+    p_status, p_name, extras, date_extras = layout.status, layout.name, layout.extras, layout.dates
+    width = layout.width
     pad = (None,) * width
-    for offset, row in enumerate(table.rows):
+    readable: set[str] = set()  # date texts seen to be dates
+    for offset, row in enumerate(rows, start=base):
         if len(row) < width:
             row = (*row, *pad[len(row) :])
-        case_id = _text(row[p_id])
-        required = (_text(row[p_team]), _text(row[p_worker]), _text(row[p_service]))
-        category = _text(row[p_category])
+        # _text inlined for text cells (most of them): 50,000 rows x 5 calls
+        case_id = v.strip() if type(v := row[p_id]) is str else _text(v)
+        team = v.strip() if type(v := row[p_team]) is str else _text(v)
+        worker = v.strip() if type(v := row[p_worker]) is str else _text(v)
+        service = v.strip() if type(v := row[p_service]) is str else _text(v)
+        category = v.strip() if type(v := row[p_category]) is str else _text(v)
         if (
-            not (case_id and all(required) and category)
-            or case_id == required[0]
-            or NOTE_ROW.match(case_id)
+            not (case_id and team and worker and service and category)
+            or case_id == team
+            or _note_row(case_id)
         ):
             if any(_filled(v) for v in row):
-                rownum = table.first_row + offset
-                problems.append(_not_a_case(spec, table, rownum, case_id, (*required, category)))
+                items.append((offset, False, case_id, (team, worker, service, category)))
             continue
-        rownum = table.first_row + offset
-        first = seen.setdefault(case_id, rownum)
-        if first != rownum:
-            problems.append(
-                Problem(
-                    "S3",
-                    f"case ID {case_id} appears again (first on row {first}); "
-                    "the later row was ignored",
-                    "error",
-                    file,
-                    table.sheet,
-                    f"row {rownum}",
-                )
-            )
-            continue
-        cases.append(
-            Case(
+        unreadable: tuple[tuple[str, str], ...] = ()
+        for key, i in date_extras:
+            raw = row[i]
+            if type(raw) is str and raw not in readable:
+                try:
+                    parse_date(raw)
+                    readable.add(raw)
+                except ValueError:
+                    unreadable += ((key, raw),)
+        items.append(
+            (
+                offset,
+                True,
                 case_id,
-                *required,  # team, worker, service: already read above
+                team,
+                worker,
+                service,
                 category,
                 (_text(row[p_status]) if p_status is not None else "") or "Open",
                 (_text(row[p_name]) or None) if p_name is not None else None,
                 # text cells (most of them) stripped inline: _cell_value only for the rest
                 {k: v.strip() if type(v := row[i]) is str else _cell_value(v) for k, i in extras},
+                unreadable,
             )
         )
-        for key, i in date_extras:
-            if type(row[i]) is str and row[i] not in dates_read:
-                bad = _unreadable_date(spec, table, rownum, key, row[i])
-                if bad is None:
-                    dates_read.add(row[i])
-                else:
-                    problems.append(bad)
-    return CaseList(tuple(cases), tuple(problems))
+    return items
+
+
+class _Cases:
+    """The cases of ``_case_items``' items, added in row order: the first row of a case ID
+    is kept, and the problems are in row order (S3, F7)."""
+
+    def __init__(self, spec: SourceSpec, table: Table) -> None:
+        self.spec, self.table = spec, table
+        self.cases: list[Case] = []
+        self.problems: list[Problem] = []
+        self.seen: dict[str, int] = {}
+
+    def add(self, items: Sequence[tuple[Any, ...]]) -> None:
+        spec, table, seen = self.spec, self.table, self.seen
+        for item in items:
+            rownum = table.first_row + item[0]
+            if not item[1]:
+                self.problems.append(_not_a_case(spec, table, rownum, item[2], item[3]))
+                continue
+            case_id = item[2]
+            first = seen.setdefault(case_id, rownum)
+            if first != rownum:
+                self.problems.append(
+                    Problem(
+                        "S3",
+                        f"case ID {case_id} appears again (first on row {first}); "
+                        "the later row was ignored",
+                        "error",
+                        str(spec.path),
+                        table.sheet,
+                        f"row {rownum}",
+                    )
+                )
+                continue
+            self.cases.append(Case(*item[2:10]))
+            for key, raw in item[10]:
+                problem = _unreadable_date(spec, table, rownum, key, raw)
+                if problem is not None:
+                    self.problems.append(problem)
+
+
+# Every footer NOTE_ROW knows starts with one of these (case IDs rarely do): the pattern is
+# tried only on those, and on anything non-ASCII (IGNORECASE matches "ſ" to "s").
+_NOTE_STARTS = frozenset(
+    {"gra", "sub", "tot", "cou", "num", "row", "rec", "pag", "end", "rep", "gen", "pri", "pro"}
+    | {"ext", "run", "sou", "not"}
+)
+
+
+def _note_row(case_id: str) -> bool:
+    start = case_id[:3]
+    if start.isascii() and start.lower() not in _NOTE_STARTS:
+        return False
+    return NOTE_ROW.match(case_id) is not None
 
 
 def _unreadable_date(

@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import xlsxwriter
 
+from qaf import forked
+
 if TYPE_CHECKING:
     from xlsxwriter.format import Format
     from xlsxwriter.worksheet import Worksheet
@@ -274,7 +276,8 @@ def write_allocation_files(
     Returns the paths written.
 
     Files are written by a background thread while the next ones are made
-    (writing ~300 small files is mostly waiting on the file system); any write
+    (writing ~300 small files is mostly waiting on the file system), and the allocation
+    workbook is made by a forked process when a core is idle (qaf.forked); any write
     error is raised here once all writes have finished.
     """
     from concurrent.futures import ThreadPoolExecutor
@@ -287,25 +290,37 @@ def write_allocation_files(
     audits_dir = out_dir / "audits"
     audits_dir.mkdir(parents=True, exist_ok=True)
     audits: list[Path] = []
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="qaf-write") as pool:
-        writes = []
-        books = audit_workbook_files(
-            result.allocations,
-            tools,
-            org_name,
-            audits_dir,
-            grade_display,
-            team_managers=team_managers,
-        )
-        for path, data in books:
-            writes.append(pool.submit(path.write_bytes, data))
-            audits.append(path)
-        csv_bytes = allocation_csv_text(result.allocations).encode("utf-8-sig")
-        writes.append(pool.submit(csv_path.write_bytes, csv_bytes))
-        names = {tool_id: getattr(t, "name", "") for tool_id, t in tools.items()}
-        writes.append(pool.submit(xlsx.write_bytes, allocation_workbook_bytes(result, names)))
-        for w in writes:
-            w.result()
+    names = {tool_id: getattr(t, "name", "") for tool_id, t in tools.items()}
+    # The allocation workbook (a sheet per auditor: xlsxwriter, holding the GIL) is made by
+    # a forked process when a core is idle, while the audit workbooks are made here. It
+    # sends the bytes back rather than writing the file: a process outliving this one
+    # (killed) must not write over the next run's files.
+    other = forked.start(lambda _receive: allocation_workbook_bytes(result, names))
+    try:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="qaf-write") as pool:
+            writes = []
+            books = audit_workbook_files(
+                result.allocations,
+                tools,
+                org_name,
+                audits_dir,
+                grade_display,
+                team_managers=team_managers,
+            )
+            for path, data in books:
+                writes.append(pool.submit(path.write_bytes, data))
+                audits.append(path)
+            csv_bytes = allocation_csv_text(result.allocations).encode("utf-8-sig")
+            writes.append(pool.submit(csv_path.write_bytes, csv_bytes))
+            made = forked.FAILED if other is None else other.result()
+            if made is forked.FAILED:  # made here, then: any error raised as without the other
+                made = allocation_workbook_bytes(result, names)
+            writes.append(pool.submit(xlsx.write_bytes, made))
+            for w in writes:
+                w.result()
+    finally:
+        if other is not None:
+            other.cancel()  # still running only if something here raised
     if clean:
         keep = {p.name for p in audits}
         for old in audits_dir.glob(f"A-{result.cycle}-*.xlsx"):

@@ -400,6 +400,80 @@ def refuse_extent(
         )
 
 
+# A whole authority's case list is 25 MB of sheet XML: collecting every reference takes
+# longer than reading the sheet. The longest reference bounds the extent at the cost of a
+# scan or two: with no two-letter column and no six-digit row, it is at most Z99999.
+_TWO_LETTERS = re.compile(rb'r="[A-Z]{2}')
+_THREE_LETTERS = re.compile(rb'r="[A-Z]{3}')
+_MORE_DIGITS = tuple(re.compile(rb'r="[A-Z]{0,3}\d{%d}' % n) for n in range(2, 9))
+
+
+def _check_extent_bounded(xml: bytes, name: str, path: Path, max_cells: int) -> None:
+    """``_check_extent`` for a large sheet: refused exactly when ``_check_extent`` refuses,
+    but every reference is counted only when the bound from the longest ones is too loose."""
+    cols = 26 if not _TWO_LETTERS.search(xml) else 702 if not _THREE_LETTERS.search(xml) else 16384
+    for digits, longer in enumerate(_MORE_DIGITS, start=1):  # no row with more digits
+        if (10**digits - 1) * cols > max_cells:
+            break
+        if not longer.search(xml):
+            return
+    _check_extent(xml, name, path, max_cells)
+
+
+def checked_source_parts(
+    path: Path, limits: Limits, max_cells: int, data: bytes, *, later_from: int | None = None
+) -> tuple[dict[str, bytes], frozenset[str]]:
+    """The checks of :func:`checked_bytes` for a source that may be large (the case list),
+    each sheet's extent bounded cheaply first; returns the XML parts unpacked (name ->
+    bytes, CRC-checked) so that the reader need not unpack them again.
+
+    Worksheets of ``later_from`` bytes or more are only unpacked: their names are
+    returned, and the reader passes each to :func:`check_sheet_xml` before reading it, the
+    whole sheet or each part of it that it reads (qaf.sheetsplit).
+    """
+    path = Path(path)
+    zf = check_zip(data, path, limits)
+    parts: dict[str, bytes] = {}
+    later = []
+    for info in zf.infolist():
+        name = info.filename
+        lower = name.lower()
+        if not lower.endswith((".xml", ".rels", ".vml")):
+            continue
+        part = parts[name] = _unpack(data, info, path)
+        sheet = lower.startswith("xl/worksheets/") and lower.endswith(".xml")
+        if sheet and later_from is not None and len(part) >= later_from:
+            later.append(name)
+        else:
+            _check_xml(part, name, path, max_cells if sheet else None)
+    return parts, frozenset(later)
+
+
+def check_sheet_xml(xml: bytes, name: str, path: Path, max_cells: int) -> bool:
+    """Refuse a worksheet's XML (or a part of it cut at a row) declaring a DTD, or reaching
+    too far for a grid of ``max_cells`` (see :func:`checked_source_parts`). True when it
+    holds no ``<!`` at all: no declaration, comment or CDATA."""
+    return _check_xml(xml, name, Path(path), max_cells)
+
+
+def _check_xml(part: bytes, name: str, path: Path, max_cells: int | None) -> bool:
+    if part[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 XML: look at it as text
+        try:
+            part = part.decode("utf-16").encode("utf-8")
+        except UnicodeDecodeError:
+            raise UnreadableFile(path, f"has an unreadable XML part ({name})") from None
+    marked = b"<!" in part
+    if marked and (b"<!DOCTYPE" in part or b"<!ENTITY" in part or b"<!doctype" in part):
+        raise UnreadableFile(
+            path,
+            f"is refused: its XML ({name}) declares a DOCTYPE/ENTITY, which Excel never "
+            "writes (entity-expansion or external-entity attack)",
+        )
+    if max_cells is not None:
+        _check_extent_bounded(part, name, path, max_cells)
+    return not marked
+
+
 def checked_bytes(
     path: Path, limits: Limits, max_cells: int = MAX_CELLS, data: bytes | None = None
 ) -> bytes:

@@ -144,6 +144,12 @@ def _hostile(kind: str, tmp_path: Path) -> bytes:
         return _replace_part(good, "xl/workbook.xml", xxe)
     if kind == "truncated":
         return good.read_bytes()[:700]
+    if kind == "far-away cell":  # one stray cell would make the grid 17 billion cells
+        with zipfile.ZipFile(good) as z:
+            sheet = z.read("xl/worksheets/sheet1.xml")
+        stray = b'<row r="1048576"><c r="XFD1048576" t="inlineStr"><is><t>x</t></is></c></row>'
+        sheet = sheet.replace(b"</sheetData>", stray + b"</sheetData>")
+        return _replace_part(good, "xl/worksheets/sheet1.xml", sheet)
     return {
         "renamed PDF": b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj",
         "old xls": OLE + b"\0" * 600 + "Workbook".encode("utf-16-le"),
@@ -160,6 +166,7 @@ HOSTILE = [
     ("billion laughs", "DOCTYPE/ENTITY"),
     ("external entity", "DOCTYPE/ENTITY"),
     ("truncated", "damaged"),
+    ("far-away cell", "reaching cell XFD1048576: too large to read"),
     ("renamed PDF", "is a PDF"),
     ("old xls", "old Excel .xls"),
     ("password-protected", "password-protected"),

@@ -9,6 +9,8 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from openpyxl import Workbook as OpenpyxlWorkbook
 
 from qaf.config import Limits
@@ -210,3 +212,57 @@ def test_one_cell_far_away_cannot_exhaust_memory(tmp_path: Path) -> None:
 def test_cell_refs(r: int, c: int, ref: str) -> None:
     assert cell_ref(r, c) == ref
     assert col_letter(16383) == "XFD"
+
+
+# ------------------------------------------- the case list's extent, bounded (issue 8, rule I1)
+
+_REFS = st.lists(
+    st.tuples(st.integers(0, 16383), st.integers(1, 1_048_576)), min_size=1, max_size=6
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(refs=_REFS, max_cells=st.sampled_from([2_000_000, 20_000_000, 50, 3_000]))
+def test_bounded_extent_refuses_exactly_what_the_full_count_refuses(
+    refs: list[tuple[int, int]], max_cells: int
+) -> None:
+    """The case list's cheap extent check (longest references first) agrees with counting
+    every reference: a stray cell far away is refused before the grid is allocated."""
+    from qaf.xlsxsafe import _check_extent, _check_extent_bounded
+
+    xml = (
+        b"<sheetData>"
+        + b"".join(
+            b'<row r="%d"><c r="%s"><v>1</v></c></row>' % (r, cell_ref(r - 1, c).encode())
+            for c, r in refs
+        )
+        + b"</sheetData>"
+    )
+    outcomes = []
+    for check in (_check_extent, _check_extent_bounded):
+        try:
+            check(xml, "xl/worksheets/sheet1.xml", Path("cases.xlsx"), max_cells)
+            outcomes.append("read")
+        except UnreadableFile as e:
+            outcomes.append(str(e))
+    assert outcomes[0] == outcomes[1]
+
+
+def test_a_large_case_list_is_checked_without_counting_every_reference(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """50,000 rows of columns A..O: the bound (Z x 99,999) settles it in two scans."""
+    from qaf import xlsxsafe
+
+    row = b"".join(b'<c r="%s%%d"><v>1</v></c>' % letter.encode() for letter in "ABCDEFGHIJKLMNO")
+    xml = b"".join(
+        b'<row r="%d">' % r + row.replace(b"%d", str(r).encode()) + b"</row>"
+        for r in range(1, 50_001)
+    )
+    counted: list[int] = []
+    monkeypatch.setattr(xlsxsafe, "_check_extent", lambda *a: counted.append(1))
+    xlsxsafe._check_extent_bounded(xml, "s.xml", Path("cases.xlsx"), 20_000_000)
+    assert counted == []
+    stray = xml + b'<row r="900000"><c r="AB900000"><v>1</v></c></row>'
+    xlsxsafe._check_extent_bounded(stray, "s.xml", Path("cases.xlsx"), 20_000_000)
+    assert counted == [1]  # the bound is too loose: every reference is counted

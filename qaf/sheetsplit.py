@@ -1,0 +1,170 @@
+"""A large worksheet cut in two, for two processes to read (issue 8: a whole case list).
+
+python-calamine parses a sheet holding the GIL: about half a second for 50,000 rows of
+15 columns, the largest part of ``qaf allocate``. With a core to spare (qaf.forked) the
+sheet's rows are cut in two at a row boundary and each part put into a copy of the
+workbook, zip entries stored, not deflated (qaf.xlsxsafe has unpacked and checked them
+already): this process reads the first part while a forked one reads the second.
+
+Only a plain sheet is cut: numbered rows, no merged cells, no comments or CDATA, and
+large enough to be worth it (the reader checks each part: see :class:`Cut`). The two
+parts hold every cell of the sheet once, at its own row and column, so the rows read
+from both are the rows of the whole sheet.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import struct
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from xml.etree import ElementTree
+
+SPLIT_FROM = 8 << 20  # bytes of sheet XML (~15,000 rows): below, forking costs more than it saves
+FIRST_SHARE = 0.45  # of the rows read here (this process also reads the roster meanwhile)
+
+_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_REL_ID = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
+_RELS = "{http://schemas.openxmlformats.org/package/2006/relationships}"
+_DOS_DATE = (0 << 9) | (1 << 5) | 1  # 1980-01-01: the parts' date does not matter
+_NUMBERED_ROW = re.compile(rb'<row\s(?:[^>]*\s)?r="\d+"[^>]*>')
+
+
+@dataclass(frozen=True)
+class Cut:
+    """The sheet at ``index`` among the workbook's sheets (zip entry ``name``), cut in two
+    at byte ``at`` of its XML. Each process makes its part's workbook (:meth:`first`,
+    :meth:`second`) and checks its sheet XML before reading it
+    (qaf.xlsxsafe.check_sheet_xml), giving up if it holds ``<!`` (a comment or CDATA might
+    cross the cut) or merged cells."""
+
+    index: int
+    name: str
+    parts: Mapping[str, bytes]
+    body: int  # where the rows start (after <sheetData>)
+    at: int
+    closing: int  # where they end (</sheetData>)
+
+    def first(self) -> bytes:
+        """The first part's sheet XML: the rows before the cut."""
+        xml = memoryview(self.parts[self.name])
+        return b"".join((xml[: self.at], xml[self.closing :]))
+
+    def second(self) -> bytes:
+        """The second part's sheet XML: the rows from the cut."""
+        xml = memoryview(self.parts[self.name])
+        return b"".join((xml[: self.body], xml[self.at :]))
+
+    def workbook(self, sheet: bytes) -> bytes:
+        """The workbook with ``sheet`` as the sheet's XML."""
+        return stored({**self.parts, self.name: sheet})
+
+
+def cut(parts: Mapping[str, bytes], pick: Callable[[Sequence[str]], str | None]) -> Cut | None:
+    """The sheet ``pick`` chooses among the sheet names, cut in two; None when it is small
+    or cannot be cut (read it whole)."""
+    found = _sheet_part(parts, pick)
+    if found is None:
+        return None
+    index, name = found
+    xml = parts[name]
+    if len(xml) < SPLIT_FROM:
+        return None
+    where = _cut(xml)
+    if where is None:
+        return None
+    return Cut(index, name, parts, *where)
+
+
+def _sheet_part(
+    parts: Mapping[str, bytes], pick: Callable[[Sequence[str]], str | None]
+) -> tuple[int, str] | None:
+    """(position, zip entry) of the sheet ``pick`` chooses, from the workbook's XML."""
+    workbook, rels = parts.get("xl/workbook.xml"), parts.get("xl/_rels/workbook.xml.rels")
+    if workbook is None or rels is None:
+        return None
+    try:  # parts refused by xlsxsafe if they declare a DTD: no entity expansion here
+        sheets = ElementTree.fromstring(workbook).findall(f"{_MAIN}sheets/{_MAIN}sheet")
+        targets = {
+            r.get("Id"): r.get("Target", "")
+            for r in ElementTree.fromstring(rels).iter(f"{_RELS}Relationship")
+        }
+    except ElementTree.ParseError:
+        return None
+    names = [s.get("name", "") for s in sheets]
+    name = pick(names)
+    if name is None or name not in names:
+        return None
+    index = names.index(name)
+    target = targets.get(sheets[index].get(_REL_ID))
+    if not target:
+        return None
+    part = target.lstrip("/") if target.startswith("/") else posixpath.join("xl", target)
+    part = posixpath.normpath(part)
+    return (index, part) if part in parts else None
+
+
+def _cut(xml: bytes) -> tuple[int, int, int] | None:
+    """Where the sheet's rows start, where to cut them (between two rows, the second
+    numbered) and where they end; None when no such place is found."""
+    opening, closing = xml.find(b"<sheetData>"), xml.rfind(b"</sheetData>")
+    if opening < 0 or closing < opening:
+        return None
+    body = opening + len(b"<sheetData>")
+    at = body + int((closing - body) * FIRST_SHARE)
+    for _ in range(100):
+        at = xml.find(b"<row", at, closing)
+        if at < 0:
+            return None
+        ended = xml.rfind(b"</row>", body, at)
+        if ended >= 0 and not xml[ended + 6 : at].strip() and _NUMBERED_ROW.match(xml, at):
+            return body, at, closing
+        at += 4
+    return None
+
+
+def stored(parts: Mapping[str, bytes]) -> bytes:
+    """A zip of the parts, stored (not deflated): what calamine reads fastest. Made in one
+    piece: the parts are copied once (zipfile would grow a buffer and copy it again)."""
+    pieces: list[bytes] = []
+    central: list[bytes] = []
+    offset = 0
+    for name, data in parts.items():
+        raw = name.encode("utf-8")
+        flags = 0 if name.isascii() else 0x800  # UTF-8 name
+        crc = zlib.crc32(data)
+        size = len(data)
+        head = struct.pack(
+            "<IHHHHHIIIHH", 0x04034B50, 20, flags, 0, 0, _DOS_DATE, crc, size, size, len(raw), 0
+        )
+        central.append(
+            struct.pack(
+                "<IHHHHHHIIIHHHHHII",
+                0x02014B50,
+                20,
+                20,
+                flags,
+                0,
+                0,
+                _DOS_DATE,
+                crc,
+                size,
+                size,
+                len(raw),
+                0,
+                0,
+                0,
+                0,
+                0,
+                offset,
+            )
+            + raw
+        )
+        pieces += (head, raw, data)
+        offset += len(head) + len(raw) + size
+    directory = b"".join(central)
+    count = len(central)
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, count, count, len(directory), offset, 0)
+    return b"".join((*pieces, directory, end))

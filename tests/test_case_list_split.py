@@ -1,0 +1,295 @@
+"""A whole authority's case list read by two processes (issue 8): the same cases and the
+same problems (rule S3, F7) as reading it whole, whatever lies around the cut."""
+
+from __future__ import annotations
+
+import dataclasses
+import zipfile
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import xlsxwriter
+
+from qaf import forked, sheetsplit, sources
+from qaf.config import SourceSpec
+from qaf.sources import CaseList, read_cases
+from qaf.xlsxsafe import UnreadableFile
+
+MAPPING = {
+    "case_id": "Person ID",
+    "team": "Team",
+    "worker": "Worker",
+    "service": "Service",
+    "category": "Category",
+    "status": "Status",
+    "dob": "Date of Birth",
+    "legal_status": "Legal Status",
+}
+HEADERS = [*MAPPING.values(), "Not mapped"]
+
+
+def _row(i: int) -> list[object]:
+    """Row i of a messy list: footers, blanks, duplicates, bad dates, numbers as IDs."""
+    row: list[object] = [
+        f"P{i:05d}",
+        f"Team {i % 7}",
+        f"Worker {i % 13}",
+        "Service",
+        "CP" if i % 3 else "CiN",
+        "Closed" if i % 11 == 0 else "Open",
+        datetime(2015, 1 + i % 12, 1 + i % 28),
+        " c1 " if i % 5 == 0 else "",
+        "x" if i % 17 == 0 else "",
+    ]
+    if i % 97 == 0:
+        row[0] = f"P{i - 50:05d}"  # a duplicate, the first one often in the other part
+    if i % 89 == 0:
+        row[1] = ""  # a case with a blank team (an error)
+    if i % 83 == 0:
+        row[6] = "31/02/2015" if i % 2 else "not a date"  # unreadable dates (warnings)
+    if i % 79 == 0:
+        row[6] = "03/04/2015"  # a readable text date
+    if i % 101 == 0:
+        row = ["Total: 62 rows", *[""] * 8]
+    if i % 103 == 0:
+        row = ["", "", "", "", "", "", None, "", "only an unmapped cell"]
+    if i % 107 == 0:
+        row[0] = 1000 + i  # a number as the case ID
+    return row
+
+
+def _case_list(path: Path, rows: int, *, first_col: int = 0, gap: range = range(0)) -> Path:
+    wb = xlsxwriter.Workbook(str(path))
+    ws = wb.add_worksheet("Open cases")
+    dates = wb.add_format({"num_format": "dd/mm/yyyy"})
+    ws.write_row(0, first_col, HEADERS)
+    r = 1
+    for i in range(1, rows + 1):
+        if r in gap:
+            r = gap.stop  # empty rows, perhaps where the sheet is cut
+        for c, v in enumerate(_row(i)):
+            if isinstance(v, datetime):
+                ws.write_datetime(r, first_col + c, v, dates)
+            elif v not in ("", None):
+                ws.write(r, first_col + c, v)
+        r += 1
+    wb.close()
+    return path
+
+
+def _read(path: Path, *, split: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[CaseList, bool]:
+    started = []
+    real = forked.start
+
+    def spy(function):  # type: ignore[no-untyped-def]
+        got = real(function)
+        started.append(got is not None)
+        return got
+
+    with monkeypatch.context() as m:
+        m.setattr(forked, "idle_core", lambda: split)
+        m.setattr(forked, "start", spy)
+        m.setattr(sheetsplit, "SPLIT_FROM", 1)
+        return read_cases(SourceSpec(path, MAPPING)), any(started)
+
+
+@pytest.mark.parametrize(
+    ("rows", "first_col", "gap"),
+    [
+        (3000, 0, range(0)),
+        (3000, 1, range(0)),  # the list starts in column B
+        (3000, 0, range(1500, 1700)),  # empty rows around the cut
+        (40, 0, range(0)),
+    ],
+)
+def test_two_processes_read_the_same_cases_and_problems_as_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rows: int, first_col: int, gap: range
+) -> None:
+    path = _case_list(tmp_path / "cases.xlsx", rows, first_col=first_col, gap=gap)
+    whole, forked_whole = _read(path, split=False, monkeypatch=monkeypatch)
+    split, forked_split = _read(path, split=True, monkeypatch=monkeypatch)
+    assert not forked_whole and forked_split
+    assert split == whole
+    if rows > 1000:  # duplicates, bad dates and footers were met
+        kinds = {p.message.split(" ")[0] for p in whole.problems}
+        assert {"case", "dob", '"Total:'} <= kinds
+
+
+def test_the_other_process_failing_means_reading_the_list_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _case_list(tmp_path / "cases.xlsx", 1000)
+    whole, _ = _read(path, split=False, monkeypatch=monkeypatch)
+
+    def broken(*_args: object) -> None:
+        raise RuntimeError("the other process fails")
+
+    monkeypatch.setattr(sources, "_read_rest", broken)
+    again, started = _read(path, split=True, monkeypatch=monkeypatch)
+    assert started and again == whole
+
+
+def test_a_missing_column_stops_the_other_process_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _case_list(tmp_path / "cases.xlsx", 1000)
+    spec = SourceSpec(path, {**MAPPING, "team": "Allocated Team"})
+    with monkeypatch.context() as m:
+        m.setattr(forked, "idle_core", lambda: True)
+        m.setattr(sheetsplit, "SPLIT_FROM", 1)
+        with pytest.raises(sources.QafError, match='no column "Allocated Team"'):
+            read_cases(dataclasses.replace(spec))
+
+
+SHEET = (
+    b'<worksheet><dimension ref="A1:B4"/><sheetData>'
+    b'<row r="1"><c r="A1"><v>1</v></c></row><row r="2"><c r="A2"><v>2</v></c></row>'
+    b'<row r="3"><c r="A3"><v>3</v></c></row><row r="4"><c r="A4"><v>4</v></c></row>'
+    b"</sheetData></worksheet>"
+)
+
+
+@pytest.mark.parametrize(
+    ("xml", "cut"),
+    [
+        (SHEET, True),
+        (SHEET.replace(b'<row r="3">', b"<row>"), True),  # cut at the next numbered row
+        (SHEET.replace(b'<row r="3">', b"<row>").replace(b'<row r="4">', b"<row>"), False),
+        (SHEET.replace(b"<sheetData>", b"<x:sheetData>"), False),
+    ],
+)
+def test_the_cut_falls_between_two_numbered_rows(xml: bytes, cut: bool) -> None:
+    where = sheetsplit._cut(xml)
+    assert (where is not None) is cut
+    if where is not None:  # every row in one part or the other, each part a whole sheet
+        halves = sheetsplit.Cut(0, "s", {"s": xml}, *where)
+        first, second = halves.first(), halves.second()
+        assert first.count(b"<row") + second.count(b"<row") == 4
+        assert second.split(b"<sheetData>")[1].startswith(b'<row r="')
+        assert first.endswith(b"</sheetData></worksheet>")
+        assert second.startswith(b"<worksheet><dimension")
+
+
+def test_the_parts_workbook_is_a_zip_any_reader_opens() -> None:
+    import io
+
+    parts = {"xl/workbook.xml": b"<workbook/>", "xl/Übersicht.xml": b"\x00" * 70_000}
+    with zipfile.ZipFile(io.BytesIO(sheetsplit.stored(parts))) as z:
+        assert z.testzip() is None  # every CRC right
+        assert {i.filename: z.read(i) for i in z.infolist()} == parts
+
+
+def _with_sheet_xml(path: Path, change: Callable[[bytes], bytes]) -> Path:
+    with zipfile.ZipFile(path) as z:
+        parts = {i.filename: z.read(i) for i in z.infolist()}
+    name = "xl/worksheets/sheet1.xml"
+    parts[name] = change(parts[name])
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for part, data in parts.items():
+            z.writestr(part, data)
+    return path
+
+
+def _comment_in_the_middle(xml: bytes) -> bytes:
+    at = xml.index(b"<row ", len(xml) // 2)
+    return xml[:at] + b"<!-- exported by the case system -->" + xml[at:]
+
+
+def _merged_team(xml: bytes) -> bytes:
+    merge = b'<mergeCells count="1"><mergeCell ref="B20:B23"/></mergeCells>'
+    return xml.replace(b"</sheetData>", b"</sheetData>" + merge)
+
+
+@pytest.mark.parametrize("change", [_comment_in_the_middle, _merged_team])
+def test_a_sheet_that_is_not_plain_is_read_whole_with_the_same_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: Callable[[bytes], bytes]
+) -> None:
+    path = _with_sheet_xml(_case_list(tmp_path / "cases.xlsx", 2000), change)
+    whole, _ = _read(path, split=False, monkeypatch=monkeypatch)
+    again, started = _read(path, split=True, monkeypatch=monkeypatch)
+    assert started and again == whole
+
+
+def test_a_stray_cell_in_either_part_is_refused_as_when_read_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each process checks its part's extent before reading it; the message is the one
+    checking the whole sheet gives (rule I1)."""
+    stray = b'<row r="1048576"><c r="XFD1048576"><v>1</v></c></row>'
+    for where in ("first", "second"):
+        path = _case_list(tmp_path / f"{where}.xlsx", 2000)
+        if where == "first":
+            path = _with_sheet_xml(
+                path, lambda x: x.replace(b'<row r="40" ', stray + b'<row r="40" ')
+            )
+        else:
+            path = _with_sheet_xml(
+                path, lambda x: x.replace(b"</sheetData>", stray + b"</sheetData>")
+            )
+        for split in (False, True):
+            with pytest.raises(UnreadableFile, match="reaching cell XFD1048576: too large"):
+                _read(path, split=split, monkeypatch=monkeypatch)
+
+
+def test_forked_work_comes_back_or_says_it_failed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(forked, "idle_core", lambda: True)
+    doubled = forked.start(lambda receive: [2 * x for x in receive()])
+    assert doubled is not None
+    doubled.send([1, 2, 3])
+    assert doubled.result() == [2, 4, 6]
+
+    def fails(_receive: object) -> None:
+        raise ValueError("in the other process")
+
+    failing = forked.start(fails)
+    assert failing is not None and failing.result() is forked.FAILED
+    waiting = forked.start(lambda receive: receive())
+    assert waiting is not None
+    waiting.cancel()  # never sent anything: stopped, not left waiting
+    monkeypatch.setattr(forked, "idle_core", lambda: False)
+    assert forked.start(lambda receive: None) is None  # a busy machine: done here
+
+
+def test_a_stray_cell_in_the_second_part_is_raised_when_the_cases_are_asked_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """start_reading_cases returns while the other process reads; its error comes with
+    the result, as reading the list whole gives it (rule I1)."""
+    stray = b'<row r="1048576"><c r="XFD1048576"><v>1</v></c></row>'
+    path = _with_sheet_xml(
+        _case_list(tmp_path / "cases.xlsx", 2000),
+        lambda x: x.replace(b"</sheetData>", stray + b"</sheetData>"),
+    )
+    monkeypatch.setattr(forked, "idle_core", lambda: True)
+    monkeypatch.setattr(sheetsplit, "SPLIT_FROM", 1)
+    pending = sources.start_reading_cases(SourceSpec(path, MAPPING))
+    with pytest.raises(UnreadableFile, match="reaching cell XFD1048576"):
+        pending.result()
+
+
+def test_a_case_list_error_is_reported_before_a_roster_error(
+    small_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """allocate reads the roster while the case list's second part is read: when both are
+    wrong, the case list's error is the one reported, as when they were read in turn."""
+    from qaf.allocate_run import run_allocate
+    from qaf.config import load_config
+    from qaf.problems import QafError
+
+    class Broken:
+        def result(self) -> None:
+            raise QafError("the case list is broken")
+
+        def cancel(self) -> None:
+            raise AssertionError("not cancelled: its error is wanted")
+
+    def roster(*_args: object) -> None:
+        raise QafError("the roster is broken")
+
+    monkeypatch.setattr(sources, "start_reading_cases", lambda *_args: Broken())
+    monkeypatch.setattr(sources, "read_staff", roster)
+    cfg = load_config(small_dir / "qaf.toml")
+    with pytest.raises(QafError, match="the case list is broken"):
+        run_allocate(cfg, "2026-12", seed=1, dry_run=True)
