@@ -82,10 +82,28 @@ def idle_core() -> bool:
         cores = os.cpu_count() or 1
     if cores < 2:
         return False
+    return idle_cores(cores) >= 1.5  # this process's core and another
+
+
+def idle_cores(cores: int, loadavg: str | None = None) -> float:
+    """Cores nobody else is using now.
+
+    On Linux, from the number of tasks running at this instant (``/proc/loadavg``'s
+    fourth field, this process included), not the 1-minute load average: that one
+    still counts whatever ran in the last minute, such as the previous command.
+    """
     try:
-        return cores - os.getloadavg()[0] >= 0.5
+        if loadavg is None:
+            with open("/proc/loadavg", encoding="ascii") as f:
+                loadavg = f.read()
+        running = int(loadavg.split()[3].split("/")[0])
+        return float(max(0, cores - max(0, running - 1)))
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return cores - os.getloadavg()[0]
     except OSError:
-        return True
+        return float(cores)
 
 
 def start(function: Callable[[Callable[[], Any]], Any]) -> Forked | None:

@@ -1629,28 +1629,9 @@ def _worker_count(files: int) -> int:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         cores = os.cpu_count() or 1
+    from qaf.forked import idle_cores
+
     return max(1, min(int(idle_cores(cores) + 0.25), cores, 8))
-
-
-def idle_cores(cores: int, loadavg: str | None = None) -> float:
-    """Cores nobody else is using now.
-
-    On Linux, from the number of tasks running at this instant (``/proc/loadavg``'s
-    fourth field, this process included), not the 1-minute load average: that one
-    still counts whatever ran in the last minute, such as the previous command.
-    """
-    try:
-        if loadavg is None:
-            with open("/proc/loadavg", encoding="ascii") as f:
-                loadavg = f.read()
-        running = int(loadavg.split()[3].split("/")[0])
-        return float(max(0, cores - max(0, running - 1)))
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return cores - os.getloadavg()[0]
-    except OSError:
-        return float(cores)
 
 
 def _worker(conn: Any, reader: FileReader, others: list[Any]) -> None:

@@ -409,7 +409,7 @@ _MORE_DIGITS = tuple(re.compile(rb'r="[A-Z]{0,3}\d{%d}' % n) for n in range(2, 9
 
 
 def _check_extent_bounded(xml: bytes, name: str, path: Path, max_cells: int) -> None:
-    """``_check_extent`` for a large sheet: refused exactly when ``_check_extent`` refuses,
+    """``check_extent`` for a large sheet: refused exactly when ``check_extent`` refuses,
     but every reference is counted only when the bound from the longest ones is too loose."""
     cols = 26 if not _TWO_LETTERS.search(xml) else 702 if not _THREE_LETTERS.search(xml) else 16384
     for digits, longer in enumerate(_MORE_DIGITS, start=1):  # no row with more digits
@@ -417,7 +417,7 @@ def _check_extent_bounded(xml: bytes, name: str, path: Path, max_cells: int) -> 
             break
         if not longer.search(xml):
             return
-    _check_extent(xml, name, path, max_cells)
+    check_extent(xml, name, path, max_cells)
 
 
 def checked_source_parts(

@@ -228,7 +228,7 @@ def test_bounded_extent_refuses_exactly_what_the_full_count_refuses(
 ) -> None:
     """The case list's cheap extent check (longest references first) agrees with counting
     every reference: a stray cell far away is refused before the grid is allocated."""
-    from qaf.xlsxsafe import _check_extent, _check_extent_bounded
+    from qaf.xlsxsafe import _check_extent_bounded, check_extent
 
     xml = (
         b"<sheetData>"
@@ -239,7 +239,7 @@ def test_bounded_extent_refuses_exactly_what_the_full_count_refuses(
         + b"</sheetData>"
     )
     outcomes = []
-    for check in (_check_extent, _check_extent_bounded):
+    for check in (check_extent, _check_extent_bounded):
         try:
             check(xml, "xl/worksheets/sheet1.xml", Path("cases.xlsx"), max_cells)
             outcomes.append("read")
@@ -260,7 +260,7 @@ def test_a_large_case_list_is_checked_without_counting_every_reference(
         for r in range(1, 50_001)
     )
     counted: list[int] = []
-    monkeypatch.setattr(xlsxsafe, "_check_extent", lambda *a: counted.append(1))
+    monkeypatch.setattr(xlsxsafe, "check_extent", lambda *a: counted.append(1))
     xlsxsafe._check_extent_bounded(xml, "s.xml", Path("cases.xlsx"), 20_000_000)
     assert counted == []
     stray = xml + b'<row r="900000"><c r="AB900000"><v>1</v></c></row>'
