@@ -27,7 +27,7 @@ from typing import Protocol
 
 from dateutil.relativedelta import relativedelta
 
-from qaf.calendar import WorkingCalendar, parse_duration
+from qaf.calendar import WorkingCalendar, parse_duration, uk_date
 from qaf.config import Config, LadderRung
 from qaf.grades import GradeError, Scale, normalise
 from qaf.records import Alert, FollowUp, ReturnFacts, StaffMember
@@ -1120,17 +1120,17 @@ def check_extension(
     if agreed_on > current_due:
         return ExtensionDecision(
             False,
-            f"agreed on {agreed_on.isoformat()}, after the deadline {current_due.isoformat()}; "
+            f"agreed on {uk_date(agreed_on)}, after the deadline {uk_date(current_due)}; "
             "an extension must be agreed before the deadline (rule T6)",
         )
     if new_due <= current_due:
         return ExtensionDecision(
             False,
-            f"the new date {new_due.isoformat()} is not after the current deadline "
-            f"{current_due.isoformat()}",
+            f"the new date {uk_date(new_due)} is not after the current deadline "
+            f"{uk_date(current_due)}",
         )
     return ExtensionDecision(
         True,
-        f"deadline moved from {current_due.isoformat()} to {new_due.isoformat()}, "
-        f"agreed by {person.name} ({person.role}) on {agreed_on.isoformat()}",
+        f"deadline moved from {uk_date(current_due)} to {uk_date(new_due)}, "
+        f"agreed by {person.name} ({person.role}) on {uk_date(agreed_on)}",
     )

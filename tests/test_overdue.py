@@ -278,7 +278,7 @@ def test_extend_rule_t6(cfg: Config) -> None:  # rule T6
     code, _, err = run(
         cfg, "extend", "A1", "--to", "2027-01-29", "--agreed-by", "Hal Head", "--on", "2027-01-18"
     )
-    assert code == 1 and "2027-01-15" in err
+    assert code == 1 and "agreed on 18/01/2027, after the deadline 15/01/2027" in err
 
 
 def test_safety_subject_names_alerts_and_overdue_items_too(cfg: Config) -> None:
