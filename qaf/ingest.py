@@ -1719,6 +1719,11 @@ class Ingestor:
     def __post_init__(self) -> None:
         self.labels = Labels.for_tools(self.cfg.tools.values())
         self.reader = FileReader(self.cfg.limits, self.cfg.tools, self.labels)
+
+    # The roster and calendar are read when the first return is stored, not before: by
+    # then the reader processes are at work (the roster of a big council takes a while).
+
+    def _roster(self) -> Roster:
         if self.roster is None:
             from qaf.sources import Roster, read_staff
 
@@ -1726,12 +1731,16 @@ class Ingestor:
                 self.roster = read_staff(self.cfg.staff, self.cfg.limits)
             except QafError:
                 self.roster = Roster(())
+        return self.roster
+
+    def _calendar(self) -> WorkingCalendar:
         if self.calendar is None:
             from qaf.calendar import WorkingCalendar
 
             self.calendar = WorkingCalendar(
                 self.cfg.organisation.bank_holidays, self.cfg.organisation.closures
             )
+        return self.calendar
 
     # -- one file
 
@@ -1937,8 +1946,7 @@ class Ingestor:
             received_on=ret.received_on,
             actions=ret.actions,
         )
-        assert self.roster is not None and self.calendar is not None
-        cons = self.consequences_fn(facts, self.roster, self.cfg, self.calendar)
+        cons = self.consequences_fn(facts, self._roster(), self.cfg, self._calendar())
         reg.add_alerts(conn, rid, cons.alerts)
         followups = self._adopt_unstored_safety(conn, ret, rid, cons.followups)
         reg.add_followups(
@@ -1971,7 +1979,6 @@ class Ingestor:
         """Rule E3 for returns not stored: their safety concern is raised all the same."""
         from qaf.ingest_notices import raise_unstored_safety
 
-        assert self.roster is not None
         out = []
         for result, raw, (tool, alloc) in zip(results, raws, matched, strict=True):
             notice = raise_unstored_safety(
@@ -1979,7 +1986,7 @@ class Ingestor:
                 tool,
                 alloc,
                 register=self.register,
-                roster=self.roster,
+                roster=self._roster(),
                 cfg=self.cfg,
                 as_of=self.as_of,
                 dry_run=self.dry_run,

@@ -236,9 +236,8 @@ def skipped_files(paths: Iterable[Path], suffixes: Sequence[str]) -> list[tuple[
         folder = Path(folder)
         if not folder.is_dir():
             continue
-        for f in sorted(folder.rglob("*")):
-            if not f.is_file() or f.suffix.lower() in suffixes:
-                continue
+        others = (f for f in folder.rglob("*") if f.suffix.lower() not in suffixes)
+        for f in sorted(f for f in others if f.is_file()):  # (no stat for the returns)
             if f.name.startswith(("~$", ".")) or f.name.lower() in SILENTLY_IGNORED:
                 continue
             out.append((str(f), f"not a workbook or CSV ({kinds})"))
