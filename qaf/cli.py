@@ -504,13 +504,12 @@ def ingest(
 
     cfg = load(config)
     day = parse_as_of(as_of)
-    con = err_console()
-    total = len(discover(paths))
+    total = len(discover(paths)) if sys.stderr.isatty() else 0  # for the progress bar
     try:
-        if total >= 20 and sys.stderr.isatty():
+        if total >= 20:
             from rich.progress import Progress
 
-            with Progress(console=con, transient=True) as bar:
+            with Progress(console=err_console(), transient=True) as bar:
                 task = bar.add_task("Ingesting", total=total)
                 result = ingest_paths(
                     cfg,
@@ -526,10 +525,10 @@ def ingest(
         fail(str(e), e.exit_code)
     if fmt is Format.json:
         emit_json(result.as_json())
-        _ingest_safety(result, con)
+        _ingest_safety(result, None)
     elif fmt is Format.csv:
         _ingest_csv(result.as_json())
-        _ingest_safety(result, con)
+        _ingest_safety(result, None)
     else:
         _ingest_safety(result, out_console())
         _ingest_table(result)
@@ -537,10 +536,11 @@ def ingest(
     from qaf.ingest import counts_in_words
 
     summary = counts_in_words(result.counts())
-    con.print(("Dry run (nothing stored): " if dry_run else "") + summary)
+    # plain text: a cron job's or script's run need not load rich for one line
+    print(("Dry run (nothing stored): " if dry_run else "") + summary, file=sys.stderr)
     if not result.files and not result.skipped:
         where = ", ".join(str(p) for p in paths)
-        con.print(f"No returned workbooks or SurveyMonkey exports found in {_escape(where)}")
+        print(f"No returned workbooks or SurveyMonkey exports found in {where}", file=sys.stderr)
     if result.rejected:
         raise typer.Exit(1)
 
@@ -589,9 +589,11 @@ def _inert(value: str) -> str:
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
-def _ingest_safety(result: Any, console: Console) -> None:
-    """Rule E3: each safety concern on a line of its own, before anything else."""
+def _ingest_safety(result: Any, console: Console | None) -> None:
+    """Rule E3: each safety concern on a line of its own, before anything else (on
+    ``console``, by default standard error)."""
     for notice in result.safety_notices():
+        console = console or err_console()
         console.print(f"[bold red]{_escape(notice.message())}[/]")
 
 
