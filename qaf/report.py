@@ -49,6 +49,15 @@ if TYPE_CHECKING:
 PeriodKind = Literal["month", "quarter", "year"]
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 MONTHS = MONTH_NAMES[1:]  # January ... December
+COMPLETION_COLUMNS = (  # a completion table's columns after its first
+    "Allocated",
+    "Returned",
+    "On time",
+    "Late",
+    "Outstanding",
+    "Returned %",
+    "On time %",
+)
 DASH = "—"  # a hidden or undefined percentage
 ONE_DAY = timedelta(days=1)
 NO_TEAM, NO_ROLE = "(no team)", "(no role)"
@@ -468,15 +477,6 @@ def build_report(rows: ReportRows, period: Period, cfg: Config, *, as_of: date) 
             total[i + 1] += v
         total[5] += overdue
     completion = Completion(*total)
-    comp_cols = (
-        "Allocated",
-        "Returned",
-        "On time",
-        "Late",
-        "Outstanding",
-        "Returned %",
-        "On time %",
-    )
     for key, groups, label in (
         ("completion_team", by_team, "Team"),
         ("completion_role", by_role, "Auditor role"),
@@ -484,7 +484,7 @@ def build_report(rows: ReportRows, period: Period, cfg: Config, *, as_of: date) 
         # allocated = returned + outstanding; returned = on time + late; totals in the text
         hid = _protect_rows(groups, total[:5], ((1, 4, 0), (2, 3, 1)), sup)
         tables[key] = Table(
-            (label, *comp_cols),
+            (label, *COMPLETION_COLUMNS),
             tuple(
                 (
                     name,
@@ -984,16 +984,7 @@ def staff_audits(
         total[5] += overdue
     hid = _protect_rows(by_tool, total[:5], ((1, 4, 0), (2, 3, 1)), sup)
     completion_table = Table(
-        (
-            "Staff audit",
-            "Allocated",
-            "Returned",
-            "On time",
-            "Late",
-            "Outstanding",
-            "Returned %",
-            "On time %",
-        ),
+        ("Staff audit", *COMPLETION_COLUMNS),
         tuple(
             (
                 name,
