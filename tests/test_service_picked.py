@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import email
+import email.policy
 import json
 import random
 import sqlite3
@@ -368,3 +370,20 @@ def test_lancashire_dip_sample_workbook_shows_the_theme_and_leaves_the_case_id_g
     cells = {r[0].value: r[1] for r in ws.iter_rows(max_col=2) if isinstance(r[0].value, str)}
     assert cells["Theme"].value == "Children in our Care"
     assert not cells["Case ID"].value and cells["Case ID"].protection.locked is False
+
+
+def test_allocation_mail_says_the_service_picks_the_case_gaps13(work: Config) -> None:
+    result = cli(
+        work, "allocate", "--month", "2026-12", "--seed", "3", "--as-of", "2026-12-01", "--notify"
+    )
+    assert result.exit_code in (0, 1), result.stderr
+    outbox = work.root / work.notify.outbox
+    mails = [
+        email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
+        for p in sorted(outbox.rglob("*.eml"))
+    ]
+    (mail,) = [m for m in mails if "tia@example.org" in str(m["To"])]
+    body = mail.get_body(preferencelist=("plain",))
+    assert body is not None
+    tia = body.get_content()  # type: ignore[attr-defined]
+    assert tia.count("Case ID: the service picks it; write it in the audit workbook") == 2
