@@ -387,3 +387,10 @@ def test_allocation_mail_says_the_service_picks_the_case_gaps13(work: Config) ->
     assert body is not None
     tia = body.get_content()  # type: ignore[attr-defined]
     assert tia.count("Case ID: the service picks it; write it in the audit workbook") == 2
+
+
+def test_config_check_says_the_service_picks_the_cases_gaps13(work: Config) -> None:
+    result = cli(work, "config", "check")
+    assert result.exit_code == 0, result.stderr
+    assert "dip sample: Team Manager each: 2 a cycle" in result.stdout
+    assert "cases picked by the service" in result.stdout
