@@ -211,19 +211,28 @@ class AllocationResult:
     moderation: tuple[ModerationPick, ...]
     practice_week: bool = False
     notes: tuple[str, ...] = ()
+    # audit ID -> the theme of focus of an allocation whose case the service picks (GAPS 13)
+    themes: Mapping[str, str] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         """The documented shape of ``qaf allocate --format json`` (DESIGN §5)."""
         return {
             "cycle": self.cycle,
             "seed": self.seed,
-            "allocations": [a.as_json() for a in self.allocations],
+            "allocations": [self.allocation_json(a) for a in self.allocations],
             "unallocated": [u.as_json() for u in self.unallocated],
             "moderation": [m.as_json() for m in self.moderation],
             "arithmetic": self.arithmetic.as_json(),
             "first_day": self.first_day.isoformat(),
             "due": self.due.isoformat(),
         }
+
+    def allocation_json(self, a: Allocation) -> dict[str, Any]:
+        """An allocation's JSON; one the service picks the case of also has its ``theme``."""
+        data = a.as_json()
+        if a.picked_by == "service":
+            data["theme"] = self.themes.get(a.audit_id, "")
+        return data
 
     def loads(self) -> dict[str, int]:
         out: dict[str, int] = defaultdict(int)
@@ -907,7 +916,7 @@ def allocate_cycle(
     window = cfg.sample.exclude_audited_within_months
     closed = {normalise(s) for s in cfg.cases.closed}
     notes: list[str] = []
-    case_quotas = [q for q in cfg.quotas if q.subject == "case"]
+    case_quotas = [q for q in cfg.quotas if q.subject == "case" and q.allocated_by == "qaf"]
     sample_quotas = [q for q in case_quotas if q.draw == "sample"]
     extra_quotas = [q for q in case_quotas if q.draw == "extra"]
 
@@ -965,7 +974,7 @@ def allocate_cycle(
         staff,
         cfg.quotas,
         first_day,
-        only=lambda q: q.draw == "sample",
+        only=lambda q: q.draw == "sample" and q.allocated_by == "qaf",
         capacity=capacity,
         filters=filters,
     )
@@ -1112,6 +1121,16 @@ def allocate_cycle(
         notes.extend(said)
         staff_rows.append((q.name or q.tool, len(got)))
 
+    # ---- quotas whose cases the service picks (GAPS 13): a count per post, no case
+    service_rows: list[tuple[str, int]] = []
+    themes_of: dict[int, str] = {}  # id(stand-in case) -> the quota's theme this month
+    for q in (x for x in cfg.quotas if x.allocated_by == "service"):
+        got = _left_to_service(q, staff, cfg.quotas, first_day, capacity)
+        theme_text = " / ".join(quota_themes(cfg, q, cycle))
+        themes_of.update((id(x[0]), theme_text) for x in got)
+        placed.extend(got)
+        service_rows.append((q.name or q.tool, len(got)))
+
     arithmetic = _arithmetic(
         open_count=open_count,
         eligible=len(eligible),
@@ -1130,6 +1149,7 @@ def allocate_cycle(
         floor=floor,
         extra=extra_rows,
         staff_audits=staff_rows,
+        by_service=service_rows,
     )
 
     # ---- assignment of re-audits (A4): the re-audit role, balanced, no quota ceiling
@@ -1171,11 +1191,15 @@ def allocate_cycle(
     order = {"audit": 0, "reaudit": 1, "moderation": 2}
     placed.sort(key=lambda x: (order[x[3]], x[0].team, x[0].case_id))
     allocations = []
+    service_themes: dict[str, str] = {}
     for n, (c, member, tool, kind, prev) in enumerate(placed, start=1):
         subject = c.worker if not c.case_id else ""  # a staff audit's stand-in case has no ID
+        audit_id = f"A-{cycle}-{n:04d}"
+        if id(c) in themes_of:
+            service_themes[audit_id] = themes_of[id(c)]
         allocations.append(
             Allocation(
-                audit_id=f"A-{cycle}-{n:04d}",
+                audit_id=audit_id,
                 cycle=cycle,
                 case_id=c.case_id,
                 team=c.team,
@@ -1209,7 +1233,29 @@ def allocate_cycle(
         moderation=moderation,
         practice_week=practice_week,
         notes=tuple(notes),
+        themes=service_themes,
     )
+
+
+def _left_to_service(
+    quota: Quota,
+    staff: Sequence[StaffMember],
+    quotas: Sequence[Quota],
+    day: date,
+    capacity: Callable[[Quota, StaffMember], int] | None,
+) -> list[Placed]:
+    """An ``allocated_by = "service"`` quota (GAPS 13; Lancashire, Dip Samples "allocation by
+    the service", "1 per month per post"): each available holder (A1, A3) gets their count
+    (``per_cycle``, or what a quarter / year quota owes this cycle) with no case: the stand-in
+    case carries the post's team and service, and no case ID or worker, so the allocation
+    says the service picks it (``Allocation.picked_by``)."""
+    found = quota_nodes(staff, quotas, day, only=lambda x: x is quota, capacity=capacity)
+    got: list[Placed] = []
+    for node in found.nodes:
+        m = node.member
+        for _ in range(node.capacity):
+            got.append((Case("", m.team, "", m.service, ""), m, quota.tool, "audit", None))
+    return got
 
 
 def _top_up(
@@ -1744,6 +1790,7 @@ def _arithmetic(
     extra: Sequence[tuple[str, int]] = (),
     teams: int = 0,
     staff_audits: Sequence[tuple[str, int]] = (),
+    by_service: Sequence[tuple[str, int]] = (),
 ) -> Arithmetic:
     s = cfg.sample
     pct = f"{s.fraction * 100:g}%"
@@ -1788,6 +1835,10 @@ def _arithmetic(
     if of_staff:
         total = sum(of_staff.values())
         words += f"; and {_n(total, 'staff audit')} of a person, not a case ({_listed(of_staff)})"
+    left = _tally(by_service)
+    if left:
+        total = sum(left.values())
+        words += f"; and {total:,} left to the service to pick the case ({_listed(left)})"
     if theme:
         words += f'; focus theme "{theme}" ({cfg.cycle.focus_mode}, {theme_cases:,} cases in it)'
     excl = sorted(excluded.items(), key=lambda kv: (-kv[1], kv[0]))

@@ -90,6 +90,11 @@ WORKER_COMMENTS = "Social worker's comments"
 ACTION_HEADERS = ("Action", "Who is responsible", "By when")
 ACTION_ROWS = 10
 TEAM_MANAGER = "Team Manager"
+THEME = "Theme"  # a tool field filled with the theme of a service-picked audit (GAPS 13)
+SERVICE_PICKS_GUIDE = (
+    "The service picks the case for this audit: write its case ID in the Case ID box "
+    "(the ID only, never the child's name)."
+)
 # pre-filled values ingest checks against the allocation: locked so they are not overtyped
 LOCKED_KEYS = frozenset({"audit_id", "case_id", "cycle"})
 HIDDEN_SHEET = "qaf"
@@ -274,10 +279,11 @@ class AuditTemplate:
     static: Mapping[bytes, _Entry]
     parts: Mapping[bytes, _Part]
 
-    def render(self, allocation: Allocation, team_manager: str = "") -> bytes:
+    def render(self, allocation: Allocation, team_manager: str = "", theme: str = "") -> bytes:
         values = {k: _string_cell(get(allocation)) for k, get in _FIELDS.items()}
         values["due"] = _date_cell(allocation.due)
         values["team_manager"] = _string_cell(team_manager) if team_manager else b">"  # blank
+        values["theme"] = _string_cell(theme) if theme else b">"
         entries = []
         for name in self.order:
             if name in self.parts:
@@ -288,11 +294,15 @@ class AuditTemplate:
         return _zip(entries)
 
 
-def build_template(tool: Tool, org_name: str, grade_display: str = "words") -> AuditTemplate:
-    """Lay out the tool's audit workbook once, with placeholders for the allocation."""
+def build_template(
+    tool: Tool, org_name: str, grade_display: str = "words", *, case_open: bool = False
+) -> AuditTemplate:
+    """Lay out the tool's audit workbook once, with placeholders for the allocation.
+    ``case_open``: the service picks the case (GAPS 13), so the Case ID cell is left
+    unlocked for the auditor to fill and a guidance line says so."""
     with tempfile.TemporaryDirectory(prefix="qaf-") as tmp:
         path = Path(tmp) / "template.xlsx"
-        _layout(tool, org_name, path, grade_display)
+        _layout(tool, org_name, path, grade_display, case_open)
         with zipfile.ZipFile(path) as z:
             raw = [(i.filename, z.read(i.filename)) for i in z.infolist()]
     order = []
@@ -313,7 +323,9 @@ def build_template(tool: Tool, org_name: str, grade_display: str = "words") -> A
     return AuditTemplate(tool, tuple(order), static, parts)
 
 
-def _layout(tool: Tool, org_name: str, path: Path, grade_display: str = "words") -> None:
+def _layout(
+    tool: Tool, org_name: str, path: Path, grade_display: str = "words", case_open: bool = False
+) -> None:
     wb = xlsxwriter.Workbook(
         str(path),
         {
@@ -384,6 +396,8 @@ def _layout(tool: Tool, org_name: str, path: Path, grade_display: str = "words")
         guidance.append(SIX_MONTHS)
     if levels and isinstance(levels[0], int):  # bare numbers: say what each means
         guidance.append(_numbers_legend(tool.scale))
+    if case_open:
+        guidance.insert(0, SERVICE_PICKS_GUIDE)
     for line in guidance:
         ws.write_string(r, 0, line, guide)
         r += 1
@@ -395,7 +409,8 @@ def _layout(tool: Tool, org_name: str, path: Path, grade_display: str = "words")
     for lab in PERSON_KEY_LABELS if person else KEY_LABELS:
         ws.write_string(r, 0, lab, label)
         key = _LABEL_KEYS[lab]
-        fmt = when if key == "due" else fixed if key in LOCKED_KEYS else value
+        locked = key in LOCKED_KEYS and not (case_open and key == "case_id")
+        fmt = when if key == "due" else fixed if locked else value
         ws.write_string(r, 1, _ph(key), fmt)
         shown.add(lab.casefold())
         r += 1
@@ -410,6 +425,8 @@ def _layout(tool: Tool, org_name: str, path: Path, grade_display: str = "words")
         ws.write_string(r, 0, f, label)
         if f.casefold() == TEAM_MANAGER.casefold():  # from the roster; the auditor may correct it
             ws.write_string(r, 1, _ph("team_manager"), answer)
+        elif f.casefold() == THEME.casefold():  # the theme of a service-picked audit
+            ws.write_string(r, 1, _ph("theme"), answer)
         else:
             ws.write_blank(r, 1, None, answer)
         r += 1
@@ -538,6 +555,7 @@ def write_audit_workbooks(
     grade_display: str = "words",
     *,
     team_managers: Mapping[str, str] | None = None,
+    themes: Mapping[str, str] | None = None,
 ) -> list[Path]:
     """Write ``out_dir/<audit_id>.xlsx`` for each allocation; the paths, in order.
 
@@ -546,7 +564,13 @@ def write_audit_workbooks(
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     books = audit_workbook_files(
-        allocations, tools, org_name, out_dir, grade_display, team_managers=team_managers
+        allocations,
+        tools,
+        org_name,
+        out_dir,
+        grade_display,
+        team_managers=team_managers,
+        themes=themes,
     )
     for path, data in books:
         path.write_bytes(data)
@@ -562,23 +586,30 @@ def audit_workbook_files(
     grade_display: str = "words",
     *,
     team_managers: Mapping[str, str] | None = None,
+    themes: Mapping[str, str] | None = None,
 ) -> Iterator[tuple[Path, bytes]]:
     """Each allocation's audit workbook as (``out_dir/<audit_id>.xlsx``, its bytes), in order,
     made one at a time so the caller can write each while the next is made.
-    ``team_managers`` (audit ID -> name) fills the tool's "Team Manager" field when it has one.
+    ``team_managers`` (audit ID -> name) fills the tool's "Team Manager" field when it has one;
+    ``themes`` (audit ID -> theme) its "Theme" field. An allocation whose case the service
+    picks (GAPS 13) gets a workbook whose Case ID the auditor fills in.
 
     Raises KeyError naming the tool when an allocation's tool is not defined.
     """
-    templates: dict[str, AuditTemplate] = {}
+    templates: dict[tuple[str, bool], AuditTemplate] = {}
     for a in allocations:
-        template = templates.get(a.tool)
+        case_open = a.picked_by == "service"
+        template = templates.get((a.tool, case_open))
         if template is None:
             if a.tool not in tools:
                 raise KeyError(f'tool "{a.tool}" of allocation {a.audit_id} is not defined')
             tool = tools[a.tool]
-            template = templates[a.tool] = build_template(tool, org_name, grade_display)
+            template = templates[(a.tool, case_open)] = build_template(
+                tool, org_name, grade_display, case_open=case_open
+            )
         manager = team_managers.get(a.audit_id, "") if team_managers else ""
-        yield out_dir / f"{_file_stem(a.audit_id)}.xlsx", template.render(a, manager)
+        theme = themes.get(a.audit_id, "") if themes else ""
+        yield out_dir / f"{_file_stem(a.audit_id)}.xlsx", template.render(a, manager, theme)
 
 
 def _file_stem(audit_id: str) -> str:

@@ -328,7 +328,7 @@ def allocate(
     elif fmt is Format.csv:
         from qaf.workbooks import allocation_csv_text
 
-        sys.stdout.write(allocation_csv_text(result.allocations))
+        sys.stdout.write(allocation_csv_text(result.allocations, result.themes))
     else:
         _allocation_table(result)
     con = err_console()
@@ -440,7 +440,7 @@ def _allocation_table(result: Any) -> None:
     for a in result.allocations:
         table.add_row(
             a.audit_id,
-            a.case_id,
+            a.case_id or ("(the service picks)" if a.picked_by == "service" else ""),
             a.type if not a.reaudit_round else f"{a.type} {a.reaudit_round}",
             a.team,
             a.worker,

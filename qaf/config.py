@@ -40,6 +40,7 @@ QUOTA_UNITS = (
 )
 QUOTA_DRAWS = ("sample", "extra")  # Rochdale 3.4: tier 2 "in addition to" the service's own QA
 QUOTA_SUBJECTS = ("case", "staff")  # Bedford App B: professional supervision audits a person
+QUOTA_ALLOCATORS = ("qaf", "service")  # Lancashire, Dip Samples: "allocation by the service"
 REAUDIT_CASES = ("same", "other-of-worker")  # Lancashire: "a different learning space"
 GRADE_DISPLAYS = ("words", "numbers", "number-and-word")  # Rochdale App 2A "Grade (1-4)"
 BANK_HOLIDAY_REGIONS = ("england-and-wales", "scotland", "northern-ireland")
@@ -128,6 +129,8 @@ class Quota:
     subject: str = "case"  # "staff": the audit is of a person (supervision), not of a case
     subject_roles: tuple[str, ...] = ()  # roles of the people audited when subject = "staff"
     name: str = ""  # what the council calls this activity ("learning space", "tier 2 audit")
+    # "service": qaf allocates the count to each post but the service picks the cases (GAPS 13)
+    allocated_by: str = "qaf"
 
     @property
     def cycles_per_period(self) -> int:
@@ -752,6 +755,7 @@ def _quota(s: Section, tools: Mapping[str, Any], cycle: CycleConfig | None = Non
         raise s.error("subject_roles", 'is only for subject = "staff"')
     if unit == "subject" and subject != "staff":
         raise s.error("unit", '"subject" counts per audited person: it needs subject = "staff"')
+    allocated_by = _allocated_by(s, subject, unit)
     name = s.get("name", "")
     if not isinstance(name, str):
         raise s.error("name", f"{_show(name)} is not a text")
@@ -772,7 +776,27 @@ def _quota(s: Section, tools: Mapping[str, Any], cycle: CycleConfig | None = Non
         subject=subject,
         subject_roles=subject_roles,
         name=name.strip(),
+        allocated_by=allocated_by,
     )
+
+
+def _allocated_by(s: Section, subject: str, unit: str) -> str:
+    """``allocated_by`` (GAPS 13): with "service" qaf picks no case, so the keys that steer how
+    qaf picks cases have nothing to act on and are refused rather than ignored."""
+    allocated_by = s.choice("allocated_by", QUOTA_ALLOCATORS, "qaf")
+    if allocated_by == "service":
+        if subject != "case":
+            raise s.error("allocated_by", '"service" picks cases: it needs subject = "case"')
+        if unit != "auditor":
+            raise s.error(
+                "allocated_by", '"service" is counted per post: it needs unit = "auditor"'
+            )
+        for key in ("draw", "cases", "tool_by_theme"):
+            if s.has(key):
+                raise s.error(
+                    key, 'chooses among the cases qaf picks: not for allocated_by = "service"'
+                )
+    return allocated_by
 
 
 def _tool_ref(s: Section, key: str, tools: Mapping[str, Any]) -> str:

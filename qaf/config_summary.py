@@ -97,6 +97,8 @@ def _quota(q: Quota, cfg: Config) -> str:
         text += f", of staff ({_names(q.subject_roles)})"
     if q.draw == "extra":
         text += ", drawn on top of the sample"
+    if q.allocated_by == "service":
+        text += ", cases picked by the service"
     if q.cases:
         text += f", cases where {_filters(q.cases)}"
     if q.auditors:

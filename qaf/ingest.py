@@ -1046,7 +1046,17 @@ def build_return(
     case_id = raw.case_id
     auditor = raw.auditor
     if alloc is not None:
-        if case_id and not same_id(case_id, alloc.case_id):
+        picked_by_service = alloc.picked_by == "service"  # GAPS 13: the return names the case
+        if picked_by_service and not case_id:
+            col.add(
+                "I2",
+                f"no case ID: the service picks the case of {alloc.audit_id}, so the return "
+                'must give it (label "Case ID")',
+                case_cell,
+            )
+        elif picked_by_service and _looks_like_words(case_id):
+            col.add("I2", "the case ID cell holds words, not an ID: is it a name?", case_cell)
+        elif not picked_by_service and case_id and not same_id(case_id, alloc.case_id):
             col.add(
                 "I2",
                 f"case ID {_quoted_id(case_id)} does not match the allocation "
@@ -1061,7 +1071,7 @@ def build_return(
                 raw.fields.get("Auditor"),
                 "warning",
             )
-        case_id = alloc.case_id
+        case_id = case_id if picked_by_service else alloc.case_id
     else:
         if not case_id:
             col.add("I2", 'no case ID found (label "Case ID" or an alias)', case_cell)

@@ -118,7 +118,7 @@ def _facts(raw: RawReturn, alloc: Allocation | None, tool: Tool, received: date)
     return ReturnFacts(
         return_id=None,
         audit_id=alloc.audit_id if alloc else None,
-        case_id=alloc.case_id if alloc else raw.case_id,
+        case_id=alloc.case_id if alloc and alloc.case_id else raw.case_id,  # GAPS 13
         team=alloc.team if alloc else raw.field_text("Team"),
         service=alloc.service if alloc else raw.field_text("Service Area"),
         category=alloc.category if alloc else raw.field_text("Category"),

@@ -652,7 +652,13 @@ def _allocation_body(
                 kind += f" of {a.moderates}"
             lines += [
                 f"* Audit ID: {a.audit_id}   "
-                + (f"Case ID: {a.case_id}" if a.case_id else f"Subject: {a.subject}"),
+                + (
+                    f"Case ID: {a.case_id}"
+                    if a.case_id
+                    else "Case ID: the service picks it; write it in the audit workbook"
+                    if a.picked_by == "service"
+                    else f"Subject: {a.subject}"
+                ),
                 f"  Team: {a.team}   Category: {a.category}   Social worker: {a.worker}"
                 if a.case_id
                 else f"  Team: {a.team}",

@@ -83,6 +83,14 @@ class Allocation:
     # the audited person; ``case_id`` is then "" and team / service / worker are theirs
     subject: str = ""
 
+    @property
+    def picked_by(self) -> str:
+        """ "service" when the service picks the case (``allocated_by = "service"``, GAPS 13):
+        an audit allocated with no case and no audited person; else "qaf"."""
+        if self.type == "audit" and not self.case_id and not self.subject:
+            return "service"
+        return "qaf"
+
     def as_json(self) -> dict[str, Any]:
         """The documented JSON shape of ``qaf allocate --format json``."""
         return {
@@ -101,6 +109,7 @@ class Allocation:
             "reaudit_of": self.reaudit_of,
             "reaudit_round": self.reaudit_round,
             "subject": self.subject,
+            "picked_by": self.picked_by,
         }
 
 

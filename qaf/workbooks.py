@@ -189,9 +189,19 @@ def _tool_label(tool_id: str, tool_names: Mapping[str, str]) -> str:
     return f"{name} ({tool_id})" if name and name != tool_id else tool_id
 
 
-def allocation_row(a: Allocation) -> list[Any]:
+SERVICE_PICKS = "picked by the service"  # the Case ID column of a service-picked audit (GAPS 13)
+
+
+def service_picks(theme: str) -> str:
+    """What the Case ID column says when the service picks the case, with the theme if any."""
+    return f"{SERVICE_PICKS} (theme: {theme})" if theme else SERVICE_PICKS
+
+
+def allocation_row(a: Allocation, themes: Mapping[str, str] | None = None) -> list[Any]:
     data = a.as_json()
     data["due"] = a.due
+    if a.picked_by == "service":
+        data["case_id"] = service_picks((themes or {}).get(a.audit_id, ""))
     return [data.get(k) for k, _ in ALLOCATION_COLUMNS]
 
 
@@ -214,7 +224,7 @@ def allocation_workbook_bytes(
     wb.set_properties({"title": f"Allocation {result.cycle}", "author": "qaf", "created": DOC_DATE})
     table = _Table(wb)
     headers = [h for _, h in ALLOCATION_COLUMNS]
-    rows = [allocation_row(a) for a in result.allocations]
+    rows = [allocation_row(a, result.themes) for a in result.allocations]
     if tool_names:
         for row in rows:
             row[_TOOL_COLUMN] = _tool_label(row[_TOOL_COLUMN], tool_names)
@@ -240,13 +250,16 @@ def allocation_workbook_bytes(
     return buf.getvalue()
 
 
-def allocation_csv_text(allocations: Sequence[Allocation]) -> str:
-    """The allocation rows as CSV (same columns as the workbook), formula-safe."""
+def allocation_csv_text(
+    allocations: Sequence[Allocation], themes: Mapping[str, str] | None = None
+) -> str:
+    """The allocation rows as CSV (same columns as the workbook), formula-safe. ``themes``
+    (audit ID -> theme) completes the Case ID of audits the service picks (GAPS 13)."""
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\r\n")
     w.writerow([h for _, h in ALLOCATION_COLUMNS])
     for a in allocations:
-        row = allocation_row(a)
+        row = allocation_row(a, themes)
         w.writerow(
             [
                 v.isoformat() if isinstance(v, date) else safe_text("" if v is None else v)
@@ -306,11 +319,12 @@ def write_allocation_files(
                 audits_dir,
                 grade_display,
                 team_managers=team_managers,
+                themes=result.themes,
             )
             for path, data in books:
                 writes.append(pool.submit(path.write_bytes, data))
                 audits.append(path)
-            csv_bytes = allocation_csv_text(result.allocations).encode("utf-8-sig")
+            csv_bytes = allocation_csv_text(result.allocations, result.themes).encode("utf-8-sig")
             writes.append(pool.submit(csv_path.write_bytes, csv_bytes))
             made = forked.FAILED if other is None else other.result()
             if made is forked.FAILED:  # made here, then: any error raised as without the other

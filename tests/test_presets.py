@@ -242,7 +242,8 @@ def test_lancashire_numbers(tmp_path: Path) -> None:
     (mash,) = [q for q in cfg.quotas if q.auditors]
     assert (mash.per_cycle, mash.auditors) == (2, {"team": ("MASH",)})
     dips = [q for q in cfg.quotas if q.tool == "dip-sample"]
-    assert len(dips) == 4 and all(q.draw == "extra" and q.focus for q in dips)
+    # "allocation by the service" (GAPS 13): qaf counts them per post, the service picks cases
+    assert len(dips) == 4 and all(q.allocated_by == "service" and q.focus for q in dips)
     assert cfg.sample.size == "quotas"
 
 

@@ -25,6 +25,7 @@ Everything is reproducible from the seed. Names are the allocations' (fictional)
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import random
 import re
@@ -118,6 +119,7 @@ class SimulatedReturn:
     compliance: Mapping[str, str]
     late: bool = False
     messy: tuple[str, ...] = ()
+    case_id: str = ""  # the case the service picked (GAPS 13), written in the Case ID box
 
 
 @dataclass
@@ -272,6 +274,8 @@ def fill_workbook(src: Path, dest: Path, ret: SimulatedReturn, tool: Tool) -> Pa
         put("Date of audit", ret.audit_date.strftime("%d/%m/%Y"))
     else:
         put("Date of audit", ret.audit_date)
+    if ret.case_id:  # the case the service picked (GAPS 13)
+        put("Case ID", ret.case_id)
     for q, a in ret.compliance.items():
         put(q, a)
     if tool.safety_question:
@@ -370,6 +374,7 @@ def fill_workbook_fast(src: Path, dest: Path, ret: SimulatedReturn, tool: Tool) 
             values[("B", row)] = value
 
     put("Date of audit", ret.audit_date)
+    put("Case ID", ret.case_id)  # only a service-picked audit's is blank (GAPS 13)
     for q, a in ret.compliance.items():
         put(q, a)
     if tool.safety_question:
@@ -435,11 +440,15 @@ def simulate_returns(
     late: float = 0.10,
     messy: float = 0.25,
     fast: bool = False,
+    case_ids: Sequence[str] = (),
 ) -> Simulation:
     """Fill ``audit_dir/<audit_id>.xlsx`` for each allocation into ``out_dir``.
 
-    ``fast``: returns that are not messy are filled by ``fill_workbook_fast``."""
+    ``fast``: returns that are not messy are filled by ``fill_workbook_fast``. An allocation
+    whose case the service picks (GAPS 13) is returned with one of ``case_ids`` (a made-up
+    ID when none are given) in its Case ID box."""
     rng = random.Random(seed)
+    picks = random.Random(f"{seed}:service")  # the main draws stay as they were
     sim = Simulation()
     for alloc in allocations:
         tool = tools[alloc.tool]
@@ -448,6 +457,9 @@ def simulate_returns(
             sim.never.append(alloc.audit_id)
             continue
         ret = simulate_answers(alloc, tool, rng, late=rng.random() < late)
+        if alloc.picked_by == "service":
+            case_id = picks.choice(case_ids) if case_ids else f"SP{picks.randrange(10**6):06d}"
+            ret = dataclasses.replace(ret, case_id=case_id)
         if rng.random() < messy:
             kinds = tuple(rng.sample(MESSY_KINDS, k=rng.randint(1, 3)))
             ret = SimulatedReturn(**{**ret.__dict__, "messy": kinds})

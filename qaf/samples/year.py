@@ -56,6 +56,9 @@ class YearRun:
     reached: dict[str, dict[int, date]] = field(default_factory=dict)
     # first day a message for (item ID, level) was sent (``qaf overdue --notify``)
     sent: dict[tuple[str, int], date] = field(default_factory=dict)
+    # (item ID, level) reached with nobody to tell: its roles resolve to no one in the roster
+    # (a Director's own late dip sample has no Service Manager above it: GAPS 13)
+    nobody: set[tuple[str, int]] = field(default_factory=set)
     days: list[date] = field(default_factory=list)  # the working days lived through
 
 
@@ -98,7 +101,7 @@ def simulate_year(
 ) -> YearRun:
     """Live through ``months`` cycles from ``start`` for the preset ``framework``."""
     from qaf.register import Register
-    from qaf.sources import read_staff
+    from qaf.sources import read_cases, read_staff
 
     first_cycle_day = date.fromisoformat(start + "-01")
     cfg = write_year_folder(
@@ -119,6 +122,8 @@ def simulate_year(
         run=YearRun(cfg=cfg, cycles=[], skipped=[], allocated_on={}),
         say=say,
     )
+    if any(q.allocated_by == "service" for q in cfg.quotas):  # the service picks (GAPS 13)
+        year.case_ids = tuple(c.case_id for c in read_cases(cfg.cases).cases)
     # One connection held for the whole year: each close of the last connection would
     # checkpoint the write-ahead log (the commands open and close their own as they run).
     with Register.open(cfg.register_path) as reg:
@@ -150,6 +155,7 @@ class _Year:
     arrivals: dict[date, list[Path]] = field(default_factory=lambda: defaultdict(list))
     moderations: dict[date, list[str]] = field(default_factory=lambda: defaultdict(list))
     closing: dict[int, date] = field(default_factory=dict)  # follow-up ID -> day done
+    case_ids: tuple[str, ...] = ()  # the cases a service may pick from (GAPS 13)
 
     @property
     def register(self) -> Register:
@@ -188,6 +194,7 @@ class _Year:
             late=late,
             messy=0.0,
             fast=True,
+            case_ids=self.case_ids,
         )
         run.never.update(sim.never)
         for ret, path in zip(sim.returns, sim.paths, strict=True):
@@ -263,6 +270,8 @@ class _Year:
             levels = self.run.reached.setdefault(item.id, {})
             for level in range(1, item.level + 1):
                 levels.setdefault(level, day)
+                if not any(n.level == level and n.recipient.email for n in item.notify):
+                    self.run.nobody.add((item.id, level))
         for msg, _message_id in delivery.sent:
             for key, level, _email in msg.keys:
                 self.run.sent.setdefault((key, level), day)
