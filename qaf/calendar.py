@@ -889,12 +889,27 @@ def parse_ordered_date(value: object, order: DateOrder, *, near: date | None = N
             else ""
         )
         raise ValueError(f"{value!r} is not a date read {order.replace('-', ' ')} ({shape}){hint}")
-    if isinstance(value, str):
-        t = re.sub(r"\s+", " ", value.replace("\u00a0", " ").strip().casefold())
-        m = _DAY_MONTH.match(t)
-        if m and m.group(2) in _MONTHS:
-            return _nearest_year(int(m.group(1)), _MONTHS[m.group(2)], near, value)
+    if _day_and_month(value) is not None:
+        return year_less_date(value, near)
     return parse_date(value)
+
+
+def _day_and_month(value: object) -> tuple[int, int] | None:
+    if not isinstance(value, str):
+        return None
+    t = re.sub(r"\s+", " ", value.replace("\u00a0", " ").strip().casefold())
+    m = _DAY_MONTH.match(t)
+    return (int(m.group(1)), _MONTHS[m.group(2)]) if m and m.group(2) in _MONTHS else None
+
+
+def year_less_date(value: object, near: date | None) -> date | None:
+    """A day and month written without a year ("3rd Oct", Excel's "2-Jan") in the year
+    that puts it nearest ``near``; None when ``value`` is not written that way. Raises
+    ``ValueError`` for an impossible day ("31 Feb") or when there is no ``near``."""
+    day_month = _day_and_month(value)
+    if day_month is None:
+        return None
+    return _nearest_year(day_month[0], day_month[1], near, value)
 
 
 MONTH_NAMES = (

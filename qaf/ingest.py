@@ -49,7 +49,7 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-from qaf.calendar import cycle_of, cycle_start_end, parse_date
+from qaf.calendar import cycle_of, cycle_start_end, parse_date, year_less_date
 from qaf.grades import YES_NO, GradeError, Scale, is_not_applicable, normalise
 from qaf.problems import Level, Problem, QafError, has_errors
 from qaf.records import ActionItem, Alert, Allocation, FollowUp, ReturnFacts
@@ -1201,7 +1201,7 @@ def build_return(
 
     # ---- dates (I3)
     date_cell = raw.fields.get("Date of audit")
-    audit_date = _parse_day(date_cell, "the date of audit", col)
+    audit_date = _parse_day(date_cell, "the date of audit", col, near=as_of)
     if date_cell is None or date_cell.blank:
         col.add("I3", 'no date of audit (label "Date of audit")', date_cell)
     cycle = alloc.cycle if alloc else (cycle_of(audit_date) if audit_date else None)
@@ -1257,7 +1257,7 @@ def build_return(
         if a.action.blank:
             col.add("T5", "an action row has an owner or date but no action", a.owner, "warning")
             continue
-        due = _parse_day(a.due, "the action's date", col, rule="I3")
+        due = _parse_day(a.due, "the action's date", col, rule="I3", near=audit_date or as_of)
         if a.owner.blank:
             col.add("T3", f'action "{_short(a.action.text)}" has no owner', a.owner, "warning")
         if due is not None and audit_date is not None and due < audit_date:
@@ -1395,7 +1395,11 @@ def _parse_grade(
     return level
 
 
-def _parse_day(cell: Cell | None, what: str, col: _Collector, rule: str = "I3") -> date | None:
+def _parse_day(
+    cell: Cell | None, what: str, col: _Collector, rule: str = "I3", near: date | None = None
+) -> date | None:
+    """The date in ``cell``; a day and month typed without a year ("3rd Oct") takes the
+    year that puts it nearest ``near``, with a warning saying so (trial2 T2-16)."""
     if cell is None or cell.blank:
         return None
     if any(p.rule == rule and p.cell == cell.cell and p.sheet == cell.sheet for p in col.problems):
@@ -1403,8 +1407,18 @@ def _parse_day(cell: Cell | None, what: str, col: _Collector, rule: str = "I3") 
     try:
         return parse_date(cell.value)
     except ValueError as e:
-        col.add(rule, f"{what}: {e}", cell)
-        return None
+        why = str(e)
+    if near is not None:
+        try:
+            day = year_less_date(cell.value, near)
+        except ValueError as e:
+            why = str(e)
+        else:
+            if day is not None:
+                col.add(rule, f"{what} has no year: read as {day:%d/%m/%Y}", cell, "warning")
+                return day
+    col.add(rule, f"{what}: {why}", cell)
+    return None
 
 
 # ------------------------------------------------------------------ results

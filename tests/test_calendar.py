@@ -653,3 +653,29 @@ def test_parse_month_refuses_with_the_expected_forms(text: str) -> None:
 
     with pytest.raises(ValueError, match=r'expected YYYY-MM or a month and year, e\.g\. "2026-12"'):
         parse_month(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "near", "expected"),
+    [
+        ("3rd Oct", date(2026, 10, 20), date(2026, 10, 3)),
+        ("2-Jan", date(2026, 12, 20), date(2027, 1, 2)),  # Excel's display of "2 January"
+        ("18 dec", date(2027, 1, 8), date(2026, 12, 18)),
+        ("29 Feb", date(2027, 11, 1), date(2028, 2, 29)),  # the only February 29 near
+        ("12/10/2026", date(2026, 10, 20), None),  # has its year: not this function's
+        ("Dec 18", date(2027, 1, 8), None),  # month first: not read without a year
+    ],
+)
+def test_rule_i3_a_day_and_month_without_a_year_takes_the_nearest_year(
+    text: str, near: date, expected: date | None
+) -> None:
+    from qaf.calendar import year_less_date
+
+    assert year_less_date(text, near) == expected
+
+
+def test_rule_i3_an_impossible_day_without_a_year_is_an_error() -> None:
+    from qaf.calendar import year_less_date
+
+    with pytest.raises(ValueError, match="no day 31 in that month"):
+        year_less_date("31 Feb", date(2026, 10, 20))

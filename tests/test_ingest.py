@@ -597,3 +597,34 @@ def test_a_case_id_retyped_with_a_space_matches_its_allocation(cfg: Config, tmp_
     assert f["status"] == "accepted" and f["case_id"] == alloc.case_id
     assert isinstance(f["problems"], list)
     assert not [p for p in f["problems"] if p["rule"] == "I2"]
+
+
+def test_a_date_of_audit_typed_without_a_year_takes_the_nearest_year(
+    cfg: Config, tmp_path: Path
+) -> None:
+    # rule I3 (trial2 T2-16): "18th Dec" typed in January is last December, with a warning
+    alloc = allocation()
+    setup_register(cfg, [alloc])
+    path, _ = make_return(cfg, alloc, tmp_path / "returns" / "r.xlsx")
+    cell = find(path, "Date of audit")
+    edit(path, {cell: "18th Dec"})
+    f = _ingest_one(cfg, path)
+    assert f["status"] == "accepted"
+    assert isinstance(f["problems"], list)
+    assert [(p["rule"], p["cell"], p["level"], p["message"]) for p in f["problems"]] == [
+        ("I3", cell, "warning", "the date of audit has no year: read as 18/12/2026")
+    ]
+    assert stored(cfg, "SELECT audit_date FROM returns") == [("2026-12-18",)]
+
+
+def test_a_date_without_a_year_that_cannot_be_is_still_refused(cfg: Config, tmp_path: Path) -> None:
+    # rule I3: no 30 February in any year near the audit
+    alloc = allocation()
+    setup_register(cfg, [alloc])
+    path, _ = make_return(cfg, alloc, tmp_path / "returns" / "r.xlsx")
+    cell = find(path, "Date of audit")
+    edit(path, {cell: "30 Feb"})
+    f = _ingest_one(cfg, path)
+    assert f["status"] == "rejected"
+    assert isinstance(f["problems"], list)
+    assert ("I3", cell, "error") in {(p["rule"], p["cell"], p["level"]) for p in f["problems"]}
