@@ -1802,6 +1802,8 @@ class Ingestor:
         if raw.case_id and raw.auditor:
             who = normalise(raw.auditor)
             cands = [a for a in reg.allocations_of_case(raw.case_id) if normalise(a.auditor) == who]
+            if not cands:  # GAPS 13: a case the service picked; its allocation names none
+                cands = self._open_service_picked(raw, who)
             if cands:
                 open_ = [a for a in cands if reg.current_return_id(a.audit_id) is None]
                 pick = max(open_ or cands, key=lambda a: (a.cycle, a.audit_id))
@@ -1829,6 +1831,22 @@ class Ingestor:
             if open_ or cands:
                 return max(open_ or cands, key=lambda a: (a.cycle, a.audit_id))
         return None
+
+    def _open_service_picked(self, raw: RawReturn, who: str) -> list[Allocation]:
+        """The auditor's oldest service-picked allocation still waiting for its return, of
+        the return's tool when there are several tools (a return already in names its case)."""
+        reg = self.register
+        cands = [
+            a
+            for a in reg.allocations_of_case("")
+            if a.picked_by == "service"
+            and normalise(a.auditor) == who
+            and reg.current_return_id(a.audit_id) is None
+        ]
+        if len({a.tool for a in cands}) > 1:
+            tool = choose_tool(raw, None, self.cfg.tools).id  # the best domain match
+            cands = [a for a in cands if a.tool == tool] or cands
+        return sorted(cands, key=lambda a: (a.cycle, a.audit_id))[:1]
 
     def _store(
         self,

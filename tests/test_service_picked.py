@@ -394,3 +394,26 @@ def test_config_check_says_the_service_picks_the_cases_gaps13(work: Config) -> N
     assert result.exit_code == 0, result.stderr
     assert "dip sample: Team Manager each: 2 a cycle" in result.stdout
     assert "cases picked by the service" in result.stdout
+
+
+def test_a_service_picked_return_without_its_audit_id_is_matched_by_auditor_rule_i2_gaps13(
+    work: Config, tmp_path: Path
+) -> None:
+    """Rule I2, GAPS 13: a dip sample sent back on the council's own copy (no hidden audit
+    ID, Audit ID blank) is matched to the auditor's oldest open service-picked allocation,
+    and takes its case ID from the return."""
+    from openpyxl import load_workbook
+
+    rows = allocated(work)
+    aid = str(rows[0]["audit_id"])
+    path = fill(work, aid, tmp_path / "returns" / "own-copy.xlsx", "P000777")
+    wb = load_workbook(path)
+    del wb["qaf"]
+    for row in wb[wb.sheetnames[0]].iter_rows():
+        if row[0].value == "Audit ID":
+            row[1].value = None
+    wb.save(path)
+    result = cli(work, "ingest", str(path), "--as-of", "2026-12-14", "--format", "json")
+    assert result.exit_code == 0, result.stdout
+    [f] = json.loads(result.stdout)["files"]
+    assert (f["status"], f["audit_id"], f["case_id"]) == ("accepted", aid, "P000777")
