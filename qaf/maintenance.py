@@ -16,6 +16,7 @@ The SQL stays in qaf/register.py; this module decides and words the results.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -37,6 +38,8 @@ NETWORK_FS = frozenset(
         "ncpfs",
         "9p",
         "davfs",
+        "afpfs",  # macOS: Apple file sharing
+        "webdav",
         "fuse.sshfs",
         "fuse.rclone",
         "fuse.davfs2",
@@ -59,6 +62,8 @@ def network_filesystem(path: Path, mounts: str | None = None) -> str | None:
         return _windows_remote(path)
     if str(path).startswith(("\\\\", "//")):
         return "UNC path"
+    if mounts is None and sys.platform == "darwin":
+        mounts = _darwin_mounts()
     if mounts is None:
         try:
             mounts = Path("/proc/mounts").read_text(encoding="utf-8", errors="replace")
@@ -78,6 +83,33 @@ def network_filesystem(path: Path, mounts: str | None = None) -> str | None:
         return None
     fstype = best[1].lower()
     return fstype if fstype in NETWORK_FS or fstype.startswith(("nfs", "smb")) else None
+
+
+_MOUNT_LINE = re.compile(r"^(.+?) on (.+) \(([^,)]+)")
+
+
+def mount_output_as_proc_mounts(text: str) -> str:
+    """``mount``'s lines on macOS ("//qa@files/QA on /Volumes/QA Team (smbfs, nodev ...)")
+    as /proc/mounts lines (device, mount point with spaces as \\040, type)."""
+    out = []
+    for line in text.splitlines():
+        m = _MOUNT_LINE.match(line)
+        if m:
+            device, point, fstype = (part.replace(" ", "\\040") for part in m.groups())
+            out.append(f"{device} {point} {fstype}")
+    return "\n".join(out)
+
+
+def _darwin_mounts() -> str | None:  # pragma: no cover - macOS only
+    import subprocess
+
+    try:
+        done = subprocess.run(
+            ["/sbin/mount"], capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return mount_output_as_proc_mounts(done.stdout) if done.returncode == 0 else None
 
 
 def _resolved(path: Path) -> str:

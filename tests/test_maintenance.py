@@ -66,6 +66,31 @@ def test_network_file_system_from_proc_mounts(path: str, expected: str | None) -
     assert network_filesystem(Path(path), MOUNTS) == expected
 
 
+MAC_MOUNT = """/dev/disk3s1s1 on / (apfs, sealed, local, read-only, journaled)
+/dev/disk3s5 on /System/Volumes/Data (apfs, local, journaled, nobrowse, protect)
+//qa.officer@files.council.example/QA on /Volumes/QA Team (smbfs, nodev, nosuid, mounted by qa)
+files:/exports/audit on /Volumes/audit (nfs, asynchronous)
+"""
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/Volumes/QA Team/register/qaf.db", "smbfs"),
+        ("/Volumes/audit/qaf.db", "nfs"),
+        ("/Users/qa/qaf/qaf.db", None),
+    ],
+)
+def test_network_drive_on_macos_from_the_mount_command(path: str, expected: str | None) -> None:
+    """Safety (issue 7): the register on an SMB or NFS share mounted on a Mac is warned
+    about as on Linux; ``mount``'s output is read like /proc/mounts."""
+    from qaf.maintenance import mount_output_as_proc_mounts
+
+    mounts = mount_output_as_proc_mounts(MAC_MOUNT)
+    assert mounts.splitlines()[2].split()[1:] == ["/Volumes/QA\\040Team", "smbfs"]
+    assert network_filesystem(Path(path), mounts) == expected
+
+
 def test_unc_path_is_a_network_path() -> None:
     assert network_filesystem(Path("//fileserver/qa/qaf.db"), MOUNTS) == "UNC path"
 
