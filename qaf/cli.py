@@ -751,7 +751,7 @@ def _print_overdue(items: list[Any], as_of: date) -> None:
         (
             it.id,
             it.kind,
-            it.case_id,
+            it.case_id or "-",  # a staff audit, or a case the service has not named yet
             it.responsible,
             _uk(it.due),
             str(it.working_days_late),
