@@ -22,11 +22,12 @@ from qaf.config import Config, parse_config, read_config
 from qaf.escalate import consequences_of_return
 from qaf.grades import GradeError, ofsted_scale
 from qaf.ingest import Cell, _Collector, _parse_grade, ingest_paths
-from qaf.records import FollowUp, ReturnFacts, StaffMember
+from qaf.records import FollowUp, StaffMember
 from qaf.register import Register
 from qaf.sources import Roster
 from qaf.workdir import preset_text
 from tests.ingest_books import allocation, record_allocations, setup_register
+from tests.test_escalate import facts
 from tests.test_ingest import make_return
 
 # ------------------------------------------------------------ queries by index
@@ -212,23 +213,7 @@ def _staff(name: str, role: str, team: str = "", service: str = "") -> StaffMemb
     return StaffMember(name, name.lower().replace(" ", ".") + "@example.org", role, team, service)
 
 
-FACTS = ReturnFacts(
-    return_id=7,
-    audit_id="A-2026-12-0001",
-    case_id="P000001",
-    team="Team A",
-    service="Service 1",
-    category="CiN",
-    worker="Sam Worker",
-    auditor="Aud Itor",
-    tool="case-audit",
-    type="audit",
-    overall="Inadequate",
-    reaudit_round=0,
-    movement=None,
-    safety_concern=False,
-    received_on=date(2026, 12, 18),  # a Friday
-)
+FACTS = facts(overall="Inadequate")  # the shared fixture of test_escalate
 
 
 def _roster(team_manager: str, head: str) -> Roster:
