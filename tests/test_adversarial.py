@@ -34,6 +34,7 @@ from qaf.samples.simulate import simulate_answers, write_surveymonkey_export
 from tests.conftest import build_small_dir
 from tests.ingest_books import allocation, setup_register
 from tests.test_ingest import edit, find, grade_cell, make_return
+from tests.zip_parts import zip_of, zip_parts
 
 AS_OF = "2027-01-08"
 OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -54,21 +55,8 @@ def good_return(cfg: Config, tmp_path: Path) -> Path:
 # ------------------------------------------------------------------ builders
 
 
-def _parts(path: Path) -> dict[str, bytes]:
-    with zipfile.ZipFile(path) as z:
-        return {i.filename: z.read(i) for i in z.infolist()}
-
-
-def _zip(parts: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, data in parts.items():
-            z.writestr(name, data)
-    return buf.getvalue()
-
-
 def _replace(good: Path, name: str, data: bytes) -> bytes:
-    return _zip({**_parts(good), name: data})
+    return zip_of({**zip_parts(good), name: data})
 
 
 def _laughs(root: bytes) -> bytes:
@@ -108,7 +96,7 @@ def _with_sheet(good: Path, out: Path, fn: Callable[..., None]) -> Path:
 
 def _ten_thousand_rows(good: Path, part: str, text: str) -> bytes:
     """10,000 rows below a sheet's last one, written as XML (openpyxl takes seconds)."""
-    xml = _parts(good)[part]
+    xml = zip_parts(good)[part]
     last = max(int(n) for n in re.findall(rb'<row r="(\d+)"', xml))
     rows = b"".join(
         b'<row r="%d"><c r="A%d" t="inlineStr"><is><t>%s %d</t></is></c>'
@@ -147,7 +135,7 @@ def _merged_labels(wb: object) -> None:
 def _huge_merge(good: Path) -> bytes:
     """A merged range over most of the sheet (written as XML: openpyxl would fill it)."""
     name = "xl/worksheets/sheet1.xml"
-    xml = _parts(good)[name]
+    xml = zip_parts(good)[name]
     assert b"<mergeCells" not in xml
     merge = b'<mergeCells count="1"><mergeCell ref="H200:XFD1048576"/></mergeCells>'
     return _replace(good, name, xml.replace(b"</sheetData>", b"</sheetData>" + merge, 1))
@@ -190,9 +178,9 @@ def workbook_corpus(cfg: Config, good: Path, tmp: Path) -> dict[str, Path]:
     put("html-saved-as-xlsx", b"<html><body><table><tr><td>Good</td></tr></table></body></html>")
     put("plain-text", b"Audit ID: 2026-12-001\r\nOverall grade: Good\r\n")
     put("random-bytes", random.Random(7).randbytes(5000))
-    put("word-document", _zip({"[Content_Types].xml": b"<Types/>", "word/document.xml": b"<w/>"}))
-    put("opendocument", _zip({"mimetype": b"application/vnd.oasis", "content.xml": b"<o/>"}))
-    put("empty-zip", _zip({}))
+    put("word-document", zip_of({"[Content_Types].xml": b"<Types/>", "word/document.xml": b"<w/>"}))
+    put("opendocument", zip_of({"mimetype": b"application/vnd.oasis", "content.xml": b"<o/>"}))
+    put("empty-zip", zip_of({}))
     # cut short or damaged in transit
     for frac in (0.1, 0.5, 0.9):
         put(f"truncated-{int(frac * 100)}pct", data[: int(len(data) * frac)])
@@ -238,12 +226,18 @@ def workbook_corpus(cfg: Config, good: Path, tmp: Path) -> dict[str, Path]:
         "zip-bomb",
         _replace(good, "xl/worksheets/sheet1.xml", b"<x>" + b" " * (8 << 20) + b"</x>"),
     )
-    put("thousands-of-parts", _zip({**_parts(good), **{f"x/{i}.bin": b"" for i in range(2500)}}))
+    put(
+        "thousands-of-parts",
+        zip_of({**zip_parts(good), **{f"x/{i}.bin": b"" for i in range(2500)}}),
+    )
     put(
         "broken-xml",
         _replace(good, "xl/worksheets/sheet1.xml", b"<worksheet><sheetData><row><c r="),
     )
-    put("missing-sheet-part", _zip({k: v for k, v in _parts(good).items() if "sheet1" not in k}))
+    put(
+        "missing-sheet-part",
+        zip_of({k: v for k, v in zip_parts(good).items() if "sheet1" not in k}),
+    )
     put(
         "far-away-cell",
         _replace(
@@ -499,7 +493,7 @@ def csv_corpus(cfg: Config, base: Path) -> dict[str, Path]:
             header + "\r\n" + rows[0].replace(",Good,", f",Good {EMOJI},", 1) + "\r\n"
         ).encode()
         + RTL.encode(),
-        "csv-xlsx-renamed": _zip({"xl/workbook.xml": b"<workbook/>"}),
+        "csv-xlsx-renamed": zip_of({"xl/workbook.xml": b"<workbook/>"}),
         "csv-pdf-renamed": b"%PDF-1.4\n%%EOF",
         "csv-formula-cells": (header + "\r\n" + rows[0] + ',=HYPERLINK("http://x")\r\n').encode(),
     }
@@ -642,7 +636,7 @@ def case_list_corpus(base: Path) -> dict[str, tuple[str, bytes]]:
         "cases-truncated-xlsx": ("cases.xlsx", good_xlsx[: len(good_xlsx) // 2]),
         "cases-billion-laughs": (
             "cases.xlsx",
-            _zip({**_parts_of(good_xlsx), "xl/sharedStrings.xml": _laughs(b"sst")}),
+            zip_of({**_parts_of(good_xlsx), "xl/sharedStrings.xml": _laughs(b"sst")}),
         ),
         "cases-renamed-pdf": ("cases.xlsx", b"%PDF-1.5\n%%EOF"),
         "cases-old-xls": ("cases.xls", OLE + b"\0" * 600 + "Workbook".encode("utf-16-le")),
@@ -793,7 +787,7 @@ def test_randomly_corrupted_returns_never_crash_or_half_write(
             data = _mutate(good, rng)
         else:  # damage inside a well-formed zip: the XML the reader parses
             name = xml_names[seed % 3]
-            data = _zip({**parts, name: _mutate(parts[name], rng)})
+            data = zip_of({**parts, name: _mutate(parts[name], rng)})
         (folder / f"fuzz-{seed:03d}.xlsx").write_bytes(data)
     report = ingest_paths(cfg, [folder], as_of=date(2027, 1, 8))
     assert len(report.files) == FUZZ_FILES

@@ -51,6 +51,7 @@ from qaf.xlsxsafe import (
     read_workbook,
 )
 from tests.ingest_books import allocation
+from tests.zip_parts import zip_of, zip_parts
 
 LIMITS = Limits()
 NS = (
@@ -242,24 +243,11 @@ def test_openpyxl_workbook_without_durations_is_read_fast(tmp_path: Path) -> Non
 
 def test_1904_workbook(tmp_path: Path) -> None:
     path = without_durations(openpyxl_book(tmp_path / "a.xlsx", epoch_1904=True))
-    assert b'date1904="1"' in _parts(path)["xl/workbook.xml"]
+    assert b'date1904="1"' in zip_parts(path)["xl/workbook.xml"]
     assert_same(path)
 
 
 # ------------------------------------------------------------------ raw XML
-
-
-def _parts(path: Path) -> dict[str, bytes]:
-    with zipfile.ZipFile(path) as z:
-        return {i.filename: z.read(i) for i in z.infolist()}
-
-
-def _zip(parts: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, data in parts.items():
-            z.writestr(name, data)
-    return buf.getvalue()
 
 
 STYLES = (
@@ -316,7 +304,7 @@ def raw_book(
         parts[f"xl/worksheets/sheet{i + 1}.xml"] = xml.encode()
     if strings is not None:
         parts["xl/sharedStrings.xml"] = f"<sst {NS}>{strings}</sst>".encode()
-    return _zip(parts)
+    return zip_of(parts)
 
 
 def data(cells: str) -> str:
@@ -515,10 +503,10 @@ def test_strict_ooxml_and_utf16_parts_fall_back(tmp_path: Path) -> None:
         b"http://schemas.openxmlformats.org/spreadsheetml/2006/main",
         b"http://purl.oclc.org/ooxml/spreadsheetml/main",
     )
-    path.write_bytes(_zip({**parts, "xl/workbook.xml": strict}))
+    path.write_bytes(zip_of({**parts, "xl/workbook.xml": strict}))
     assert fast_sheets(path) is None
     utf16 = parts["xl/worksheets/sheet1.xml"].decode().replace("<worksheet", "<worksheet", 1)
-    path.write_bytes(_zip({**parts, "xl/worksheets/sheet1.xml": utf16.encode("utf-16")}))
+    path.write_bytes(zip_of({**parts, "xl/worksheets/sheet1.xml": utf16.encode("utf-16")}))
     assert fast_sheets(path) is None
     assert new_read(path) == old_read(path)
 
@@ -536,14 +524,14 @@ def test_extent_is_checked_exactly_as_before_even_when_deferred(tmp_path: Path) 
         path.write_bytes(raw_book(sheets))
         assert "too large to read" in str(old_read(path))
         assert new_read(path) == old_read(path)
-    parts = _parts(tmp_path / "far.xlsx")
+    parts = zip_parts(tmp_path / "far.xlsx")
     parts["xl/styles.xml"] = b'<!DOCTYPE x [<!ENTITY a "b">]><styleSheet/>'
     both = tmp_path / "both.xlsx"
-    both.write_bytes(_zip(parts))
+    both.write_bytes(zip_of(parts))
     assert new_read(both) == old_read(both)
     reordered = {k: v for k, v in parts.items() if "sheet1" not in k}
     reordered["xl/worksheets/sheet1.xml"] = parts["xl/worksheets/sheet1.xml"]
-    both.write_bytes(_zip(reordered))
+    both.write_bytes(zip_of(reordered))
     assert "DOCTYPE" in str(new_read(both))
     assert new_read(both) == old_read(both)
 
@@ -576,7 +564,7 @@ def test_adversarial_corpus_reads_or_refuses_exactly_as_before(corpus: dict[str,
 def test_randomly_corrupted_sheet_xml_never_differs(corpus: dict[str, Path]) -> None:
     """Rule I1: damage inside the XML either reads the same, falls back, or is refused."""
     good = corpus["emoji"].parent / "good" / "2026-12-001.xlsx"
-    parts = _parts(good)
+    parts = zip_parts(good)
     rng = random.Random(5)
     target = corpus["emoji"].parent / "fuzz.xlsx"
     for seed in range(150):
@@ -584,7 +572,7 @@ def test_randomly_corrupted_sheet_xml_never_differs(corpus: dict[str, Path]) -> 
         b = bytearray(parts[name])
         for _ in range(rng.randint(1, 4)):
             b[rng.randrange(len(b))] = rng.choice(b'<>/"=&;abc 01rst')
-        target.write_bytes(_zip({**parts, name: bytes(b)}))
+        target.write_bytes(zip_of({**parts, name: bytes(b)}))
         before, now = old_read(target), new_read(target)
         if isinstance(now, Workbook) and isinstance(before, Workbook):
             assert typed(now.sheets) == typed(before.sheets), seed
@@ -615,9 +603,9 @@ def test_unpack_cache_serves_only_identical_parts(tmp_path: Path) -> None:
 
 def without_durations(path: Path) -> Path:
     """The book with openpyxl's [h]:mm:ss (built-in 46, a duration) shown as h:mm:ss."""
-    parts = _parts(path)
+    parts = zip_parts(path)
     styles = parts["xl/styles.xml"].replace(b'numFmtId="46"', b'numFmtId="21"')
-    path.write_bytes(_zip({**parts, "xl/styles.xml": styles}))
+    path.write_bytes(zip_of({**parts, "xl/styles.xml": styles}))
     return path
 
 
