@@ -36,6 +36,41 @@ class Case:
         return self.extra.get(column)
 
 
+_new_object = object.__new__
+_set_attribute = object.__setattr__
+
+
+def new_case(
+    case_id: str,
+    team: str,
+    worker: str,
+    service: str,
+    category: str,
+    status: str,
+    name: str | None,
+    extra: Mapping[str, Any],
+) -> Case:
+    """``Case(...)`` at under half the cost, for the case list reader's 50,000 rows: the
+    frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``; this
+    sets the instance's dictionary once (the same object: tests compare the two)."""
+    case = _new_object(Case)
+    _set_attribute(
+        case,
+        "__dict__",
+        {
+            "case_id": case_id,
+            "team": team,
+            "worker": worker,
+            "service": service,
+            "category": category,
+            "status": status,
+            "name": name,
+            "extra": extra,
+        },
+    )
+    return case
+
+
 @dataclass(frozen=True)
 class StaffMember:
     name: str

@@ -1,10 +1,12 @@
-"""A large worksheet cut in two, for two processes to read (issue 8: a whole case list).
+"""A large worksheet cut in two, parsed by two threads (issue 8: a whole case list).
 
-python-calamine parses a sheet holding the GIL: about half a second for 50,000 rows of
-15 columns, the largest part of ``qaf allocate``. With a core to spare (qaf.forked) the
-sheet's rows are cut in two at a row boundary and each part put into a copy of the
-workbook, zip entries stored, not deflated (qaf.xlsxsafe has unpacked and checked them
-already): this process reads the first part while a forked one reads the second.
+python-calamine parses a sheet with the GIL released: about half a second for 50,000
+rows of 15 columns, the largest part of ``qaf allocate``. With two cores the sheet's
+rows are cut in two at a row boundary and each part put into a copy of the workbook,
+zip entries stored, not deflated (qaf.xlsxsafe has unpacked and checked them already):
+a thread parses the second part (:func:`in_thread`) while this one parses the first and
+turns its rows into cases. Turning cells into Python values holds the GIL, so that part
+stays with the caller; nothing is pickled between processes.
 
 Only a plain sheet is cut: numbered rows, no merged cells, no comments or CDATA, and
 large enough to be worth it (the reader checks each part: see :class:`Cut`). The two
@@ -14,16 +16,19 @@ from both are the rows of the whole sheet.
 
 from __future__ import annotations
 
+import os
 import posixpath
 import re
 import struct
+import threading
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 from xml.etree import ElementTree
 
-SPLIT_FROM = 8 << 20  # bytes of sheet XML (~15,000 rows): below, forking costs more than it saves
-FIRST_SHARE = 0.45  # of the rows read here (this process also reads the roster meanwhile)
+SPLIT_FROM = 8 << 20  # bytes of sheet XML (~15,000 rows): below, a second parse costs more
+FIRST_SHARE = 0.5  # of the rows parsed by the caller's thread (see qaf.sources)
 
 _MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _REL_ID = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
@@ -31,12 +36,54 @@ _RELS = "{http://schemas.openxmlformats.org/package/2006/relationships}"
 _DOS_DATE = (0 << 9) | (1 << 5) | 1  # 1980-01-01: the parts' date does not matter
 _NUMBERED_ROW = re.compile(rb'<row\s(?:[^>]*\s)?r="\d+"[^>]*>')
 
+T = TypeVar("T")
+
+
+def two_cores() -> bool:
+    """Whether this process may run on two cores at once (else a cut only adds work)."""
+    try:
+        return len(os.sched_getaffinity(0)) >= 2
+    except AttributeError:  # not Linux
+        return (os.cpu_count() or 1) >= 2
+
+
+class Background(Generic[T]):
+    """A function running in a daemon thread; :meth:`result` waits for its value or raises
+    its exception. Nothing can stop it: :meth:`cancel` only stops waiting for it (a parse
+    ends on its own, and a daemon thread does not keep the process alive)."""
+
+    def __init__(self, function: Callable[[], T]) -> None:
+        self._value: T | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(function,), daemon=True)
+        self._thread.start()
+
+    def _run(self, function: Callable[[], T]) -> None:
+        try:
+            self._value = function()
+        except BaseException as e:  # handed to result()
+            self._error = e
+
+    def result(self) -> T:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value  # type: ignore[return-value]
+
+    def cancel(self) -> None:
+        """The result is no longer wanted."""
+
+
+def in_thread(function: Callable[[], T]) -> Background[T]:
+    """Run ``function`` in a thread while the caller goes on (see :class:`Background`)."""
+    return Background(function)
+
 
 @dataclass(frozen=True)
 class Cut:
     """The sheet at ``index`` among the workbook's sheets (zip entry ``name``), cut in two
-    at byte ``at`` of its XML. Each process makes its part's workbook (:meth:`first`,
-    :meth:`second`) and checks its sheet XML before reading it
+    at byte ``at`` of its XML. Each thread makes its part's workbook (:meth:`first`,
+    :meth:`second`) and checks its sheet XML before parsing it
     (qaf.xlsxsafe.check_sheet_xml), giving up if it holds ``<!`` (a comment or CDATA might
     cross the cut) or merged cells."""
 

@@ -13,19 +13,19 @@ import csv
 import dataclasses
 import io
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from qaf import forked, xlsxsafe
+from qaf import xlsxsafe
 from qaf.calendar import parse_date
 from qaf.config import Limits, SourceSpec
 from qaf.grades import normalise
 from qaf.problems import Problem, QafError
-from qaf.records import Case, StaffMember
+from qaf.records import Case, StaffMember, new_case
 
 if TYPE_CHECKING:
     from qaf import sheetsplit
@@ -63,8 +63,8 @@ class Table:
     headers: tuple[str, ...]
     rows: Sequence[Sequence[Any]]
     first_row: int  # spreadsheet row number of rows[0] (1-based, header is first_row - 1)
-    # the rows after ``rows``, being read by another process (read_table(split=True))
-    rest: forked.Forked | None = field(default=None, repr=False, compare=False)
+    # the sheet after ``rows``, being parsed by another thread (read_table(split=True))
+    rest: sheetsplit.Background[Any] | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -125,8 +125,8 @@ def read_table(
     unusable one is a configuration-level stop: exit code 2 (cron: "fix the setup").
 
     With ``split``, a large sheet may be cut in two (``qaf.sheetsplit``): ``rows`` are
-    then the first part's, and ``rest`` the process reading the second; the caller
-    hands it the work to do on those rows (see :func:`read_cases`).
+    then the first part's, and ``rest`` the thread parsing the second (see
+    :func:`start_reading_cases`).
     """
     try:
         return _read_table(path, sheet, expected, limits, split)
@@ -206,14 +206,14 @@ def _sheet_with(path: Path, expected: Sequence[str], skip: str | None) -> str | 
 
 def _xlsx_grid(
     path: Path, sheet: str | None, limits: Limits, data: bytes, split: bool
-) -> tuple[Sequence[Sequence[Any]], str, forked.Forked | None]:
+) -> tuple[Sequence[Sequence[Any]], str, sheetsplit.Background[Any] | None]:
     from python_calamine import CalamineWorkbook
 
-    later_from = None
-    if split and forked.idle_core():  # a whole authority's list, and a core to spare (issue 8)
-        from qaf.sheetsplit import SPLIT_FROM
+    from qaf import sheetsplit
 
-        later_from = SPLIT_FROM  # large sheets: checked by the process reading each part
+    later_from = None
+    if split and sheetsplit.two_cores():  # a whole authority's list (issue 8)
+        later_from = sheetsplit.SPLIT_FROM  # large sheets: checked by the thread of each part
     parts, later = xlsxsafe.checked_source_parts(
         path, limits, SOURCE_MAX_CELLS, data, later_from=later_from
     )
@@ -259,13 +259,16 @@ def _sheet_named(names: Sequence[str], sheet: str | None) -> str | None:
 
 def _first_part(
     path: Path, parts: dict[str, bytes], later: frozenset[str], sheet: str | None
-) -> tuple[Sequence[Sequence[Any]], str, forked.Forked] | None:
-    """The sheet's first part read here, its second by a forked process (``rest``); None
-    when it is read whole (small, cannot be cut, no process started, or anything
-    unexpected here: then the whole sheet is checked and read, with the same errors).
+) -> tuple[Sequence[Sequence[Any]], str, sheetsplit.Background[Any]] | None:
+    """The sheet's first part read here, its second parsed by another thread (``rest``,
+    see :func:`_parse_second`); None when it is read whole (small, cannot be cut, or
+    anything unexpected here: then the whole sheet is checked and read, with the same
+    errors).
 
-    ``later``: the large sheets not checked yet. Each process checks its part before
-    reading it; the other large sheets are checked here (no sheet goes unchecked).
+    ``later``: the large sheets not checked yet. Each part is checked before it is
+    parsed; the other large sheets are checked here (no sheet goes unchecked). The other
+    thread starts once this part is checked, so that the two checks (holding the GIL) do
+    not hold up both parses.
     """
     from python_calamine import CalamineWorkbook
 
@@ -276,13 +279,12 @@ def _first_part(
         return None
     for other in sorted(later - {halves.name}):
         xlsxsafe.check_sheet_xml(parts[other], other, path, SOURCE_MAX_CELLS)
-    rest = forked.start(partial(_read_rest, path, halves))
-    if rest is None:
-        return None
+    rest = None
     try:
         xml = halves.first()
         if not xlsxsafe.check_sheet_xml(xml, halves.name, path, SOURCE_MAX_CELLS):
             raise LookupError("<!")  # a comment or CDATA might cross the cut
+        rest = sheetsplit.in_thread(partial(_parse_second, path, halves))
         wb = CalamineWorkbook.from_filelike(io.BytesIO(halves.workbook(xml)))
         del xml
         name = wb.sheet_names[halves.index]
@@ -291,16 +293,14 @@ def _first_part(
             raise LookupError(name)
         return found.to_python(skip_empty_area=False), name, rest
     except Exception:  # read whole: the same error, if any, as without the cut
-        rest.cancel()
+        if rest is not None:
+            rest.cancel()
         return None
 
 
-def _read_rest(
-    path: Path, halves: sheetsplit.Cut, receive: Callable[[], Any]
-) -> tuple[int | None, list[tuple[Any, ...]]] | None:
-    """In the forked process: check and read the sheet's second part, then, once the first
-    part's header has said where the columns are (``receive``), the cases on its rows.
-    None: not plain after all (the sheet is read whole)."""
+def _parse_second(path: Path, halves: sheetsplit.Cut) -> Any:
+    """In another thread: check the sheet's second part and parse it (python-calamine
+    releases the GIL while it parses). None: not plain after all (read the sheet whole)."""
     from python_calamine import CalamineWorkbook
 
     xml = halves.second()
@@ -308,20 +308,20 @@ def _read_rest(
         return None
     found = CalamineWorkbook.from_filelike(io.BytesIO(halves.workbook(xml)))
     del xml
-    sheet = found.get_sheet_by_name(found.sheet_names[halves.index])
-    if sheet.merged_cell_ranges:
-        return None
-    rows = sheet.to_python(skip_empty_area=True)
-    asked = receive()
-    if asked is None:
-        return None
-    layout, data_start = asked
-    if sheet.start is None:  # no cell in it
+    part = found.get_sheet_by_name(found.sheet_names[halves.index])
+    return None if part.merged_cell_ranges else part
+
+
+def _second_part(part: Any, data_start: int) -> tuple[int | None, list[list[Any]]]:
+    """The second part's rows and where they start, counted from the first data row
+    (None: no cell in it)."""
+    if part.start is None:
         return None, []
-    top, left = sheet.start
+    rows = part.to_python(skip_empty_area=True)
+    top, left = part.start
     if left:
         rows = [[""] * left + r for r in rows]
-    return top - data_start, _case_items(rows, layout, top - data_start)
+    return top - data_start, rows
 
 
 def _fill_merged(grid: list[tuple[Any, ...]], merged: Any) -> list[tuple[Any, ...]]:
@@ -451,49 +451,55 @@ def read_cases(spec: SourceSpec, limits: Limits | None = None) -> CaseList:
 
 def start_reading_cases(spec: SourceSpec, limits: Limits | None = None) -> PendingCases:
     """:func:`read_cases` in two steps, for a caller with other work to do meanwhile: a
-    large list's second part may still be being read by another process (qaf.sheetsplit)
+    large list's second part may still be being parsed by another thread (qaf.sheetsplit)
     when this returns; :meth:`PendingCases.result` waits for it. Errors in the first part
     (a missing column, an unreadable file) are raised here."""
     expected = list(spec.columns.values())
     table = read_table(spec.path, spec.sheet, expected, limits, split=True)
     try:
         layout = _layout(table, spec)
-        if table.rest is not None:  # the other process reads the cases on its part's rows
-            table.rest.send((layout, table.first_row - 1))
-        found = _Cases(spec, table)
-        found.add(_case_items(table.rows, layout, 0))  # meanwhile
+        rows, table = table.rows, dataclasses.replace(table, rows=())  # not kept past here
+        found = _Cases(spec, table, layout)
+        found.add(rows)  # while the other part is parsed
     except BaseException:
         if table.rest is not None:
             table.rest.cancel()
         raise
-    return PendingCases(spec, limits, table, found)
+    return PendingCases(spec, limits, table, found, len(rows))
 
 
 class PendingCases:
     """A case list being read: the first part's cases made, the rest perhaps still being
-    read by another process (:func:`start_reading_cases`)."""
+    parsed by another thread (:func:`start_reading_cases`). The first part's rows are
+    let go (``table.rows`` is empty): only their count is kept."""
 
     def __init__(
-        self, spec: SourceSpec, limits: Limits | None, table: Table, found: _Cases
+        self,
+        spec: SourceSpec,
+        limits: Limits | None,
+        table: Table,
+        found: _Cases,
+        first_rows: int,
     ) -> None:
         self._spec, self._limits, self._table, self._found = spec, limits, table, found
+        self._first_rows = first_rows
 
     def result(self) -> CaseList:
-        """The whole case list (waits for the other process, if any)."""
+        """The whole case list (waits for the other thread, if any)."""
         spec, table, found = self._spec, self._table, self._found
         if table.rest is not None:
             try:
-                got = table.rest.result()
-            finally:
-                table.rest.cancel()  # still running only if waiting was interrupted
-            start, more = (None, None) if got is forked.FAILED or got is None else got
-            if more is None or (start is not None and start < len(table.rows)):
+                part = table.rest.result()
+            except Exception:  # read whole: the same error, if any, as without the cut
+                part = None
+            start, rows = (None, None) if part is None else _second_part(part, table.first_row - 1)
+            if rows is None or (start is not None and start < self._first_rows):
                 expected = list(spec.columns.values())  # read it whole
                 table = read_table(spec.path, spec.sheet, expected, self._limits)
-                found = _Cases(spec, table)
-                found.add(_case_items(table.rows, _layout(table, spec), 0))
+                found = _Cases(spec, table, _layout(table, spec))
+                found.add(table.rows)
             else:
-                found.add(more)
+                found.add(rows, start or 0)
             self._table, self._found = dataclasses.replace(table, rest=None), found
         return CaseList(tuple(found.cases), tuple(found.problems))
 
@@ -504,7 +510,7 @@ class PendingCases:
 
 
 class _Layout(NamedTuple):
-    """Where a case's cells are in a row (column positions), for ``_case_items``."""
+    """Where a case's cells are in a row (column positions), for ``_Cases.add``."""
 
     width: int
     required: tuple[int, int, int, int, int]  # case_id, team, worker, service, category
@@ -536,103 +542,91 @@ def _layout(table: Table, spec: SourceSpec) -> _Layout:
     )
 
 
-def _case_items(rows: Sequence[Sequence[Any]], layout: _Layout, base: int) -> list[tuple[Any, ...]]:
-    """The cells of each row that is, or looks like it should be, a case (rule S3).
-
-    ``(offset, True, case_id, team, worker, service, category, status, name, extra,
-    unreadable dates)`` for a case; ``(offset, False, case_id, (team, worker, service,
-    category))`` for a filled row that is not one; nothing for an empty row. The offset
-    counts from ``base``. Each row is read on its own (the rows of a large list's second
-    part are read by another process); duplicates are for ``_case_list``.
-    """
-    items: list[tuple[Any, ...]] = []
-    p_id, p_team, p_worker, p_service, p_category = layout.required
-    p_status, p_name, extras, date_extras = layout.status, layout.name, layout.extras, layout.dates
-    width = layout.width
-    pad = (None,) * width
-    readable: set[str] = set()  # date texts seen to be dates
-    for offset, row in enumerate(rows, start=base):
-        if len(row) < width:
-            row = (*row, *pad[len(row) :])
-        # _text inlined for text cells (most of them): 50,000 rows x 5 calls
-        case_id = v.strip() if type(v := row[p_id]) is str else _text(v)
-        team = v.strip() if type(v := row[p_team]) is str else _text(v)
-        worker = v.strip() if type(v := row[p_worker]) is str else _text(v)
-        service = v.strip() if type(v := row[p_service]) is str else _text(v)
-        category = v.strip() if type(v := row[p_category]) is str else _text(v)
-        if (
-            not (case_id and team and worker and service and category)
-            or case_id == team
-            or _note_row(case_id)
-        ):
-            if any(_filled(v) for v in row):
-                items.append((offset, False, case_id, (team, worker, service, category)))
-            continue
-        unreadable: tuple[tuple[str, str], ...] = ()
-        for key, i in date_extras:
-            raw = row[i]
-            if type(raw) is str and raw not in readable:
-                try:
-                    parse_date(raw)
-                    readable.add(raw)
-                except ValueError:
-                    unreadable += ((key, raw),)
-        items.append(
-            (
-                offset,
-                True,
-                case_id,
-                team,
-                worker,
-                service,
-                category,
-                (_text(row[p_status]) if p_status is not None else "") or "Open",
-                (_text(row[p_name]) or None) if p_name is not None else None,
-                # text cells (most of them) stripped inline: _cell_value only for the rest
-                {k: v.strip() if type(v := row[i]) is str else _cell_value(v) for k, i in extras},
-                unreadable,
-            )
-        )
-    return items
-
-
 class _Cases:
-    """The cases of ``_case_items``' items, added in row order: the first row of a case ID
-    is kept, and the problems are in row order (S3, F7)."""
+    """The cases of a case list's rows, added part by part in row order: the first row of
+    a case ID is kept, and the problems are in row order (S3, F7)."""
 
-    def __init__(self, spec: SourceSpec, table: Table) -> None:
-        self.spec, self.table = spec, table
+    def __init__(self, spec: SourceSpec, table: Table, layout: _Layout) -> None:
+        self.spec, self.table, self.layout = spec, table, layout
         self.cases: list[Case] = []
         self.problems: list[Problem] = []
-        self.seen: dict[str, int] = {}
+        self.seen: dict[str, int] = {}  # case ID -> its first row
+        self.readable: set[str] = set()  # date texts seen to be dates
 
-    def add(self, items: Sequence[tuple[Any, ...]]) -> None:
-        spec, table, seen = self.spec, self.table, self.seen
-        for item in items:
-            rownum = table.first_row + item[0]
-            if not item[1]:
-                self.problems.append(_not_a_case(spec, table, rownum, item[2], item[3]))
+    def add(self, rows: Sequence[Sequence[Any]], base: int = 0) -> None:
+        """The rows that are, or look like they should be, cases (rule S3); ``base``: the
+        first one's offset from the table's first row. An empty row is skipped silently.
+
+        The loop of a 50,000-row list: the text of the cells most rows hold is taken
+        inline, and each Case is made without the frozen dataclass's ``__init__``
+        (:func:`qaf.records.new_case`).
+        """
+        layout, table = self.layout, self.table
+        p_id, p_team, p_worker, p_service, p_category = layout.required
+        p_status, p_name, extras, dates = layout.status, layout.name, layout.extras, layout.dates
+        width = layout.width
+        pad = (None,) * width
+        seen, readable, first_row = self.seen, self.readable, table.first_row
+        add_case, add_problem = self.cases.append, self.problems.append
+        for offset, row in enumerate(rows, start=base):
+            if len(row) < width:
+                row = (*row, *pad[len(row) :])
+            case_id = v.strip() if type(v := row[p_id]) is str else _text(v)
+            team = v.strip() if type(v := row[p_team]) is str else _text(v)
+            worker = v.strip() if type(v := row[p_worker]) is str else _text(v)
+            service = v.strip() if type(v := row[p_service]) is str else _text(v)
+            category = v.strip() if type(v := row[p_category]) is str else _text(v)
+            if (
+                not (case_id and team and worker and service and category)
+                or case_id == team
+                or _note_row(case_id)
+            ):
+                if any(_filled(v) for v in row):
+                    values = (team, worker, service, category)
+                    add_problem(_not_a_case(self.spec, table, first_row + offset, case_id, values))
                 continue
-            case_id = item[2]
+            rownum = first_row + offset
             first = seen.setdefault(case_id, rownum)
             if first != rownum:
-                self.problems.append(
-                    Problem(
-                        "S3",
-                        f"case ID {case_id} appears again (first on row {first}); "
-                        "the later row was ignored",
-                        "error",
-                        str(spec.path),
-                        table.sheet,
-                        f"row {rownum}",
-                    )
-                )
+                add_problem(self._again(case_id, first, rownum))
                 continue
-            self.cases.append(Case(*item[2:10]))
-            for key, raw in item[10]:
-                problem = _unreadable_date(spec, table, rownum, key, raw)
-                if problem is not None:
-                    self.problems.append(problem)
+            add_case(
+                new_case(
+                    case_id,
+                    team,
+                    worker,
+                    service,
+                    category,
+                    (_text(row[p_status]) if p_status is not None else "") or "Open",
+                    (_text(row[p_name]) or None) if p_name is not None else None,
+                    {
+                        k: v.strip()
+                        if type(v := row[i]) is str
+                        else v
+                        if type(v) is date  # a date cell (the date columns)
+                        else _cell_value(v)
+                        for k, i in extras
+                    },
+                )
+            )
+            for key, i in dates:
+                raw = row[i]
+                if type(raw) is str and raw not in readable:
+                    problem = _unreadable_date(self.spec, table, rownum, key, raw)
+                    if problem is None:
+                        readable.add(raw)
+                    else:
+                        add_problem(problem)
+
+    def _again(self, case_id: str, first: int, rownum: int) -> Problem:
+        return Problem(
+            "S3",
+            f"case ID {case_id} appears again (first on row {first}); the later row was ignored",
+            "error",
+            str(self.spec.path),
+            self.table.sheet,
+            f"row {rownum}",
+        )
 
 
 # Every footer NOTE_ROW knows starts with one of these (case IDs rarely do): the pattern is

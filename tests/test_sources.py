@@ -252,3 +252,17 @@ def _no_cycles(folder: Path) -> bool:
         return con.execute("SELECT count(*) FROM cycles").fetchone()[0] == 0
     finally:
         con.close()
+
+
+def test_the_readers_fast_case_is_the_case_the_dataclass_makes() -> None:
+    """qaf.records.new_case (the case list reader's 50,000 rows) makes the same frozen Case."""
+    import dataclasses
+
+    from qaf.records import Case, new_case
+
+    values = ("P1", "Team A", "Wren Ash", "Safeguarding", "CP", "Open", "Ada", {"dob": "x"})
+    made = new_case(*values)
+    assert made == Case(*values) and repr(made) == repr(Case(*values))
+    assert list(vars(made)) == [f.name for f in dataclasses.fields(Case)]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.team = "Team B"  # type: ignore[misc]
