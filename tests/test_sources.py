@@ -266,3 +266,24 @@ def test_the_readers_fast_case_is_the_case_the_dataclass_makes() -> None:
     assert list(vars(made)) == [f.name for f in dataclasses.fields(Case)]
     with pytest.raises(dataclasses.FrozenInstanceError):
         made.team = "Team B"  # type: ignore[misc]
+
+
+def test_a_cases_other_columns_read_from_its_row_equal_the_dictionary_of_them() -> None:
+    """Case.extra is read from the row when asked for (issue 8): text stripped, a datetime
+    cell a date, anything else its text; equal to the dictionary, and shown as one."""
+    from datetime import datetime
+
+    from qaf.sources import RowCells
+
+    row = ["P1", " N1 ", datetime(2015, 3, 4, 0, 0), date(2020, 1, 2), 7.0, None]
+    cells = RowCells(row, {"primary_need": 1, "dob": 2, "last_visit": 3, "ref": 4, "x": 5})
+    expected = {
+        "primary_need": "N1",
+        "dob": date(2015, 3, 4),
+        "last_visit": date(2020, 1, 2),
+        "ref": "7",
+        "x": "",
+    }
+    assert cells == expected and expected == cells
+    assert cells.get("dob") == date(2015, 3, 4) and cells.get("missing") is None
+    assert repr(cells) == repr(expected) and len(cells) == 5
