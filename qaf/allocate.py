@@ -288,11 +288,7 @@ def _theme_test(sets: Mapping[str, frozenset[str]]) -> Callable[[Case], bool]:
     tests = []
     for column, accepted in sets.items():
         memo: dict[Any, bool] = {}
-        if column in _CASE_ATTRS:
-            get: Callable[[Case], Any] = attrgetter(column)
-        else:
-            get = partial(_extra, column)
-        tests.append((get, accepted, memo))
+        tests.append((_column_getter(column), accepted, memo))
 
     def test(case: Case) -> bool:
         for get, accepted, memo in tests:
@@ -311,6 +307,11 @@ def _theme_test(sets: Mapping[str, frozenset[str]]) -> Callable[[Case], bool]:
 
 def _extra(column: str, case: Case) -> Any:
     return case.extra.get(column)
+
+
+def _column_getter(column: str) -> Callable[[Case], Any]:
+    """``Case.value(column)`` as one call, for loops over every case of the list."""
+    return attrgetter(column) if column in _CASE_ATTRS else partial(_extra, column)
 
 
 def year_cycles(cycle: str, practice_weeks: Iterable[str]) -> tuple[int, tuple[str, ...]]:
@@ -1000,8 +1001,12 @@ def allocate_cycle(
         ]
         floor = max(floor, sum(team_counts))
     strata: dict[str, list[Case]] = defaultdict(list)
-    for c in eligible:
-        strata[(c.value(strat) or "") if strat else ""].append(c)
+    if strat:
+        stratum_of = _column_getter(strat)
+        for c in eligible:
+            strata[stratum_of(c) or ""].append(c)
+    elif eligible:
+        strata[""] = list(eligible)
     shares = largest_remainder(
         {k: len(v) for k, v in strata.items()},
         base,

@@ -153,3 +153,54 @@ def test_run_counts_say_1_warning_not_1_warnings_f1() -> None:
         "1 accepted, 0 rejected, 1 warning"
     )
     assert counts_in_words({"accepted": 2, "warnings": 0}) == "2 accepted, 0 warnings"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["allocate", "--help"],
+        ["allocate"],  # missing --month: the usage error
+        ["allocate", "--month", "2026-12", "--no-such-option"],
+        ["ingest", "--help"],
+        ["report", "--month"],  # an optional value, filled in before parsing
+        ["allocat"],  # misspelt: the whole app's suggestion
+        ["dispute", "--help"],
+        ["config", "check", "--help"],
+        ["--version"],
+        [],
+    ],
+)
+def test_the_command_line_with_only_the_named_command_behaves_as_the_whole_app(
+    args: list[str],
+) -> None:
+    """`qaf X` builds only command X (start-up, issue 8): same output and exit code."""
+    from qaf.cli import app_for, fill_optional_values
+
+    argv = fill_optional_values(args)
+    alone, whole = runner.invoke(app_for(argv), argv), runner.invoke(app, argv)
+    assert (alone.exit_code, alone.output) == (whole.exit_code, whole.output)
+    if args[:1] == ["allocate"]:
+        assert [c.callback.__name__ for c in app_for(argv).registered_commands] == ["allocate"]
+
+
+def test_the_qaf_process_flushes_what_it_said_and_gives_the_exit_code() -> None:
+    """The command ends with os._exit (qaf.cli.leave): its output still arrives in full,
+    through a pipe, with the exit code the command chose."""
+    import subprocess
+    import sys
+
+    ok = subprocess.run(
+        [sys.executable, "-m", "qaf", "--version"], capture_output=True, text=True, check=False
+    )
+    assert (ok.returncode, ok.stdout) == (0, f"qaf {__version__}\n")
+    wrong = subprocess.run(
+        [sys.executable, "-m", "qaf", "allocat"], capture_output=True, text=True, check=False
+    )
+    assert wrong.returncode == 2 and "No such command 'allocat'" in wrong.stderr
+    helped = subprocess.run(
+        [sys.executable, "-m", "qaf", "allocate", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert helped.returncode == 0 and helped.stdout.rstrip().endswith("Show this message and exit.")
