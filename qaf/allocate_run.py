@@ -173,13 +173,13 @@ def _run(
                         "stored against its allocations"
                     )
                 replaced = True
-        history = _history(register, cfg, cycle) if register is not None else History()
-        # A whole authority's case list is read by two processes when a core is idle
-        # (qaf.sheetsplit; no other thread may run here then: a forked process keeps only
-        # this one). While the other process reads its part, the roster is read and what
-        # the writing needs is imported; a case list error is still reported first.
+        # The case list is read by another thread (unzipping and parsing it release the
+        # GIL; a whole authority's list is parsed by two) while this one reads the register,
+        # the roster and imports what the writing needs; a case list error is still the
+        # one reported first.
         pending = start_reading_cases(cfg.cases, cfg.limits)
         try:
+            history = _history(register, cfg, cycle) if register is not None else History()
             roster = read_staff(cfg.staff, cfg.limits)
             calendar = calendar_for(cfg)
             from qaf import auditbook, escalate  # noqa: F401  (imported here, used later)

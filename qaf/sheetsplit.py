@@ -28,7 +28,7 @@ from typing import Generic, TypeVar
 from xml.etree import ElementTree
 
 SPLIT_FROM = 8 << 20  # bytes of sheet XML (~15,000 rows): below, a second parse costs more
-FIRST_SHARE = 0.5  # of the rows parsed by the caller's thread (see qaf.sources)
+FIRST_SHARE = 0.45  # of the rows parsed by the caller's thread, which then turns them into cases
 
 _MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _REL_ID = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"

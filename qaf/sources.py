@@ -446,67 +446,69 @@ def _rows(table: Table, positions: dict[str, int]) -> Iterator[tuple[int, dict[s
 
 
 def read_cases(spec: SourceSpec, limits: Limits | None = None) -> CaseList:
-    return start_reading_cases(spec, limits).result()
+    """The case list's cases (rule S3) and the problems met on the way.
 
-
-def start_reading_cases(spec: SourceSpec, limits: Limits | None = None) -> PendingCases:
-    """:func:`read_cases` in two steps, for a caller with other work to do meanwhile: a
-    large list's second part may still be being parsed by another thread (qaf.sheetsplit)
-    when this returns; :meth:`PendingCases.result` waits for it. Errors in the first part
-    (a missing column, an unreadable file) are raised here."""
+    A whole authority's list is cut in two (qaf.sheetsplit): another thread parses the
+    second part while this one makes the first part's cases.
+    """
     expected = list(spec.columns.values())
     table = read_table(spec.path, spec.sheet, expected, limits, split=True)
     try:
         layout = _layout(table, spec)
-        rows, table = table.rows, dataclasses.replace(table, rows=())  # not kept past here
-        found = _Cases(spec, table, layout)
-        found.add(rows)  # while the other part is parsed
+        found = _Cases(spec, dataclasses.replace(table, rows=()), layout)
+        found.add(table.rows)  # while the other part is parsed
     except BaseException:
         if table.rest is not None:
             table.rest.cancel()
         raise
-    return PendingCases(spec, limits, table, found, len(rows))
+    if table.rest is not None:
+        found = _with_second_part(spec, limits, table, found)
+    return CaseList(tuple(found.cases), tuple(found.problems))
+
+
+def _with_second_part(
+    spec: SourceSpec, limits: Limits | None, table: Table, found: _Cases
+) -> _Cases:
+    """``found`` with the cases of the part the other thread parsed (``table.rest``); the
+    list read whole when that part is not what was expected."""
+    assert table.rest is not None
+    try:
+        part = table.rest.result()
+    except Exception:  # read whole: the same error, if any, as without the cut
+        part = None
+    start, rows = (None, None) if part is None else _second_part(part, table.first_row - 1)
+    if rows is None or (start is not None and start < len(table.rows)):
+        expected = list(spec.columns.values())
+        whole = read_table(spec.path, spec.sheet, expected, limits)
+        found = _Cases(spec, whole, _layout(whole, spec))
+        found.add(whole.rows)
+    else:
+        found.add(rows, start or 0)
+    return found
+
+
+def start_reading_cases(spec: SourceSpec, limits: Limits | None = None) -> PendingCases:
+    """:func:`read_cases` in another thread, for a caller with other work to do meanwhile
+    (``qaf allocate`` reads the roster and the register): unzipping and parsing the list
+    release the GIL. :meth:`PendingCases.result` waits for it and raises its error."""
+    from qaf import sheetsplit
+
+    return PendingCases(sheetsplit.in_thread(partial(read_cases, spec, limits)))
 
 
 class PendingCases:
-    """A case list being read: the first part's cases made, the rest perhaps still being
-    parsed by another thread (:func:`start_reading_cases`). The first part's rows are
-    let go (``table.rows`` is empty): only their count is kept."""
+    """A case list being read by another thread (:func:`start_reading_cases`)."""
 
-    def __init__(
-        self,
-        spec: SourceSpec,
-        limits: Limits | None,
-        table: Table,
-        found: _Cases,
-        first_rows: int,
-    ) -> None:
-        self._spec, self._limits, self._table, self._found = spec, limits, table, found
-        self._first_rows = first_rows
+    def __init__(self, reading: sheetsplit.Background[CaseList]) -> None:
+        self._reading = reading
 
     def result(self) -> CaseList:
-        """The whole case list (waits for the other thread, if any)."""
-        spec, table, found = self._spec, self._table, self._found
-        if table.rest is not None:
-            try:
-                part = table.rest.result()
-            except Exception:  # read whole: the same error, if any, as without the cut
-                part = None
-            start, rows = (None, None) if part is None else _second_part(part, table.first_row - 1)
-            if rows is None or (start is not None and start < self._first_rows):
-                expected = list(spec.columns.values())  # read it whole
-                table = read_table(spec.path, spec.sheet, expected, self._limits)
-                found = _Cases(spec, table, _layout(table, spec))
-                found.add(table.rows)
-            else:
-                found.add(rows, start or 0)
-            self._table, self._found = dataclasses.replace(table, rest=None), found
-        return CaseList(tuple(found.cases), tuple(found.problems))
+        """The case list (waits for it), or the error reading it raised."""
+        return self._reading.result()
 
     def cancel(self) -> None:
-        """Stop reading (the caller is giving up)."""
-        if self._table.rest is not None:
-            self._table.rest.cancel()
+        """The caller is giving up: the list is no longer wanted."""
+        self._reading.cancel()
 
 
 class _Layout(NamedTuple):
