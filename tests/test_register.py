@@ -59,6 +59,50 @@ def test_many_transactions_each_commit_lands_and_the_checkpoint_interval_is_rest
         assert again.cycle_exists("2026-01") and again.cycle_exists("2026-02")
 
 
+def _add_cycle(reg: Register, cycle: str) -> None:
+    with reg.transaction() as conn:
+        conn.execute(
+            "INSERT INTO cycles (cycle, seed, created_at, as_of) VALUES (?, 7, 'x', 'y')", (cycle,)
+        )
+
+
+def test_many_transactions_commit_in_batches_each_whole_or_absent(tmp_path: Path) -> None:
+    """Rule I5 with batched commits (issue 8): each transaction of a batch is a savepoint,
+    rolled back alone when it fails; the batch lands every ``per_commit`` transactions and
+    on the way out; what another connection sees is only ever whole transactions."""
+    path = tmp_path / "qaf.db"
+    with Register.open(path) as reg, Register.open(path) as other:
+        with reg.many_transactions(per_commit=3, seconds=3600):
+            _add_cycle(reg, "2026-01")
+            with pytest.raises(RuntimeError), reg.transaction() as conn:
+                conn.execute(
+                    "INSERT INTO cycles (cycle, seed, created_at, as_of) "
+                    "VALUES ('2026-02', 7, 'x', 'y')"
+                )
+                raise RuntimeError("a file that fails half way")
+            _add_cycle(reg, "2026-03")
+            assert reg.cycle_exists("2026-03") and not other.cycle_exists("2026-01")
+            _add_cycle(reg, "2026-04")  # the third released: the batch is committed
+            assert other.cycle_exists("2026-01") and other.cycle_exists("2026-04")
+            _add_cycle(reg, "2026-05")
+            assert not other.cycle_exists("2026-05")
+        assert other.cycle_exists("2026-05") and not other.cycle_exists("2026-02")
+
+
+def test_a_batch_is_committed_after_its_time_and_on_an_error_on_the_way_out(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "qaf.db"
+    with Register.open(path) as reg, Register.open(path) as other:
+        with reg.many_transactions(per_commit=1000, seconds=0.0):
+            _add_cycle(reg, "2026-01")  # its time is up at once
+            assert other.cycle_exists("2026-01")
+        with pytest.raises(KeyboardInterrupt), reg.many_transactions(per_commit=1000, seconds=3600):
+            _add_cycle(reg, "2026-02")
+            raise KeyboardInterrupt  # Ctrl-C between two files: the stored one is kept
+        assert other.cycle_exists("2026-02")
+
+
 def test_missing_register_without_create_is_a_clear_error(tmp_path: Path) -> None:
     from qaf.problems import QafError
 
