@@ -13,7 +13,8 @@ Flow for each file (DESIGN §5 "Inputs", rules G1-G5, E3, I1-I5):
    else case ID + auditor (I2);
 4. validate it against its tool (``build_return``: G1-G5, E3, dates I3),
    collecting every problem with file, sheet, cell and rule;
-5. store it — the whole file in ONE transaction — with batched inserts;
+5. store it — the whole file in ONE transaction (a savepoint of a batch of files
+   committed together: ``Register.many_transactions``) — with batched inserts;
    a corrected re-submission for the same audit supersedes the earlier return
    (``returns.superseded_by``); a re-audit is compared with the previous
    return of the case (improved / same / downgraded); then the consequences
@@ -2070,7 +2071,8 @@ class Ingestor:
 
         Many files are read (unzipped, checked, parsed, found by label) by worker
         processes while this one validates and stores them in order, one
-        transaction per file: reading is most of the work, and it needs no register.
+        transaction per file (committed in batches): reading is most of the work, and
+        it needs no register.
         """
         total = len(paths)
         jobs = _worker_count(total)
