@@ -602,8 +602,15 @@ class _Cases:
                     worker,
                     service,
                     category,
-                    (_text(row[p_status]) if p_status is not None else "") or "Open",
-                    (_text(row[p_name]) or None) if p_name is not None else None,
+                    (
+                        (v.strip() if type(v := row[p_status]) is str else _text(v))
+                        if p_status is not None
+                        else ""
+                    )
+                    or "Open",
+                    ((v.strip() if type(v := row[p_name]) is str else _text(v)) or None)
+                    if p_name is not None
+                    else None,
                     RowCells(row, places),
                 )
             )
