@@ -236,9 +236,7 @@ class _RowMaker:
         return _Row("".join(cells), widths, self.strings)
 
     def text(self, ref: str, value: str) -> str:
-        if not value:
-            return ""
-        self.strings += 1
+        self.strings += 1  # "" too: an empty text cell, as xlsxwriter writes it
         style = _QUOTED if value.startswith(FORMULA_STARTS) else ""
         return f'<c r="{ref}"{style} t="s"><v>{self.book.string(value[:MAX_CELL])}</v></c>'
 
