@@ -334,7 +334,8 @@ def _workbook_xml(tables: Sequence[Table]) -> str:
     )
 
 
-def _workbook_rels(count: int) -> str:
+def workbook_rels(count: int) -> str:
+    """xl/_rels/workbook.xml.rels: ``count`` sheets, the styles, the shared strings."""
     sheets = "".join(
         f'<Relationship Id="rId{i}" Type="{NS_REL}/worksheet" Target="worksheets/sheet{i}.xml"/>'
         for i in range(1, count + 1)
@@ -347,7 +348,8 @@ def _workbook_rels(count: int) -> str:
     )
 
 
-def _content_types(count: int) -> str:
+def content_types(count: int) -> str:
+    """[Content_Types].xml of a workbook of ``count`` sheets made as here."""
     worksheet = CT_OFFICE + "spreadsheetml.worksheet+xml"
     parts = [
         ("/xl/workbook.xml", CT_OFFICE + "spreadsheetml.sheet.main+xml"),
@@ -373,9 +375,9 @@ def table_workbook(
     bool, int, float, date and datetime (serials styled dd/mm/yyyy); anything else as its
     text."""
     book = _Book()
-    parts = {"[Content_Types].xml": _content_types(len(tables)), "_rels/.rels": ROOT_RELS}
+    parts = {"[Content_Types].xml": content_types(len(tables)), "_rels/.rels": ROOT_RELS}
     parts["xl/workbook.xml"] = _workbook_xml(tables)
-    parts["xl/_rels/workbook.xml.rels"] = _workbook_rels(len(tables))
+    parts["xl/_rels/workbook.xml.rels"] = workbook_rels(len(tables))
     for i, (_, headers, rows) in enumerate(tables, start=1):
         xml = _Sheet(headers, book).xml(rows, selected=i == 1)
         parts[f"xl/worksheets/sheet{i}.xml"] = xml
