@@ -162,20 +162,20 @@ class _Row:
     cells are shared strings."""
 
     xml: str
-    widths: list[int]
+    widths: tuple[int, ...]
     strings: int
 
 
 class _Book:
     """What the sheets share: the shared-string table (each distinct text once, cells refer
-    to it by its index) and the rows made (by the identity of the row object: ``tables``
-    holds them all while the workbook is made)."""
+    to it by its index) and the rows made, by the identity of the row object (kept, so
+    that no other row takes its id while the workbook is made)."""
 
     def __init__(self) -> None:
         self.strings: dict[str, int] = {}
         self.string_cells = 0
         self.serials: dict[date, int] = {}
-        self.rows: dict[int, _Row] = {}
+        self.rows: dict[int, tuple[Sequence[Any], _Row]] = {}
         self.header_rows: dict[tuple[str, ...], _Row] = {}
 
     def string(self, text: str) -> int:
@@ -185,11 +185,11 @@ class _Book:
         return number
 
     def row(self, values: Sequence[Any]) -> _Row:
-        made = self.rows.get(id(values))
-        if made is None:
-            made = self.rows[id(values)] = _RowMaker(self).row(values)
-        self.string_cells += made.strings
-        return made
+        seen = self.rows.get(id(values))
+        if seen is None:
+            seen = self.rows[id(values)] = (values, _RowMaker(self).row(values))
+        self.string_cells += seen[1].strings
+        return seen[1]
 
     def header_row(self, headers: Sequence[str]) -> _Row:
         key = tuple(headers)
@@ -199,7 +199,7 @@ class _Book:
                 f'<c r="{column_letter(c)}{{0}}"{_HEADER} t="s"><v>{self.string(h)}</v></c>'
                 for c, h in enumerate(headers)
             )
-            widths = [len(h) for h in headers]
+            widths = tuple(len(h) for h in headers)
             made = self.header_rows[key] = _Row(f'<row r="{{0}}">{cells}</row>', widths, len(key))
         self.string_cells += made.strings
         return made
@@ -233,7 +233,7 @@ class _RowMaker:
             cells.append(cell)
             widths.append(width)
         cells.append("</row>")
-        return _Row("".join(cells), widths, self.strings)
+        return _Row("".join(cells), tuple(widths), self.strings)
 
     def text(self, ref: str, value: str) -> str:
         self.strings += 1  # "" too: an empty text cell, as xlsxwriter writes it
@@ -264,7 +264,7 @@ class _Sheet:
         self.columns = len(headers)
         self.book = book
         self.header = book.header_row(headers)
-        self.widths = self.header.widths
+        self.widths = list(self.header.widths)
 
     def xml(self, rows: Sequence[Sequence[Any]], *, selected: bool) -> str:
         body = "".join([self.row(n, row) for n, row in enumerate(rows, start=2)])
@@ -281,7 +281,8 @@ class _Sheet:
 
     def row(self, number: int, values: Sequence[Any]) -> str:
         made = self.book.row(values)
-        self.widths = list(map(max, self.widths, made.widths))
+        widths = self.widths  # a row may be shorter than the headers
+        self.widths = [*map(max, widths, made.widths), *widths[len(made.widths) :]]
         return made.xml.format(number)
 
     def cols(self) -> str:

@@ -17,6 +17,8 @@ from xml.etree import ElementTree
 
 import openpyxl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from python_calamine import CalamineWorkbook
 
 from qaf.allocate import AllocationResult, History, ModerationPick, Unallocated, allocate_cycle
@@ -254,6 +256,7 @@ def test_every_value_type_reads_back() -> None:
         ["text", None, True, 3, 2.5, date(2026, 12, 24), datetime(2026, 12, 24, 13, 30)],
         ["", False, -7, 1e20, float("nan"), date(2000, 1, 1), Path("other/value")],
         ["@sum", "line\nbreak", 0, 0.1, None, None, "tab\tinside"],
+        ["a row shorter than the headers, and wider than the column", 12],
     ]
     tables: list[Table] = [("Values", [f"Column {i}" for i in range(7)], rows)]
     new = table_workbook(tables, title="Values")
@@ -263,6 +266,19 @@ def test_every_value_type_reads_back() -> None:
     assert calamine_sheets(new) == calamine_sheets(old)
     assert openpyxl_cells(new) == openpyxl_cells(old)
     assert openpyxl_layout(new) == openpyxl_layout(old)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.text(max_size=40), min_size=1, max_size=4), st.text(min_size=1, max_size=31))
+def test_any_text_reads_back_as_xlsxwriter_wrote_it(texts: list[str], sheet: str) -> None:
+    """Whatever the text (control characters, _xHHHH_, XML specials, edge spaces), both
+    readers give what they gave for the xlsxwriter workbook; sheet names as sheet_names
+    makes them."""
+    name = sheet_names([sheet])[0]
+    tables: list[Table] = [(name, ["Text"], [[t] for t in texts])]
+    new, old = table_workbook(tables), xlsxwriter_book(tables, "")
+    assert calamine_sheets(new) == calamine_sheets(old)
+    assert openpyxl_cells(new) == openpyxl_cells(old)
 
 
 def _nan_as_text(value: Any) -> Any:
