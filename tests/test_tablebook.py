@@ -317,3 +317,12 @@ def test_libreoffice_reads_the_same(
     old_sheets = {p.name[4:]: p.read_text("utf-8") for p in (tmp_path / "csv").glob("old-*.csv")}
     assert len(new_sheets) == len(calamine_sheets(old)) and new_sheets == old_sheets
     assert FORMULA in new_sheets["Allocations.csv"]
+
+
+def test_sheet_names_lose_control_characters() -> None:
+    """A roster name with a control character still makes a sheet name XML can hold."""
+    assert sheet_names(["Bell\x07Ringer", "Tab\tName", "O'Brien"]) == [
+        "Bell_Ringer",
+        "Tab_Name",
+        "O'Brien",
+    ]
