@@ -35,7 +35,9 @@ if TYPE_CHECKING:
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 DOC_DATE = datetime(2000, 1, 1)
-_SHEET_BAD = re.compile(r"[\[\]:*?/\\\x00-\x1f]")  # and control characters: not in XML
+# and what XML cannot hold: control characters, U+FFFE/U+FFFF, lone surrogates
+_SHEET_BAD = re.compile(r"[\[\]:*?/\\\x00-\x1f\ufffe\uffff\ud800-\udfff]")
+_SHEET_LENGTH = 31  # UTF-16 code units, as Excel counts
 RESERVED_SHEETS = ("Allocations", "Unallocated", "Moderation", "History")
 
 ALLOCATION_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -128,8 +130,8 @@ def new_workbook(target: io.BytesIO) -> xlsxwriter.Workbook:
 
 
 def sheet_names(names: Sequence[str], reserved: Sequence[str] = RESERVED_SHEETS) -> list[str]:
-    """Valid, unique Excel sheet names (<= 31 characters, none of []:*?/\\ nor a control
-    character), in order.
+    """Valid, unique Excel sheet names (<= 31 UTF-16 code units, none of []:*?/\\ nor a
+    character XML cannot hold), in order.
 
     Comparison is case-insensitive, as in Excel; a clash gets " (2)", " (3)"...
     """
@@ -137,15 +139,22 @@ def sheet_names(names: Sequence[str], reserved: Sequence[str] = RESERVED_SHEETS)
     out = []
     for name in names:
         base = _SHEET_BAD.sub("_", name).strip().strip("'") or "Sheet"
-        base = base[:31]
+        base = _cut(base, _SHEET_LENGTH)
         candidate, n = base, 1
         while candidate.casefold() in taken:
             n += 1
             suffix = f" ({n})"
-            candidate = base[: 31 - len(suffix)] + suffix
+            candidate = _cut(base, _SHEET_LENGTH - len(suffix)) + suffix
         taken.add(candidate.casefold())
         out.append(candidate)
     return out
+
+
+def _cut(text: str, units: int) -> str:
+    """``text`` cut to ``units`` UTF-16 code units (a character beyond U+FFFF takes two)."""
+    while len(text.encode("utf-16-le")) > 2 * units:
+        text = text[:-1]
+    return text
 
 
 _TOOL_COLUMN = [k for k, _ in ALLOCATION_COLUMNS].index("tool")

@@ -319,10 +319,8 @@ def test_libreoffice_reads_the_same(
     assert FORMULA in new_sheets["Allocations.csv"]
 
 
-def test_sheet_names_lose_control_characters() -> None:
-    """A roster name with a control character still makes a sheet name XML can hold."""
-    assert sheet_names(["Bell\x07Ringer", "Tab\tName", "O'Brien"]) == [
-        "Bell_Ringer",
-        "Tab_Name",
-        "O'Brien",
-    ]
+def test_sheet_names_xml_can_hold_and_excel_can_count() -> None:
+    """A roster name with a character XML cannot hold still makes a sheet name; the length
+    is counted as Excel counts it (UTF-16: a character beyond U+FFFF takes two)."""
+    names = ["Bell\x07Ringer", "Tab\tName", "\ufffe", "O'Brien", "0" * 22 + "𐀀" * 5]
+    assert sheet_names(names) == ["Bell_Ringer", "Tab_Name", "_", "O'Brien", "0" * 22 + "𐀀" * 4]
