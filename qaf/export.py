@@ -26,6 +26,8 @@ from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from qaf.tablebook import text_element
+
 if TYPE_CHECKING:
     from qaf.register import Register
 
@@ -167,8 +169,6 @@ class _Sheet:
 # strings (escaped, control characters as _xHHHH_), quote-prefix style for text that
 # starts like a formula.
 _ROWS_PER_CHUNK = 2_000
-_CONTROL_ESCAPED = re.compile("(_x[0-9a-fA-F]{4}_)")
-_CONTROL = re.compile(r"([\x00-\x08\x0b-\x1f])")
 _EXCEL_EPOCH = date(1899, 12, 30)
 
 
@@ -272,7 +272,7 @@ def _rows_xml(sheet: _Sheet, styles: tuple[int, int]) -> Iterator[bytes]:
     out: list[str] = []
     n = 0
     # The inner loop of a 7-million-cell export: text cells (most of them) take the
-    # inline path; anything unusual goes through _inline / safe_text.
+    # inline path; anything unusual goes through text_element / safe_text.
     for n, row in enumerate(sheet.rows, start=2):
         cells = [f'<row r="{n}">']
         add = cells.append
@@ -301,7 +301,7 @@ def _rows_xml(sheet: _Sheet, styles: tuple[int, int]) -> Iterator[bytes]:
                 text, prefix = safe_text(value)
                 style = f' s="{quoted_style}"' if prefix else ""
                 ref = f"{letters[c]}{n}"
-                add(f'<c r="{ref}"{style} t="inlineStr"><is>{_inline(text)}</is></c>')
+                add(f'<c r="{ref}"{style} t="inlineStr"><is>{text_element(text)}</is></c>')
                 continue
             if isinstance(value, int | float):
                 add(f'<c r="{letters[c]}{n}"><v>{value:.16G}</v></c>')
@@ -315,7 +315,7 @@ def _rows_xml(sheet: _Sheet, styles: tuple[int, int]) -> Iterator[bytes]:
             text, prefix = safe_text(text)
             style = f' s="{quoted_style}"' if prefix else ""
             ref = f"{letters[c]}{n}"
-            add(f'<c r="{ref}"{style} t="inlineStr"><is>{_inline(text)}</is></c>')
+            add(f'<c r="{ref}"{style} t="inlineStr"><is>{text_element(text)}</is></c>')
         add("</row>")
         out.append("".join(cells))
         if len(out) >= _ROWS_PER_CHUNK:
@@ -338,19 +338,6 @@ def _date_serial(text: str) -> int | None:
 
         return int(_datetime_to_excel_datetime(datetime(d.year, d.month, d.day), False, True))
     return (d - _EXCEL_EPOCH).days
-
-
-def _inline(text: str) -> str:
-    """``<t>`` of an inline string: XML-escaped, control characters as _xHHHH_ (as Excel)."""
-    if "_x" in text:
-        text = _CONTROL_ESCAPED.sub(r"_x005F\1", text)
-    if not text.isprintable():
-        text = _CONTROL.sub(lambda m: f"_x{ord(m.group(1)):04X}_", text)
-    if "&" in text or "<" in text or ">" in text:
-        text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    if text[:1].isspace() or text[-1:].isspace():
-        return f'<t xml:space="preserve">{text}</t>'
-    return f"<t>{text}</t>"
 
 
 def _width(header: str) -> float:

@@ -5,11 +5,13 @@ carriage return would be taken as a formula by Excel when a CSV is opened or a
 cell is re-entered. :func:`safe_text` makes such text inert for CSV (a leading
 apostrophe, the OWASP advice); :func:`write_cell` always writes text as a
 *string* cell, with Excel's quote-prefix style when it looks like a formula,
-so it stays text even after editing. Use these two for every cell qaf writes.
+so it stays text even after editing. Use these two for every cell qaf writes
+with xlsxwriter; qaf.tablebook, which writes the allocation list, follows the same
+rule with :data:`FORMULA_STARTS`.
 
 Determinism (rule S2): workbooks are built in memory with a fixed document
-date, and xlsxwriter gives every zip entry the same date (1980-01-01), so the
-same inputs give the same bytes.
+date and every zip entry has the same date (1980-01-01), so the same inputs
+give the same bytes.
 """
 
 from __future__ import annotations
@@ -22,21 +24,20 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import xlsxwriter
-
-from qaf import forked
-
 if TYPE_CHECKING:
+    import xlsxwriter
     from xlsxwriter.format import Format
     from xlsxwriter.worksheet import Worksheet
 
     from qaf.allocate import AllocationResult
     from qaf.records import Allocation
+    from qaf.tablebook import Table
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 DOC_DATE = datetime(2000, 1, 1)
-_EXCEL_EPOCH = date(1899, 12, 30)
-_SHEET_BAD = re.compile(r"[\[\]:*?/\\]")
+# and what XML cannot hold: control characters, U+FFFE/U+FFFF, lone surrogates
+_SHEET_BAD = re.compile(r"[\[\]:*?/\\\x00-\x1f\ufffe\uffff\ud800-\udfff]")
+_SHEET_LENGTH = 31  # UTF-16 code units, as Excel counts
 RESERVED_SHEETS = ("Allocations", "Unallocated", "Moderation", "History")
 
 ALLOCATION_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -113,6 +114,8 @@ def write_cell(
 
 def new_workbook(target: io.BytesIO) -> xlsxwriter.Workbook:
     """An in-memory xlsxwriter workbook that never turns text into formulas or links."""
+    import xlsxwriter  # only when a workbook is made: its import takes ~50 ms
+
     wb = xlsxwriter.Workbook(
         target,
         {
@@ -127,7 +130,8 @@ def new_workbook(target: io.BytesIO) -> xlsxwriter.Workbook:
 
 
 def sheet_names(names: Sequence[str], reserved: Sequence[str] = RESERVED_SHEETS) -> list[str]:
-    """Valid, unique Excel sheet names (<= 31 characters, none of []:*?/\\), in order.
+    """Valid, unique Excel sheet names (<= 31 UTF-16 code units, none of []:*?/\\ nor a
+    character XML cannot hold), in order.
 
     Comparison is case-insensitive, as in Excel; a clash gets " (2)", " (3)"...
     """
@@ -135,50 +139,22 @@ def sheet_names(names: Sequence[str], reserved: Sequence[str] = RESERVED_SHEETS)
     out = []
     for name in names:
         base = _SHEET_BAD.sub("_", name).strip().strip("'") or "Sheet"
-        base = base[:31]
+        base = _cut(base, _SHEET_LENGTH)
         candidate, n = base, 1
         while candidate.casefold() in taken:
             n += 1
             suffix = f" ({n})"
-            candidate = base[: 31 - len(suffix)] + suffix
+            candidate = _cut(base, _SHEET_LENGTH - len(suffix)) + suffix
         taken.add(candidate.casefold())
         out.append(candidate)
     return out
 
 
-class _Table:
-    """Writes header + rows to a sheet with frozen header, autofilter and fitted widths."""
-
-    def __init__(self, wb: xlsxwriter.Workbook) -> None:
-        self.head = wb.add_format({"bold": True, "bg_color": "#D9E1F2", "border": 1})
-        self.date = wb.add_format({"num_format": "dd/mm/yyyy"})
-        self.quoted = wb.add_format({"quote_prefix": True})
-
-    def write(self, ws: Worksheet, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-        widths = [len(h) for h in headers]
-        for c, h in enumerate(headers):
-            ws.write_string(0, c, h, self.head)
-        serials: dict[date, int] = {}
-        for r, row in enumerate(rows, start=1):
-            for c, v in enumerate(row):
-                if type(v) is date:  # dates as numbers with a date format, converted once
-                    n = serials.get(v)
-                    if n is None:
-                        n = serials[v] = (v - _EXCEL_EPOCH).days
-                    ws.write_number(r, c, n, self.date)
-                    width = 10
-                else:
-                    write_cell(ws, r, c, v, date_fmt=self.date, quoted=self.quoted)
-                    width = len(str(v)) if v is not None else 0
-                if width > widths[c]:
-                    widths[c] = width
-        start = 0
-        for c in range(1, len(widths) + 1):  # one set_column per run of equal widths
-            if c == len(widths) or widths[c] != widths[start]:
-                ws.set_column(start, c - 1, min(widths[start] + 2, 60))
-                start = c
-        ws.freeze_panes(1, 0)
-        ws.autofilter(0, 0, max(len(rows), 1), len(headers) - 1)
+def _cut(text: str, units: int) -> str:
+    """``text`` cut to ``units`` UTF-16 code units (a character beyond U+FFFF takes two)."""
+    while len(text.encode("utf-16-le")) > 2 * units:
+        text = text[:-1]
+    return text
 
 
 _TOOL_COLUMN = [k for k, _ in ALLOCATION_COLUMNS].index("tool")
@@ -214,40 +190,41 @@ def moderation_row(m: Any) -> list[Any]:
 def allocation_workbook_bytes(
     result: AllocationResult, tool_names: Mapping[str, str] | None = None
 ) -> bytes:
-    """The allocation list: "Allocations", one sheet per auditor, "Unallocated", "Moderation".
+    """The allocation list as .xlsx bytes (qaf.tablebook): the sheets of
+    :func:`allocation_tables`."""
+    from qaf.tablebook import table_workbook
+
+    tables = allocation_tables(result, tool_names)
+    return table_workbook(tables, title=f"Allocation {result.cycle}")
+
+
+def allocation_tables(
+    result: AllocationResult, tool_names: Mapping[str, str] | None = None
+) -> list[Table]:
+    """The allocation list's sheets: "Allocations", one per auditor, "Unallocated" (when
+    some are), "Moderation"; each (sheet name, headers, rows).
 
     The Tool column shows the tool's name with its id, "Case file audit (case-audit)", when
     ``tool_names`` knows it (trial finding F8); the CSV keeps the bare id (its contract).
     """
-    buf = io.BytesIO()
-    wb = new_workbook(buf)
-    wb.set_properties({"title": f"Allocation {result.cycle}", "author": "qaf", "created": DOC_DATE})
-    table = _Table(wb)
     headers = [h for _, h in ALLOCATION_COLUMNS]
     rows = [allocation_row(a, result.themes) for a in result.allocations]
     if tool_names:
         for row in rows:
             row[_TOOL_COLUMN] = _tool_label(row[_TOOL_COLUMN], tool_names)
-    table.write(wb.add_worksheet("Allocations"), headers, rows)
+    tables: list[Table] = [("Allocations", headers, rows)]
     by_auditor: dict[str, list[list[Any]]] = {}
     for a, row in zip(result.allocations, rows, strict=True):
         by_auditor.setdefault(a.auditor, []).append(row)
     auditors = sorted(by_auditor)
     for name, sheet in zip(auditors, sheet_names(auditors), strict=True):
-        table.write(wb.add_worksheet(sheet), headers, by_auditor[name])
+        tables.append((sheet, headers, by_auditor[name]))
     if result.unallocated:
-        table.write(
-            wb.add_worksheet("Unallocated"),
-            ["Case ID", "Type", "Reason"],
-            [[u.case_id, u.type, u.reason] for u in result.unallocated],
-        )
-    table.write(
-        wb.add_worksheet("Moderation"),
-        [h for _, h in MODERATION_COLUMNS],
-        [moderation_row(m) for m in result.moderation],
-    )
-    wb.close()
-    return buf.getvalue()
+        unallocated = [[u.case_id, u.type, u.reason] for u in result.unallocated]
+        tables.append(("Unallocated", ["Case ID", "Type", "Reason"], unallocated))
+    moderation = [moderation_row(m) for m in result.moderation]
+    tables.append(("Moderation", [h for _, h in MODERATION_COLUMNS], moderation))
+    return tables
 
 
 def allocation_csv_text(
@@ -289,9 +266,8 @@ def write_allocation_files(
     Returns the paths written.
 
     Files are written by a background thread while the next ones are made
-    (writing ~300 small files is mostly waiting on the file system), and the allocation
-    workbook is made by a forked process when a core is idle (qaf.forked); any write
-    error is raised here once all writes have finished.
+    (writing ~300 small files is mostly waiting on the file system); any write error is
+    raised here once all writes have finished.
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -304,37 +280,25 @@ def write_allocation_files(
     audits_dir.mkdir(parents=True, exist_ok=True)
     audits: list[Path] = []
     names = {tool_id: getattr(t, "name", "") for tool_id, t in tools.items()}
-    # The allocation workbook (a sheet per auditor: xlsxwriter, holding the GIL) is made by
-    # a forked process when a core is idle, while the audit workbooks are made here. It
-    # sends the bytes back rather than writing the file: a process outliving this one
-    # (killed) must not write over the next run's files.
-    other = forked.start(lambda _receive: allocation_workbook_bytes(result, names))
-    try:
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="qaf-write") as pool:
-            writes = []
-            books = audit_workbook_files(
-                result.allocations,
-                tools,
-                org_name,
-                audits_dir,
-                grade_display,
-                team_managers=team_managers,
-                themes=result.themes,
-            )
-            for path, data in books:
-                writes.append(pool.submit(path.write_bytes, data))
-                audits.append(path)
-            csv_bytes = allocation_csv_text(result.allocations, result.themes).encode("utf-8-sig")
-            writes.append(pool.submit(csv_path.write_bytes, csv_bytes))
-            made = forked.FAILED if other is None else other.result()
-            if made is forked.FAILED:  # made here, then: any error raised as without the other
-                made = allocation_workbook_bytes(result, names)
-            writes.append(pool.submit(xlsx.write_bytes, made))
-            for w in writes:
-                w.result()
-    finally:
-        if other is not None:
-            other.cancel()  # still running only if something here raised
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="qaf-write") as pool:
+        writes = []
+        books = audit_workbook_files(
+            result.allocations,
+            tools,
+            org_name,
+            audits_dir,
+            grade_display,
+            team_managers=team_managers,
+            themes=result.themes,
+        )
+        for path, data in books:
+            writes.append(pool.submit(path.write_bytes, data))
+            audits.append(path)
+        csv_bytes = allocation_csv_text(result.allocations, result.themes).encode("utf-8-sig")
+        writes.append(pool.submit(csv_path.write_bytes, csv_bytes))
+        writes.append(pool.submit(xlsx.write_bytes, allocation_workbook_bytes(result, names)))
+        for w in writes:
+            w.result()
     if clean:
         keep = {p.name for p in audits}
         for old in audits_dir.glob(f"A-{result.cycle}-*.xlsx"):

@@ -28,12 +28,24 @@ import zipfile
 from bisect import bisect
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
 from qaf.samples.names import email_local, person_name
+from qaf.tablebook import (
+    APP_PROPERTIES,
+    NS_MAIN,
+    NS_REL,
+    ROOT_RELS,
+    XML_HEAD,
+    column_letter,
+    content_types,
+    core_properties,
+    escape,
+    workbook_rels,
+)
 
 AUTHORITY_NAME = "Northvale Borough Council"
 EMAIL_DOMAIN = "northvale.example"
@@ -771,50 +783,12 @@ def _write_csv(path: Path, headers: tuple[str, ...], rows: Iterable[tuple[Any, .
 # styled dd/mm/yyyy, the header row is bold and frozen. Every zip member carries one
 # fixed timestamp, so the same authority always gives the same bytes.
 
-_NS_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
-_NS_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
-_NS_PKG_REL = "http://schemas.openxmlformats.org/package/2006/relationships"
-_XML_HEAD = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
 _EXCEL_EPOCH = date(1899, 12, 30).toordinal()
 _STYLE_DATE = 1
 _STYLE_HEADER = 2
 
-_CT_OFFICE = "application/vnd.openxmlformats-officedocument."
-_CT_PACKAGE = "application/vnd.openxmlformats-package."
-_PARTS = (
-    ("/xl/workbook.xml", _CT_OFFICE + "spreadsheetml.sheet.main+xml"),
-    ("/xl/worksheets/sheet1.xml", _CT_OFFICE + "spreadsheetml.worksheet+xml"),
-    ("/xl/styles.xml", _CT_OFFICE + "spreadsheetml.styles+xml"),
-    ("/xl/sharedStrings.xml", _CT_OFFICE + "spreadsheetml.sharedStrings+xml"),
-    ("/docProps/core.xml", _CT_PACKAGE + "core-properties+xml"),
-    ("/docProps/app.xml", _CT_OFFICE + "extended-properties+xml"),
-)
-_CONTENT_TYPES = (
-    _XML_HEAD
-    + '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-    + f'<Default Extension="rels" ContentType="{_CT_PACKAGE}relationships+xml"/>'
-    + '<Default Extension="xml" ContentType="application/xml"/>'
-    + "".join(f'<Override PartName="{part}" ContentType="{ct}"/>' for part, ct in _PARTS)
-    + "</Types>"
-)
-_ROOT_RELS = (
-    _XML_HEAD
-    + f'<Relationships xmlns="{_NS_PKG_REL}">'
-    + f'<Relationship Id="rId1" Type="{_NS_REL}/officeDocument" Target="xl/workbook.xml"/>'
-    + f'<Relationship Id="rId2" Type="{_NS_PKG_REL}/metadata/core-properties"'
-    + ' Target="docProps/core.xml"/>'
-    + f'<Relationship Id="rId3" Type="{_NS_REL}/extended-properties" Target="docProps/app.xml"/>'
-    + "</Relationships>"
-)
-_WORKBOOK_RELS = (
-    _XML_HEAD + f'<Relationships xmlns="{_NS_PKG_REL}">'
-    f'<Relationship Id="rId1" Type="{_NS_REL}/worksheet" Target="worksheets/sheet1.xml"/>'
-    f'<Relationship Id="rId2" Type="{_NS_REL}/styles" Target="styles.xml"/>'
-    f'<Relationship Id="rId3" Type="{_NS_REL}/sharedStrings" Target="sharedStrings.xml"/>'
-    "</Relationships>"
-)  # fmt: skip
 _STYLES = (
-    _XML_HEAD + f'<styleSheet xmlns="{_NS_MAIN}">'
+    XML_HEAD + f'<styleSheet xmlns="{NS_MAIN}">'
     '<numFmts count="1"><numFmt numFmtId="164" formatCode="dd/mm/yyyy"/></numFmts>'
     '<fonts count="2"><font><sz val="11"/><name val="Calibri"/><family val="2"/></font>'
     '<font><b/><sz val="11"/><name val="Calibri"/><family val="2"/></font></fonts>'
@@ -828,38 +802,13 @@ _STYLES = (
     '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
     "</styleSheet>"
 )  # fmt: skip
-_APP = (
-    _XML_HEAD
-    + '<Properties xmlns="http://schemas.openxmlformats.org/officeDocument/2006/extended-properties">'
-    "<Application>Microsoft Excel</Application></Properties>"
-)  # fmt: skip
-
-
-def _escape(text: str) -> str:
-    if "&" in text:
-        text = text.replace("&", "&amp;")
-    if "<" in text:
-        text = text.replace("<", "&lt;")
-    if ">" in text:
-        text = text.replace(">", "&gt;")
-    return text
-
-
-def _column_letter(index: int) -> str:
-    """0 -> 'A', 25 -> 'Z', 26 -> 'AA'."""
-    letters = ""
-    index += 1
-    while index:
-        index, rem = divmod(index - 1, 26)
-        letters = chr(65 + rem) + letters
-    return letters
 
 
 class _Sheet:
     """Turns rows of str / _Serial / None into <row> elements, collecting shared strings."""
 
     def __init__(self, n_columns: int) -> None:
-        self.letters = [_column_letter(i) for i in range(n_columns)]
+        self.letters = [column_letter(i) for i in range(n_columns)]
         self.strings: dict[str, int] = {}
 
     def row(self, number: int, values: Sequence[str | None], style: int = 0) -> str:
@@ -900,16 +849,18 @@ def _write_xlsx(
     sheet = _Sheet(len(headers))
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
         head = {
-            "[Content_Types].xml": _CONTENT_TYPES,
-            "_rels/.rels": _ROOT_RELS,
-            "docProps/app.xml": _APP,
-            "docProps/core.xml": _core_properties(as_of),
+            "[Content_Types].xml": content_types(1),
+            "_rels/.rels": ROOT_RELS,
+            "docProps/app.xml": APP_PROPERTIES,
+            "docProps/core.xml": core_properties(
+                AUTHORITY_NAME, datetime(as_of.year, as_of.month, as_of.day)
+            ),
             "xl/workbook.xml": (
-                _XML_HEAD + f'<workbook xmlns="{_NS_MAIN}" xmlns:r="{_NS_REL}">'
-                f'<bookViews><workbookView/></bookViews><sheets><sheet name="{_escape(sheet_name)}"'
+                XML_HEAD + f'<workbook xmlns="{NS_MAIN}" xmlns:r="{NS_REL}">'
+                f'<bookViews><workbookView/></bookViews><sheets><sheet name="{escape(sheet_name)}"'
                 ' sheetId="1" r:id="rId1"/></sheets></workbook>'
             ),
-            "xl/_rels/workbook.xml.rels": _WORKBOOK_RELS,
+            "xl/_rels/workbook.xml.rels": workbook_rels(1),
             "xl/styles.xml": _STYLES,
         }
         for name, text in head.items():
@@ -921,7 +872,7 @@ def _write_xlsx(
             )
             out.write(
                 (
-                    _XML_HEAD + f'<worksheet xmlns="{_NS_MAIN}" xmlns:r="{_NS_REL}">'
+                    XML_HEAD + f'<worksheet xmlns="{NS_MAIN}" xmlns:r="{NS_REL}">'
                     '<sheetViews><sheetView workbookViewId="0">'
                     '<pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/>'
                     '<selection pane="bottomLeft" activeCell="A2" sqref="A2"/>'
@@ -939,30 +890,18 @@ def _write_xlsx(
             batch.append("</sheetData></worksheet>")
             out.write("".join(batch).encode())
         count = len(sheet.strings)
-        shared = "".join(
-            f'<si><t xml:space="preserve">{_escape(t)}</t></si>' for t in sheet.strings
-        )
+        shared = "".join(f'<si><t xml:space="preserve">{escape(t)}</t></si>' for t in sheet.strings)
         archive.writestr(
             _zip_info("xl/sharedStrings.xml", stamp),
             (
-                f'{_XML_HEAD}<sst xmlns="{_NS_MAIN}" count="{count}" uniqueCount="{count}">'
+                f'{XML_HEAD}<sst xmlns="{NS_MAIN}" count="{count}" uniqueCount="{count}">'
                 f"{shared}</sst>"
             ).encode(),
         )
 
 
-def _core_properties(as_of: date) -> str:
-    when = f"{as_of.isoformat()}T00:00:00Z"
-    return (
-        _XML_HEAD
-        + '<cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/core-properties"'
-        ' xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:dcterms="http://purl.org/dc/terms/"'
-        ' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
-        f"<dc:creator>{AUTHORITY_NAME}</dc:creator>"
-        f'<dcterms:created xsi:type="dcterms:W3CDTF">{when}</dcterms:created>'
-        f'<dcterms:modified xsi:type="dcterms:W3CDTF">{when}</dcterms:modified>'
-        "</cp:coreProperties>"
-    )  # fmt: skip
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day)
 
 
 _CASE_WIDTHS = (14, 26, 9, 13, 28, 34, 24, 34, 17, 11, 10, 11, 16, 13, 13)
