@@ -42,7 +42,6 @@ import functools
 import gc
 import hashlib
 import importlib
-import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -1650,12 +1649,9 @@ def _worker_count(files: int) -> int:
 
     if "fork" not in multiprocessing.get_all_start_methods():
         return 1
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    from qaf.forked import idle_cores
+    from qaf.cores import idle_cores, usable_cores
 
+    cores = usable_cores()
     return max(1, min(int(idle_cores(cores) + 0.25), cores, 8))
 
 

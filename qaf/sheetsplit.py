@@ -16,7 +16,6 @@ from both are the rows of the whole sheet.
 
 from __future__ import annotations
 
-import os
 import posixpath
 import re
 import struct
@@ -41,10 +40,9 @@ T = TypeVar("T")
 
 def two_cores() -> bool:
     """Whether this process may run on two cores at once (else a cut only adds work)."""
-    try:
-        return len(os.sched_getaffinity(0)) >= 2
-    except AttributeError:  # not Linux
-        return (os.cpu_count() or 1) >= 2
+    from qaf.cores import usable_cores
+
+    return usable_cores() >= 2
 
 
 class Background(Generic[T]):

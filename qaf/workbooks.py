@@ -3,11 +3,10 @@
 Safety (DESIGN §6): text that starts with ``=``, ``+``, ``-``, ``@``, tab or
 carriage return would be taken as a formula by Excel when a CSV is opened or a
 cell is re-entered. :func:`safe_text` makes such text inert for CSV (a leading
-apostrophe, the OWASP advice); :func:`write_cell` always writes text as a
-*string* cell, with Excel's quote-prefix style when it looks like a formula,
-so it stays text even after editing. Use these two for every cell qaf writes
-with xlsxwriter; qaf.tablebook, which writes the allocation list, follows the same
-rule with :data:`FORMULA_STARTS`.
+apostrophe, the OWASP advice); in a workbook, text is always a *string* cell,
+with Excel's quote-prefix style when it looks like a formula
+(:func:`looks_like_formula`), so it stays text even after editing: qaf.tablebook,
+which writes the allocation list, and qaf.auditbook follow that rule.
 
 Determinism (rule S2): workbooks are built in memory with a fixed document
 date and every zip entry has the same date (1980-01-01), so the same inputs
@@ -25,10 +24,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    import xlsxwriter
-    from xlsxwriter.format import Format
-    from xlsxwriter.worksheet import Worksheet
-
     from qaf.allocate import AllocationResult
     from qaf.records import Allocation
     from qaf.tablebook import Table
@@ -77,56 +72,6 @@ def safe_text(value: Any) -> str:
     """Text for a CSV cell that no spreadsheet will run as a formula."""
     text = "" if value is None else str(value)
     return "'" + text if looks_like_formula(text) else text
-
-
-def write_cell(
-    ws: Worksheet,
-    row: int,
-    col: int,
-    value: Any,
-    fmt: Format | None = None,
-    *,
-    date_fmt: Format | None = None,
-    quoted: Format | None = None,
-) -> None:
-    """Write one value with xlsxwriter, never as a formula.
-
-    Strings are string cells (``quoted`` format for formula-like text, which
-    should carry ``quote_prefix``); dates get ``date_fmt``; numbers are numbers;
-    None is a blank.
-    """
-    if type(value) is str:  # the common case first
-        ws.write_string(
-            row, col, value, quoted if (quoted and value.startswith(FORMULA_STARTS)) else fmt
-        )
-    elif value is None:
-        ws.write_blank(row, col, None, fmt)
-    elif isinstance(value, bool):
-        ws.write_boolean(row, col, value, fmt)
-    elif isinstance(value, int | float):
-        ws.write_number(row, col, value, fmt)
-    elif isinstance(value, datetime | date):
-        ws.write_datetime(row, col, value, date_fmt or fmt)
-    else:
-        text = str(value)
-        ws.write_string(row, col, text, quoted if (quoted and looks_like_formula(text)) else fmt)
-
-
-def new_workbook(target: io.BytesIO) -> xlsxwriter.Workbook:
-    """An in-memory xlsxwriter workbook that never turns text into formulas or links."""
-    import xlsxwriter  # only when a workbook is made: its import takes ~50 ms
-
-    wb = xlsxwriter.Workbook(
-        target,
-        {
-            "in_memory": True,
-            "strings_to_formulas": False,
-            "strings_to_numbers": False,
-            "strings_to_urls": False,
-        },
-    )
-    wb.set_properties({"author": "qaf", "created": DOC_DATE})
-    return wb
 
 
 def sheet_names(names: Sequence[str], reserved: Sequence[str] = RESERVED_SHEETS) -> list[str]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import xlsxwriter
 
-from qaf import forked, sheetsplit, sources
+from qaf import sheetsplit, sources
 from qaf.config import SourceSpec
 from qaf.sources import CaseList, read_cases
 from qaf.xlsxsafe import UnreadableFile
@@ -235,25 +235,6 @@ def test_a_stray_cell_in_either_part_is_refused_as_when_read_whole(
                 _read(path, split=split, monkeypatch=monkeypatch)
 
 
-def test_forked_work_comes_back_or_says_it_failed(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(forked, "idle_core", lambda: True)
-    doubled = forked.start(lambda receive: [2 * x for x in receive()])
-    assert doubled is not None
-    doubled.send([1, 2, 3])
-    assert doubled.result() == [2, 4, 6]
-
-    def fails(_receive: object) -> None:
-        raise ValueError("in the other process")
-
-    failing = forked.start(fails)
-    assert failing is not None and failing.result() is forked.FAILED
-    waiting = forked.start(lambda receive: receive())
-    assert waiting is not None
-    waiting.cancel()  # never sent anything: stopped, not left waiting
-    monkeypatch.setattr(forked, "idle_core", lambda: False)
-    assert forked.start(lambda receive: None) is None  # a busy machine: done here
-
-
 def test_a_stray_cell_in_the_second_part_is_raised_when_the_cases_are_asked_for(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -295,3 +276,13 @@ def test_a_case_list_error_is_reported_before_a_roster_error(
     cfg = load_config(small_dir / "qaf.toml")
     with pytest.raises(QafError, match="the case list is broken"):
         run_allocate(cfg, "2026-12", seed=1, dry_run=True)
+
+
+def test_work_in_another_thread_comes_back_or_raises_its_error() -> None:
+    assert sheetsplit.in_thread(lambda: 6 * 7).result() == 42
+
+    def fails() -> None:
+        raise ValueError("in the other thread")
+
+    with pytest.raises(ValueError, match="in the other thread"):
+        sheetsplit.in_thread(fails).result()

@@ -490,7 +490,7 @@ def test_reader_workers_follow_the_tasks_running_now_not_the_last_minute(
     loadavg: str, idle: float
 ) -> None:
     # issue 8: the previous command's load must not keep ingest in one process
-    from qaf.forked import idle_cores
+    from qaf.cores import idle_cores
 
     assert idle_cores(2, loadavg) == idle
 
@@ -498,7 +498,7 @@ def test_reader_workers_follow_the_tasks_running_now_not_the_last_minute(
 def test_idle_cores_falls_back_to_the_load_average_off_linux(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from qaf.forked import idle_cores
+    from qaf.cores import idle_cores
 
     monkeypatch.setattr("os.getloadavg", lambda: (0.5, 0.5, 0.5))
     assert idle_cores(4, "not a loadavg line") == 3.5

@@ -28,15 +28,68 @@ from qaf.sources import read_cases, read_staff
 from qaf.tablebook import Table, table_workbook, text_element
 from qaf.workbooks import (
     DOC_DATE,
+    FORMULA_STARTS,
     allocation_tables,
     allocation_workbook_bytes,
-    new_workbook,
     sheet_names,
-    write_cell,
 )
 from qaf.workdir import init_directory
 
 FORMULA = "=cmd|' /C calc'!A0"
+
+
+def write_cell(  # the oracle's: how qaf wrote cells with xlsxwriter until tablebook
+    ws: Any,
+    row: int,
+    col: int,
+    value: Any,
+    fmt: Any = None,
+    *,
+    date_fmt: Any = None,
+    quoted: Any = None,
+) -> None:
+    """Write one value with xlsxwriter, never as a formula.
+
+    Strings are string cells (``quoted`` format for formula-like text, which
+    should carry ``quote_prefix``); dates get ``date_fmt``; numbers are numbers;
+    None is a blank.
+    """
+    if type(value) is str:  # the common case first
+        ws.write_string(
+            row, col, value, quoted if (quoted and value.startswith(FORMULA_STARTS)) else fmt
+        )
+    elif value is None:
+        ws.write_blank(row, col, None, fmt)
+    elif isinstance(value, bool):
+        ws.write_boolean(row, col, value, fmt)
+    elif isinstance(value, int | float):
+        ws.write_number(row, col, value, fmt)
+    elif isinstance(value, datetime | date):
+        ws.write_datetime(row, col, value, date_fmt or fmt)
+    else:
+        text = str(value)
+        ws.write_string(
+            row, col, text, quoted if (quoted and text.startswith(FORMULA_STARTS)) else fmt
+        )
+
+
+def new_workbook(target: io.BytesIO) -> Any:
+    """An in-memory xlsxwriter workbook that never turns text into formulas or links."""
+    import xlsxwriter  # only when a workbook is made: its import takes ~50 ms
+
+    wb = xlsxwriter.Workbook(
+        target,
+        {
+            "in_memory": True,
+            "strings_to_formulas": False,
+            "strings_to_numbers": False,
+            "strings_to_urls": False,
+        },
+    )
+    wb.set_properties({"author": "qaf", "created": DOC_DATE})
+    return wb
+
+
 MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 
 
