@@ -280,40 +280,18 @@ class AuditTemplate:
     parts: Mapping[bytes, _Part]
 
     def render(self, allocation: Allocation, team_manager: str = "", theme: str = "") -> bytes:
-        return self.fill(allocation, team_manager, theme).pack()
-
-    def fill(self, allocation: Allocation, team_manager: str = "", theme: str = "") -> Filled:
-        """The allocation's workbook, its parts filled in but not yet compressed."""
         values = {k: _string_cell(get(allocation)) for k, get in _FIELDS.items()}
         values["due"] = _date_cell(allocation.due)
         values["team_manager"] = _string_cell(team_manager) if team_manager else b">"  # blank
         values["theme"] = _string_cell(theme) if theme else b">"
-        return Filled(
-            tuple(
-                self.parts[name].fill(values) if name in self.parts else self.static[name]
-                for name in self.order
-            ),
-            self.order,
-        )
-
-
-@dataclass(frozen=True)
-class Filled:
-    """An audit workbook whose filled parts (bytes) are still to be compressed and zipped,
-    which :meth:`pack` does: zlib lets go of Python's lock while it compresses, so a
-    writing thread packs one workbook while the next is filled (issue 8)."""
-
-    entries: tuple[_Entry | bytes, ...]
-    names: tuple[bytes, ...]
-
-    def pack(self) -> bytes:
-        out = []
-        for name, entry in zip(self.names, self.entries, strict=True):
-            if isinstance(entry, bytes):
-                e = _deflate(entry, 1)
-                entry = _Entry(name, e.crc, e.size, e.data)
-            out.append(entry)
-        return _zip(out)
+        entries = []
+        for name in self.order:
+            if name in self.parts:
+                e = _deflate(self.parts[name].fill(values), 1)
+                entries.append(_Entry(name, e.crc, e.size, e.data))
+            else:
+                entries.append(self.static[name])
+        return _zip(entries)
 
 
 def build_template(
@@ -594,8 +572,8 @@ def write_audit_workbooks(
         team_managers=team_managers,
         themes=themes,
     )
-    for path, filled in books:
-        path.write_bytes(filled.pack())
+    for path, data in books:
+        path.write_bytes(data)
         paths.append(path)
     return paths
 
@@ -609,10 +587,9 @@ def audit_workbook_files(
     *,
     team_managers: Mapping[str, str] | None = None,
     themes: Mapping[str, str] | None = None,
-) -> Iterator[tuple[Path, Filled]]:
-    """Each allocation's audit workbook as (``out_dir/<audit_id>.xlsx``, its parts filled in:
-    :meth:`Filled.pack` gives its bytes), in order, made one at a time so the caller can
-    pack and write each (in another thread) while the next is made.
+) -> Iterator[tuple[Path, bytes]]:
+    """Each allocation's audit workbook as (``out_dir/<audit_id>.xlsx``, its bytes), in order,
+    made one at a time so the caller can write each while the next is made.
     ``team_managers`` (audit ID -> name) fills the tool's "Team Manager" field when it has one;
     ``themes`` (audit ID -> theme) its "Theme" field. An allocation whose case the service
     picks (GAPS 13) gets a workbook whose Case ID the auditor fills in.
@@ -632,7 +609,7 @@ def audit_workbook_files(
             )
         manager = team_managers.get(a.audit_id, "") if team_managers else ""
         theme = themes.get(a.audit_id, "") if themes else ""
-        yield out_dir / f"{_file_stem(a.audit_id)}.xlsx", template.fill(a, manager, theme)
+        yield out_dir / f"{_file_stem(a.audit_id)}.xlsx", template.render(a, manager, theme)
 
 
 def _file_stem(audit_id: str) -> str:

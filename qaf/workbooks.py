@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from qaf.allocate import AllocationResult
-    from qaf.auditbook import Filled
     from qaf.records import Allocation
     from qaf.tablebook import Table
 
@@ -192,10 +191,6 @@ def allocation_csv_text(
     return out.getvalue()
 
 
-def _pack_and_write(path: Path, filled: Filled) -> None:
-    path.write_bytes(filled.pack())
-
-
 def write_allocation_files(
     result: AllocationResult,
     tools: Mapping[str, Any],
@@ -215,11 +210,11 @@ def write_allocation_files(
     (``--replace``) that are not part of this allocation are removed.
     Returns the paths written.
 
-    Audit workbooks are compressed and written by a background thread while the next
-    ones are filled in (zlib and the file system let go of Python's lock); any write error
-    is raised here once all writes have finished.
+    Files are written by a background thread while the next ones are made
+    (writing ~300 small files is mostly waiting on the file system); any write error is
+    raised here once all writes have finished.
     """
-    from concurrent.futures import Future, ThreadPoolExecutor
+    from concurrent.futures import ThreadPoolExecutor
 
     from qaf.auditbook import audit_workbook_files
 
@@ -231,7 +226,7 @@ def write_allocation_files(
     audits: list[Path] = []
     names = {tool_id: getattr(t, "name", "") for tool_id, t in tools.items()}
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="qaf-write") as pool:
-        writes: list[Future[Any]] = []
+        writes = []
         books = audit_workbook_files(
             result.allocations,
             tools,
@@ -241,8 +236,8 @@ def write_allocation_files(
             team_managers=team_managers,
             themes=result.themes,
         )
-        for path, filled in books:
-            writes.append(pool.submit(_pack_and_write, path, filled))
+        for path, data in books:
+            writes.append(pool.submit(path.write_bytes, data))
             audits.append(path)
         csv_bytes = allocation_csv_text(result.allocations, result.themes).encode("utf-8-sig")
         writes.append(pool.submit(csv_path.write_bytes, csv_bytes))
