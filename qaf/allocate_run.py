@@ -182,8 +182,10 @@ def _run(
             history = _history(register, cfg, cycle) if register is not None else History()
             roster = read_staff(cfg.staff, cfg.limits)
             calendar = calendar_for(cfg)
-            from qaf import auditbook, escalate  # noqa: F401  (imported here, used later)
+            from qaf import escalate  # noqa: F401  (imported here, used later)
             from qaf.workbooks import write_allocation_files
+
+            templates = None if dry_run else _audit_templates(cfg)
         except Exception:
             pending.result()
             raise
@@ -204,6 +206,7 @@ def _run(
                 out,
                 grade_display=cfg.grade_display,
                 team_managers=team_managers(result.allocations, roster),
+                templates=templates,
             )
             register.record_cycle(result, as_of=as_of, replace=replace)
         return AllocateRun(
@@ -218,6 +221,15 @@ def _run(
     finally:
         if register is not None:
             register.close()
+
+
+def _audit_templates(cfg: Config) -> dict[tuple[str, bool], Any]:
+    """The audit workbook templates of the quotas' tools, laid out while the case list is
+    being parsed (others, such as a re-audit's own tool, are laid out when needed)."""
+    from qaf.auditbook import build_templates
+
+    wanted = ((q.tool, q.allocated_by == "service") for q in cfg.quotas)
+    return build_templates(wanted, cfg.tools, cfg.organisation.name, cfg.grade_display)
 
 
 def team_managers(allocations: Sequence[Allocation], roster: Roster) -> dict[str, str]:

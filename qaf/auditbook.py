@@ -41,7 +41,7 @@ import struct
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -587,16 +587,18 @@ def audit_workbook_files(
     *,
     team_managers: Mapping[str, str] | None = None,
     themes: Mapping[str, str] | None = None,
+    templates: Mapping[tuple[str, bool], AuditTemplate] | None = None,
 ) -> Iterator[tuple[Path, bytes]]:
     """Each allocation's audit workbook as (``out_dir/<audit_id>.xlsx``, its bytes), in order,
     made one at a time so the caller can write each while the next is made.
     ``team_managers`` (audit ID -> name) fills the tool's "Team Manager" field when it has one;
     ``themes`` (audit ID -> theme) its "Theme" field. An allocation whose case the service
-    picks (GAPS 13) gets a workbook whose Case ID the auditor fills in.
+    picks (GAPS 13) gets a workbook whose Case ID the auditor fills in. ``templates``:
+    some already built (:func:`build_templates`); the others are built here.
 
     Raises KeyError naming the tool when an allocation's tool is not defined.
     """
-    templates: dict[tuple[str, bool], AuditTemplate] = {}
+    templates = dict(templates or {})
     for a in allocations:
         case_open = a.picked_by == "service"
         template = templates.get((a.tool, case_open))
@@ -610,6 +612,21 @@ def audit_workbook_files(
         manager = team_managers.get(a.audit_id, "") if team_managers else ""
         theme = themes.get(a.audit_id, "") if themes else ""
         yield out_dir / f"{_file_stem(a.audit_id)}.xlsx", template.render(a, manager, theme)
+
+
+def build_templates(
+    wanted: Iterable[tuple[str, bool]], tools: Mapping[str, Tool], org_name: str, grade_display: str
+) -> dict[tuple[str, bool], AuditTemplate]:
+    """The templates of the (tool, the service picks the case) pairs ``wanted`` that name a
+    defined tool, for :func:`audit_workbook_files`: ``qaf allocate`` lays them out while
+    the case list is being parsed."""
+    return {
+        (tool_id, case_open): build_template(
+            tools[tool_id], org_name, grade_display, case_open=case_open
+        )
+        for tool_id, case_open in dict.fromkeys(wanted)
+        if tool_id in tools
+    }
 
 
 def _file_stem(audit_id: str) -> str:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from qaf.allocate import AllocationResult
+    from qaf.auditbook import AuditTemplate
     from qaf.records import Allocation
     from qaf.tablebook import Table
 
@@ -200,11 +201,13 @@ def write_allocation_files(
     clean: bool = True,
     grade_display: str = "words",
     team_managers: Mapping[str, str] | None = None,
+    templates: Mapping[tuple[str, bool], AuditTemplate] | None = None,
 ) -> dict[str, Any]:
     """Write ``allocation-YYYY-MM.xlsx``, ``.csv`` and ``audits/<audit_id>.xlsx``.
 
     ``grade_display`` is ``[grades] display``: how the audit workbooks offer grades.
     ``team_managers`` (audit ID -> name) fills each audit workbook's "Team Manager" field.
+    ``templates``: audit workbook templates built already (qaf.auditbook.build_templates).
 
     With ``clean``, audit workbooks of this cycle left from an earlier run
     (``--replace``) that are not part of this allocation are removed.
@@ -235,6 +238,7 @@ def write_allocation_files(
             grade_display,
             team_managers=team_managers,
             themes=result.themes,
+            templates=templates,
         )
         for path, data in books:
             writes.append(pool.submit(path.write_bytes, data))
