@@ -495,6 +495,21 @@ def test_reader_workers_follow_the_tasks_running_now_not_the_last_minute(
     assert idle_cores(2, loadavg) == idle
 
 
+def test_a_task_running_for_an_instant_does_not_make_the_machine_busy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """issue 8: the fewest tasks running over a few looks counts (a kernel thread writing
+    back a file runs for an instant; a busy server's jobs run at every look)."""
+    from qaf import cores
+
+    looks = iter(["0.1 0.1 0.1 3/90 1", "0.1 0.1 0.1 1/90 1", "0.1 0.1 0.1 2/90 1"])
+    monkeypatch.setattr(cores, "_read_loadavg", lambda pause: next(looks))
+    assert cores.idle_cores(2) == 2.0
+    busy = iter(["0.1 0.1 0.1 3/90 1"] * 3)
+    monkeypatch.setattr(cores, "_read_loadavg", lambda pause: next(busy))
+    assert cores.idle_cores(2) == 0.0
+
+
 def test_idle_cores_falls_back_to_the_load_average_off_linux(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
