@@ -153,45 +153,38 @@ def _run(
     from qaf.register import Register
     from qaf.sources import read_staff, start_reading_cases
 
+    # The case list is read by another thread from the start (unzipping and parsing it
+    # release the GIL; a whole authority's list is parsed by two) while this one reads the
+    # register and the roster and imports and lays out what the writing needs; a case list
+    # error is still the one reported first, after the register's refusals.
+    pending = start_reading_cases(cfg.cases, cfg.limits)
     register = None
-    if cfg.register_path.exists() or not dry_run:
-        register = Register.open(cfg.register_path)
     try:
-        replaced = False
+        if cfg.register_path.exists() or not dry_run:
+            register = Register.open(cfg.register_path)
+        replaced = _check_cycle(register, cycle, replace)
+    except BaseException:  # the register refuses this run: the case list is not wanted
+        pending.cancel()
         if register is not None:
-            summary = register.cycle_summary(cycle)
-            if summary is not None:
-                if not replace:
-                    raise QafError(
-                        f"cycle {cycle} is already allocated (seed {summary['seed']}, "
-                        f"{summary['allocations']} allocations): use --replace to redo it",
-                        rule="S2",
-                    )
-                if summary["returns"]:
-                    raise QafError(
-                        f"cycle {cycle} cannot be replaced: {summary['returns']} returns are "
-                        "stored against its allocations"
-                    )
-                replaced = True
-        # The case list is read by another thread (unzipping and parsing it release the
-        # GIL; a whole authority's list is parsed by two) while this one reads the register,
-        # the roster and imports what the writing needs; a case list error is still the
-        # one reported first.
-        pending = start_reading_cases(cfg.cases, cfg.limits)
-        try:
-            history = _history(register, cfg, cycle) if register is not None else History()
-            roster = read_staff(cfg.staff, cfg.limits)
-            calendar = calendar_for(cfg)
-            from qaf import escalate  # noqa: F401  (imported here, used later)
-            from qaf.workbooks import write_allocation_files
+            register.close()
+        raise
+    try:
+        history = _history(register, cfg, cycle) if register is not None else History()
+        roster = read_staff(cfg.staff, cfg.limits)
+        calendar = calendar_for(cfg)
+        from qaf import escalate  # noqa: F401  (imported here, used later)
+        from qaf.workbooks import write_allocation_files
 
-            templates = None if dry_run else _audit_templates(cfg)
-        except Exception:
-            pending.result()
-            raise
-        except BaseException:
+        templates = None if dry_run else _audit_templates(cfg)
+    except BaseException as e:
+        if isinstance(e, Exception):
+            pending.result()  # the case list's error first, if it has one
+        else:
             pending.cancel()
-            raise
+        if register is not None:
+            register.close()
+        raise
+    try:
         cases = pending.result()
         chosen = fresh_seed() if seed is None else seed
         result = allocate_cycle(cycle, cases.cases, roster.staff, cfg, calendar, history, chosen)
@@ -221,6 +214,28 @@ def _run(
     finally:
         if register is not None:
             register.close()
+
+
+def _check_cycle(register: Any, cycle: str, replace: bool) -> bool:
+    """Whether the run replaces the cycle; refuses one allocated already without
+    ``--replace``, or with returns stored against it (rule S2)."""
+    if register is None:
+        return False
+    summary = register.cycle_summary(cycle)
+    if summary is None:
+        return False
+    if not replace:
+        raise QafError(
+            f"cycle {cycle} is already allocated (seed {summary['seed']}, "
+            f"{summary['allocations']} allocations): use --replace to redo it",
+            rule="S2",
+        )
+    if summary["returns"]:
+        raise QafError(
+            f"cycle {cycle} cannot be replaced: {summary['returns']} returns are "
+            "stored against its allocations"
+        )
+    return True
 
 
 def _audit_templates(cfg: Config) -> dict[tuple[str, bool], Any]:
