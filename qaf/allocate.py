@@ -285,14 +285,15 @@ _CASE_ATTRS = frozenset({"case_id", "team", "worker", "service", "category", "st
 
 def _theme_test(sets: Mapping[str, frozenset[str]]) -> Callable[[Case], bool]:
     """A fast "is this case in the theme" test (rule C3), memoised per raw cell value."""
-    tests = []
-    for column, accepted in sets.items():
-        memo: dict[Any, bool] = {}
-        tests.append((_column_getter(column), accepted, memo))
+    # (column, is a Case attribute, accepted values, memo): the other columns are read
+    # from case.extra directly, one call less for each of 50,000 cases
+    tests: list[tuple[str, bool, frozenset[str], dict[Any, bool]]] = [
+        (c, c in _CASE_ATTRS, accepted, {}) for c, accepted in sets.items()
+    ]
 
     def test(case: Case) -> bool:
-        for get, accepted, memo in tests:
-            v = get(case)
+        for column, attribute, accepted, memo in tests:
+            v = getattr(case, column) if attribute else case.extra.get(column)
             if v is None:
                 continue
             hit = memo.get(v)
