@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import secrets
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,12 +19,12 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qaf.allocate import AllocationResult, History, allocate_cycle, month_name, period_start
 from qaf.calendar import WorkingCalendar, parse_month, shift_cycle
 from qaf.config import Config
 from qaf.problems import Problem, QafError
 
 if TYPE_CHECKING:
+    from qaf.allocate import AllocationResult, History
     from qaf.records import Allocation
     from qaf.sources import CaseList, Roster
 
@@ -52,6 +51,8 @@ def calendar_for(cfg: Config) -> WorkingCalendar:
 
 def fresh_seed() -> int:
     """A new seed for a cycle run without ``--seed`` (recorded and printed, rule S2)."""
+    import secrets  # only here: its import (hmac, hashlib) is a few ms of every run's start
+
     return secrets.randbelow(1_000_000)
 
 
@@ -62,6 +63,8 @@ def check_month(cfg: Config, month: str, *, force: bool) -> str:
     except ValueError as e:
         raise QafError(f"--month: {e}") from None
     if cycle in cfg.cycle.practice_weeks and not force:
+        from qaf.allocate import month_name
+
         raise QafError(
             f"{cycle} ({month_name(cycle)}) is a practice week, not an audit cycle (rule C1): "
             "use --force to allocate it anyway",
@@ -150,7 +153,6 @@ def _run(
     replace: bool,
     out_dir: Path | None,
 ) -> AllocateRun:
-    from qaf.register import Register
     from qaf.sources import read_staff, start_reading_cases
 
     # The case list is read by another thread from the start (unzipping and parsing it
@@ -158,6 +160,9 @@ def _run(
     # register and the roster and imports and lays out what the writing needs; a case list
     # error is still the one reported first, after the register's refusals.
     pending = start_reading_cases(cfg.cases, cfg.limits)
+    from qaf.allocate import History, allocate_cycle  # imported while the list is unzipped
+    from qaf.register import Register
+
     register = None
     try:
         if cfg.register_path.exists() or not dry_run:
@@ -265,6 +270,8 @@ def team_managers(allocations: Sequence[Allocation], roster: Roster) -> dict[str
 
 def _history(register: Any, cfg: Config, cycle: str) -> History:
     """What the register knows that this cycle's allocation depends on."""
+    from qaf.allocate import period_start
+
     history: History = register.allocation_history(
         cycle,
         window_months=cfg.sample.exclude_audited_within_months,
