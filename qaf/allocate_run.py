@@ -178,7 +178,7 @@ def _run(
         roster = read_staff(cfg.staff, cfg.limits)
         calendar = calendar_for(cfg)
         from qaf import escalate  # noqa: F401  (imported here, used later)
-        from qaf.workbooks import write_allocation_files
+        from qaf.workbooks import mark_incomplete, write_allocation_files
 
         templates = None if dry_run else _audit_templates(cfg)
     except BaseException as e:
@@ -197,6 +197,7 @@ def _run(
         files: dict[str, Any] = {}
         if not dry_run:
             assert register is not None
+            note = mark_incomplete(out, cycle)  # until the cycle is recorded
             files = write_allocation_files(
                 result,
                 cfg.tools,
@@ -207,6 +208,7 @@ def _run(
                 templates=templates,
             )
             register.record_cycle(result, as_of=as_of, replace=replace)
+            note.unlink(missing_ok=True)
         return AllocateRun(
             result=result,
             out_dir=out,

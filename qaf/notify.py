@@ -695,7 +695,21 @@ def notify_allocations(
 ) -> Delivery:
     """``qaf allocate --notify``: compose the unsent allocation mail, send, record each send.
 
-    Each auditor's workbooks come from ``audits_dir`` (``<audit_id>.xlsx``)."""
+    Each auditor's workbooks come from ``audits_dir`` (``<audit_id>.xlsx``). Refused
+    (``NotifyError``) while the cycle's folder holds the note of an allocation that
+    stopped before it was recorded (qaf.workbooks.mark_incomplete): its workbooks may
+    be another draw's."""
+    from qaf.workbooks import incomplete_note
+
+    note = incomplete_note(audits_dir.parent)
+    if note is not None:
+        cycle = allocations[0].cycle if allocations else "this cycle"
+        raise NotifyError(
+            f"{note} is there: the last `qaf allocate` of {cycle} stopped before the cycle was "
+            "recorded, so its workbooks may not match the register; nothing was sent. Run "
+            f"`qaf allocate --month {cycle} --replace` (without --replace if the cycle is not "
+            "recorded), then --notify"
+        )
     already = register.notifications_sent(allocation_key(a) for a in allocations)
     org = cfg.organisation.name
     messages, unsendable = allocation_messages(

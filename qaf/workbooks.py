@@ -192,6 +192,32 @@ def allocation_csv_text(
     return out.getvalue()
 
 
+INCOMPLETE = "INCOMPLETE - allocate again.txt"  # in a cycle's folder while it is written
+
+
+def mark_incomplete(out_dir: Path, cycle: str) -> Path:
+    """Say, in the cycle's folder, that its files are being written and not yet recorded:
+    ``qaf allocate`` removes the note once the register holds the cycle. An allocation
+    stopped half way (Ctrl-C, a kill, a full disk) leaves it, so nobody, and not
+    ``--notify``, sends workbooks the register does not match."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    note = out_dir / INCOMPLETE
+    note.write_text(
+        f"qaf allocate was writing the files of cycle {cycle} in this folder when it stopped,\n"
+        "before the cycle was recorded in the register: the workbooks here may not match it.\n"
+        f"Do not send them. Run `qaf allocate --month {cycle}` again (with --replace if the\n"
+        "cycle is already recorded); qaf removes this file once the cycle is recorded.\n",
+        encoding="utf-8",
+    )
+    return note
+
+
+def incomplete_note(out_dir: Path) -> Path | None:
+    """The note :func:`mark_incomplete` left in the cycle's folder, if it is there."""
+    note = out_dir / INCOMPLETE
+    return note if note.exists() else None
+
+
 def write_allocation_files(
     result: AllocationResult,
     tools: Mapping[str, Any],

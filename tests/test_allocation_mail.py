@@ -240,3 +240,42 @@ def test_staff_audit_mail_names_the_subject_and_skips_the_team_manager_list() ->
     assert "* Audit ID: A-2026-12-0009   Subject: Tia Manager\n  Team: Team A\n" in messages[0].body
     assert "Case ID" not in messages[0].body
     assert allocation_key(audit) == "allocation:A-2026-12-0009:Tia Manager"
+
+
+def test_an_allocation_stopped_before_it_was_recorded_leaves_a_note_and_notify_refuses(
+    cfg: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rules S2/A1 with a crash: a `--replace` stopped after rewriting the workbooks but before
+    the register recorded the new draw leaves workbooks of another draw beside the register's
+    cycle. The folder says so in a plainly named note, and `--notify` sends nothing (exit 2)
+    until the cycle is allocated again."""
+    from qaf.register import Register as Reg
+    from qaf.workbooks import INCOMPLETE
+
+    assert allocate(cfg, "--seed", "7")[0] == 0
+    folder = cfg.root / "cycles" / "2026-12"
+    assert not (folder / INCOMPLETE).exists()
+
+    def killed(*_args: object, **_kwargs: object) -> None:
+        raise KeyboardInterrupt  # Ctrl-C between the files and the register
+
+    with monkeypatch.context() as m:
+        m.setattr(Reg, "record_cycle", killed)
+        stopped = runner.invoke(
+            app,
+            ["allocate", "--month", "2026-12", "--as-of", "2026-12-01", "--config", str(cfg.path)]
+            + ["--seed", "8", "--replace"],
+        )
+    assert stopped.exit_code != 0
+    note = folder / INCOMPLETE
+    assert "Do not send them" in note.read_text(encoding="utf-8")
+
+    code, _, err = allocate(cfg, "--notify")
+    assert code == 2
+    assert f"{note} is there" in err and "nothing was sent" in err
+    assert not cfg.notify.outbox.exists() or not list(cfg.notify.outbox.glob("*.eml"))
+
+    assert allocate(cfg, "--seed", "8", "--replace")[0] == 0  # allocated again: the note goes
+    assert not note.exists()
+    code, _, err = allocate(cfg, "--notify")
+    assert code == 0 and err.startswith("Allocation mail: sent")
