@@ -1660,6 +1660,8 @@ def leave(code: int) -> NoReturn:
     import os
 
     for stream in (sys.stdout, sys.stderr):
+        if stream is None:  # started with the stream closed (`qaf ... >&-`)
+            continue
         with contextlib.suppress(OSError, ValueError):  # a closed pipe: nobody is reading
             stream.flush()
     os._exit(code)

@@ -261,12 +261,8 @@ def test_an_allocation_stopped_before_it_was_recorded_leaves_a_note_and_notify_r
 
     with monkeypatch.context() as m:
         m.setattr(Reg, "record_cycle", killed)
-        stopped = runner.invoke(
-            app,
-            ["allocate", "--month", "2026-12", "--as-of", "2026-12-01", "--config", str(cfg.path)]
-            + ["--seed", "8", "--replace"],
-        )
-    assert stopped.exit_code != 0
+        stopped, _, _ = allocate(cfg, "--seed", "8", "--replace")
+    assert stopped != 0
     note = folder / INCOMPLETE
     assert "Do not send them" in note.read_text(encoding="utf-8")
 
