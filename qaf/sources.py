@@ -282,9 +282,10 @@ def _first_part(
     rest = None
     try:
         xml = halves.first()
-        if not xlsxsafe.check_sheet_xml(xml, halves.name, path, SOURCE_MAX_CELLS):
+        first = xlsxsafe.check_sheet_part(xml, halves.name, path, SOURCE_MAX_CELLS)
+        if not first.plain:
             raise LookupError("<!")  # a comment or CDATA might cross the cut
-        rest = sheetsplit.in_thread(partial(_parse_second, path, halves))
+        rest = sheetsplit.in_thread(partial(_parse_second, path, halves, first))
         wb = CalamineWorkbook.from_filelike(io.BytesIO(halves.workbook(xml)))
         del xml
         name = wb.sheet_names[halves.index]
@@ -298,13 +299,15 @@ def _first_part(
         return None
 
 
-def _parse_second(path: Path, halves: sheetsplit.Cut) -> Any:
+def _parse_second(path: Path, halves: sheetsplit.Cut, first: xlsxsafe.SheetPart) -> Any:
     """In another thread: check the sheet's second part and parse it (python-calamine
-    releases the GIL while it parses). None: not plain after all (read the sheet whole)."""
+    releases the GIL while it parses). None: not plain after all, or the two parts do not
+    fit the limit together (read the sheet whole: the whole sheet's check decides)."""
     from python_calamine import CalamineWorkbook
 
     xml = halves.second()
-    if not xlsxsafe.check_sheet_xml(xml, halves.name, path, SOURCE_MAX_CELLS):
+    second = xlsxsafe.check_sheet_part(xml, halves.name, path, SOURCE_MAX_CELLS)
+    if not second.plain or not xlsxsafe.fit_together((first, second), SOURCE_MAX_CELLS):
         return None
     found = CalamineWorkbook.from_filelike(io.BytesIO(halves.workbook(xml)))
     del xml

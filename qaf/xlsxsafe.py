@@ -376,8 +376,9 @@ _UNPACKED_MAX = 32
 _UNPACKED_PART_MAX = 64 * 1024
 
 
-def check_extent(xml: bytes, name: str, path: Path, max_cells: int = MAX_CELLS) -> None:
-    """Refuse a sheet whose cell references reach too far (every r="B7"-like attribute)."""
+def check_extent(xml: bytes, name: str, path: Path, max_cells: int = MAX_CELLS) -> tuple[int, int]:
+    """Refuse a sheet whose cell references reach too far (every r="B7"-like attribute);
+    the last row and column they reach."""
     refs = _REF.findall(xml)
     max_col = 0
     for letters in {m[0] for m in refs}:
@@ -387,6 +388,7 @@ def check_extent(xml: bytes, name: str, path: Path, max_cells: int = MAX_CELLS) 
         max_col = max(max_col, col)
     max_row = max(map(int, {m[1] for m in refs}), default=0)
     refuse_extent(max_row, max_col, name, path, max_cells)
+    return max_row, max_col
 
 
 def refuse_extent(
@@ -408,16 +410,32 @@ _THREE_LETTERS = re.compile(rb'r="[A-Z]{3}')
 _MORE_DIGITS = tuple(re.compile(rb'r="[A-Z]{0,3}\d{%d}' % n) for n in range(2, 9))
 
 
-def _check_extent_bounded(xml: bytes, name: str, path: Path, max_cells: int) -> None:
+def _check_extent_bounded(xml: bytes, name: str, path: Path, max_cells: int) -> tuple[int, int]:
     """``check_extent`` for a large sheet: refused exactly when ``check_extent`` refuses,
-    but every reference is counted only when the bound from the longest ones is too loose."""
+    but every reference is counted only when the bound from the longest ones is too loose.
+    Returns the rows and columns the sheet reaches at most (that bound, or the exact ones)."""
     cols = 26 if not _TWO_LETTERS.search(xml) else 702 if not _THREE_LETTERS.search(xml) else 16384
     for digits, longer in enumerate(_MORE_DIGITS, start=1):  # no row with more digits
         if (10**digits - 1) * cols > max_cells:
             break
         if not longer.search(xml):
-            return
-    check_extent(xml, name, path, max_cells)
+            return 10**digits - 1, cols
+    return check_extent(xml, name, path, max_cells)
+
+
+@dataclass(frozen=True)
+class SheetPart:
+    """What :func:`check_sheet_part` found in a part of a worksheet cut at a row."""
+
+    plain: bool  # no "<!" at all: no declaration, comment or CDATA
+    rows: int  # the last row and column its cells reach, at most
+    cols: int
+
+
+def fit_together(parts: tuple[SheetPart, ...], max_cells: int) -> bool:
+    """Whether the parts of one sheet, each within ``max_cells`` on its own, are within it
+    together: the whole sheet reaches the furthest row of one and column of another."""
+    return max(p.rows for p in parts) * max(max(p.cols for p in parts), 1) <= max_cells
 
 
 def checked_source_parts(
@@ -450,13 +468,29 @@ def checked_source_parts(
 
 
 def check_sheet_xml(xml: bytes, name: str, path: Path, max_cells: int) -> bool:
-    """Refuse a worksheet's XML (or a part of it cut at a row) declaring a DTD, or reaching
-    too far for a grid of ``max_cells`` (see :func:`checked_source_parts`). True when it
-    holds no ``<!`` at all: no declaration, comment or CDATA."""
+    """Refuse a worksheet's XML declaring a DTD, or reaching too far for a grid of
+    ``max_cells`` (see :func:`checked_source_parts`). True when it holds no ``<!`` at all:
+    no declaration, comment or CDATA."""
     return _check_xml(xml, name, Path(path), max_cells)
 
 
-def _check_xml(part: bytes, name: str, path: Path, max_cells: int | None) -> bool:
+def check_sheet_part(xml: bytes, name: str, path: Path, max_cells: int) -> SheetPart:
+    """:func:`check_sheet_xml` for a part of a worksheet cut at a row, with how far its cells
+    reach: the parts must also :func:`fit_together` (a stray column in one part and the
+    rows of the other can make the whole sheet too large)."""
+    reach: list[tuple[int, int]] = []
+    plain = _check_xml(xml, name, Path(path), max_cells, reach)
+    rows, cols = reach[0]
+    return SheetPart(plain, rows, cols)
+
+
+def _check_xml(
+    part: bytes,
+    name: str,
+    path: Path,
+    max_cells: int | None,
+    reach: list[tuple[int, int]] | None = None,
+) -> bool:
     if part[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 XML: look at it as text
         try:
             part = part.decode("utf-16").encode("utf-8")
@@ -470,7 +504,9 @@ def _check_xml(part: bytes, name: str, path: Path, max_cells: int | None) -> boo
             "writes (entity-expansion or external-entity attack)",
         )
     if max_cells is not None:
-        _check_extent_bounded(part, name, path, max_cells)
+        extent = _check_extent_bounded(part, name, path, max_cells)
+        if reach is not None:
+            reach.append(extent)
     return not marked
 
 

@@ -235,6 +235,23 @@ def test_a_stray_cell_in_either_part_is_refused_as_when_read_whole(
                 _read(path, split=split, monkeypatch=monkeypatch)
 
 
+def test_a_stray_column_in_one_part_and_the_rows_of_the_other_are_refused_together(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rule I1, trial 3 F10: each part fits the cell limit on its own, the whole sheet does
+    not (a cell in column ZZ near the top, 2,000 rows below it): refused as when read whole."""
+
+    def stray_in_row_3(xml: bytes) -> bytes:  # the row's last cell: column order kept
+        end = xml.index(b"</row>", xml.index(b'<row r="3"'))
+        return xml[:end] + b'<c r="ZZ3"><v>1</v></c>' + xml[end:]
+
+    path = _with_sheet_xml(_case_list(tmp_path / "cases.xlsx", 2000), stray_in_row_3)
+    monkeypatch.setattr(sources, "SOURCE_MAX_CELLS", 1_000_000)  # 2,001 x 702 is over it
+    for split in (False, True):
+        with pytest.raises(UnreadableFile, match="reaching cell ZZ2001: too large"):
+            _read(path, split=split, monkeypatch=monkeypatch)
+
+
 def test_a_stray_cell_in_the_second_part_is_raised_when_the_cases_are_asked_for(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
