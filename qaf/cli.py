@@ -1611,13 +1611,46 @@ def main() -> NoReturn:
     joined by the commands themselves; only the standard streams need flushing. The
     tests drive ``app`` through CliRunner, which never comes here.
     """
+    _streams_open()
     args = fill_optional_values(sys.argv[1:])
     try:
         app_for(args)(args=args)
         code = 0
     except SystemExit as e:
         code = exit_status(e.code)
+    except KeyboardInterrupt:
+        code = _said(STOPPED, 130)
+    except BrokenPipeError:
+        code = 1  # the reader of the output went away (`| head`): nothing to tell it
+    except OSError as e:  # the output could not be written (a full disk), or a file
+        code = _said(f"Error: {e}", 2)
     leave(code)
+
+
+def _streams_open() -> None:
+    """A standard stream the command was started without (``qaf ... >&-``) is the null
+    device: what would have been said there is lost, as asked, not a traceback."""
+    import os
+
+    if sys.stdout is None:
+        sys.stdout = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 (to the end)
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
+
+
+STOPPED = (
+    "Stopped (Ctrl-C). What was stored or recorded before is kept; run the same command "
+    "again to finish it."
+)
+
+
+def _said(message: str, code: int) -> int:
+    """Print ``message`` on stderr if it can be; ``code``."""
+    import contextlib
+
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        print(message, file=sys.stderr)
+    return code
 
 
 def app_for(args: Sequence[str]) -> typer.Typer:
@@ -1656,12 +1689,14 @@ def exit_status(code: object) -> int:
 
 def leave(code: int) -> NoReturn:
     """Flush stdout and stderr, then end the process without tearing the interpreter down."""
-    import contextlib
     import os
 
     for stream in (sys.stdout, sys.stderr):
-        if stream is None:  # started with the stream closed (`qaf ... >&-`)
-            continue
-        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nobody is reading
+        try:
             stream.flush()
+        except BrokenPipeError:  # the reader went away (`| head`): nobody to tell
+            pass
+        except (OSError, ValueError) as e:  # a full disk: the output is not all there
+            if stream is sys.stdout:
+                code = _said(f"Error: the output could not be written: {e}", 2)
     os._exit(code)

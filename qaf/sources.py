@@ -234,7 +234,10 @@ def _xlsx_grid(
     name = _sheet_named(names, sheet)
     if name is None:
         raise QafError(
-            f'{path.name} has no sheet "{sheet}" (sheets: {", ".join(names)})', file=str(path)
+            f'{path.name} has no sheet "{sheet}" (sheets: {", ".join(names)}): set `sheet` '
+            "under [cases] or [staff] in qaf.toml to one of them",
+            file=str(path),
+            rule="I1",
         )
     try:
         found = wb.get_sheet_by_name(name)

@@ -204,3 +204,41 @@ def test_the_qaf_process_flushes_what_it_said_and_gives_the_exit_code() -> None:
         check=False,
     )
     assert helped.returncode == 0 and helped.stdout.rstrip().endswith("Show this message and exit.")
+
+
+class _Left(Exception):
+    """Raised by the stand-in for qaf.cli.leave: the exit code main() chose."""
+
+
+@pytest.mark.parametrize(
+    ("raised", "code", "said"),
+    [
+        (KeyboardInterrupt(), 130, "Stopped (Ctrl-C). What was stored or recorded before is kept"),
+        (OSError(28, "No space left on device"), 2, "Error: [Errno 28] No space left on device"),
+        (BrokenPipeError(32, "Broken pipe"), 1, ""),
+    ],
+)
+def test_the_qaf_command_says_why_it_stopped_in_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    raised: BaseException,
+    code: int,
+    said: str,
+) -> None:
+    """Ctrl-C, a full disk or a closed pipe while writing the output (trial 3 F2, F4): a
+    line saying so, not a traceback, and an exit code (130, 2, 1)."""
+    import qaf.cli as cli
+
+    def run(**_kwargs: object) -> None:
+        raise raised
+
+    def leave(got: int) -> None:
+        raise _Left(got)
+
+    monkeypatch.setattr(cli, "app_for", lambda _args: run)
+    monkeypatch.setattr(cli, "leave", leave)
+    monkeypatch.setattr("sys.argv", ["qaf", "ingest", "returns"])
+    with pytest.raises(_Left) as left:
+        cli.main()
+    assert left.value.args == (code,)
+    assert capsys.readouterr().err.startswith(said)
