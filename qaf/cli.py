@@ -339,7 +339,8 @@ def allocate(
     elif fmt is Format.csv:
         from qaf.workbooks import allocation_csv_text
 
-        sys.stdout.write(allocation_csv_text(result.allocations, result.themes))
+        # with a byte-order mark, as the CSV file and `overdue --format csv`: Excel reads accents
+        sys.stdout.write("\ufeff" + allocation_csv_text(result.allocations, result.themes))
     else:
         _allocation_table(result)
     for p in run.problems:
@@ -558,6 +559,7 @@ def ingest(
 def _ingest_csv(data: dict[str, Any]) -> None:
     import csv
 
+    sys.stdout.write("\ufeff")  # a byte-order mark: Excel reads the accents of names
     w = csv.writer(sys.stdout)
     w.writerow(
         [

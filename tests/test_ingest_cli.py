@@ -67,7 +67,7 @@ def test_cli_table_lists_counts_and_problems(cfg: Config, tmp_path: Path) -> Non
     assert "2 accepted" in result.stderr
     again = runner.invoke(app, [*args, "--format", "csv"])
     assert "already-ingested" in again.stdout
-    assert again.stdout.splitlines()[0].startswith("path,ref,status")
+    assert again.stdout.splitlines()[0].startswith("\ufeffpath,ref,status")  # BOM: Excel
 
 
 def test_cli_exit_0_when_all_accepted(cfg: Config, tmp_path: Path) -> None:
