@@ -12,6 +12,7 @@ Exit codes: 0 success; 1 the command ran but found problems it must report;
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections.abc import Sequence
@@ -80,15 +81,30 @@ FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format
 
 
 def err_console() -> Console:
-    from rich.console import Console
-
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    return _console_class()(stderr=True, highlight=False, soft_wrap=True)
 
 
 def out_console() -> Console:
+    return _console_class()(highlight=False, soft_wrap=True)
+
+
+@functools.cache
+def _console_class() -> type[Console]:
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=True)
+    class QafConsole(Console):
+        def on_broken_pipe(self) -> None:
+            """The reader went away (``qaf ingest | head -1``): the rest of the output goes
+            nowhere and the command finishes, its own exit code standing (rich's default
+            exits 1 at once, which reads as "a return was rejected": trial 3 F3)."""
+            import os
+
+            self.quiet = True
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.file.fileno())
+            os.close(devnull)
+
+    return QafConsole
 
 
 def tell(text: str, style: str | None = None) -> None:
