@@ -266,8 +266,17 @@ def weighted_sample(
     """
     fav = [c for c in pool if c.case_id in favoured]
     other = [c for c in pool if c.case_id not in favoured]
+    return _weighted_draw(fav, other, weight, k, rng)
+
+
+def _weighted_draw(
+    fav: list[Case], other: list[Case], weight: float, k: int, rng: random.Random
+) -> list[Case]:
+    """:func:`weighted_sample` of a pool already split (in pool order) into its favoured
+    and other cases; the lists are used up."""
     out = []
-    for _ in range(min(k, len(pool))):
+    pool = len(fav) + len(other)
+    for _ in range(min(k, pool)):
         wf = weight * len(fav)
         side = fav if (other == [] or rng.random() * (wf + len(other)) < wf) else other
         i = rng.randrange(len(side))
@@ -1002,10 +1011,21 @@ def allocate_cycle(
         ]
         floor = max(floor, sum(team_counts))
     strata: dict[str, list[Case]] = defaultdict(list)
+    weight = cfg.cycle.focus_weight if (theme and sets and not restrict) else 1.0
+    # each stratum's favoured and other cases, in stratum order (C3): split as the strata
+    # are made, not by a look-up of every case in ``in_theme`` for each stratum again
+    split: dict[str, tuple[list[Case], list[Case]]] = {}
     if strat:
         stratum_of = _column_getter(strat)
-        for c in eligible:
-            strata[stratum_of(c) or ""].append(c)
+        if weight != 1.0:
+            for c in eligible:
+                key = stratum_of(c) or ""
+                strata[key].append(c)
+                halves = split.get(key) or split.setdefault(key, ([], []))
+                halves[c.case_id not in in_theme].append(c)
+        else:
+            for c in eligible:
+                strata[stratum_of(c) or ""].append(c)
     elif eligible:
         strata[""] = list(eligible)
     shares = largest_remainder(
@@ -1014,7 +1034,6 @@ def allocate_cycle(
         floor,
         every=bool(strat) and cfg.sample.size != "quotas",
     )
-    weight = cfg.cycle.focus_weight if (theme and sets and not restrict) else 1.0
     sample: list[Case] = []
     strata_rows = []
     for key in sorted(strata):
@@ -1023,7 +1042,9 @@ def allocate_cycle(
         strata_rows.append((key, len(pool), k))
         if k <= 0:
             continue
-        if weight != 1.0:
+        if weight != 1.0 and key in split:
+            sample.extend(_weighted_draw(*split[key], weight, k, rng))
+        elif weight != 1.0:
             sample.extend(weighted_sample(pool, in_theme, weight, k, rng))
         else:
             sample.extend(rng.sample(pool, k))

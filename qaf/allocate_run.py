@@ -26,7 +26,7 @@ from qaf.problems import Problem, QafError
 if TYPE_CHECKING:
     from qaf.allocate import AllocationResult, History
     from qaf.records import Allocation
-    from qaf.sources import CaseList, Roster
+    from qaf.sources import CaseList, PendingCases, Roster
 
 ALLOCATE_LOCK_WAIT = 600.0  # seconds a second `qaf allocate` waits for the first
 
@@ -114,30 +114,44 @@ def run_allocate(
         if not spec.path.exists():
             raise QafError(f"{what}: {spec.path} does not exist", file=str(cfg.path))
 
-    with gc_paused(), _allocation_lock(cfg, dry_run):
-        return _run(cfg, cycle, seed, as_of, dry_run, replace, out_dir)
+    with gc_paused():
+        from qaf.sources import start_reading_cases
+
+        # The case list is read by another thread from here on (unzipping and parsing it
+        # release the GIL; a whole authority's list is parsed by two), while this one takes
+        # the lock, reads the register and the roster, and imports and lays out what the
+        # writing needs; a case list error is still the one reported first, after the
+        # register's refusals.
+        pending = start_reading_cases(cfg.cases, cfg.limits)
+        with _allocation_lock(cfg, dry_run, pending):
+            return _run(cfg, cycle, seed, as_of, dry_run, replace, out_dir, pending)
 
 
 @contextmanager
-def _allocation_lock(cfg: Config, dry_run: bool) -> Iterator[None]:
+def _allocation_lock(cfg: Config, dry_run: bool, pending: PendingCases) -> Iterator[None]:
     """Two allocations of one register must not interleave: the second would overwrite the
     first's workbooks and then be refused by the register (issue 7 item 5). It waits.
-    A dry run writes nothing and takes no lock."""
+    A dry run writes nothing and takes no lock. Not getting the lock, the run no longer
+    wants the case list being read (``pending``)."""
     if dry_run:
         yield
         return
     from filelock import FileLock, Timeout
 
     lock_path = cfg.register_path.with_name(cfg.register_path.name + ".allocate.lock")
-    cfg.register_path.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(lock_path), timeout=ALLOCATE_LOCK_WAIT)
     try:
+        cfg.register_path.parent.mkdir(parents=True, exist_ok=True)
         lock.acquire()
     except Timeout:
+        pending.cancel()
         raise QafError(
             f"another `qaf allocate` is still running on this register (lock {lock_path} "
             f"held for {ALLOCATE_LOCK_WAIT:g} s)"
         ) from None
+    except BaseException:  # Ctrl-C while waiting, a folder that cannot be made
+        pending.cancel()
+        raise
     try:
         yield
     finally:
@@ -152,16 +166,11 @@ def _run(
     dry_run: bool,
     replace: bool,
     out_dir: Path | None,
+    pending: PendingCases,
 ) -> AllocateRun:
-    from qaf.sources import read_staff, start_reading_cases
-
-    # The case list is read by another thread from the start (unzipping and parsing it
-    # release the GIL; a whole authority's list is parsed by two) while this one reads the
-    # register and the roster and imports and lays out what the writing needs; a case list
-    # error is still the one reported first, after the register's refusals.
-    pending = start_reading_cases(cfg.cases, cfg.limits)
     from qaf.allocate import History, allocate_cycle  # imported while the list is unzipped
     from qaf.register import Register
+    from qaf.sources import read_staff
 
     register = None
     try:

@@ -16,14 +16,16 @@ from both are the rows of the whole sheet.
 
 from __future__ import annotations
 
+import os
 import posixpath
 import re
 import struct
+import tempfile
 import threading
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 from xml.etree import ElementTree
 
 SPLIT_FROM = 8 << 20  # bytes of sheet XML (~15,000 rows): below, a second parse costs more
@@ -106,6 +108,30 @@ class Cut:
         """The workbook with ``sheet`` as the sheet's XML."""
         return stored({**self.parts, self.name: sheet})
 
+    def parse(self, sheet: bytes) -> tuple[Sequence[str], Any]:
+        """The workbook with ``sheet`` as the sheet's XML, parsed by python-calamine: its
+        sheet names and that sheet (a ``CalamineSheet``, its cells in memory).
+
+        The workbook goes through a temporary file, deleted once parsed: from a file
+        calamine streams the sheet's XML with the GIL released, where from memory it first
+        copies the whole workbook through Python ``read`` calls into a buffer of its own
+        (30 MB of fresh pages a part, and calls that wait for the GIL).
+        """
+        from python_calamine import CalamineWorkbook
+
+        fd, name = tempfile.mkstemp(prefix="qaf-part-", suffix=".xlsx")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.writelines(_stored_pieces({**self.parts, self.name: sheet}))
+            wb = CalamineWorkbook.from_path(name)
+            try:
+                names = wb.sheet_names
+                return names, wb.get_sheet_by_name(names[self.index])
+            finally:
+                wb.close()
+        finally:
+            os.unlink(name)
+
 
 def cut(parts: Mapping[str, bytes], pick: Callable[[Sequence[str]], str | None]) -> Cut | None:
     """The sheet ``pick`` chooses among the sheet names, cut in two; None when it is small
@@ -173,6 +199,11 @@ def _cut(xml: bytes) -> tuple[int, int, int] | None:
 def stored(parts: Mapping[str, bytes]) -> bytes:
     """A zip of the parts, stored (not deflated): what calamine reads fastest. Made in one
     piece: the parts are copied once (zipfile would grow a buffer and copy it again)."""
+    return b"".join(_stored_pieces(parts))
+
+
+def _stored_pieces(parts: Mapping[str, bytes]) -> list[bytes]:
+    """:func:`stored`'s zip as the pieces to write one after another."""
     pieces: list[bytes] = []
     central: list[bytes] = []
     offset = 0
@@ -212,4 +243,4 @@ def stored(parts: Mapping[str, bytes]) -> bytes:
     directory = b"".join(central)
     count = len(central)
     end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, count, count, len(directory), offset, 0)
-    return b"".join((*pieces, directory, end))
+    return [*pieces, directory, end]

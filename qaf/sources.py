@@ -273,8 +273,6 @@ def _first_part(
     thread starts once this part is checked, so that the two checks (holding the GIL) do
     not hold up both parses.
     """
-    from python_calamine import CalamineWorkbook
-
     from qaf import sheetsplit
 
     halves = sheetsplit.cut(parts, lambda names: _sheet_named(names, sheet) if names else None)
@@ -289,11 +287,10 @@ def _first_part(
         if not first.plain:
             raise LookupError("<!")  # a comment or CDATA might cross the cut
         rest = sheetsplit.in_thread(partial(_parse_second, path, halves, first))
-        wb = CalamineWorkbook.from_filelike(io.BytesIO(halves.workbook(xml)))
+        names, found = halves.parse(xml)
         del xml
-        name = wb.sheet_names[halves.index]
-        found = wb.get_sheet_by_name(name)
-        if _sheet_named(wb.sheet_names, sheet) != name or found.merged_cell_ranges:
+        name = names[halves.index]
+        if _sheet_named(names, sheet) != name or found.merged_cell_ranges:
             raise LookupError(name)
         return found.to_python(skip_empty_area=False), name, rest
     except Exception:  # read whole: the same error, if any, as without the cut
@@ -306,15 +303,12 @@ def _parse_second(path: Path, halves: sheetsplit.Cut, first: xlsxsafe.SheetPart)
     """In another thread: check the sheet's second part and parse it (python-calamine
     releases the GIL while it parses). None: not plain after all, or the two parts do not
     fit the limit together (read the sheet whole: the whole sheet's check decides)."""
-    from python_calamine import CalamineWorkbook
-
     xml = halves.second()
     second = xlsxsafe.check_sheet_part(xml, halves.name, path, SOURCE_MAX_CELLS)
     if not second.plain or not xlsxsafe.fit_together((first, second), SOURCE_MAX_CELLS):
         return None
-    found = CalamineWorkbook.from_filelike(io.BytesIO(halves.workbook(xml)))
+    _names, part = halves.parse(xml)
     del xml
-    part = found.get_sheet_by_name(found.sheet_names[halves.index])
     return None if part.merged_cell_ranges else part
 
 

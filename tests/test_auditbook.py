@@ -7,11 +7,14 @@ import re
 import shutil
 import subprocess
 import zipfile
+import zlib
 from datetime import date, datetime
 from pathlib import Path
 
 import openpyxl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from qaf.auditbook import (
     ACTION_HEADERS,
@@ -426,3 +429,34 @@ def test_workbook_grade_display_round_trips_through_qaf_ingest_rule_g1_gaps12(
             for d, (b, f, _) in ret.grades.items():
                 final = None if f == "N/A" else f
                 assert stored[d] == (None if b == "N/A" else b, final), d
+
+
+# ----------------------------------------------------- speed: each chunk deflated once
+
+
+@given(
+    chunks=st.lists(st.binary(max_size=3000), min_size=1, max_size=5),
+    data=st.data(),
+)
+@settings(max_examples=60, deadline=None)
+def test_part_entry_inflates_to_the_filled_xml(chunks: list[bytes], data: st.DataObject) -> None:
+    # the values between chunks go in as stored blocks, the chunks deflated once (issue 8):
+    # what a reader inflates, its CRC and size are those of the XML filled in
+    from qaf.auditbook import _Part
+
+    keys = tuple(f"k{i}" for i in range(len(chunks) - 1))
+    values = {k: data.draw(st.binary(max_size=200), label=k) for k in keys}
+    part = _Part.of(b"xl/worksheets/sheet1.xml", tuple(chunks), keys)
+    entry = part.entry(values)
+    filled = part.fill(values)
+    assert zlib.decompress(entry.data, -15) == filled
+    assert (entry.crc, entry.size) == (zlib.crc32(filled), len(filled))
+
+
+def test_part_entry_value_longer_than_a_stored_block() -> None:
+    from qaf.auditbook import _Part
+
+    part = _Part.of(b"s.xml", (b"<a>", b"</a>"), ("v",))
+    value = bytes(random.Random(3).randrange(256) for _ in range(150_000))
+    entry = part.entry({"v": value})
+    assert zlib.decompress(entry.data, -15) == b"<a>" + value + b"</a>"

@@ -303,3 +303,37 @@ def test_work_in_another_thread_comes_back_or_raises_its_error() -> None:
 
     with pytest.raises(ValueError, match="in the other thread"):
         sheetsplit.in_thread(fails).result()
+
+
+def test_the_parts_are_parsed_from_temporary_files_that_are_deleted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # each part goes to calamine through a temporary file (issue 8: no 30 MB copy in
+    # memory); both parts are parsed so, and nothing is left behind
+    path = _case_list(tmp_path / "cases.xlsx", 3000)
+    whole, _ = _read(path, split=False, monkeypatch=monkeypatch)
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(temp))
+    parsed = []
+    real = sheetsplit.Cut.parse
+
+    def spy(self: sheetsplit.Cut, sheet: bytes) -> object:
+        parsed.append(sorted(p.name for p in temp.iterdir()))
+        return real(self, sheet)
+
+    monkeypatch.setattr(sheetsplit.Cut, "parse", spy)
+    split, started = _read(path, split=True, monkeypatch=monkeypatch)
+    assert started and split == whole
+    assert len(parsed) == 2
+    assert list(temp.iterdir()) == []
+
+
+def test_no_temporary_file_means_reading_the_list_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _case_list(tmp_path / "cases.xlsx", 3000)
+    whole, _ = _read(path, split=False, monkeypatch=monkeypatch)
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "no such folder"))
+    again, started = _read(path, split=True, monkeypatch=monkeypatch)
+    assert started and again == whole
