@@ -48,7 +48,7 @@ from pathlib import Path
 
 import xlsxwriter
 
-from qaf import __version__
+from qaf import __version__, deflate
 from qaf.grades import Scale
 from qaf.records import Allocation
 from qaf.tools import Tool
@@ -291,12 +291,12 @@ class _Part:
         """The zip entry of the XML filled with ``values`` (equal to :meth:`fill`'s)."""
         chunks, deflated = self.chunks, self.deflated
         pieces = [deflated[0]]
-        crc = zlib.crc32(chunks[0])
+        crc = deflate.crc32(chunks[0])
         size = len(chunks[0])
         for i, key in enumerate(self.keys, start=1):
             value = values[key]
             pieces.extend(_stored_blocks(value))
-            crc = zlib.crc32(chunks[i], zlib.crc32(value, crc))
+            crc = deflate.crc32(chunks[i], deflate.crc32(value, crc))
             size += len(value) + len(chunks[i])
             pieces.append(deflated[i])
         return _Entry(self.name, crc, size, b"".join(pieces))

@@ -22,11 +22,12 @@ import re
 import struct
 import tempfile
 import threading
-import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 from xml.etree import ElementTree
+
+from qaf import deflate
 
 SPLIT_FROM = 8 << 20  # bytes of sheet XML (~15,000 rows): below, a second parse costs more
 FIRST_SHARE = 0.45  # of the rows parsed by the caller's thread, which then turns them into cases
@@ -210,7 +211,7 @@ def _stored_pieces(parts: Mapping[str, bytes]) -> list[bytes]:
     for name, data in parts.items():
         raw = name.encode("utf-8")
         flags = 0 if name.isascii() else 0x800  # UTF-8 name
-        crc = zlib.crc32(data)
+        crc = deflate.crc32(data)
         size = len(data)
         head = struct.pack(
             "<IHHHHHIIIHH", 0x04034B50, 20, flags, 0, 0, _DOS_DATE, crc, size, size, len(raw), 0

@@ -38,14 +38,13 @@ import contextlib
 import io
 import re
 import zipfile
-import zlib
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qaf import xlsxparse
+from qaf import deflate, xlsxparse
 from qaf.config import Limits
 from qaf.grades import normalise
 from qaf.problems import QafError
@@ -351,13 +350,13 @@ def _unpack(data: bytes, info: zipfile.ZipInfo, path: Path) -> bytes:
         out = raw[: info.file_size]
     elif info.compress_type == zipfile.ZIP_DEFLATED:
         try:
-            d = zlib.decompressobj(-15)
+            d = deflate.decompressobj(-15)
             out = d.decompress(raw, info.file_size + 1)
-        except zlib.error:
+        except deflate.error:
             raise UnreadableFile(path, damaged) from None
     else:
         raise UnreadableFile(path, f"uses a compression Excel does not write ({info.filename})")
-    if len(out) != info.file_size or zlib.crc32(out) != info.CRC:
+    if len(out) != info.file_size or deflate.crc32(out) != info.CRC:
         raise UnreadableFile(
             path, f"is damaged or tampered with: part {info.filename} does not match its size/CRC"
         )
