@@ -35,6 +35,7 @@ with a message a QA officer can act on, never a traceback.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import re
 import zipfile
@@ -42,6 +43,7 @@ import zlib
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -134,8 +136,12 @@ class Sheet:
 
 @dataclass(frozen=True)
 class Workbook:
+    """The sheets of a workbook, and when it was last saved (``saved_at``: POSIX seconds
+    from docProps/core.xml ``modified``, which Excel sets on every save; None without one)."""
+
     path: Path
     sheets: tuple[Sheet, ...]
+    saved_at: float | None = field(default=None, compare=False)  # metadata, not content
 
     def sheet(self, name: str) -> Sheet | None:
         key = normalise(name)
@@ -535,10 +541,32 @@ def read_workbook(path: Path, limits: Limits, data: bytes | None = None) -> Work
     zf = check_zip(data, path, limits)
     deferred: list[str] = []
     parts = check_parts(zf, path, data, deferred=deferred)
+    saved_at = last_saved(parts)
     sheets = _read_fast(parts, deferred, path)
     if sheets is None:
-        return _read_with_calamine(path, data)
-    return Workbook(path, sheets)
+        return dataclasses.replace(_read_with_calamine(path, data), saved_at=saved_at)
+    return Workbook(path, sheets, saved_at)
+
+
+_MODIFIED = re.compile(rb"<(?:[\w.-]+:)?modified\b[^>]*>\s*([^<\s]+)\s*<")
+
+
+def last_saved(parts: dict[str, bytes]) -> float | None:
+    """When the workbook was last saved: docProps/core.xml ``modified`` (a W3CDTF time, UTC
+    unless it says otherwise) as POSIX seconds; None when absent or not a time."""
+    core = parts.get("docProps/core.xml")
+    if core is None:
+        core = next((v for k, v in parts.items() if k.lower() == "docprops/core.xml"), b"")
+    found = _MODIFIED.search(core) if core else None
+    if found is None:
+        return None
+    try:
+        when = datetime.fromisoformat(found.group(1).decode("ascii"))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.timestamp()
 
 
 def _read_fast(
