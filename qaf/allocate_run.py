@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qaf.calendar import WorkingCalendar, parse_month, shift_cycle
-from qaf.config import Config
+from qaf.config import Config, SourceSpec
 from qaf.problems import Problem, QafError
 
 if TYPE_CHECKING:
@@ -110,12 +110,16 @@ def run_allocate(
 ) -> AllocateRun:
     cycle = check_month(cfg, month, force=force)
     as_of = as_of or date.today()
-    for spec, what in ((cfg.cases, "cases.path"), (cfg.staff, "staff.path")):
-        if not spec.path.exists():
-            raise QafError(f"{what}: {spec.path} does not exist", file=str(cfg.path))
+    _must_exist(cfg, cfg.cases, "cases.path")  # the roster's: checked after the case list's
 
     with gc_paused(), _allocation_lock(cfg, dry_run):
         return _run(cfg, cycle, seed, as_of, dry_run, replace, out_dir)
+
+
+def _must_exist(cfg: Config, spec: SourceSpec, key: str) -> None:
+    """Rule I1: a source file the configuration points at must be there (exit 2)."""
+    if not spec.path.exists():
+        raise QafError(f"{key}: {spec.path} does not exist", file=str(cfg.path))
 
 
 @contextmanager
@@ -175,6 +179,7 @@ def _run(
         raise
     try:
         history = _history(register, cfg, cycle) if register is not None else History()
+        _must_exist(cfg, cfg.staff, "staff.path")  # (F5: after the case list's own problems)
         roster = read_staff(cfg.staff, cfg.limits)
         calendar = calendar_for(cfg)
         from qaf import escalate  # noqa: F401  (imported here, used later)
