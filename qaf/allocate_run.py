@@ -44,6 +44,13 @@ class AllocateRun:
     # without freeing anything (qaf.cli.leave).
     cases: CaseList | None = field(default=None, repr=False, compare=False)
 
+    @property
+    def rows_refused(self) -> int:
+        """Rows of the case list or roster not read (an error: a case with a blank required
+        value or a repeated case ID, rule S3; a name twice in the roster, A2). The
+        allocation is made without them, and the command exits 1 (F7)."""
+        return sum(1 for p in self.problems if p.level == "error")
+
 
 def calendar_for(cfg: Config) -> WorkingCalendar:
     return WorkingCalendar(cfg.organisation.bank_holidays, cfg.organisation.closures)
@@ -336,3 +343,22 @@ def summary_lines(run: AllocateRun) -> list[str]:
             ("Replaced" if run.replaced else "Recorded") + f" cycle {r.cycle} in the register"
         )
     return lines
+
+
+def refused_line(run: AllocateRun) -> str:
+    """F7: why the run exits 1 although it allocated: rows of its sources were not read
+    (the command's last line)."""
+    errors = [p for p in run.problems if p.level == "error"]
+    cases = sum(1 for p in errors if p.rule == "S3")
+    parts = []
+    if cases:
+        parts.append(f"{cases:,} row{'s' if cases != 1 else ''} of the case list not read as cases")
+    if len(errors) > cases:
+        n = len(errors) - cases
+        parts.append(f"{n:,} row{'s' if n != 1 else ''} of the roster ignored")
+    then = (
+        "fix the file before allocating"
+        if run.dry_run
+        else "fix the file and allocate again with --replace to include them"
+    )
+    return f"Exit 1: {' and '.join(parts)} (the errors above): allocated without them; {then}"
