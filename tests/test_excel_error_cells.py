@@ -1,5 +1,6 @@
-"""Rule S3, trial 3 F8: an Excel error cell (#N/A from a broken lookup, #VALUE! ...) in a
-case list is read as its text, as the same list saved as CSV holds it — not as a blank.
+"""Trial 3 F8: an Excel error cell (#N/A from a broken lookup, #VALUE! ...) is read as its
+text, not as a blank: in a case list (rule S3), as the same list saved as CSV holds it, and
+in a returned workbook (rules G1, I3, E3: a broken formula is not an empty box).
 
 python-calamine gives an error cell as "" (tested below), so a date column's #N/A went
 unnoticed in an XLSX list while the CSV warned "'#N/A' is not a date". Read whole or cut
@@ -9,7 +10,9 @@ in two (qaf.sheetsplit), the XLSX now gives what the CSV gives.
 from __future__ import annotations
 
 import csv
-from datetime import datetime
+import re
+import zipfile
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
@@ -172,3 +175,57 @@ def test_rule_S3_an_error_cell_in_a_roster_is_its_text(tmp_path: Path) -> None:
 )
 def test_error_cells_are_found_with_their_position(xml: bytes, found: list[object]) -> None:
     assert error_cells(xml) == found
+
+
+def test_rules_G1_I3_E3_an_error_cell_in_a_return_is_named_not_taken_as_blank(
+    small_dir: Path, tmp_path: Path
+) -> None:
+    """A return whose final grade, date of audit and "Is the child safe?" hold #N/A: each
+    is reported as what it holds (before, the grade before discussion was taken as final
+    with a G4 warning, and the safety answer was "not answered")."""
+    from qaf.config import read_config
+    from qaf.ingest import ingest_paths
+    from tests.ingest_books import allocation, setup_register
+    from tests.test_ingest import find, grade_cell, make_return
+
+    cfg = read_config(small_dir / "qaf.toml")
+    alloc = allocation()
+    setup_register(cfg, [alloc])
+    path, _ = make_return(cfg, alloc, tmp_path / "returns" / "a.xlsx")
+    cells = [grade_cell(path, "D2"), find(path, "Date of audit"), find(path, "Is the child safe?")]
+    with zipfile.ZipFile(path) as z:
+        parts = {n: z.read(n) for n in z.namelist()}
+    xml = parts["xl/worksheets/sheet1.xml"].decode()
+    for ref in cells:
+        broken = f'<c r="{ref}" t="e"><f>VLOOKUP(A1,Z:Z,2,0)</f><v>#N/A</v></c>'
+        xml = re.sub(rf'<c r="{ref}"[^>]*?(/>|>.*?</c>)', broken, xml, count=1, flags=re.S)
+    parts["xl/worksheets/sheet1.xml"] = xml.encode()
+    with zipfile.ZipFile(path, "w") as z:
+        for name, part in parts.items():
+            z.writestr(name, part)
+    [f] = ingest_paths(cfg, [path], as_of=date(2027, 1, 8), dry_run=True).files
+    assert f.status == "rejected"
+    said = [(p.cell, p.rule, p.level, p.message) for p in f.problems]
+    assert said == [
+        (
+            cells[0],
+            "G1",
+            "error",
+            'domain D2 "Risk is identified, responded to and reduced in a…": "#N/A" is not '
+            'a grade: expected one of "Outstanding", "Good", "Requires Improvement", '
+            '"Inadequate" or 1-4',
+        ),
+        (
+            cells[1],
+            "I3",
+            "error",
+            "the date of audit: '#N/A' is not a date (expected e.g. 12/11/2026, 2026-11-12 or "
+            "12 Nov 2026)",
+        ),
+        (
+            cells[2],
+            "E3",
+            "error",
+            '"#N/A" is not an answer to "Is the child safe?" (expected Yes or No)',
+        ),
+    ]
