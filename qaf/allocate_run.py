@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qaf.calendar import WorkingCalendar, parse_month, shift_cycle
-from qaf.config import Config
+from qaf.config import Config, SourceSpec
 from qaf.problems import Problem, QafError
 
 if TYPE_CHECKING:
@@ -43,6 +43,13 @@ class AllocateRun:
     # objects) as ``_run`` returned cost ``qaf allocate`` 60-90 ms, and the command ends
     # without freeing anything (qaf.cli.leave).
     cases: CaseList | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def rows_refused(self) -> int:
+        """Rows of the case list or roster not read (an error: a case with a blank required
+        value or a repeated case ID, rule S3; a name twice in the roster, A2). The
+        allocation is made without them, and the command exits 1 (F7)."""
+        return sum(1 for p in self.problems if p.level == "error")
 
 
 def calendar_for(cfg: Config) -> WorkingCalendar:
@@ -110,9 +117,7 @@ def run_allocate(
 ) -> AllocateRun:
     cycle = check_month(cfg, month, force=force)
     as_of = as_of or date.today()
-    for spec, what in ((cfg.cases, "cases.path"), (cfg.staff, "staff.path")):
-        if not spec.path.exists():
-            raise QafError(f"{what}: {spec.path} does not exist", file=str(cfg.path))
+    _must_exist(cfg, cfg.cases, "cases.path")  # the roster's: checked after the case list's
 
     with gc_paused():
         from qaf.sources import start_reading_cases
@@ -125,6 +130,12 @@ def run_allocate(
         pending = start_reading_cases(cfg.cases, cfg.limits)
         with _allocation_lock(cfg, dry_run, pending):
             return _run(cfg, cycle, seed, as_of, dry_run, replace, out_dir, pending)
+
+
+def _must_exist(cfg: Config, spec: SourceSpec, key: str) -> None:
+    """Rule I1: a source file the configuration points at must be there (exit 2)."""
+    if not spec.path.exists():
+        raise QafError(f"{key}: {spec.path} does not exist", file=str(cfg.path))
 
 
 @contextmanager
@@ -184,6 +195,7 @@ def _run(
         raise
     try:
         history = _history(register, cfg, cycle) if register is not None else History()
+        _must_exist(cfg, cfg.staff, "staff.path")  # (F5: after the case list's own problems)
         roster = read_staff(cfg.staff, cfg.limits)
         calendar = calendar_for(cfg)
         from qaf import escalate  # noqa: F401  (imported here, used later)
@@ -340,3 +352,22 @@ def summary_lines(run: AllocateRun) -> list[str]:
             ("Replaced" if run.replaced else "Recorded") + f" cycle {r.cycle} in the register"
         )
     return lines
+
+
+def refused_line(run: AllocateRun) -> str:
+    """F7: why the run exits 1 although it allocated: rows of its sources were not read
+    (the command's last line)."""
+    errors = [p for p in run.problems if p.level == "error"]
+    cases = sum(1 for p in errors if p.rule == "S3")
+    parts = []
+    if cases:
+        parts.append(f"{cases:,} row{'s' if cases != 1 else ''} of the case list not read as cases")
+    if len(errors) > cases:
+        n = len(errors) - cases
+        parts.append(f"{n:,} row{'s' if n != 1 else ''} of the roster ignored")
+    then = (
+        "fix the file before allocating"
+        if run.dry_run
+        else "fix the file and allocate again with --replace to include them"
+    )
+    return f"Exit 1: {' and '.join(parts)} (the errors above): allocated without them; {then}"

@@ -320,7 +320,8 @@ def allocate(
 
     Writes allocation-YYYY-MM.xlsx and .csv and one pre-filled audit workbook per
     allocation, and records the cycle with its seed. Exit 1 when cases are left
-    unallocated (listed with the reason) or allocation mail could not be sent, 2 when
+    unallocated (listed with the reason), a row of the case list or roster was not read
+    (an error listed with its row) or allocation mail could not be sent, 2 when
     the cycle exists (without --replace or --notify), is a practice week (without
     --force) or the configuration is wrong.
 
@@ -372,7 +373,11 @@ def allocate(
             f"Allocation mail not sent: `qaf allocate --month {result.cycle} --notify` "
             "e-mails auditors and Team Managers (each once)"
         )
-    if result.unallocated or failed:
+    if run.rows_refused:
+        from qaf.allocate_run import refused_line
+
+        tell(refused_line(run), "yellow")
+    if result.unallocated or failed or run.rows_refused:
         raise typer.Exit(1)
 
 

@@ -16,7 +16,8 @@ Flow for each file (DESIGN §5 "Inputs", rules G1-G5, E3, I1-I5):
 5. store it — the whole file in ONE transaction (a savepoint of a batch of files
    committed together: ``Register.many_transactions``) — with batched inserts;
    a corrected re-submission for the same audit supersedes the earlier return
-   (``returns.superseded_by``); a re-audit is compared with the previous
+   (``returns.superseded_by``; two of one audit in one run: the newer is kept, see
+   ``qaf.resubmissions``); a re-audit is compared with the previous
    return of the case (improved / same / downgraded); then the consequences
    (alerts E1-E3, follow-ups T1-T3, T5, T7) from ``qaf.escalate`` are stored
    in the same transaction. A rejected file changes nothing and is left
@@ -53,6 +54,13 @@ from qaf.calendar import cycle_of, cycle_start_end, parse_date, year_less_date
 from qaf.grades import YES_NO, GradeError, Scale, is_not_applicable, normalise
 from qaf.problems import Level, Problem, QafError, has_errors
 from qaf.records import ActionItem, Alert, Allocation, FollowUp, ReturnFacts
+from qaf.resubmissions import (
+    Arrival,
+    history_warning,
+    is_newer,
+    is_same_run_warning,
+    kept_warning,
+)
 from qaf.tools import Tool, overall_consistency
 from qaf.xlsxsafe import Sheet, UnreadableFile, Workbook, cell_ref, read_bytes, read_workbook
 
@@ -1468,12 +1476,14 @@ class IngestReport:
         return c
 
     def listed_problems(self) -> list[tuple[FileResult, Problem]]:
-        """The problems shown to the user: a file-level I5 note only on a rejected file."""
+        """The problems shown to the user: a file-level I5 note (already ingested, superseded:
+        what the status says) only on a rejected file; two returns of one audit in this run
+        always (which one was kept)."""
         return [
             (f, p)
             for f in self.files
             for p in f.problems
-            if p.rule != "I5" or f.status == "rejected"
+            if p.rule != "I5" or f.status == "rejected" or is_same_run_warning(p)
         ]
 
     def safety_notices(self) -> list[SafetyNotice]:
@@ -1550,6 +1560,7 @@ class ReadFile:
     skipped: bool = False
     checked: bool = False
     built: list[Built | None] | None = None  # validated by a reader process: see Prebuild
+    saved_at: float | None = None  # the workbook's last-saved time (qaf.resubmissions)
 
 
 Built = tuple[Allocation, str, "Return | None", list[Problem]]  # allocation, tool, validated
@@ -1591,14 +1602,14 @@ class FileReader:
             return ReadFile(path, sha, skipped=True)
         checked = ingested is not None
         try:
-            raws, kind = self._parse(path, data)
+            raws, kind, saved_at = self._parse(path, data)
         except UnreadableFile as e:
             return ReadFile(path, sha, error=e.reason, checked=checked)
         if self.prebuild is None:
-            return ReadFile(path, sha, kind, raws, checked=checked)
+            return ReadFile(path, sha, kind, raws, checked=checked, saved_at=saved_at)
         built = self._prebuilt(raws)
         raws = [raw if b is None else raw.for_storing() for raw, b in zip(raws, built, strict=True)]
-        return ReadFile(path, sha, kind, raws, checked=checked, built=built)
+        return ReadFile(path, sha, kind, raws, checked=checked, built=built, saved_at=saved_at)
 
     def _prebuilt(self, raws: list[RawReturn]) -> list[Built | None]:
         assert self.prebuild is not None
@@ -1620,16 +1631,18 @@ class FileReader:
             out.append((alloc, tool.id, ret, problems))
         return out
 
-    def _parse(self, path: Path, data: bytes) -> tuple[list[RawReturn], str]:
+    def _parse(self, path: Path, data: bytes) -> tuple[list[RawReturn], str, float | None]:
+        """The file's raw returns, its kind and when it was last saved (a workbook's own time)."""
         from qaf import surveymonkey
 
         name = str(path)
         if path.suffix.lower() in (".csv", ".txt"):
-            return surveymonkey.read_export_csv(data, name, self.tools), "surveymonkey"
+            return surveymonkey.read_export_csv(data, name, self.tools), "surveymonkey", None
         wb = read_workbook(path, self.limits, data)
         if surveymonkey.looks_like_export(wb):
-            return surveymonkey.read_export_workbook(wb, name, self.tools), "surveymonkey"
-        return [read_audit_workbook(wb, self.labels, name)], "workbook"
+            raws = surveymonkey.read_export_workbook(wb, name, self.tools)
+            return raws, "surveymonkey", wb.saved_at
+        return [read_audit_workbook(wb, self.labels, name)], "workbook", wb.saved_at
 
 
 PARALLEL_FROM = 48  # files; fewer are read in this process (starting workers costs more)
@@ -1671,7 +1684,10 @@ def _worker(conn: Any, reader: FileReader, others: list[Any]) -> None:
             read = [reader.read(p) for p in paths]
             reply: tuple[str, Any] = (
                 "ok",
-                [(r.sha, r.kind, r.raws, r.error, r.skipped, False, r.built) for r in read],
+                [
+                    (r.sha, r.kind, r.raws, r.error, r.skipped, False, r.built, r.saved_at)
+                    for r in read
+                ],
             )
         except BaseException as e:  # handed to the main process, raised there
             reply = ("error", e)
@@ -1740,6 +1756,8 @@ class Ingestor:
     def __post_init__(self) -> None:
         self.labels = Labels.for_tools(self.cfg.tools.values())
         self.reader = FileReader(self.cfg.limits, self.cfg.tools, self.labels)
+        # the current return of each audit stored in this run (rule I5: the newer one wins)
+        self.this_run: dict[str, Arrival] = {}
 
     # The roster and calendar are read when the first return is stored, not before: by
     # then the reader processes are at work (the roster of a big council takes a while).
@@ -1788,7 +1806,7 @@ class Ingestor:
             ]
         if got.error is not None:
             return [_rejected(name, got.sha, [Problem("I1", got.error, "error", name)])]
-        return self._store(got.path, got.sha, got.kind, got.raws, got.built)
+        return self._store(got.path, got.sha, got.kind, got.raws, got.built, got.saved_at)
 
     def _match(self, raw: RawReturn) -> Allocation | None:
         reg = self.register
@@ -1852,6 +1870,7 @@ class Ingestor:
         kind: str,
         raws: list[RawReturn],
         prebuilt: list[Built | None] | None = None,
+        saved_at: float | None = None,
     ) -> list[FileResult]:
         name = str(path)
         tools: Mapping[str, Tool] = self.cfg.tools
@@ -1902,9 +1921,10 @@ class Ingestor:
                 if reg.file_ingested(sha):  # another run took it meanwhile
                     return [FileResult(name, sha, "already-ingested")]
                 reg.record_file(conn, sha, name, kind, len(built))
-                for raw, ret, problems in built:
+                for row, (raw, ret, problems) in enumerate(built):
                     assert ret is not None
-                    results.append(self._store_one(conn, name, sha, raw, ret, problems))
+                    here = Arrival(path, saved_at, 0, row)
+                    results.append(self._store_one(conn, here, sha, raw, ret, problems))
                 if self.dry_run:
                     raise _DryRun
         except _DryRun:
@@ -1912,9 +1932,16 @@ class Ingestor:
         return results
 
     def _store_one(
-        self, conn: Any, name: str, sha: str, raw: RawReturn, ret: Return, problems: list[Problem]
+        self,
+        conn: Any,
+        here: Arrival,
+        sha: str,
+        raw: RawReturn,
+        ret: Return,
+        problems: list[Problem],
     ) -> FileResult:
         reg = self.register
+        name = str(here.path)
         ps = list(problems)
         status: Status = "accepted"
         # SurveyMonkey exports are cumulative: the same response again is not a new return.
@@ -1935,6 +1962,9 @@ class Ingestor:
                     prev[0],
                 )
         superseded, previous = reg.current_and_previous(ret.audit_id, ret.case_id)
+        earlier = self.this_run.get(ret.audit_id) if ret.audit_id else None
+        if earlier is not None and not (self.dry_run or superseded == earlier.return_id):
+            earlier = None  # another process stored a return of it meanwhile: that one is older
         if ret.type == "reaudit" and ret.reaudit_of:  # compared with the audit it re-audits
             pid = reg.current_return_id(ret.reaudit_of)
             if pid is not None:
@@ -1955,11 +1985,18 @@ class Ingestor:
         )
         if ret.type == "reaudit":  # rule T7: the learning-held audit has come back
             reg.close_learning_held(conn, ret.case_id, rid, ret.audit_id, ret.received_on)
-        if superseded is not None:
-            reg.supersede(conn, superseded, rid, self.as_of)
+        here = dataclasses.replace(here, return_id=rid)
+        history_of = None if earlier is None or is_newer(here, earlier) else earlier
+        if history_of is not None:  # rule I5: the return read first in this run is newer
+            ps.append(history_warning(ret.audit_id, here, history_of))
+        elif superseded is not None or earlier is not None:
+            if superseded is not None:
+                reg.supersede(conn, superseded, rid, self.as_of)
             status = "superseded"
             ps.append(
-                Problem(
+                kept_warning(ret.audit_id, here, earlier)
+                if earlier is not None
+                else Problem(
                     "I5",
                     f"a corrected re-submission: replaces the earlier return of {ret.audit_id} "
                     "(kept in the register's history)",
@@ -1967,6 +2004,8 @@ class Ingestor:
                     name,
                 )
             )
+        if history_of is None and ret.audit_id:
+            self.this_run[ret.audit_id] = here
         facts = ReturnFacts(
             return_id=rid,
             audit_id=ret.audit_id,
@@ -1992,6 +2031,8 @@ class Ingestor:
             conn,
             [f if f.return_id == rid else dataclasses.replace(f, return_id=rid) for f in followups],
         )
+        if history_of is not None and not self.dry_run:  # as if it had been read first
+            reg.supersede(conn, rid, history_of.return_id, self.as_of)
         safety, lines = self._notices(raw, ret, cons.alerts)
         return FileResult(
             name,

@@ -137,7 +137,7 @@ class Cut:
 def cut(parts: Mapping[str, bytes], pick: Callable[[Sequence[str]], str | None]) -> Cut | None:
     """The sheet ``pick`` chooses among the sheet names, cut in two; None when it is small
     or cannot be cut (read it whole)."""
-    found = _sheet_part(parts, pick)
+    found = sheet_part(parts, pick)
     if found is None:
         return None
     index, name = found
@@ -150,7 +150,7 @@ def cut(parts: Mapping[str, bytes], pick: Callable[[Sequence[str]], str | None])
     return Cut(index, name, parts, *where)
 
 
-def _sheet_part(
+def sheet_part(
     parts: Mapping[str, bytes], pick: Callable[[Sequence[str]], str | None]
 ) -> tuple[int, str] | None:
     """(position, zip entry) of the sheet ``pick`` chooses, from the workbook's XML."""

@@ -248,6 +248,9 @@ def _xlsx_grid(
         raise xlsxsafe.UnreadableFile(
             path, f"cannot be read as an Excel workbook ({first})"
         ) from None
+    where = sheetsplit.sheet_part(parts, lambda _names: name)
+    if where is not None:
+        _put_errors(rows, _error_cells(parts[where[1]]))
     if not merged:
         return rows, name, None
     return _fill_merged([tuple(r) for r in rows], merged), name, None
@@ -287,41 +290,76 @@ def _first_part(
         if not first.plain:
             raise LookupError("<!")  # a comment or CDATA might cross the cut
         rest = sheetsplit.in_thread(partial(_parse_second, path, halves, first))
+        errors = _error_cells(xml)
         names, found = halves.parse(xml)
         del xml
         name = names[halves.index]
         if _sheet_named(names, sheet) != name or found.merged_cell_ranges:
             raise LookupError(name)
-        return found.to_python(skip_empty_area=False), name, rest
+        rows = found.to_python(skip_empty_area=False)
+        _put_errors(rows, errors)
+        return rows, name, rest
     except Exception:  # read whole: the same error, if any, as without the cut
         if rest is not None:
             rest.cancel()
         return None
 
 
-def _parse_second(path: Path, halves: sheetsplit.Cut, first: xlsxsafe.SheetPart) -> Any:
+def _parse_second(
+    path: Path, halves: sheetsplit.Cut, first: xlsxsafe.SheetPart
+) -> tuple[Any, list[tuple[int, int, str]]] | None:
     """In another thread: check the sheet's second part and parse it (python-calamine
-    releases the GIL while it parses). None: not plain after all, or the two parts do not
-    fit the limit together (read the sheet whole: the whole sheet's check decides)."""
+    releases the GIL while it parses): the parsed sheet and its error cells. None: not
+    plain after all, or the two parts do not fit the limit together (read the sheet
+    whole: the whole sheet's check decides)."""
     xml = halves.second()
     second = xlsxsafe.check_sheet_part(xml, halves.name, path, SOURCE_MAX_CELLS)
     if not second.plain or not xlsxsafe.fit_together((first, second), SOURCE_MAX_CELLS):
         return None
+    errors = _error_cells(xml)
     _names, part = halves.parse(xml)
     del xml
-    return None if part.merged_cell_ranges else part
+    return None if part.merged_cell_ranges else (part, errors)
 
 
-def _second_part(part: Any, data_start: int) -> tuple[int | None, list[list[Any]]]:
+def _second_part(
+    parsed: tuple[Any, list[tuple[int, int, str]]], data_start: int
+) -> tuple[int | None, list[list[Any]]]:
     """The second part's rows and where they start, counted from the first data row
     (None: no cell in it)."""
+    part, errors = parsed
     if part.start is None:
         return None, []
     rows = part.to_python(skip_empty_area=True)
     top, left = part.start
     if left:
         rows = [[""] * left + r for r in rows]
+    _put_errors(rows, errors, top)
     return top - data_start, rows
+
+
+def _error_cells(xml: bytes) -> list[tuple[int, int, str]]:
+    """The Excel error cells of a sheet's XML (F8): none unless it says ``t="e"`` anywhere."""
+    from qaf import xlsxparse
+
+    if xlsxparse.ERROR_TYPE not in xml:  # one scan of the sheet: 5 ms for 10 MB
+        return []
+    return xlsxparse.error_cells(xml)
+
+
+def _put_errors(rows: list[Any], errors: Sequence[tuple[int, int, str]], top: int = 0) -> None:
+    """Each error cell's text (``#N/A``) where calamine left it blank, as a CSV export of
+    the sheet holds it (F8: a date column's ``#N/A`` is "not a date", not a blank date).
+    ``rows`` are the sheet's rows from row ``top`` (0-based), columns from A."""
+    for r, c, text in errors:
+        i = r - top
+        if not 0 <= i < len(rows):
+            continue
+        row = rows[i]
+        if c >= len(row):
+            row.extend([""] * (c + 1 - len(row)))
+        if row[c] in ("", None):
+            row[c] = text
 
 
 def _fill_merged(grid: list[tuple[Any, ...]], merged: Any) -> list[tuple[Any, ...]]:

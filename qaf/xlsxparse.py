@@ -733,6 +733,37 @@ def _token_cells(body: bytes, book: Book) -> Found:
     return cells, max_row, max_col, r_attrs == body.count(b'r="')
 
 
+ERROR_TYPE = b't="e"'  # as Excel, LibreOffice, openpyxl and xlsxwriter write it
+_CELL_REF_ATTR = re.compile(rb'\sr="([A-Z]{1,3})([1-9][0-9]{0,6})"')
+_ERROR_V = re.compile(rb"<v>\s*([^<]*?)\s*</v>")
+
+
+def error_cells(xml: bytes) -> list[tuple[int, int, str]]:
+    """(row, column, text), 0-based, of each cell of a worksheet's XML holding an Excel
+    error (``<c r="O7" t="e"><v>#N/A</v></c>``: #N/A, #VALUE!, #REF! ...).
+
+    python-calamine, and this module after it, give such a cell as blank; a reader that
+    must not take a broken lookup for an empty cell puts the text back (the case list:
+    a CSV export of the same sheet holds the text). A cell without its own ``r`` is left
+    out (Excel always writes one). The sheet is looked at only where it says ``t="e"``.
+    """
+    found: list[tuple[int, int, str]] = []
+    at = xml.find(ERROR_TYPE)
+    while at >= 0:
+        start = xml.rfind(b"<c", 0, at)
+        end = xml.find(b">", at)
+        cell = start >= 0 and end >= 0 and xml[start + 2 : start + 3].isspace()
+        if cell and b">" not in xml[start:at] and xml[end - 1] != 47:  # 47: "/>", empty
+            ref = _CELL_REF_ATTR.search(xml, start, end)
+            close = xml.find(b"</c>", end)
+            value = _ERROR_V.search(xml, end, close) if ref and close >= 0 else None
+            if ref and value and value.group(1):
+                row, col = int(ref.group(2)) - 1, _col(ref.group(1))
+                found.append((row, col, value.group(1).decode("utf-8", "replace")))
+        at = xml.find(ERROR_TYPE, at + len(ERROR_TYPE))
+    return found
+
+
 def grid(cells: dict[tuple[int, int], Any]) -> list[list[Any]]:
     """The cells (1-based rows, 0-based columns) padded from A1 into rows of equal width;
     "" becomes None."""

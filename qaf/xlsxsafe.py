@@ -26,7 +26,8 @@ checked, as returns made from one template share, are unpacked once), or, for a
 workbook it cannot read with certainty, by python-calamine — with the same
 result either way (tests/test_xlsx_reader.py). Excel date cells come back as
 ``date``/``datetime``/``time``; text dates are left as text for
-``qaf.calendar.parse_date``.
+``qaf.calendar.parse_date``. An Excel error cell (``#N/A``), blank to both readers, is
+given its text afterwards (``xlsxparse.error_cells``): a broken formula is not an empty box.
 
 Everything wrong with the file is raised as ``UnreadableFile`` (rule I1)
 with a message a QA officer can act on, never a traceback.
@@ -39,8 +40,9 @@ import io
 import re
 import zipfile
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -133,8 +135,12 @@ class Sheet:
 
 @dataclass(frozen=True)
 class Workbook:
+    """The sheets of a workbook, and when it was last saved (``saved_at``: POSIX seconds
+    from docProps/core.xml ``modified``, which Excel sets on every save; None without one)."""
+
     path: Path
     sheets: tuple[Sheet, ...]
+    saved_at: float | None = field(default=None, compare=False)  # metadata, not content
 
     def sheet(self, name: str) -> Sheet | None:
         key = normalise(name)
@@ -534,10 +540,61 @@ def read_workbook(path: Path, limits: Limits, data: bytes | None = None) -> Work
     zf = check_zip(data, path, limits)
     deferred: list[str] = []
     parts = check_parts(zf, path, data, deferred=deferred)
+    saved_at = last_saved(parts)
     sheets = _read_fast(parts, deferred, path)
     if sheets is None:
-        return _read_with_calamine(path, data)
-    return Workbook(path, sheets)
+        sheets = _read_with_calamine(path, data).sheets
+    marked = [name for name in deferred if xlsxparse.ERROR_TYPE in parts[name]]
+    if marked:
+        _put_error_texts(sheets, parts, marked)
+    return Workbook(path, sheets, saved_at)
+
+
+def _named(name: str) -> Callable[[Sequence[str]], str]:
+    """The sheet picker of ``qaf.sheetsplit.sheet_part`` choosing the sheet ``name``."""
+    return lambda _names: name
+
+
+def _put_error_texts(sheets: tuple[Sheet, ...], parts: dict[str, bytes], marked: list[str]) -> None:
+    """Each Excel error cell's text (``#N/A``) where the readers left it blank: a broken
+    formula in a grade or date box is not an empty box (trial 3 F8). ``marked``: the
+    worksheet parts holding one."""
+    from qaf import sheetsplit
+
+    for sheet in sheets:
+        where = sheetsplit.sheet_part(parts, _named(sheet.name))
+        if where is None or where[1] not in marked:
+            continue
+        rows = sheet.rows
+        for r, c, text in xlsxparse.error_cells(parts[where[1]]):
+            if r >= len(rows):
+                continue
+            row = rows[r]
+            if c >= len(row):
+                row.extend([None] * (c + 1 - len(row)))
+            if row[c] is None:
+                row[c] = text
+
+
+_MODIFIED = re.compile(rb"<(?:[\w.-]+:)?modified\b[^>]*>\s*([^<\s]+)\s*<")
+
+
+def last_saved(parts: dict[str, bytes]) -> float | None:
+    """When the workbook was last saved: docProps/core.xml ``modified`` (a W3CDTF time, UTC
+    unless it says otherwise) as POSIX seconds; None when absent or not a time."""
+    core = parts.get("docProps/core.xml")
+    if core is None:
+        core = next((v for k, v in parts.items() if k.lower() == "docprops/core.xml"), b"")
+    found = _MODIFIED.search(core) if core else None
+    if found is None:
+        return None
+    try:
+        when = datetime.fromisoformat(found.group(1).decode("ascii"))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.timestamp()
 
 
 def _read_fast(
