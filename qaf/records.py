@@ -1,6 +1,6 @@
 """Plain record types shared by the register and the computing modules.
 
-These are the nouns of the glossary (DESIGN §2) as frozen dataclasses: a case,
+These are the nouns of the glossary (DESIGN §2), immutable: a case (a named tuple),
 a member of staff, an allocation, a follow-up deadline. Readers produce them,
 ``register`` stores and loads them, ``allocate`` / ``escalate`` / ``report``
 compute with them. No behaviour beyond small, obvious helpers lives here.
@@ -8,17 +8,26 @@ compute with them. No behaviour beyond small, obvious helpers lives here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import date
-from typing import Any, Literal
+from functools import partial
+from types import MappingProxyType
+from typing import Any, Literal, NamedTuple
 
 AllocationType = Literal["audit", "reaudit", "moderation"]
 
 
-@dataclass(frozen=True)
-class Case:
-    """An open (or closed) case from the case list. ``name`` never leaves the QA team."""
+_NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
+
+
+class Case(NamedTuple):
+    """An open (or closed) case from the case list. ``name`` never leaves the QA team.
+
+    A named tuple rather than a frozen dataclass like the other nouns: a whole authority's
+    case list makes 50,000 of them, and a tuple is made in a quarter of the time, in a
+    third of the memory, with fields read as fast (issue 8). Immutable all the same.
+    """
 
     case_id: str
     team: str
@@ -27,7 +36,7 @@ class Case:
     category: str
     status: str = "Open"
     name: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)  # other mapped columns
+    extra: Mapping[str, Any] = _NO_EXTRA  # other mapped columns
 
     def value(self, column: str) -> Any:
         """A case column by qaf's name (``category``, ``legal_status`` ...)."""
@@ -36,39 +45,10 @@ class Case:
         return self.extra.get(column)
 
 
-_new_object = object.__new__
-_set_attribute = object.__setattr__
-
-
-def new_case(
-    case_id: str,
-    team: str,
-    worker: str,
-    service: str,
-    category: str,
-    status: str,
-    name: str | None,
-    extra: Mapping[str, Any],
-) -> Case:
-    """``Case(...)`` at under half the cost, for the case list reader's 50,000 rows: the
-    frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``; this
-    sets the instance's dictionary once (the same object: tests compare the two)."""
-    case = _new_object(Case)
-    _set_attribute(
-        case,
-        "__dict__",
-        {
-            "case_id": case_id,
-            "team": team,
-            "worker": worker,
-            "service": service,
-            "category": category,
-            "status": status,
-            "name": name,
-            "extra": extra,
-        },
-    )
-    return case
+# Case(...) from its eight values in one tuple, made in C: the case list reader's
+# 50,000 rows (``Case(*values)`` goes through a Python-level ``__new__``).
+new_case: Callable[[tuple[str, str, str, str, str, str, str | None, Mapping[str, Any]]], Case]
+new_case = partial(tuple.__new__, Case)
 
 
 @dataclass(frozen=True)

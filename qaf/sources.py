@@ -635,21 +635,23 @@ class _Cases:
                 continue
             add_case(
                 new_case(
-                    case_id,
-                    team,
-                    worker,
-                    service,
-                    category,
                     (
-                        (v.strip() if type(v := row[p_status]) is str else _text(v))
-                        if p_status is not None
-                        else ""
+                        case_id,
+                        team,
+                        worker,
+                        service,
+                        category,
+                        (
+                            (v.strip() if type(v := row[p_status]) is str else _text(v))
+                            if p_status is not None
+                            else ""
+                        )
+                        or "Open",
+                        ((v.strip() if type(v := row[p_name]) is str else _text(v)) or None)
+                        if p_name is not None
+                        else None,
+                        RowCells(row, places),
                     )
-                    or "Open",
-                    ((v.strip() if type(v := row[p_name]) is str else _text(v)) or None)
-                    if p_name is not None
-                    else None,
-                    RowCells(row, places),
                 )
             )
             for key, i in dates:
