@@ -128,9 +128,9 @@ def _cache_file() -> Path | None:
     ver = _holidays_version()
     if ver is None:
         return None
-    base = os.environ.get("QAF_CACHE_DIR") or os.environ.get("LOCALAPPDATA")
-    root = Path(base) if base else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return root / "qaf" / f"bank-holidays-{ver}.json"
+    from qaf.cachedir import cache_folder
+
+    return cache_folder() / f"bank-holidays-{ver}.json"
 
 
 def _disk_cache() -> dict[str, dict[str, str]]:

@@ -1429,11 +1429,10 @@ def _template_cache(jinja2: Any) -> Any:
     template is compiled afresh. Same folder rule as the bank-holiday cache.
     """
     import contextlib
-    import os
 
-    base = os.environ.get("QAF_CACHE_DIR") or os.environ.get("LOCALAPPDATA")
-    root = Path(base) if base else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    folder = root / "qaf" / f"templates-jinja-{jinja2.__version__}"
+    from qaf.cachedir import cache_folder
+
+    folder = cache_folder() / f"templates-jinja-{jinja2.__version__}"
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError:

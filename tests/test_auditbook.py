@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import random
 import re
 import shutil
@@ -460,3 +461,100 @@ def test_part_entry_value_longer_than_a_stored_block() -> None:
     value = bytes(random.Random(3).randrange(256) for _ in range(150_000))
     entry = part.entry({"v": value})
     assert zlib.decompress(entry.data, -15) == b"<a>" + value + b"</a>"
+
+
+# --------------------------------------- speed: a tool's layout kept in the cache folder
+
+
+def test_a_tools_layout_is_kept_and_gives_the_same_workbook(
+    cfg: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # issue 8: qaf allocate lays out the same tools every month; the second time the layout
+    # comes from qaf's cache folder, and the workbook is the same, byte for byte (rule S2)
+    from qaf import auditbook
+
+    monkeypatch.setenv("QAF_CACHE_DIR", str(tmp_path / "cache"))
+    tool = cfg.tools["case-audit"]
+    fresh = auditbook.build_template(tool, "Org").render(alloc())
+    assert len(list((tmp_path / "cache").rglob("*.json"))) == 1
+
+    def no_layout(*_args: object) -> None:
+        raise AssertionError("laid out again")
+
+    monkeypatch.setattr(auditbook, "_laid_out", no_layout)
+    kept = auditbook.build_template(tool, "Org").render(alloc())
+    assert kept == fresh
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"org_name": "Another Council"},
+        {"grade_display": "numbers"},
+        {"case_open": True},
+        {"tool_name": "Case audit (2027)"},
+    ],
+)
+def test_a_change_the_layout_depends_on_lays_it_out_afresh(
+    cfg: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: dict[str, object]
+) -> None:
+    import dataclasses
+
+    from qaf import auditbook
+
+    monkeypatch.setenv("QAF_CACHE_DIR", str(tmp_path / "cache"))
+    tool = cfg.tools["case-audit"]
+    auditbook.build_template(tool, "Org")
+    laid: list[object] = []
+    real = auditbook._laid_out
+
+    def counting(*args: object) -> object:
+        laid.append(args)
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(auditbook, "_laid_out", counting)
+    other = dataclasses.replace(tool, name=str(change.pop("tool_name", tool.name)))
+    org = str(change.get("org_name", "Org"))
+    display = str(change.get("grade_display", "words"))
+    template = auditbook.build_template(
+        other, org, display, case_open=bool(change.get("case_open", False))
+    )
+    assert len(laid) == 1
+    with zipfile.ZipFile(io.BytesIO(template.render(alloc()))) as z:
+        audit = z.read("xl/worksheets/sheet1.xml").decode()
+    assert f"{other.name} — {org}" in audit
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "garbage"])
+def test_a_damaged_kept_layout_is_laid_out_again(
+    cfg: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str
+) -> None:
+    from qaf import auditbook
+
+    monkeypatch.setenv("QAF_CACHE_DIR", str(tmp_path / "cache"))
+    tool = cfg.tools["case-audit"]
+    fresh = auditbook.build_template(tool, "Org").render(alloc())
+    [kept] = (tmp_path / "cache").rglob("*.json")
+    raw = kept.read_bytes()
+    if damage == "truncate":
+        kept.write_bytes(raw[: len(raw) // 2])
+    elif damage == "flip":
+        i = len(raw) - 100
+        kept.write_bytes(raw[:i] + bytes([raw[i] ^ 1]) + raw[i + 1 :])
+    else:
+        kept.write_bytes(b"not a layout at all")
+    assert auditbook.build_template(tool, "Org").render(alloc()) == fresh
+    assert kept.read_bytes() == raw  # laid out again and kept again
+
+
+def test_a_cache_folder_that_cannot_be_written_still_gives_the_workbook(
+    cfg: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qaf import auditbook
+
+    blocked = tmp_path / "a file, not a folder"
+    blocked.write_text("x")
+    monkeypatch.setenv("QAF_CACHE_DIR", str(blocked))
+    data = auditbook.build_template(cfg.tools["case-audit"], "Org").render(alloc())
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        assert z.testzip() is None
