@@ -147,14 +147,14 @@ def _allocation_lock(cfg: Config, dry_run: bool, pending: PendingCases) -> Itera
     if dry_run:
         yield
         return
-    from filelock import FileLock, Timeout
+    from qaf.runlock import LockTimeout, held
 
     lock_path = cfg.register_path.with_name(cfg.register_path.name + ".allocate.lock")
-    lock = FileLock(str(lock_path), timeout=ALLOCATE_LOCK_WAIT)
+    lock = held(lock_path, ALLOCATE_LOCK_WAIT)
     try:
         cfg.register_path.parent.mkdir(parents=True, exist_ok=True)
-        lock.acquire()
-    except Timeout:
+        lock.__enter__()
+    except LockTimeout:
         pending.cancel()
         raise QafError(
             f"another `qaf allocate` is still running on this register (lock {lock_path} "
@@ -166,7 +166,7 @@ def _allocation_lock(cfg: Config, dry_run: bool, pending: PendingCases) -> Itera
     try:
         yield
     finally:
-        lock.release()
+        lock.__exit__(None, None, None)
 
 
 def _run(

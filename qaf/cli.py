@@ -890,17 +890,16 @@ def overdue(
 
     Example: qaf overdue --notify --fail-on-overdue --quiet
     """
-    from filelock import FileLock, Timeout
+    from qaf.runlock import LockTimeout, held
 
     cfg = load(config)
     day = parse_as_of(as_of)
     calendar = _calendar(cfg)
     roster = _roster(cfg)
     lock_path = cfg.register_path.with_name(cfg.register_path.name + ".overdue.lock")
-    lock = FileLock(str(lock_path), timeout=lock_wait)
     failed = 0
     try:
-        with lock:
+        with held(lock_path, lock_wait):
             reg = _register(cfg)
             try:
                 items = overdue_items(reg, roster, cfg, calendar, day)
@@ -910,7 +909,7 @@ def overdue(
                     delivery = _send(items, reg, cfg, day, alerts)
             finally:
                 reg.close()
-    except Timeout:
+    except LockTimeout:
         fail(
             f"another `qaf overdue` is still running (lock {lock_path} held for {lock_wait:g} s)",
             2,

@@ -9,7 +9,6 @@ from email import message_from_bytes
 from pathlib import Path
 
 import pytest
-from filelock import FileLock
 from typer.testing import CliRunner
 
 from qaf.cli import app
@@ -386,8 +385,9 @@ def test_done_closes_followups_and_refuses_late_returns(cfg: Config) -> None:
 
 def test_lock_stops_overlapping_runs(cfg: Config) -> None:
     Register.open(cfg.register_path).close()
-    lock = FileLock(str(cfg.register_path) + ".overdue.lock")
-    with lock:
+    from qaf.runlock import held
+
+    with held(Path(str(cfg.register_path) + ".overdue.lock"), 1):
         code, _, err = run(cfg, "overdue", "--notify", "--lock-wait", "0.1")
     assert code == 2 and "still running" in err
     assert run(cfg, "overdue", "--notify", "--lock-wait", "0.1")[0] == 0
