@@ -16,6 +16,7 @@ from both are the rows of the whole sheet.
 
 from __future__ import annotations
 
+import io
 import os
 import posixpath
 import re
@@ -113,25 +114,48 @@ class Cut:
         """The workbook with ``sheet`` as the sheet's XML, parsed by python-calamine: its
         sheet names and that sheet (a ``CalamineSheet``, its cells in memory).
 
-        The workbook goes through a temporary file, deleted once parsed: from a file
-        calamine streams the sheet's XML with the GIL released, where from memory it first
-        copies the whole workbook through Python ``read`` calls into a buffer of its own
-        (30 MB of fresh pages a part, and calls that wait for the GIL).
+        On Linux the workbook goes through a file with no name (:func:`anonymous_file`):
+        from a file calamine streams the sheet's XML with the GIL released, where from
+        memory it first copies the whole workbook through Python ``read`` calls into a
+        buffer of its own (30 MB of fresh pages a part, and calls that wait for the GIL).
+        Elsewhere, or when the temporary folder cannot take such a file, from memory.
         """
         from python_calamine import CalamineWorkbook
 
-        fd, name = tempfile.mkstemp(prefix="qaf-part-", suffix=".xlsx")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.writelines(_stored_pieces({**self.parts, self.name: sheet}))
-            wb = CalamineWorkbook.from_path(name)
+        pieces = _stored_pieces({**self.parts, self.name: sheet})
+        fd = anonymous_file()
+        if fd is None:
+            wb = CalamineWorkbook.from_filelike(io.BytesIO(b"".join(pieces)))
+        else:
             try:
-                names = wb.sheet_names
-                return names, wb.get_sheet_by_name(names[self.index])
+                with open(fd, "wb", closefd=False) as f:
+                    f.writelines(pieces)
+                del pieces
+                wb = CalamineWorkbook.from_path(f"/proc/self/fd/{fd}")
             finally:
-                wb.close()
+                os.close(fd)  # calamine holds a descriptor of its own
+        try:
+            names = wb.sheet_names
+            return names, wb.get_sheet_by_name(names[self.index])
         finally:
-            os.unlink(name)
+            wb.close()
+
+
+def anonymous_file() -> int | None:
+    """A descriptor of a new file with no name in the temporary folder (Linux
+    ``O_TMPFILE``), or None where there is no such thing.
+
+    The parts of a case list hold children's names: a copy must never be left on disk. A
+    named temporary file would be, by a process killed before deleting it; a file with no
+    name goes with its last descriptor, whatever ends the process.
+    """
+    flag = getattr(os, "O_TMPFILE", None)
+    if flag is None or not os.path.isdir("/proc/self/fd"):
+        return None
+    try:
+        return os.open(tempfile.gettempdir(), flag | os.O_RDWR, 0o600)
+    except OSError:  # a file system or kernel without it, a folder not there
+        return None
 
 
 def cut(parts: Mapping[str, bytes], pick: Callable[[Sequence[str]], str | None]) -> Cut | None:

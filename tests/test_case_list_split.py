@@ -5,6 +5,7 @@ cut."""
 from __future__ import annotations
 
 import dataclasses
+import sys
 import zipfile
 from collections.abc import Callable
 from datetime import datetime
@@ -305,35 +306,49 @@ def test_work_in_another_thread_comes_back_or_raises_its_error() -> None:
         sheetsplit.in_thread(fails).result()
 
 
-def test_the_parts_are_parsed_from_temporary_files_that_are_deleted(
+def test_the_parts_go_through_files_with_no_name(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # each part goes to calamine through a temporary file (issue 8: no 30 MB copy in
-    # memory); both parts are parsed so, and nothing is left behind
+    # each part goes to calamine through a file (issue 8: no 30 MB copy in memory), and
+    # that file has no name: a copy of the case list (children's names) is never left on
+    # disk, not even by a process killed while parsing
     path = _case_list(tmp_path / "cases.xlsx", 3000)
     whole, _ = _read(path, split=False, monkeypatch=monkeypatch)
     temp = tmp_path / "temp"
     temp.mkdir()
     monkeypatch.setattr("tempfile.tempdir", str(temp))
-    parsed = []
-    real = sheetsplit.Cut.parse
+    made: list[tuple[int | None, list[str]]] = []
+    real = sheetsplit.anonymous_file
 
-    def spy(self: sheetsplit.Cut, sheet: bytes) -> object:
-        parsed.append(sorted(p.name for p in temp.iterdir()))
-        return real(self, sheet)
+    def spy() -> int | None:
+        fd = real()
+        made.append((fd, sorted(p.name for p in temp.iterdir())))
+        return fd
 
-    monkeypatch.setattr(sheetsplit.Cut, "parse", spy)
+    monkeypatch.setattr(sheetsplit, "anonymous_file", spy)
     split, started = _read(path, split=True, monkeypatch=monkeypatch)
     assert started and split == whole
-    assert len(parsed) == 2
+    assert len(made) == 2
+    if sys.platform == "linux":
+        assert all(fd is not None for fd, _ in made)
+    assert all(names == [] for _, names in made)
     assert list(temp.iterdir()) == []
 
 
-def test_no_temporary_file_means_reading_the_list_whole(
+def test_no_file_with_no_name_means_parsing_from_memory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = _case_list(tmp_path / "cases.xlsx", 3000)
     whole, _ = _read(path, split=False, monkeypatch=monkeypatch)
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "no such folder"))
+    assert sheetsplit.anonymous_file() is None
+    parsed = []
+    real = sheetsplit.Cut.parse
+
+    def spy(self: sheetsplit.Cut, sheet: bytes) -> object:
+        parsed.append(True)
+        return real(self, sheet)
+
+    monkeypatch.setattr(sheetsplit.Cut, "parse", spy)
     again, started = _read(path, split=True, monkeypatch=monkeypatch)
-    assert started and again == whole
+    assert started and again == whole and len(parsed) == 2
