@@ -147,13 +147,12 @@ def _allocation_lock(cfg: Config, dry_run: bool, pending: PendingCases) -> Itera
     if dry_run:
         yield
         return
-    from qaf.runlock import LockTimeout, held
+    from qaf.runlock import LockTimeout, acquire
 
     lock_path = cfg.register_path.with_name(cfg.register_path.name + ".allocate.lock")
-    lock = held(lock_path, ALLOCATE_LOCK_WAIT)
     try:
         cfg.register_path.parent.mkdir(parents=True, exist_ok=True)
-        lock.__enter__()
+        lock = acquire(lock_path, ALLOCATE_LOCK_WAIT)
     except LockTimeout:
         pending.cancel()
         raise QafError(
@@ -166,7 +165,7 @@ def _allocation_lock(cfg: Config, dry_run: bool, pending: PendingCases) -> Itera
     try:
         yield
     finally:
-        lock.__exit__(None, None, None)
+        lock.release()
 
 
 def _run(

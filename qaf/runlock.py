@@ -26,10 +26,24 @@ class LockTimeout(Exception):
     """Another run held the lock for the whole wait."""
 
 
-@contextmanager
-def held(path: Path, wait: float) -> Iterator[None]:
-    """Hold the lock on ``path`` (made if missing) for the block, waiting up to ``wait``
-    seconds for another holder; raises ``LockTimeout`` after that."""
+class Held:
+    """A lock taken by :func:`acquire`; :meth:`release` lets it go (once)."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd: int | None = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            try:
+                _unlock(fd)
+            finally:
+                os.close(fd)
+
+
+def acquire(path: Path, wait: float) -> Held:
+    """The lock on ``path`` (made if missing), waiting up to ``wait`` seconds for another
+    holder; raises ``LockTimeout`` after that."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     try:
         deadline = time.monotonic() + wait
@@ -37,12 +51,20 @@ def held(path: Path, wait: float) -> Iterator[None]:
             if time.monotonic() >= deadline:
                 raise LockTimeout(str(path))
             time.sleep(POLL_SECONDS)
-        try:
-            yield
-        finally:
-            _unlock(fd)
-    finally:
+    except BaseException:  # not taken (or Ctrl-C while waiting): nothing held
         os.close(fd)
+        raise
+    return Held(fd)
+
+
+@contextmanager
+def held(path: Path, wait: float) -> Iterator[None]:
+    """:func:`acquire` for the block."""
+    lock = acquire(path, wait)
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 if sys.platform == "win32":  # pragma: no cover - exercised on Windows only

@@ -57,3 +57,13 @@ def test_another_process_holding_it_is_waited_for_and_a_killed_one_lets_go(
     finally:
         other.kill()
         other.wait(10)
+
+
+def test_a_lock_released_twice_is_released_once(tmp_path: Path) -> None:
+    from qaf.runlock import acquire
+
+    lock = acquire(tmp_path / "x.lock", 0)
+    lock.release()
+    lock.release()  # nothing held, nothing closed twice
+    with held(tmp_path / "x.lock", 0):
+        pass
