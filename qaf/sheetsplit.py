@@ -84,10 +84,10 @@ def in_thread(function: Callable[[], T]) -> Background[T]:
 @dataclass(frozen=True)
 class Cut:
     """The sheet at ``index`` among the workbook's sheets (zip entry ``name``), cut in two
-    at byte ``at`` of its XML. Each thread makes its part's workbook (:meth:`first`,
-    :meth:`second`) and checks its sheet XML before parsing it
-    (qaf.xlsxsafe.check_sheet_xml), giving up if it holds ``<!`` (a comment or CDATA might
-    cross the cut) or merged cells."""
+    at byte ``at`` of its XML. Each thread makes its part's sheet XML (:meth:`first`,
+    :meth:`second`), checks it (qaf.xlsxsafe.check_sheet_part), giving up if it holds
+    ``<!`` (a comment or CDATA might cross the cut), then has it parsed in a copy of the
+    workbook (:meth:`parse`), giving up on merged cells."""
 
     index: int
     name: str
@@ -105,10 +105,6 @@ class Cut:
         """The second part's sheet XML: the rows from the cut."""
         xml = memoryview(self.parts[self.name])
         return b"".join((xml[: self.body], xml[self.at :]))
-
-    def workbook(self, sheet: bytes) -> bytes:
-        """The workbook with ``sheet`` as the sheet's XML."""
-        return stored({**self.parts, self.name: sheet})
 
     def parse(self, sheet: bytes) -> tuple[Sequence[str], Any]:
         """The workbook with ``sheet`` as the sheet's XML, parsed by python-calamine: its
