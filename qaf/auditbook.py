@@ -27,10 +27,11 @@ is written as an inline *string* cell with Excel's quote-prefix style, so
 text starting with ``=``, ``+``, ``-``, ``@``, tab or CR is never a formula.
 
 Speed: one template is built per tool with xlsxwriter, with placeholder
-strings where the per-allocation values go; each allocation's file is then
-the template's zip entries (static ones compressed once) with the two sheet
-XML parts filled in and deflated. Output is deterministic byte for byte:
-fixed document dates and zip entry dates (1980-01-01).
+strings where the per-allocation values go, and kept in qaf's cache folder;
+each allocation's file is then the template's zip entries (compressed once)
+with the allocation's values put between the two sheet parts' chunks (see
+``_Part``). Output is deterministic byte for byte: fixed document dates and
+zip entry dates (1980-01-01).
 """
 
 from __future__ import annotations
