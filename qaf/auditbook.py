@@ -367,8 +367,24 @@ def _template_key(tool: Tool, org_name: str, grade_display: str, case_open: bool
         stamp = Path(origin).stat().st_mtime_ns if origin else 0
     except OSError:
         stamp = 0
+    # this module's own text: qaf's version number stays the same from one install of newer
+    # code to the next, and a layout kept by older code must not be reused
+    try:
+        code = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+    except OSError:
+        code = ""
     material = repr(
-        (_TEMPLATE_FORMAT, __version__, origin, stamp, tool, org_name, grade_display, case_open)
+        (
+            _TEMPLATE_FORMAT,
+            __version__,
+            code,
+            origin,
+            stamp,
+            tool,
+            org_name,
+            grade_display,
+            case_open,
+        )
     )
     return hashlib.sha256(material.encode("utf-8")).hexdigest()[:40]
 

@@ -558,3 +558,28 @@ def test_a_cache_folder_that_cannot_be_written_still_gives_the_workbook(
     data = auditbook.build_template(cfg.tools["case-audit"], "Org").render(alloc())
     with zipfile.ZipFile(io.BytesIO(data)) as z:
         assert z.testzip() is None
+
+
+def test_a_layout_kept_by_other_qaf_code_is_laid_out_again(
+    cfg: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # issue 8 (trial 4): qaf's version number has stayed 0.1.0 through every change of the
+    # layout code, so a layout kept by an older install was reused after an upgrade
+    from qaf import auditbook
+
+    monkeypatch.setenv("QAF_CACHE_DIR", str(tmp_path / "cache"))
+    tool = cfg.tools["case-audit"]
+    auditbook.build_template(tool, "Org")
+    newer = tmp_path / "auditbook.py"
+    newer.write_bytes(Path(auditbook.__file__).read_bytes() + b"\n# a newer layout\n")
+    monkeypatch.setattr(auditbook, "__file__", str(newer))
+    laid: list[object] = []
+    real = auditbook._laid_out
+
+    def counting(*args: object) -> object:
+        laid.append(args)
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(auditbook, "_laid_out", counting)
+    auditbook.build_template(tool, "Org")
+    assert len(laid) == 1
