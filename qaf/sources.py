@@ -779,8 +779,23 @@ def _blank_staff_values(
     spec: SourceSpec, table: Table, cell: str, name: str, values: Mapping[str, Any]
 ) -> list[Problem]:
     """A roster row kept with a blank role (no audits, no escalations: rule A1) or a blank
-    e-mail (nobody can tell them anything) is worth a warning (F7)."""
+    e-mail (nobody can tell them anything) is worth a warning (F7). So is an Excel error
+    (``#N/A``) read as a role, e-mail, team, service or manager: an #N/A team is nobody's
+    team, so the independence rule (A2) cannot keep them from their own team's cases."""
     out = []
+    for key in ("role", "email", "team", "service", "manager"):
+        if (value := _text(values.get(key))) in EXCEL_ERRORS:
+            out.append(
+                Problem(
+                    "A2" if key in ("team", "service") else "A1",
+                    f'"{name}": {key} ("{spec.columns.get(key, key)}") is an Excel error '
+                    f"({value}), read as it stands: fix the formula or the value in the roster",
+                    "warning",
+                    str(spec.path),
+                    table.sheet,
+                    cell,
+                )
+            )
     if not _text(values.get("role")):
         out.append(
             Problem(

@@ -161,6 +161,39 @@ def test_rule_S3_an_error_cell_in_a_roster_is_its_text(tmp_path: Path) -> None:
     assert [m.email for m in roster.staff] == ["#N/A"]
 
 
+def test_rules_A1_A2_an_error_cell_in_the_roster_is_warned_about(tmp_path: Path) -> None:
+    """Rules A1, A2 (trial 4): an #N/A team (nobody's team: the independence rule cannot
+    keep its holder from their own team's cases) or e-mail was read without a word."""
+    path = tmp_path / "staff.csv"
+    path.write_text(
+        "Name,Email,Role,Team,Service\n"
+        "Tia Manager,#N/A,Team Manager,Team A,S1\n"
+        "Ola Manager,ola@example.org,Team Manager,#REF!,S1\n"
+        "Una Manager,una@example.org,Team Manager,Team B,S1\n",
+        encoding="utf-8",
+    )
+    columns = {"name": "Name", "email": "Email", "role": "Role", "team": "Team"}
+    columns["service"] = "Service"
+    roster = read_staff(SourceSpec(path, columns))
+    assert len(roster.staff) == 3
+    assert [(p.rule, p.level, p.cell, p.message) for p in roster.problems] == [
+        (
+            "A1",
+            "warning",
+            "row 2",
+            '"Tia Manager": email ("Email") is an Excel error (#N/A), read as it stands: '
+            "fix the formula or the value in the roster",
+        ),
+        (
+            "A2",
+            "warning",
+            "row 3",
+            '"Ola Manager": team ("Team") is an Excel error (#REF!), read as it stands: '
+            "fix the formula or the value in the roster",
+        ),
+    ]
+
+
 @pytest.mark.parametrize(
     ("xml", "found"),
     [
