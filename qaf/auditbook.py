@@ -368,8 +368,24 @@ def _template_key(tool: Tool, org_name: str, grade_display: str, case_open: bool
         stamp = Path(origin).stat().st_mtime_ns if origin else 0
     except OSError:
         stamp = 0
+    # this module's own text: qaf's version number stays the same from one install of newer
+    # code to the next, and a layout kept by older code must not be reused
+    try:
+        code = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+    except OSError:
+        code = ""
     material = repr(
-        (_TEMPLATE_FORMAT, __version__, origin, stamp, tool, org_name, grade_display, case_open)
+        (
+            _TEMPLATE_FORMAT,
+            __version__,
+            code,
+            origin,
+            stamp,
+            tool,
+            org_name,
+            grade_display,
+            case_open,
+        )
     )
     return hashlib.sha256(material.encode("utf-8")).hexdigest()[:40]
 
@@ -380,17 +396,24 @@ def _template_file(key: str) -> Path:
     return cache_folder() / "audit-templates" / f"{key}.json"
 
 
+def _layout_digest(key: str, body: bytes) -> bytes:
+    """The SHA-256 of a kept layout with its key: a layout copied under another key's name
+    (another tool's) does not check out there, and is laid out again."""
+    import hashlib
+
+    return hashlib.sha256(key.encode("ascii") + b"\n" + body).hexdigest().encode()
+
+
 def _cached_template(key: str, tool: Tool) -> AuditTemplate | None:
     """The layout kept for ``key``, or None: none kept, unreadable, or not checking out
-    (its first line is the SHA-256 of the rest)."""
-    import hashlib
+    (its first line is the SHA-256 of ``key`` and the rest)."""
     import json
     from base64 import b64decode
 
     try:
         raw = _template_file(key).read_bytes()
         digest, _, body = raw.partition(b"\n")
-        if hashlib.sha256(body).hexdigest().encode() != digest:
+        if _layout_digest(key, body) != digest:
             return None
         data = json.loads(body)
 
@@ -414,7 +437,6 @@ def _cached_template(key: str, tool: Tool) -> AuditTemplate | None:
 
 def _keep_template(key: str, template: AuditTemplate) -> None:
     """Best effort: a cache folder that cannot be written means laying out again next time."""
-    import hashlib
     import json
     import os
     from base64 import b64encode
@@ -436,7 +458,7 @@ def _keep_template(key: str, template: AuditTemplate) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(hashlib.sha256(body).hexdigest().encode() + b"\n" + body)
+        tmp.write_bytes(_layout_digest(key, body) + b"\n" + body)
         os.replace(tmp, path)
     except OSError:
         pass

@@ -1,6 +1,6 @@
 """qaf's cache folder on this machine, for what is slow to make and can be made again.
 
-``QAF_CACHE_DIR`` when set, else ``%LOCALAPPDATA%\\qaf`` (Windows), else
+``$QAF_CACHE_DIR/qaf`` when ``QAF_CACHE_DIR`` is set, else ``%LOCALAPPDATA%\\qaf`` (Windows), else
 ``$XDG_CACHE_HOME/qaf`` (``~/.cache/qaf``). Everything in it may be deleted at any time:
 it is made again when needed. Nothing in it is personal data.
 """

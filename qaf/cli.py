@@ -896,6 +896,8 @@ def overdue(
     day = parse_as_of(as_of)
     calendar = _calendar(cfg)
     roster = _roster(cfg)
+    if not cfg.register_path.exists():
+        _register(cfg)  # "no register ...: run qaf allocate first", before a lock file is made
     lock_path = cfg.register_path.with_name(cfg.register_path.name + ".overdue.lock")
     failed = 0
     try:

@@ -48,11 +48,14 @@ class Arrival:
         mtime = _mtime(self.path)
         return (mtime if self.saved_at is None else self.saved_at, mtime, str(self.path), self.row)
 
-    def when(self) -> str:
-        """'saved 15/01/2027 19:40 UTC' or 'file modified ...': the time the choice used."""
-        if self.saved_at is not None:
-            return f"saved {_utc(self.saved_at)}"
-        return f"file modified {_utc(_mtime(self.path))}"
+    def when(self, other: Arrival) -> str:
+        """'saved 15/01/2027 19:40 UTC' or 'file modified ...': the time the choice against
+        ``other`` used (both: saved in the same second as ``other``, the file time decided)."""
+        modified = f"file modified {_utc(_mtime(self.path))}"
+        if self.saved_at is None:
+            return modified
+        saved = f"saved {_utc(self.saved_at)}"
+        return f"{saved}, {modified}" if self.saved_at == other.saved_at else saved
 
 
 def is_newer(new: Arrival, kept: Arrival) -> bool:
@@ -66,8 +69,8 @@ def kept_warning(audit_id: str | None, new: Arrival, older: Arrival) -> Problem:
         message = "this response, the later in the file, is kept; the earlier one is kept as its"
     else:
         message = (
-            f"this one ({new.when()}) is the newer and is kept; {older.path.name} "
-            f"({older.when()}) is kept as its"
+            f"this one ({new.when(older)}) is the newer and is kept; {older.path.name} "
+            f"({older.when(new)}) is kept as its"
         )
     return Problem(
         RULE,
@@ -82,8 +85,8 @@ def history_warning(audit_id: str | None, older: Arrival, newer: Arrival) -> Pro
     return Problem(
         RULE,
         f"{SAME_RUN}{audit_id} arrived in this run: {newer.path.name} "
-        f"({newer.when()}) is the newer and is kept; this one ({older.when()}) is kept as "
-        "its history",
+        f"({newer.when(older)}) is the newer and is kept; this one ({older.when(newer)}) is "
+        "kept as its history",
         "warning",
         str(older.path),
     )

@@ -46,6 +46,15 @@ NOTE_ROW = re.compile(
     re.IGNORECASE,
 )
 
+# The text of an Excel error cell (a broken lookup: #N/A), as a CSV export holds it and as
+# the XLSX reader puts it back (F8). In a required column it is no team, worker ...: rule S3.
+EXCEL_ERRORS = frozenset(
+    (
+        *("#N/A", "#VALUE!", "#REF!", "#DIV/0!", "#NAME?", "#NULL!", "#NUM!", "#SPILL!"),
+        *("#CALC!", "#GETTING_DATA", "#FIELD!", "#BLOCKED!", "#CONNECT!", "#BUSY!", "#UNKNOWN!"),
+    )
+)
+
 # A case list is a whole authority's caseload (50,000 rows x a few dozen columns), far more
 # than a returned workbook; the extent check only has to stop a stray cell at XFD1048576.
 SOURCE_MAX_CELLS = 20_000_000
@@ -623,6 +632,11 @@ class _Cases:
                 not (case_id and team and worker and service and category)
                 or case_id == team
                 or _note_row(case_id)
+                or case_id in EXCEL_ERRORS
+                or team in EXCEL_ERRORS
+                or worker in EXCEL_ERRORS
+                or service in EXCEL_ERRORS
+                or category in EXCEL_ERRORS
             ):
                 if any(_filled(v) for v in row):
                     values = (team, worker, service, category)
@@ -715,10 +729,27 @@ def _not_a_case(
 
     A footer or note ("Total: 62 rows", a text merged across the row) is a warning; a case
     with a blank required value is an error: that case cannot be sampled (its team decides
-    who may audit it, rule A2) until the list is fixed.
+    who may audit it, rule A2) until the list is fixed. So is an Excel error (``#N/A``) in
+    a required column: read as a team, it made a team of its own, given an audit by the
+    stratified sample and no independence check against the case's real team.
     """
     where = f"row {rownum}"
     shown = case_id if len(case_id) <= 40 else case_id[:40] + "…"
+    names = ("team", "worker", "service", "category")
+    columns = [("case_id", case_id), *zip(names, values, strict=True)]
+    broken = [
+        f'{n} ("{spec.columns.get(n, n)}") is an Excel error ({v})'
+        for n, v in columns
+        if v in EXCEL_ERRORS
+    ]
+    if broken:
+        message = (
+            f"{' and '.join(broken)}; the row is not read as a case "
+            "(fix the formula or the value in the case list)"
+        )
+        if case_id not in EXCEL_ERRORS:
+            message = f"case {shown}: {message}"
+        return Problem("S3", message, "error", str(spec.path), table.sheet, where)
     same_text = bool(case_id) and all(v == case_id for v in values)
     if case_id and (NOTE_ROW.match(case_id) or same_text):
         why = "a total or note row" if NOTE_ROW.match(case_id) else "the same text across the row"
@@ -733,7 +764,6 @@ def _not_a_case(
             table.sheet,
             where,
         )
-    names = ("team", "worker", "service", "category")
     blank = [
         f'{n} ("{spec.columns.get(n, n)}")' for n, v in zip(names, values, strict=True) if not v
     ]
@@ -749,8 +779,23 @@ def _blank_staff_values(
     spec: SourceSpec, table: Table, cell: str, name: str, values: Mapping[str, Any]
 ) -> list[Problem]:
     """A roster row kept with a blank role (no audits, no escalations: rule A1) or a blank
-    e-mail (nobody can tell them anything) is worth a warning (F7)."""
+    e-mail (nobody can tell them anything) is worth a warning (F7). So is an Excel error
+    (``#N/A``) read as a role, e-mail, team, service or manager: an #N/A team is nobody's
+    team, so the independence rule (A2) cannot keep them from their own team's cases."""
     out = []
+    for key in ("role", "email", "team", "service", "manager"):
+        if (value := _text(values.get(key))) in EXCEL_ERRORS:
+            out.append(
+                Problem(
+                    "A2" if key in ("team", "service") else "A1",
+                    f'"{name}": {key} ("{spec.columns.get(key, key)}") is an Excel error '
+                    f"({value}), read as it stands: fix the formula or the value in the roster",
+                    "warning",
+                    str(spec.path),
+                    table.sheet,
+                    cell,
+                )
+            )
     if not _text(values.get("role")):
         out.append(
             Problem(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import random
 import re
@@ -558,3 +559,47 @@ def test_a_cache_folder_that_cannot_be_written_still_gives_the_workbook(
     data = auditbook.build_template(cfg.tools["case-audit"], "Org").render(alloc())
     with zipfile.ZipFile(io.BytesIO(data)) as z:
         assert z.testzip() is None
+
+
+def test_a_layout_kept_by_other_qaf_code_is_laid_out_again(
+    cfg: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # issue 8 (trial 4): qaf's version number has stayed 0.1.0 through every change of the
+    # layout code, so a layout kept by an older install was reused after an upgrade
+    from qaf import auditbook
+
+    monkeypatch.setenv("QAF_CACHE_DIR", str(tmp_path / "cache"))
+    tool = cfg.tools["case-audit"]
+    auditbook.build_template(tool, "Org")
+    newer = tmp_path / "auditbook.py"
+    newer.write_bytes(Path(auditbook.__file__).read_bytes() + b"\n# a newer layout\n")
+    monkeypatch.setattr(auditbook, "__file__", str(newer))
+    laid: list[object] = []
+    real = auditbook._laid_out
+
+    def counting(*args: object) -> object:
+        laid.append(args)
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(auditbook, "_laid_out", counting)
+    auditbook.build_template(tool, "Org")
+    assert len(laid) == 1
+
+
+def test_a_kept_layout_copied_under_another_tools_name_is_not_used(
+    cfg: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # issue 8 (trial 4): the SHA-256 checked the file's body only, so one tool's layout
+    # copied (a sync tool, a restore) under another's name was used: a Tier 1 audit went
+    # out as a "Case file audit" workbook. The digest now covers the name (the key) too.
+    from qaf import auditbook
+
+    monkeypatch.setenv("QAF_CACHE_DIR", str(tmp_path / "cache"))
+    case_audit = cfg.tools["case-audit"]
+    other = dataclasses.replace(case_audit, name="Tier 1 generic audit tool")
+    fresh = auditbook.build_template(other, "Org").render(alloc())
+    [kept_other] = (tmp_path / "cache").rglob("*.json")
+    auditbook.build_template(case_audit, "Org")
+    [kept_case] = set((tmp_path / "cache").rglob("*.json")) - {kept_other}
+    kept_other.write_bytes(kept_case.read_bytes())
+    assert auditbook.build_template(other, "Org").render(alloc()) == fresh

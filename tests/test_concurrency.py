@@ -160,3 +160,22 @@ def test_backups_taken_during_an_ingest_are_each_consistent(cfg: Config, tmp_pat
             assert reg.scalar("SELECT count(*) FROM returns") == files
             seen.append(files)
     assert seen == sorted(seen) and seen[-1] == 16
+
+
+def test_overdue_without_a_register_says_so_not_the_lock_files_errno(small_dir: Path) -> None:
+    """Rule T1 / issue 7 (trial 4): `qaf overdue` took its run lock before opening the
+    register, so with no register yet (its folder not made) it said "[Errno 2] No such file
+    or directory: '.../qaf.db.overdue.lock'"; and left a lock file where a register was not."""
+    from typer.testing import CliRunner
+
+    from qaf.cli import app
+
+    toml = small_dir / "qaf.toml"
+    text = toml.read_text(encoding="utf-8")
+    assert 'path = "qaf.db"' in text
+    toml.write_text(text.replace('path = "qaf.db"', 'path = "reg/qaf.db"', 1), encoding="utf-8")
+    result = CliRunner().invoke(app, ["overdue", "--config", str(toml), "--as-of", AS_OF])
+    assert result.exit_code == 2
+    assert "no register at" in result.output and "run `qaf allocate`" in result.output
+    assert "Errno" not in result.output
+    assert not (small_dir / "reg").exists()

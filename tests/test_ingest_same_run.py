@@ -173,6 +173,26 @@ def test_rule_I5_same_saved_time_the_file_time_decides_then_the_name(
     assert current_summary(cfg)[0][0] == "2026-12-001.xlsx"
 
 
+def test_rule_I5_same_saved_time_the_warning_shows_the_file_times_that_decided(
+    cfg: Config, tmp_path: Path
+) -> None:
+    """Rule I5 (trial 4): both saved in the same second, the file time decides, and the
+    warning said only "(saved 10/01/2027 18:44:03 UTC) is the newer ...; this one (saved
+    10/01/2027 18:44:03 UTC)": the same time twice. It now gives the file times too."""
+    folder = tmp_path / "returns"
+    original, corrected = folder / "2026-12-001.xlsx", folder / "2026-12-001-v2.xlsx"
+    original_and_correction(cfg, original, corrected)
+    set_saved(corrected, EARLY)
+    set_mtime(corrected, LATE)
+    report = ingest_paths(cfg, [folder], as_of=AS_OF, dry_run=True)
+    assert report.files[1].problems[0].message == (
+        "two returns for 2026-12-001 arrived in this run: 2026-12-001-v2.xlsx (saved "
+        "10/01/2027 18:44:03 UTC, file modified 15/01/2027 19:40:55 UTC) is the newer and is "
+        "kept; this one (saved 10/01/2027 18:44:03 UTC, file modified 10/01/2027 18:44:03 "
+        "UTC) is kept as its history"
+    )
+
+
 def test_rule_I5_a_dry_run_says_what_the_run_would_keep(cfg: Config, tmp_path: Path) -> None:
     """Rule I5: --dry-run gives the same statuses and warnings, and stores nothing."""
     folder = tmp_path / "returns"
