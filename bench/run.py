@@ -13,11 +13,11 @@ reported; peak RSS is polled from /proc (``PeakMemory``: wait4's survives exec).
 ``value / baseline_value`` (below 1: qaf is faster / smaller). Targets from issue 8 are
 checked in the human table only: timings are never asserted in tests.
 
-The timed commands write in a scratch folder under the data cache (``--work`` to choose
-another), not the system temp folder: on the VM these figures come from, creating a file
-under /tmp cost 1 ms of the kernel's time (an ext4 block group with no free inode left,
-searched on every create) against 0.03 ms elsewhere on the same disk, which put 0.3 s of
-the file system into allocate's 315 workbooks.
+The timed commands write in a scratch folder in the system temp folder (``--work`` to
+choose another). Next to allocate, the bench times creating as many empty files in that
+folder as allocate writes (``file system floor``): on the VM these figures come from, that
+cost anywhere from 7 ms to 0.5 s for 315 files depending on the folder and the hour (ext4
+searching block groups for a free inode), all of it inside allocate's figure.
 
 Data (cached in bench/.cache/, git-ignored; see bench/data.py): the sample authority at
 50,000 cases / 400 auditors; 1,000 and 10,000 filled returns (the simulator's); a
@@ -204,6 +204,8 @@ def repeat(
     for i in range(reps):
         if setup:
             setup(i)
+        if hasattr(os, "sync"):
+            os.sync()  # the last run's files written back before this one is timed
         args = argv(i) if callable(argv) else argv
         r = run(args, cwd)
         if r.code not in ok_codes:
@@ -214,6 +216,15 @@ def repeat(
 
 class Failed(Exception):
     pass
+
+
+def settle() -> None:
+    """Each figure starts with nothing left to write back to disk from the last: ingest's
+    registers leave hundreds of MB of dirty pages, and the kernel writing them back while
+    the next figure runs took CPU from it and from its baseline alike."""
+    if hasattr(os, "sync"):
+        os.sync()
+    time.sleep(1.0)
 
 
 def median(runs: Sequence[Run]) -> float:
@@ -410,12 +421,38 @@ class Bench:
         ]
         mine = repeat(argv, s.reps, setup, ok_codes=(0, 1))
         v = median(mine)
+        files = 0
         try:
             got = json.loads(mine[-1].out)
             note = f"{len(got['allocations']):,} allocated, {len(got['unallocated']):,} unallocated"
+            files = len(got["allocations"]) + 3  # the workbooks, the list, its CSV, the note
         except (ValueError, KeyError):
             note = "output not JSON"
         self.add(Figure(label, v, "s", "pandas.read_excel(cases.xlsx)", b, "< 1 s", v < 1.0, note))
+        if files:
+            floor = statistics.median(self._creating(files) for _ in range(s.reps))
+            self.add(
+                Figure(
+                    f"allocate: creating {files:,} empty files (file system floor)",
+                    floor,
+                    "s",
+                    note="part of the allocate figure: the kernel's time, not qaf's",
+                )
+            )
+
+    def _creating(self, n: int) -> float:
+        """Seconds to create ``n`` empty files in a new folder of the scratch folder, as
+        allocate's output folder is."""
+        folder = Path(tempfile.mkdtemp(dir=self.work)) / "out" / "audits"
+        folder.mkdir(parents=True)
+        if hasattr(os, "sync"):
+            os.sync()
+        start = time.perf_counter()
+        for i in range(n):
+            os.close(os.open(folder / f"A-{i:05d}.xlsx", os.O_WRONLY | os.O_CREAT, 0o644))
+        seconds = time.perf_counter() - start
+        shutil.rmtree(folder.parent.parent)
+        return seconds
 
     def _workbooks_only(self, wd: Path) -> None:
         """Until allocate lands: write a cycle's worth of audit workbooks in-process."""
@@ -617,7 +654,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--only", action="append", choices=sorted(FIGURES), help="run only these")
     ap.add_argument("--cache", type=Path, default=data.CACHE, help="data cache folder")
     ap.add_argument(
-        "--work", type=Path, help="where the timed commands write (default: under --cache)"
+        "--work", type=Path, help="where the timed commands write (default: the temp folder)"
     )
     args = ap.parse_args(argv)
     mode = "tiny" if args.tiny else "quick" if args.quick else "full"
@@ -627,13 +664,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     subprocess.run([PY, "-m", "compileall", "-q", str(ROOT / "qaf")], check=False)
     started = time.perf_counter()
-    work = args.work or args.cache
-    work.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="qaf-bench-", dir=work) as tmp:
+    if args.work is not None:
+        args.work.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="qaf-bench-", dir=args.work) as tmp:
         bench = Bench(SIZES[mode], args.cache, Path(tmp), say)
         failed = False
         for name in args.only or FIGURES:
             say(f"{name} ...")
+            settle()
             try:
                 FIGURES[name](bench)
             except Failed as e:
