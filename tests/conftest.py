@@ -118,3 +118,23 @@ def _isolated_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
     import os
 
     os.environ["QAF_CACHE_DIR"] = str(tmp_path_factory.mktemp("qaf-cache"))
+
+
+@pytest.fixture(scope="module")
+def authority(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo authority (Northvale), made once per test module."""
+    from qaf.workdir import init_directory
+
+    d = tmp_path_factory.mktemp("northvale")
+    init_directory(d, demo=True)
+    return d
+
+
+@pytest.fixture
+def work(authority: Path, tmp_path: Path) -> Path:
+    """A copy of the demo authority of the module, the test's own."""
+    import shutil
+
+    d = tmp_path / "northvale"
+    shutil.copytree(authority, d)
+    return d

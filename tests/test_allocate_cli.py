@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import shutil
 import sqlite3
 from datetime import date
 from pathlib import Path
@@ -21,23 +20,8 @@ from qaf.config import read_config
 from qaf.register import Register
 from qaf.sources import read_cases, read_staff
 from qaf.workbooks import safe_text, sheet_names
-from qaf.workdir import init_directory
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def authority(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("northvale")
-    init_directory(d, demo=True)
-    return d
-
-
-@pytest.fixture
-def work(authority: Path, tmp_path: Path) -> Path:
-    d = tmp_path / "northvale"
-    shutil.copytree(authority, d)
-    return d
 
 
 def run(work: Path, *args: str) -> object:

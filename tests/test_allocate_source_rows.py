@@ -3,32 +3,15 @@ problem is reported first when both files are wrong (trial 3 F5)."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import openpyxl
-import pytest
 from typer.testing import CliRunner
 
 from qaf.cli import app
 from qaf.register import Register
-from qaf.workdir import init_directory
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def authority(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("northvale")
-    init_directory(d, demo=True)
-    return d
-
-
-@pytest.fixture
-def work(authority: Path, tmp_path: Path) -> Path:
-    d = tmp_path / "northvale"
-    shutil.copytree(authority, d)
-    return d
 
 
 def allocate(work: Path, *args: str) -> object:
