@@ -467,6 +467,21 @@ def test_part_entry_value_longer_than_a_stored_block() -> None:
 # --------------------------------------- speed: a tool's layout kept in the cache folder
 
 
+def count_layouts(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """From now on, each tool laid out afresh (not taken from the cache) is listed."""
+    from qaf import auditbook
+
+    laid: list[object] = []
+    real = auditbook._laid_out
+
+    def counting(*args: object) -> object:
+        laid.append(args)
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(auditbook, "_laid_out", counting)
+    return laid
+
+
 def test_a_tools_layout_is_kept_and_gives_the_same_workbook(
     cfg: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -506,14 +521,7 @@ def test_a_change_the_layout_depends_on_lays_it_out_afresh(
     monkeypatch.setenv("QAF_CACHE_DIR", str(tmp_path / "cache"))
     tool = cfg.tools["case-audit"]
     auditbook.build_template(tool, "Org")
-    laid: list[object] = []
-    real = auditbook._laid_out
-
-    def counting(*args: object) -> object:
-        laid.append(args)
-        return real(*args)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(auditbook, "_laid_out", counting)
+    laid = count_layouts(monkeypatch)
     other = dataclasses.replace(tool, name=str(change.pop("tool_name", tool.name)))
     org = str(change.get("org_name", "Org"))
     display = str(change.get("grade_display", "words"))
@@ -574,14 +582,7 @@ def test_a_layout_kept_by_other_qaf_code_is_laid_out_again(
     newer = tmp_path / "auditbook.py"
     newer.write_bytes(Path(auditbook.__file__).read_bytes() + b"\n# a newer layout\n")
     monkeypatch.setattr(auditbook, "__file__", str(newer))
-    laid: list[object] = []
-    real = auditbook._laid_out
-
-    def counting(*args: object) -> object:
-        laid.append(args)
-        return real(*args)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(auditbook, "_laid_out", counting)
+    laid = count_layouts(monkeypatch)
     auditbook.build_template(tool, "Org")
     assert len(laid) == 1
 
